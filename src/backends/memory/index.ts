@@ -1,0 +1,138 @@
+/**
+ * The in-memory backend: maps and arrays, gone when the process exits. For tests and throwaway
+ * runs; it keeps the same contract as the durable backends.
+ */
+import { nextVersion } from "../../core/cas.ts";
+import type { RunInfo, StepRecord } from "../../core/run-types.ts";
+import type {
+  Backend,
+  BackendFactory,
+  BoardStore,
+  DeleteRequest,
+  HistoryQuery,
+  RunStore,
+  StoredEntry,
+  StoredRecord,
+  WriteRequest,
+} from "../../core/store.ts";
+
+interface Slot {
+  entry: StoredEntry;
+  deleted: boolean;
+}
+
+class MemoryBoardStore implements BoardStore {
+  readonly #slots = new Map<string, Slot>();
+  readonly #log: StoredRecord[] = [];
+  readonly #listeners = new Set<() => void>();
+
+  async write(request: WriteRequest): Promise<{ record: StoredRecord; createdAt: number }> {
+    const slot = this.#slots.get(request.key);
+    const live = slot && !slot.deleted ? slot.entry.version : 0;
+    const version = nextVersion(request.key, request.expectedVersion, live, slot?.entry.version ?? 0);
+    const createdAt = live > 0 ? slot!.entry.createdAt : request.at;
+    this.#slots.set(request.key, {
+      deleted: false,
+      entry: { key: request.key, json: request.json, author: request.author, version, createdAt, updatedAt: request.at, tags: request.tags },
+    });
+    const record = this.#append("write", request, version, request.json, request.tags);
+    return { record, createdAt };
+  }
+
+  async delete(request: DeleteRequest): Promise<StoredRecord | undefined> {
+    const slot = this.#slots.get(request.key);
+    const live = slot && !slot.deleted ? slot.entry.version : 0;
+    if (live === 0 && request.expectedVersion === undefined) return undefined;
+    const version = nextVersion(request.key, request.expectedVersion, live, slot?.entry.version ?? 0);
+    if (live === 0) return undefined; // expected 0 and absent: nothing to delete
+    slot!.deleted = true;
+    slot!.entry = { ...slot!.entry, version, author: request.author, updatedAt: request.at };
+    return this.#append("delete", request, version, null, []);
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    const slot = this.#slots.get(key);
+    return slot && !slot.deleted ? slot.entry : undefined;
+  }
+
+  async load(): Promise<{ entries: StoredEntry[]; seq: number }> {
+    const entries = [...this.#slots.values()].filter((s) => !s.deleted).map((s) => s.entry);
+    return { entries, seq: this.#log.length };
+  }
+
+  async history(query: HistoryQuery): Promise<StoredRecord[]> {
+    const since = query.since ?? 0;
+    const limit = query.limit ?? Infinity;
+    const out: StoredRecord[] = [];
+    for (let i = since; i < this.#log.length && out.length < limit; i++) {
+      const record = this.#log[i]!;
+      if (query.key === undefined || record.key === query.key) out.push(record);
+    }
+    return out;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #append(op: "write" | "delete", request: { key: string; author: string; at: number }, version: number, json: string | null, tags: string[]): StoredRecord {
+    const record: StoredRecord = { seq: this.#log.length + 1, op, key: request.key, version, author: request.author, at: request.at, json, tags };
+    this.#log.push(record);
+    for (const listener of this.#listeners) listener();
+    return record;
+  }
+}
+
+class MemoryRunStore implements RunStore {
+  readonly #runs = new Map<string, { run: RunInfo; steps: StepRecord[] }>();
+
+  async createRun(run: RunInfo): Promise<void> {
+    this.#runs.set(run.runId, { run: structuredClone(run), steps: [] });
+  }
+
+  async appendStep(runId: string, step: StepRecord): Promise<void> {
+    this.#runs.get(runId)?.steps.push(structuredClone(step));
+  }
+
+  async finishRun(run: RunInfo): Promise<void> {
+    const stored = this.#runs.get(run.runId);
+    if (stored) stored.run = structuredClone(run);
+  }
+
+  async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
+    const runs = [...this.#runs.values()].map((r) => structuredClone(r.run));
+    runs.sort((a, b) => b.startedAt - a.startedAt);
+    return runs.slice(0, options.limit ?? runs.length);
+  }
+
+  async getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined> {
+    const stored = this.#runs.get(runId);
+    return stored && structuredClone(stored);
+  }
+}
+
+/**
+ * A backend that keeps everything in this process's memory.
+ *
+ * @example
+ * const colony = createColony({ backend: memoryBackend() });
+ */
+export function memoryBackend(): BackendFactory {
+  return {
+    kind: "memory",
+    location: "memory",
+    async open(): Promise<Backend> {
+      const boards = new Map<string, MemoryBoardStore>();
+      return {
+        runs: new MemoryRunStore(),
+        async openBoard(name: string): Promise<BoardStore> {
+          let store = boards.get(name);
+          if (!store) boards.set(name, (store = new MemoryBoardStore()));
+          return store;
+        },
+        async close(): Promise<void> {},
+      };
+    },
+  };
+}

@@ -1,0 +1,375 @@
+/**
+ * The default backend: one SQLite file through `node:sqlite`, in WAL mode, safe for several
+ * processes at once. Every write is one IMMEDIATE transaction (version check, entry upsert, log
+ * append), so the write lock is taken before the version is read and no update is lost.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { nextVersion } from "../../core/cas.ts";
+import { ColonyError, ConfigError } from "../../core/errors.ts";
+import type { RunInfo, StepRecord } from "../../core/run-types.ts";
+import type {
+  Backend,
+  BackendFactory,
+  BoardStore,
+  DeleteRequest,
+  HistoryQuery,
+  RunStore,
+  StoredEntry,
+  StoredRecord,
+  WriteRequest,
+} from "../../core/store.ts";
+import { migrate } from "./schema.ts";
+
+export interface SqliteBackendOptions {
+  /** The database file; default `.colony/colony.db` under the working directory. `:memory:` works too. */
+  path?: string;
+  /**
+   * `normal` (default) survives any process crash, `kill -9` included: in WAL mode a committed
+   * transaction is in the OS's hands before the write resolves. `full` also survives power loss,
+   * at the price of an fsync per write.
+   */
+  synchronous?: "normal" | "full";
+  /** How long a write waits for another process's write lock before failing; default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** How often watchers look for writes by other processes; default 50 ms. */
+  pollMs?: number;
+}
+
+export const DEFAULT_DB_PATH = ".colony/colony.db";
+
+/** The write lock stayed taken by another process past the busy timeout. */
+export class StoreBusyError extends ColonyError {
+  constructor(path: string, cause: unknown) {
+    super("STORE_BUSY", `the database ${path} stayed locked by another writer; try again or raise busyTimeoutMs`, { cause });
+  }
+}
+
+interface EntryRow {
+  key: string;
+  value: string;
+  author: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+  tags: string;
+}
+
+interface LogRow {
+  seq: number;
+  op: string;
+  key: string;
+  version: number;
+  author: string;
+  at: number;
+  value: string | null;
+  tags: string;
+}
+
+function toStoredEntry(row: EntryRow): StoredEntry {
+  return {
+    key: row.key,
+    json: row.value,
+    author: row.author,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    tags: JSON.parse(row.tags) as string[],
+  };
+}
+
+function toStoredRecord(row: LogRow): StoredRecord {
+  return {
+    seq: row.seq,
+    op: row.op as StoredRecord["op"],
+    key: row.key,
+    version: row.version,
+    author: row.author,
+    at: row.at,
+    json: row.value,
+    tags: JSON.parse(row.tags) as string[],
+  };
+}
+
+/** Prepared statements, shared by every board of one connection. */
+function prepare(db: DatabaseSync) {
+  const s = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    begin: s("BEGIN IMMEDIATE"),
+    beginRead: s("BEGIN"),
+    commit: s("COMMIT"),
+    rollback: s("ROLLBACK"),
+    ensureBoard: s("INSERT INTO boards (name, seq) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"),
+    current: s("SELECT version, deleted FROM entries WHERE board = ? AND key = ?"),
+    createdAt: s("SELECT created_at FROM entries WHERE board = ? AND key = ?"),
+    bump: s("UPDATE boards SET seq = seq + 1 WHERE name = ? RETURNING seq"),
+    upsert: s(
+      `INSERT INTO entries (board, key, value, author, version, created_at, updated_at, tags, deleted)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+       ON CONFLICT (board, key) DO UPDATE SET value = excluded.value, author = excluded.author,
+         version = excluded.version, updated_at = excluded.updated_at, tags = excluded.tags, deleted = 0,
+         created_at = CASE WHEN entries.deleted THEN excluded.created_at ELSE entries.created_at END`,
+    ),
+    tombstone: s("UPDATE entries SET deleted = 1, version = ?, author = ?, updated_at = ? WHERE board = ? AND key = ?"),
+    append: s("INSERT INTO log (board, seq, op, key, version, author, at, value, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    get: s("SELECT key, value, author, version, created_at, updated_at, tags FROM entries WHERE board = ? AND key = ? AND deleted = 0"),
+    live: s("SELECT key, value, author, version, created_at, updated_at, tags FROM entries WHERE board = ? AND deleted = 0"),
+    head: s("SELECT seq FROM boards WHERE name = ?"),
+    history: s("SELECT seq, op, key, version, author, at, value, tags FROM log WHERE board = ? AND seq > ? ORDER BY seq LIMIT ?"),
+    keyHistory: s(
+      "SELECT seq, op, key, version, author, at, value, tags FROM log WHERE board = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    dataVersion: s("PRAGMA data_version"),
+    createRun: s("INSERT INTO runs (run_id, started_at, data) VALUES (?, ?, ?)"),
+    updateRun: s("UPDATE runs SET data = ? WHERE run_id = ?"),
+    appendStep: s("INSERT INTO steps (run_id, idx, data) VALUES (?, ?, ?)"),
+    listRuns: s("SELECT data FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"),
+    getRun: s("SELECT data FROM runs WHERE run_id = ?"),
+    getSteps: s("SELECT data FROM steps WHERE run_id = ? ORDER BY idx"),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+class SqliteConnection {
+  readonly path: string;
+  readonly db: DatabaseSync;
+  readonly sql: Statements;
+  readonly #listeners = new Set<() => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #dataVersion = 0;
+  readonly #pollMs: number;
+
+  constructor(path: string, options: Required<Omit<SqliteBackendOptions, "path">>) {
+    this.path = path;
+    this.#pollMs = options.pollMs;
+    this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
+    migrate(this.db, path);
+    this.sql = prepare(this.db);
+  }
+
+  /** Runs `work` in one IMMEDIATE transaction: the write lock is held from the first read. */
+  transaction<T>(work: () => T): T {
+    try {
+      this.sql.begin.run();
+    } catch (error) {
+      throw isBusy(error) ? new StoreBusyError(this.path, error) : error;
+    }
+    try {
+      const result = work();
+      this.sql.commit.run();
+      return result;
+    } catch (error) {
+      if (this.db.isTransaction) this.sql.rollback.run();
+      throw error;
+    }
+  }
+
+  /** Runs `work` in one read transaction, so that several reads see one snapshot. */
+  snapshot<T>(work: () => T): T {
+    this.sql.beginRead.run();
+    try {
+      return work();
+    } finally {
+      this.sql.commit.run();
+    }
+  }
+
+  /** Tells listeners that something was written here; other processes' writes are polled for. */
+  notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#timer === undefined) {
+      this.#dataVersion = this.#readDataVersion();
+      this.#timer = setInterval(() => this.#poll(), this.#pollMs);
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#stopPolling();
+    };
+  }
+
+  close(): void {
+    this.#stopPolling();
+    this.#listeners.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+
+  #poll(): void {
+    const version = this.#readDataVersion();
+    if (version !== this.#dataVersion) {
+      this.#dataVersion = version;
+      this.notify();
+    }
+  }
+
+  #readDataVersion(): number {
+    return (this.sql.dataVersion.get() as { data_version: number }).data_version;
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: number }).errcode;
+  return code === 5 || code === 6; // SQLITE_BUSY, SQLITE_LOCKED
+}
+
+class SqliteBoardStore implements BoardStore {
+  readonly #board: string;
+  readonly #conn: SqliteConnection;
+
+  constructor(board: string, conn: SqliteConnection) {
+    this.#board = board;
+    this.#conn = conn;
+    conn.sql.ensureBoard.run(board);
+  }
+
+  async write(request: WriteRequest): Promise<{ record: StoredRecord; createdAt: number }> {
+    const { sql } = this.#conn;
+    const board = this.#board;
+    const result = this.#conn.transaction(() => {
+      const row = sql.current.get(board, request.key) as { version: number; deleted: number } | undefined;
+      const live = row && !row.deleted ? row.version : 0;
+      const version = nextVersion(request.key, request.expectedVersion, live, row?.version ?? 0);
+      const { seq } = sql.bump.get(board) as { seq: number };
+      const tags = JSON.stringify(request.tags);
+      sql.upsert.run(board, request.key, request.json, request.author, version, request.at, request.at, tags);
+      sql.append.run(board, seq, "write", request.key, version, request.author, request.at, request.json, tags);
+      const createdAt = live > 0 ? (sql.createdAt.get(board, request.key) as { created_at: number }).created_at : request.at;
+      const record: StoredRecord = { seq, op: "write", key: request.key, version, author: request.author, at: request.at, json: request.json, tags: request.tags };
+      return { record, createdAt };
+    });
+    this.#conn.notify();
+    return result;
+  }
+
+  async delete(request: DeleteRequest): Promise<StoredRecord | undefined> {
+    const { sql } = this.#conn;
+    const board = this.#board;
+    const record = this.#conn.transaction(() => {
+      const row = sql.current.get(board, request.key) as { version: number; deleted: number } | undefined;
+      const live = row && !row.deleted ? row.version : 0;
+      if (live === 0 && request.expectedVersion === undefined) return undefined;
+      const version = nextVersion(request.key, request.expectedVersion, live, row?.version ?? 0);
+      if (live === 0) return undefined;
+      const { seq } = sql.bump.get(board) as { seq: number };
+      sql.tombstone.run(version, request.author, request.at, board, request.key);
+      sql.append.run(board, seq, "delete", request.key, version, request.author, request.at, null, "[]");
+      const deleted: StoredRecord = { seq, op: "delete", key: request.key, version, author: request.author, at: request.at, json: null, tags: [] };
+      return deleted;
+    });
+    if (record) this.#conn.notify();
+    return record;
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    const row = this.#conn.sql.get.get(this.#board, key) as EntryRow | undefined;
+    return row && toStoredEntry(row);
+  }
+
+  async load(): Promise<{ entries: StoredEntry[]; seq: number }> {
+    const { sql } = this.#conn;
+    return this.#conn.snapshot(() => {
+      const rows = sql.live.all(this.#board) as unknown as EntryRow[];
+      const { seq } = sql.head.get(this.#board) as { seq: number };
+      return { entries: rows.map(toStoredEntry), seq };
+    });
+  }
+
+  async history(query: HistoryQuery): Promise<StoredRecord[]> {
+    const { sql } = this.#conn;
+    const since = query.since ?? 0;
+    const limit = query.limit ?? -1; // SQLite: a negative LIMIT means none
+    const rows =
+      query.key === undefined
+        ? sql.history.all(this.#board, since, limit)
+        : sql.keyHistory.all(this.#board, query.key, since, limit);
+    return (rows as unknown as LogRow[]).map(toStoredRecord);
+  }
+
+  onChange(listener: () => void): () => void {
+    return this.#conn.onChange(listener);
+  }
+}
+
+class SqliteRunStore implements RunStore {
+  readonly #conn: SqliteConnection;
+
+  constructor(conn: SqliteConnection) {
+    this.#conn = conn;
+  }
+
+  async createRun(run: RunInfo): Promise<void> {
+    this.#conn.sql.createRun.run(run.runId, run.startedAt, JSON.stringify(run));
+  }
+
+  async appendStep(runId: string, step: StepRecord): Promise<void> {
+    this.#conn.sql.appendStep.run(runId, step.index, JSON.stringify(step));
+  }
+
+  async finishRun(run: RunInfo): Promise<void> {
+    this.#conn.sql.updateRun.run(JSON.stringify(run), run.runId);
+  }
+
+  async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
+    const rows = this.#conn.sql.listRuns.all(options.limit ?? -1) as unknown as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as RunInfo);
+  }
+
+  async getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined> {
+    const row = this.#conn.sql.getRun.get(runId) as { data: string } | undefined;
+    if (!row) return undefined;
+    const steps = this.#conn.sql.getSteps.all(runId) as unknown as { data: string }[];
+    return { run: JSON.parse(row.data) as RunInfo, steps: steps.map((s) => JSON.parse(s.data) as StepRecord) };
+  }
+}
+
+/**
+ * The embedded default: a SQLite file that several processes may share.
+ *
+ * @example
+ * const colony = createColony({ backend: sqliteBackend({ path: "data/colony.db" }) });
+ */
+export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactory {
+  const path = options.path ?? DEFAULT_DB_PATH;
+  if (typeof path !== "string" || path.length === 0) throw new ConfigError("sqliteBackend: path is a non-empty file path");
+  const synchronous = options.synchronous ?? "normal";
+  if (synchronous !== "normal" && synchronous !== "full") {
+    throw new ConfigError(`sqliteBackend: synchronous is "normal" or "full", got ${JSON.stringify(synchronous)}`);
+  }
+  const busyTimeoutMs = positiveInteger("busyTimeoutMs", options.busyTimeoutMs ?? 5000);
+  const pollMs = positiveInteger("pollMs", options.pollMs ?? 50);
+  return {
+    kind: "sqlite",
+    location: path,
+    async open(): Promise<Backend> {
+      if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
+      const conn = new SqliteConnection(path, { synchronous, busyTimeoutMs, pollMs });
+      return {
+        runs: new SqliteRunStore(conn),
+        async openBoard(name: string): Promise<BoardStore> {
+          return new SqliteBoardStore(name, conn);
+        },
+        async close(): Promise<void> {
+          conn.close();
+        },
+      };
+    },
+  };
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new ConfigError(`sqliteBackend: ${name} is a whole number of milliseconds >= 1, got ${String(value)}`);
+  }
+  return value as number;
+}

@@ -1,0 +1,382 @@
+/**
+ * The versioned blackboard. A Board keeps an in-memory copy of its entries, folded from the
+ * store's log, so that `view()` can hand out synchronous snapshots while every write still goes
+ * through the store's compare-and-set. Its own writes show in the next view at once; writes by
+ * other processes show after `refresh()` (which the run loop calls before every step).
+ */
+import { ChangeSignal } from "./changes.ts";
+import { ClosedError, ConfigError } from "./errors.ts";
+import { checkKey, checkTags, parseFrozen, toJson } from "./json.ts";
+import type { BoardStore, StoredEntry, StoredRecord } from "./store.ts";
+
+export interface Entry<V = unknown> {
+  readonly key: string;
+  readonly value: V;
+  readonly author: string;
+  readonly version: number;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly tags: readonly string[];
+}
+
+export interface LogRecord {
+  readonly seq: number;
+  readonly op: "write" | "delete";
+  readonly key: string;
+  readonly version: number;
+  readonly author: string;
+  readonly at: number;
+  /** The value written; null for a delete. */
+  readonly value: unknown;
+  readonly tags: readonly string[];
+}
+
+export interface WriteOptions {
+  author: string;
+  tags?: string[];
+  /** undefined = unconditional, 0 = create only, n = only if the current version is n. */
+  expectedVersion?: number;
+}
+
+export interface DeleteOptions {
+  author: string;
+  expectedVersion?: number;
+}
+
+export interface HistoryOptions {
+  key?: string;
+  /** Records after this log position; default 0, the start. */
+  since?: number;
+  limit?: number;
+}
+
+export interface WatchOptions {
+  /** Records after this log position; default: the board's head now, so only new writes. */
+  since?: number;
+  signal?: AbortSignal;
+}
+
+/** A synchronous, read-only snapshot of a board. It never changes after it is taken. */
+export interface BoardView {
+  readonly board: string;
+  /** The log position this snapshot reflects. */
+  readonly seq: number;
+  readonly size: number;
+  read<V = unknown>(key: string): Entry<V> | undefined;
+  has(key: string): boolean;
+  /** Keys in code-point order, optionally only those starting with `prefix`. */
+  keys(prefix?: string): string[];
+  readByTag(tag: string, predicate?: (entry: Entry) => boolean): Entry[];
+  readByAuthor(author: string): Entry[];
+  entries(): Entry[];
+}
+
+/** What agents and callers read and write through. */
+export interface BoardHandle {
+  readonly name: string;
+  write<V>(key: string, value: V, options: WriteOptions): Promise<Entry<V>>;
+  /** Resolves false, writing nothing, when the key does not exist and no version was expected. */
+  delete(key: string, options: DeleteOptions): Promise<boolean>;
+  get<V = unknown>(key: string): Promise<Entry<V> | undefined>;
+  view(): BoardView;
+}
+
+class SnapshotView implements BoardView {
+  readonly board: string;
+  readonly seq: number;
+  readonly #entries: ReadonlyMap<string, Entry>;
+  #sortedKeys?: string[];
+
+  constructor(board: string, seq: number, entries: ReadonlyMap<string, Entry>) {
+    this.board = board;
+    this.seq = seq;
+    this.#entries = entries;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  read<V = unknown>(key: string): Entry<V> | undefined {
+    return this.#entries.get(key) as Entry<V> | undefined;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  keys(prefix?: string): string[] {
+    this.#sortedKeys ??= [...this.#entries.keys()].sort(compareCodePoints);
+    return prefix === undefined ? [...this.#sortedKeys] : this.#sortedKeys.filter((k) => k.startsWith(prefix));
+  }
+
+  readByTag(tag: string, predicate?: (entry: Entry) => boolean): Entry[] {
+    return this.entries().filter((e) => e.tags.includes(tag) && (predicate === undefined || predicate(e)));
+  }
+
+  readByAuthor(author: string): Entry[] {
+    return this.entries().filter((e) => e.author === author);
+  }
+
+  entries(): Entry[] {
+    return this.keys().map((k) => this.#entries.get(k)!);
+  }
+}
+
+function compareCodePoints(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function toEntry(stored: StoredEntry): Entry {
+  return Object.freeze({
+    key: stored.key,
+    value: parseFrozen(stored.json),
+    author: stored.author,
+    version: stored.version,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+    tags: Object.freeze([...stored.tags]),
+  });
+}
+
+export function toLogRecord(stored: StoredRecord): LogRecord {
+  return Object.freeze({
+    seq: stored.seq,
+    op: stored.op,
+    key: stored.key,
+    version: stored.version,
+    author: stored.author,
+    at: stored.at,
+    value: stored.json === null ? null : parseFrozen(stored.json),
+    tags: Object.freeze([...stored.tags]),
+  });
+}
+
+/** Folds one log record into a map of live entries; the same rule rebuilds a board at any seq. */
+export function applyRecord(entries: Map<string, Entry>, record: LogRecord): void {
+  if (record.op === "delete") {
+    entries.delete(record.key);
+    return;
+  }
+  const previous = entries.get(record.key);
+  entries.set(
+    record.key,
+    Object.freeze({
+      key: record.key,
+      value: record.value,
+      author: record.author,
+      version: record.version,
+      createdAt: previous?.createdAt ?? record.at,
+      updatedAt: record.at,
+      tags: record.tags,
+    }),
+  );
+}
+
+/** A board as of log position `seq`, rebuilt from its records (`records` in seq order from 1). */
+export function viewAt(board: string, seq: number, records: Iterable<LogRecord>): BoardView {
+  const entries = new Map<string, Entry>();
+  for (const record of records) {
+    if (record.seq > seq) break;
+    applyRecord(entries, record);
+  }
+  return new SnapshotView(board, seq, entries);
+}
+
+export interface BoardLimits {
+  maxValueBytes: number;
+}
+
+const REFRESH_BATCH = 1000;
+
+export class Board implements BoardHandle {
+  readonly name: string;
+  readonly #store: BoardStore;
+  readonly #limits: BoardLimits;
+  readonly #entries = new Map<string, Entry>();
+  readonly #watchers = new Set<ChangeSignal>();
+  #seq = 0;
+  #snapshot: SnapshotView | undefined;
+  #closed = false;
+  #refreshing: Promise<number> | undefined;
+
+  private constructor(name: string, store: BoardStore, limits: BoardLimits) {
+    this.name = name;
+    this.#store = store;
+    this.#limits = limits;
+  }
+
+  /** Loads the board's current entries; used by backends' `colony.board(name)`. */
+  static async open(name: string, store: BoardStore, limits: BoardLimits): Promise<Board> {
+    const board = new Board(name, store, limits);
+    const { entries, seq } = await store.load();
+    for (const stored of entries) board.#entries.set(stored.key, toEntry(stored));
+    board.#seq = seq;
+    return board;
+  }
+
+  /** The log position of the newest write this board object knows of. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  async write<V>(key: string, value: V, options: WriteOptions): Promise<Entry<V>> {
+    this.#checkOpen();
+    checkKey(key);
+    checkAuthor(options?.author);
+    checkExpectedVersion(options.expectedVersion);
+    const tags = checkTags(key, options.tags);
+    const json = toJson(key, value, this.#limits.maxValueBytes);
+    const { record, createdAt } = await this.#store.write({
+      key,
+      json,
+      author: options.author,
+      tags,
+      expectedVersion: options.expectedVersion,
+      at: Date.now(),
+    });
+    const entry: Entry<V> = Object.freeze({
+      key,
+      value: parseFrozen(json) as V,
+      author: record.author,
+      version: record.version,
+      createdAt,
+      updatedAt: record.at,
+      tags: Object.freeze(tags),
+    });
+    if (record.seq === this.#seq + 1) {
+      this.#entries.set(key, entry);
+      this.#seq = record.seq;
+    } else if (record.seq > this.#seq) {
+      // Another writer got in between: catch up so that the next view shows this write.
+      await this.refresh();
+    }
+    return entry;
+  }
+
+  async delete(key: string, options: DeleteOptions): Promise<boolean> {
+    this.#checkOpen();
+    checkKey(key);
+    checkAuthor(options?.author);
+    checkExpectedVersion(options.expectedVersion);
+    const record = await this.#store.delete({
+      key,
+      author: options.author,
+      expectedVersion: options.expectedVersion,
+      at: Date.now(),
+    });
+    if (record === undefined) return false;
+    if (record.seq === this.#seq + 1) {
+      this.#entries.delete(key);
+      this.#seq = record.seq;
+    } else if (record.seq > this.#seq) {
+      await this.refresh();
+    }
+    return true;
+  }
+
+  /** A fresh read from the store, not from the last view. */
+  async get<V = unknown>(key: string): Promise<Entry<V> | undefined> {
+    this.#checkOpen();
+    checkKey(key);
+    const stored = await this.#store.get(key);
+    return stored === undefined ? undefined : (toEntry(stored) as Entry<V>);
+  }
+
+  /** A snapshot of what this board object knows; consecutive calls with no write between share one. */
+  view(): BoardView {
+    if (this.#snapshot?.seq !== this.#seq) {
+      this.#snapshot = new SnapshotView(this.name, this.#seq, new Map(this.#entries));
+    }
+    return this.#snapshot;
+  }
+
+  /** Folds in every write the store has that this object has not seen yet; resolves the new seq. */
+  refresh(): Promise<number> {
+    this.#checkOpen();
+    // Concurrent callers share one pass, so records are never applied twice.
+    this.#refreshing ??= this.#pull().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #pull(): Promise<number> {
+    for (;;) {
+      const records = await this.#store.history({ since: this.#seq, limit: REFRESH_BATCH });
+      for (const stored of records) {
+        if (stored.seq !== this.#seq + 1) continue;
+        applyRecord(this.#entries, toLogRecord(stored));
+        this.#seq = stored.seq;
+      }
+      if (records.length < REFRESH_BATCH) return this.#seq;
+    }
+  }
+
+  async history(options: HistoryOptions = {}): Promise<LogRecord[]> {
+    this.#checkOpen();
+    if (options.key !== undefined) checkKey(options.key);
+    checkPosition("since", options.since);
+    if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) {
+      throw new ConfigError(`history limit must be a whole number of at least 1, got ${options.limit}`);
+    }
+    const records = await this.#store.history({ key: options.key, since: options.since ?? 0, limit: options.limit });
+    return records.map(toLogRecord);
+  }
+
+  /**
+   * Every log record after `since`, in order, none lost and none twice, including writes made by
+   * other processes on the same store. Ends when the signal aborts or the board closes.
+   */
+  async *watch(options: WatchOptions = {}): AsyncGenerator<LogRecord> {
+    this.#checkOpen();
+    checkPosition("since", options.since);
+    const { signal } = options;
+    const changes = new ChangeSignal();
+    const stop = this.#store.onChange(() => changes.bump());
+    this.#watchers.add(changes);
+    try {
+      let cursor = options.since ?? (await this.refresh());
+      while (!this.#closed && !signal?.aborted) {
+        const seen = changes.version;
+        const records = await this.#store.history({ since: cursor, limit: REFRESH_BATCH });
+        for (const stored of records) {
+          if (this.#closed || signal?.aborted) return;
+          cursor = stored.seq;
+          yield toLogRecord(stored);
+        }
+        if (records.length === 0) await changes.waitPast(seen, signal);
+      }
+    } finally {
+      this.#watchers.delete(changes);
+      stop();
+    }
+  }
+
+  /** Ends live watches; later calls throw `ClosedError`. The backend is closed by the colony. */
+  close(): void {
+    this.#closed = true;
+    for (const changes of this.#watchers) changes.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`board "${this.name}"`);
+  }
+}
+
+function checkAuthor(author: unknown): void {
+  if (typeof author !== "string" || author.length === 0) {
+    throw new ConfigError(`every write names its author: pass { author: "name" } (got ${JSON.stringify(author)})`);
+  }
+}
+
+function checkExpectedVersion(expected: unknown): void {
+  if (expected !== undefined && (!Number.isInteger(expected) || (expected as number) < 0)) {
+    throw new ConfigError(`expectedVersion is a whole number >= 0 (0 = create only), got ${String(expected)}`);
+  }
+}
+
+function checkPosition(name: string, value: unknown): void {
+  if (value !== undefined && (!Number.isInteger(value) || (value as number) < 0)) {
+    throw new ConfigError(`${name} is a log position, a whole number >= 0, got ${String(value)}`);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A counter that readers can wait on without missing a bump: read `version`, look for work, and
+ * if there is none wait for `version` to move past what was read. A bump between the look and
+ * the wait resolves the wait at once, so no wake-up is ever lost.
+ */
+export class ChangeSignal {
+  #version = 0;
+  #waiters = new Set<() => void>();
+  #closed = false;
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  bump(): void {
+    this.#version++;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves once the version is past `seen`, the signal closes, or `abort` fires. */
+  waitPast(seen: number, abort?: AbortSignal): Promise<void> {
+    if (this.#version > seen || this.#closed || abort?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#waiters.delete(wake);
+        abort?.removeEventListener("abort", wake);
+        resolve();
+      };
+      this.#waiters.add(wake);
+      abort?.addEventListener("abort", wake, { once: true });
+    });
+  }
+
+  /** Wakes every waiter for good; later waits resolve at once. */
+  close(): void {
+    this.#closed = true;
+    this.bump();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * One error class per condition. Callers branch on `instanceof` or `code`, never on messages.
+ */
+export class ColonyError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A compare-and-set write or delete found another version than it expected; nothing was written. */
+export class VersionConflictError extends ColonyError {
+  readonly key: string;
+  readonly expectedVersion: number;
+  /** The key's current version; 0 when the key does not exist (never written, or deleted). */
+  readonly actualVersion: number;
+
+  constructor(key: string, expectedVersion: number, actualVersion: number) {
+    super(
+      "VERSION_CONFLICT",
+      `version conflict on "${key}": expected version ${expectedVersion}, found ${actualVersion}`,
+    );
+    this.key = key;
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
+  }
+}
+
+/** A key that is empty, too long, not well-formed UTF-8 or holds control characters. */
+export class InvalidKeyError extends ColonyError {
+  readonly key: string;
+
+  constructor(key: string, reason: string) {
+    super("INVALID_KEY", `invalid key ${JSON.stringify(key)}: ${reason}`);
+    this.key = key;
+  }
+}
+
+/** A value that is not plain JSON, or is larger than the configured limit. */
+export class InvalidValueError extends ColonyError {
+  readonly key: string;
+  /** Where in the value the problem is, as a path like `value.items[2]`. */
+  readonly path: string;
+
+  constructor(key: string, path: string, reason: string, code = "INVALID_VALUE") {
+    super(code, `invalid value for "${key}" at ${path}: ${reason}`);
+    this.key = key;
+    this.path = path;
+  }
+}
+
+/** The caller's configuration or definition is wrong; thrown before any side effect. */
+export class ConfigError extends ColonyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CONFIG", message, options);
+  }
+}
+
+/** An operation on a colony or board that has been closed. */
+export class ClosedError extends ColonyError {
+  constructor(what: string) {
+    super("CLOSED", `${what} is closed`);
+  }
+}
+
+/** A record that should exist does not (an unknown run id, say). */
+export class NotFoundError extends ColonyError {
+  constructor(what: string) {
+    super("NOT_FOUND", `${what} not found`);
+  }
+}
+
+/** Turns anything thrown into a one-line message, for step records and the CLI. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

@@ -1,0 +1,236 @@
+/**
+ * The stigmergic loop. Each step takes one snapshot of the board, asks every agent's trigger
+ * about that same snapshot, fires the agents that said yes and records who read and wrote what.
+ * The loop itself calls no model: it only reads the board and runs triggers.
+ *
+ * Stop rules, checked in this order at the top of each step: `aborted` (the signal fired),
+ * `goal` (the goal holds), `max_steps`, then `quiescence` (no trigger fired). After each step:
+ * `error` when every agent that fired failed (a compare-and-set conflict is not a failure) for
+ * `deadlockAfter` steps in a row, and `deadlock` when agents fired but the board did not change
+ * for `deadlockAfter` steps in a row.
+ */
+import { randomBytes } from "node:crypto";
+import type { Board, BoardView, Entry } from "./board.ts";
+import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
+import type { Agent, AgentBoard, AgentContext, FiredRecord, RunDefinition, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./run-types.ts";
+import { checkRunDefinition } from "./run-definition.ts";
+import type { RunStore } from "./store.ts";
+
+export interface RunHooks {
+  /** Called after each step is recorded, for live progress. */
+  onStep?: (step: StepRecord, run: RunInfo) => void;
+}
+
+const SEED_AUTHOR = "seed";
+
+export function newRunId(): string {
+  return `run-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+}
+
+export async function executeRun(definition: RunDefinition, board: Board, runs: RunStore, hooks: RunHooks = {}): Promise<RunResult> {
+  const def = checkRunDefinition(definition);
+  const started = performance.now();
+  const info: RunInfo = {
+    runId: newRunId(),
+    name: def.name ?? def.board,
+    board: board.name,
+    status: "running",
+    startedAt: Date.now(),
+    steps: 0,
+    totalTokens: 0,
+    totalCostUsd: 0,
+  };
+  const steps: StepRecord[] = [];
+  const finish = async (stopReason: StopReason, error?: string): Promise<RunResult> => {
+    info.status = "finished";
+    info.stopReason = stopReason;
+    if (error !== undefined) info.error = error;
+    info.endedAt = Date.now();
+    info.durationMs = Math.round(performance.now() - started);
+    await runs.finishRun(info);
+    return {
+      runId: info.runId,
+      board: board.name,
+      stopReason,
+      ...(error !== undefined && { error }),
+      steps,
+      totalTokens: info.totalTokens,
+      totalCostUsd: info.totalCostUsd,
+      durationMs: info.durationMs,
+    };
+  };
+
+  await runs.createRun(info);
+  const controller = new AbortController();
+  const signal = def.signal ? AbortSignal.any([def.signal, controller.signal]) : controller.signal;
+  try {
+    for (const [key, value] of Object.entries(def.seed ?? {})) await board.write(key, value, { author: SEED_AUTHOR });
+
+    const fires = new Map<Agent, number>();
+    let unchanged = 0;
+    let failing = 0;
+    for (let index = 1; ; index++) {
+      if (signal.aborted) return await finish("aborted");
+      const seqBefore = await board.refresh();
+      const view = board.view();
+      if (def.goal?.(view)) return await finish("goal");
+      if (index > def.maxSteps) return await finish("max_steps");
+
+      const startedAt = Date.now();
+      const fired: FiredRecord[] = [];
+      const eligible: Agent[] = [];
+      for (const agent of def.agents) {
+        if ((fires.get(agent) ?? 0) >= (agent.maxFires ?? (agent.trigger ? Infinity : 1))) continue;
+        try {
+          if (agent.trigger === undefined || agent.trigger(view)) eligible.push(agent);
+        } catch (error) {
+          fired.push(failedTrigger(agent, error));
+        }
+      }
+      if (eligible.length === 0 && fired.length === 0) return await finish("quiescence");
+
+      eligible.sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0));
+      for (const agent of eligible) fires.set(agent, (fires.get(agent) ?? 0) + 1);
+      const fire = (agent: Agent) => fireAgent(agent, view, board, { runId: info.runId, step: index, signal });
+      const limit = def.parallel ? def.concurrency : 1;
+      fired.push(...(await mapBounded(eligible, limit, fire)));
+
+      const seqAfter = await board.refresh();
+      const step: StepRecord = { index, startedAt, seq: seqAfter, fired };
+      steps.push(step);
+      info.steps = index;
+      for (const f of fired) {
+        info.totalTokens += f.tokens;
+        info.totalCostUsd += f.costUsd;
+      }
+      await runs.appendStep(info.runId, step);
+      hooks.onStep?.(step, info);
+
+      const failures = fired.filter((f) => f.error !== undefined && !f.conflict);
+      failing = failures.length === fired.length ? failing + 1 : 0;
+      if (failing >= def.deadlockAfter) {
+        const errors = failures.map((f) => `${f.agent}: ${f.error}`).join("; ");
+        return await finish("error", `every agent that fired failed for ${failing} steps in a row (${errors})`);
+      }
+      unchanged = seqAfter === seqBefore ? unchanged + 1 : 0;
+      if (unchanged >= def.deadlockAfter) return await finish("deadlock");
+    }
+  } catch (error) {
+    // Only the loop's own machinery (the store, a goal that throws) lands here; agents' errors are recorded.
+    return await finish("error", describeError(error));
+  } finally {
+    controller.abort();
+  }
+}
+
+function failedTrigger(agent: Agent, error: unknown): FiredRecord {
+  return { agent: agent.name, read: [], written: [], tokens: 0, costUsd: 0, ms: 0, error: `trigger threw: ${describeError(error)}` };
+}
+
+interface FireScope {
+  runId: string;
+  step: number;
+  signal: AbortSignal;
+}
+
+async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: FireScope): Promise<FiredRecord> {
+  const read = new Set<string>();
+  const written: string[] = [];
+  const logs: string[] = [];
+  const usage = { tokens: 0, costUsd: 0 };
+  const author = agent.name;
+  const agentBoard: AgentBoard = {
+    name: board.name,
+    async write<V>(key: string, value: V, options: { tags?: string[]; expectedVersion?: number } = {}): Promise<Entry<V>> {
+      const entry = await board.write(key, value, { ...options, author });
+      written.push(key);
+      return entry;
+    },
+    async delete(key: string, options: { expectedVersion?: number } = {}): Promise<boolean> {
+      const deleted = await board.delete(key, { ...options, author });
+      if (deleted) written.push(key);
+      return deleted;
+    },
+    async get<V>(key: string): Promise<Entry<V> | undefined> {
+      read.add(key);
+      return board.get<V>(key);
+    },
+    view: () => recordingView(board.view(), read),
+  };
+  const ctx: AgentContext = {
+    board: agentBoard,
+    view: recordingView(view, read),
+    agent: agent.name,
+    runId: scope.runId,
+    step: scope.step,
+    signal: scope.signal,
+    usage: { add: (u) => addUsage(usage, u) },
+    log: (message) => void logs.push(String(message)),
+  };
+  const started = performance.now();
+  let error: unknown;
+  try {
+    const result = await agent.run(ctx);
+    if (result?.usage) addUsage(usage, result.usage);
+    for (const [key, value] of Object.entries(result?.writes ?? {})) await agentBoard.write(key, value);
+  } catch (caught) {
+    error = caught;
+  }
+  const record: FiredRecord = {
+    agent: agent.name,
+    read: [...read],
+    written,
+    tokens: usage.tokens,
+    costUsd: usage.costUsd,
+    ms: Math.round((performance.now() - started) * 100) / 100,
+  };
+  if (error !== undefined) {
+    record.error = describeError(error);
+    if (error instanceof VersionConflictError) record.conflict = true;
+  }
+  if (logs.length > 0) record.logs = logs;
+  return record;
+}
+
+function addUsage(total: { tokens: number; costUsd: number }, usage: Usage): void {
+  const tokens = usage.tokens ?? 0;
+  const costUsd = usage.costUsd ?? 0;
+  if (!Number.isFinite(tokens) || tokens < 0 || !Number.isFinite(costUsd) || costUsd < 0) {
+    throw new ConfigError(`usage is counted in non-negative numbers, got ${JSON.stringify(usage)}`);
+  }
+  total.tokens += tokens;
+  total.costUsd += costUsd;
+}
+
+/** A view that notes every key an agent looks at, for the step record. */
+function recordingView(view: BoardView, read: Set<string>): BoardView {
+  const note = (entries: Entry[]) => {
+    for (const e of entries) read.add(e.key);
+    return entries;
+  };
+  return {
+    board: view.board,
+    seq: view.seq,
+    size: view.size,
+    read: <V>(key: string) => (read.add(key), view.read<V>(key)),
+    has: (key) => (read.add(key), view.has(key)),
+    keys: (prefix) => view.keys(prefix),
+    readByTag: (tag, predicate) => note(view.readByTag(tag, predicate)),
+    readByAuthor: (author) => note(view.readByAuthor(author)),
+    entries: () => note(view.entries()),
+  };
+}
+
+/** Runs `fn` over `items`, at most `limit` at once, keeping the items' order in the results. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}

@@ -1,0 +1,106 @@
+/**
+ * The storage contract every backend keeps. Core code talks to these interfaces only; no driver
+ * type (a database handle, a transaction, a JetStream client) appears here.
+ *
+ * Values cross this boundary as JSON text, so a backend never holds a reference to a caller's
+ * object and every reader gets its own copy.
+ */
+import type { RunInfo, StepRecord } from "./run-types.ts";
+
+/** An entry as stored: the value is JSON text. */
+export interface StoredEntry {
+  key: string;
+  json: string;
+  author: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+  tags: string[];
+}
+
+/** A log record as stored; `json` is null for a delete. */
+export interface StoredRecord {
+  seq: number;
+  op: "write" | "delete";
+  key: string;
+  version: number;
+  author: string;
+  at: number;
+  json: string | null;
+  tags: string[];
+}
+
+export interface WriteRequest {
+  key: string;
+  json: string;
+  author: string;
+  tags: string[];
+  /** undefined = unconditional, 0 = create only, n = only if the current version is n. */
+  expectedVersion?: number;
+  at: number;
+}
+
+export interface DeleteRequest {
+  key: string;
+  author: string;
+  expectedVersion?: number;
+  at: number;
+}
+
+export interface HistoryQuery {
+  key?: string;
+  /** Records with `seq` greater than this; 0 = from the start. */
+  since?: number;
+  limit?: number;
+}
+
+/**
+ * One board's storage. Each successful `write` and `delete` appends exactly one record to the
+ * board's log in the same atomic step as the entry change; `seq` is gap-free per board.
+ *
+ * Versions never repeat for a key: a delete takes the next version (a tombstone) and a write
+ * after it the one after that. A key that does not exist has version 0 for compare-and-set.
+ */
+export interface BoardStore {
+  /** Throws `VersionConflictError` (and writes nothing) when `expectedVersion` does not match. */
+  write(request: WriteRequest): Promise<{ record: StoredRecord; createdAt: number }>;
+  /** Resolves undefined, writing nothing, when the key does not exist and no version was expected. */
+  delete(request: DeleteRequest): Promise<StoredRecord | undefined>;
+  get(key: string): Promise<StoredEntry | undefined>;
+  /** Every live entry and the log position they reflect, read as one consistent snapshot. */
+  load(): Promise<{ entries: StoredEntry[]; seq: number }>;
+  /** Log records in `seq` order. */
+  history(query: HistoryQuery): Promise<StoredRecord[]>;
+  /**
+   * Calls `listener` whenever records may have been appended, by this process or (where the
+   * backend can see them) by another one. A spurious call is allowed; a missed one is not.
+   */
+  onChange(listener: () => void): () => void;
+}
+
+/** Where runs and their steps are kept, so they can be inspected after the process exits. */
+export interface RunStore {
+  createRun(run: RunInfo): Promise<void>;
+  appendStep(runId: string, step: StepRecord): Promise<void>;
+  finishRun(run: RunInfo): Promise<void>;
+  listRuns(options?: { limit?: number }): Promise<RunInfo[]>;
+  getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined>;
+}
+
+/** An open backend. */
+export interface Backend {
+  openBoard(name: string): Promise<BoardStore>;
+  readonly runs: RunStore;
+  close(): Promise<void>;
+}
+
+/**
+ * What `createColony({ backend })` takes: a description of a backend that is opened on first
+ * use, so that creating a colony has no side effect and bad options fail before any I/O.
+ */
+export interface BackendFactory {
+  readonly kind: string;
+  /** Where the data lives, for messages ("sqlite .colony/colony.db"). */
+  readonly location: string;
+  open(): Promise<Backend>;
+}

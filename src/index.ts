@@ -1,0 +1,42 @@
+/**
+ * Colony's public API. What is exported here is the contract; everything else is internal.
+ */
+export { createColony, type Colony, type ColonyOptions } from "./runtime/colony.ts";
+export { memoryBackend } from "./backends/memory/index.ts";
+export { sqliteBackend, StoreBusyError, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
+export { defineRun, defineAgent } from "./core/define.ts";
+export type { Board } from "./core/board.ts";
+export type {
+  BoardHandle,
+  BoardView,
+  DeleteOptions,
+  Entry,
+  HistoryOptions,
+  LogRecord,
+  WatchOptions,
+  WriteOptions,
+} from "./core/board.ts";
+export type {
+  Agent,
+  AgentBoard,
+  AgentContext,
+  AgentResult,
+  FiredRecord,
+  RunDefinition,
+  RunInfo,
+  RunResult,
+  StepRecord,
+  StopReason,
+  Usage,
+} from "./core/run-types.ts";
+export type { RunHooks } from "./core/run.ts";
+export type { BackendFactory, Backend, BoardStore, RunStore } from "./core/store.ts";
+export {
+  ClosedError,
+  ColonyError,
+  ConfigError,
+  InvalidKeyError,
+  InvalidValueError,
+  NotFoundError,
+  VersionConflictError,
+} from "./core/errors.ts";
