@@ -9,7 +9,8 @@ export const MAX_KEY_BYTES = 512;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 const MAX_DEPTH = 256;
 
-// C0 controls, DEL and C1 controls.
+// C0 controls, DEL and C1 controls: matching them is the point here.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export function checkKey(key: unknown): asserts key is string {

@@ -121,7 +121,7 @@ class MemoryRunStore implements RunStore {
 export function memoryBackend(): BackendFactory {
   return {
     kind: "memory",
-    location: "memory",
+    location: "this process",
     async open(): Promise<Backend> {
       const boards = new Map<string, MemoryBoardStore>();
       return {

@@ -1,0 +1,69 @@
+import type { Command } from "commander";
+import type { Board } from "../../core/board.ts";
+import type { RunDefinition, RunResult } from "../../core/run-types.ts";
+import type { Colony } from "../../runtime/colony.ts";
+import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { runSummary, stepLines } from "../format.ts";
+import { loadRunDefinition } from "../load.ts";
+
+interface RunFlags extends StoreFlags, OutputFlags {
+  maxSteps?: number;
+  sequential?: boolean;
+  fresh?: boolean;
+}
+
+/** Deletes every entry of a board (each delete is logged), so a run starts from its seed alone. */
+export async function clearBoard(board: Board, author: string): Promise<void> {
+  await board.refresh();
+  for (const key of board.view().keys()) await board.delete(key, { author });
+}
+
+/** Runs a definition, printing each step as it ends (or nothing, with `json`), and its summary. */
+export async function runAndReport(colony: Colony, definition: RunDefinition, flags: RunFlags): Promise<RunResult> {
+  const def: RunDefinition = {
+    ...definition,
+    ...(flags.maxSteps !== undefined && { maxSteps: flags.maxSteps }),
+    ...(flags.sequential && { parallel: false }),
+  };
+  if (flags.fresh) await clearBoard(await colony.board(def.board), "colony-cli");
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once("SIGINT", interrupt);
+  try {
+    const result = await colony.run({ ...def, signal: controller.signal }, {
+      onStep: (step) => {
+        if (!flags.json) console.log(stepLines(step).join("\n"));
+      },
+    });
+    if (!flags.json) {
+      const { run } = await colony.runs.get(result.runId);
+      console.log(runSummary(run));
+      console.log(`run ${result.runId} on board "${result.board}" (${colony.backend.kind}: ${colony.backend.location})`);
+    }
+    return result;
+  } finally {
+    process.off("SIGINT", interrupt);
+  }
+}
+
+export function registerRun(program: Command): void {
+  storeOptions(
+    program.command("run")
+    .description("run the stigmergic loop over a run definition (a file whose default export is one)"),
+  )
+    .argument("<file>", "a .ts, .js or .mjs file that default-exports a run definition")
+    .option("--max-steps <n>", "stop after this many steps", wholeNumber(1))
+    .option("--sequential", "fire a step's agents one after another instead of in parallel")
+    .option("--fresh", "delete the board's entries first, so the run starts from its seed")
+    .option("--json", "print the run result as JSON instead of the live steps")
+    .action(async (file: string, _options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<RunFlags>();
+      const definition = await loadRunDefinition(file);
+      const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags));
+      if (flags.json) printJson(result);
+      else if (!flags.memory) {
+        console.log(`inspect it: ${selfCommand(flags)} board ${result.board}   ·   ${selfCommand(flags)} runs ${result.runId}`);
+      }
+      if (result.stopReason === "error") process.exitCode = 1;
+    });
+}

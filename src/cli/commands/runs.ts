@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { printJson, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { runSummary, stepLines, table, usd } from "../format.ts";
+
+interface RunsFlags extends StoreFlags, OutputFlags {
+  limit?: number;
+}
+
+export function registerRuns(program: Command): void {
+  storeOptions(
+    program.command("runs")
+    .description("list past runs, or show one run's step timeline"),
+  )
+    .argument("[runId]", "a run's id, to see its steps")
+    .option("--limit <n>", "list at most this many runs", wholeNumber(1), 50)
+    .option("--json", "print data as JSON")
+    .action(async (runId: string | undefined, _options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<RunsFlags>();
+      await withColony(flags, async (colony) => {
+        if (runId !== undefined) {
+          const { run, steps } = await colony.runs.get(runId);
+          if (flags.json) return printJson({ run, steps });
+          console.log(`run ${run.runId} "${run.name}" on board "${run.board}", started ${new Date(run.startedAt).toISOString()}`);
+          for (const step of steps) console.log(stepLines(step).join("\n"));
+          console.log(runSummary(run));
+          return;
+        }
+        const runs = await colony.runs.list({ limit: flags.limit });
+        if (flags.json) return printJson(runs);
+        if (runs.length === 0) return console.log(`no runs yet in ${colony.backend.location}`);
+        const rows = runs.map((r) => [
+          r.runId,
+          r.name,
+          r.stopReason ?? r.status,
+          String(r.steps),
+          String(r.totalTokens),
+          usd(r.totalCostUsd),
+          r.durationMs === undefined ? "-" : `${r.durationMs} ms`,
+          new Date(r.startedAt).toISOString(),
+        ]);
+        for (const line of table([["RUN", "NAME", "STOP", "STEPS", "TOKENS", "COST", "DURATION", "STARTED"], ...rows])) console.log(line);
+      });
+    });
+}

@@ -1,0 +1,67 @@
+/**
+ * What every command shares: turning flags into a colony, parsing numbers, and the errors that
+ * mean "the user asked for something wrong" (exit code 2, one line, no stack).
+ */
+import { InvalidArgumentError, type Command } from "commander";
+import { memoryBackend } from "../backends/memory/index.ts";
+import { sqliteBackend } from "../backends/sqlite/index.ts";
+import { ColonyError } from "../core/errors.ts";
+import { createColony, type Colony } from "../runtime/colony.ts";
+
+export interface StoreFlags {
+  db?: string;
+  memory?: boolean;
+}
+
+export interface OutputFlags {
+  json?: boolean;
+}
+
+/** A request the CLI cannot carry out as asked: a missing file, a bad flag, a bad definition. */
+export class UsageError extends ColonyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("USAGE", message, options);
+  }
+}
+
+/** Adds the flags that choose where boards and runs live. */
+export function storeOptions(command: Command): Command {
+  return command
+    .option("--db <path>", "the SQLite file (default .colony/colony.db)")
+    .option("--memory", "use an in-memory store that is gone when the command ends");
+}
+
+export function openColony(flags: StoreFlags): Colony {
+  if (flags.memory && flags.db !== undefined) throw new UsageError("--memory and --db exclude each other: keep one");
+  return createColony({ backend: flags.memory ? memoryBackend() : sqliteBackend({ path: flags.db }) });
+}
+
+/** Runs `work` with a colony opened from the flags, closing it however `work` ends. */
+export async function withColony<T>(flags: StoreFlags, work: (colony: Colony) => Promise<T>): Promise<T> {
+  const colony = openColony(flags);
+  try {
+    return await work(colony);
+  } finally {
+    await colony.close();
+  }
+}
+
+export function wholeNumber(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`expected a whole number >= ${min}`);
+    }
+    return n;
+  };
+}
+
+export function printJson(data: unknown): void {
+  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+}
+
+/** How the user should invoke the CLI again, for hints: from a checkout or an installed package. */
+export function selfCommand(flags: StoreFlags = {}): string {
+  const self = import.meta.url.endsWith(".ts") ? "npm run colony --" : "colony";
+  return flags.db === undefined ? self : `${self} --db ${flags.db}`;
+}

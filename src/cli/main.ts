@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The `colony` command. Commands live in ./commands; this file wires them up and turns errors
+ * into exit codes: 2 for anything the user can fix (bad flags, files, definitions, input), 1
+ * for failures, with a stack trace only under --debug.
+ */
+import { Command, CommanderError } from "commander";
+import { ColonyError, describeError } from "../core/errors.ts";
+import { registerBench } from "./commands/bench.ts";
+import { registerBoard } from "./commands/board.ts";
+import { registerDemo } from "./commands/demo.ts";
+import { registerRun } from "./commands/run.ts";
+import { registerRuns } from "./commands/runs.ts";
+
+const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND"]);
+
+export function buildProgram(): Command {
+  const program = new Command("colony")
+    .description("Colony: many agents, one versioned blackboard, a loop that fires them when the board says so")
+    .option("--debug", "print stack traces")
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride();
+  registerRun(program);
+  registerBoard(program);
+  registerRuns(program);
+  registerBench(program);
+  registerDemo(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has printed its own message (or the help) already.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const debug = argv.includes("--debug");
+    const user = error instanceof ColonyError && USER_ERRORS.has(error.code);
+    console.error(`colony: ${describeError(error)}`);
+    if (debug && error instanceof Error) console.error(error.stack);
+    return user ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
