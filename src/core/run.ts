@@ -3,11 +3,12 @@
  * about that same snapshot, fires the agents that said yes and records who read and wrote what.
  * The loop itself calls no model: it only reads the board and runs triggers.
  *
- * Stop rules, checked in this order at the top of each step: `aborted` (the signal fired),
- * `goal` (the goal holds), `max_steps`, then `quiescence` (no trigger fired). After each step:
- * `error` when every agent that fired failed (a compare-and-set conflict is not a failure) for
- * `deadlockAfter` steps in a row, and `deadlock` when agents fired but the board did not change
- * for `deadlockAfter` steps in a row.
+ * Stop rules, checked in this order at the top of each step, on a fresh view: `aborted` (the
+ * signal fired), `goal` (the goal holds), then what the previous step decided — `error` when every
+ * agent that fired failed (a compare-and-set conflict is not a failure) for `deadlockAfter` steps
+ * in a row, `deadlock` when agents fired but the board did not change for `deadlockAfter` steps in
+ * a row — then `max_steps`, then `quiescence` (no trigger fired). So a step that reaches the goal
+ * ends the run with `goal` even if an agent in it failed, and the goal is asked once per step.
  */
 import { randomBytes } from "node:crypto";
 import type { Board, BoardView, Entry } from "./board.ts";
@@ -69,11 +70,13 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
     const fires = new Map<Agent, number>();
     let unchanged = 0;
     let failing = 0;
+    let decided: { reason: StopReason; error?: string } | undefined;
     for (let index = 1; ; index++) {
       if (signal.aborted) return await finish("aborted");
       const seqBefore = await board.refresh();
       const view = board.view();
       if (def.goal?.(view)) return await finish("goal");
+      if (decided) return await finish(decided.reason, decided.error);
       if (index > def.maxSteps) return await finish("max_steps");
 
       const startedAt = Date.now();
@@ -108,12 +111,13 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
 
       const failures = fired.filter((f) => f.error !== undefined && !f.conflict);
       failing = failures.length === fired.length ? failing + 1 : 0;
+      unchanged = seqAfter === seqBefore ? unchanged + 1 : 0;
       if (failing >= def.deadlockAfter) {
         const errors = failures.map((f) => `${f.agent}: ${f.error}`).join("; ");
-        return await finish("error", `every agent that fired failed for ${failing} steps in a row (${errors})`);
+        decided = { reason: "error", error: `every agent that fired failed for ${failing} steps in a row (${errors})` };
+      } else if (unchanged >= def.deadlockAfter) {
+        decided = { reason: "deadlock" };
       }
-      unchanged = seqAfter === seqBefore ? unchanged + 1 : 0;
-      if (unchanged >= def.deadlockAfter) return await finish("deadlock");
     }
   } catch (error) {
     // Only the loop's own machinery (the store, a goal that throws) lands here; agents' errors are recorded.

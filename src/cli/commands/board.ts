@@ -28,7 +28,7 @@ export function registerBoard(program: Command): void {
         if (flags.watch) {
           const controller = new AbortController();
           process.once("SIGINT", () => controller.abort());
-          if (!flags.json) console.error(`watching board "${name}" from log position ${board.seq}; Ctrl-C to stop`);
+          console.error(`watching board "${name}" from log position ${board.seq}; Ctrl-C to stop`);
           for await (const record of board.watch({ signal: controller.signal })) {
             console.log(flags.json ? JSON.stringify(record) : recordLine(record));
           }
