@@ -17,8 +17,11 @@ export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== "string") throw new InvalidKeyError(String(key), `a key is a string, got ${typeof key}`);
   if (key.length === 0) throw new InvalidKeyError(key, "a key is 1 to 512 bytes, got an empty string");
   if (!key.isWellFormed()) throw new InvalidKeyError(key, "it holds a lone surrogate, so it is not valid UTF-8");
-  const bytes = Buffer.byteLength(key, "utf8");
-  if (bytes > MAX_KEY_BYTES) throw new InvalidKeyError(key, `a key is 1 to 512 bytes of UTF-8, got ${bytes}`);
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so only long keys need their bytes counted.
+  if (key.length * 3 > MAX_KEY_BYTES) {
+    const bytes = Buffer.byteLength(key, "utf8");
+    if (bytes > MAX_KEY_BYTES) throw new InvalidKeyError(key, `a key is 1 to 512 bytes of UTF-8, got ${bytes}`);
+  }
   const control = CONTROL.exec(key);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).padStart(4, "0");
@@ -38,6 +41,7 @@ export function checkTags(key: string, tags: unknown): string[] {
 export function toJson(key: string, value: unknown, maxBytes: number): string {
   checkPlain(key, value, ["value"], new Set());
   const json = JSON.stringify(value);
+  if (json.length * 3 <= maxBytes) return json; // at most 3 UTF-8 bytes per UTF-16 code unit
   const bytes = Buffer.byteLength(json, "utf8");
   if (bytes > maxBytes) {
     throw new InvalidValueError(
@@ -104,7 +108,7 @@ export function parseFrozen(json: string): unknown {
 
 function deepFreeze(value: unknown): unknown {
   if (typeof value === "object" && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
+    for (const child of Object.values(value)) if (typeof child === "object" && child !== null) deepFreeze(child);
     Object.freeze(value);
   }
   return value;

@@ -1,0 +1,139 @@
+/**
+ * Colony's benchmarks: board writes and reads against raw node:sqlite, and the loop's own cost.
+ * Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`) also
+ * prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the
+ * repo root.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createColony, memoryBackend, sqliteBackend, type Agent, type BackendFactory } from "../src/index.ts";
+import { calibrate, compare, median, progress, time, type Result, type Task } from "./measure.ts";
+import { RawBoard } from "./raw-sqlite.ts";
+import { machine, render, type Results } from "./report.ts";
+
+const ROUNDS = 15;
+const KEYS = Array.from({ length: 100 }, (_, i) => `tasks/task-${String(i).padStart(3, "0")}`);
+// About 100 bytes of JSON each.
+const VALUES = KEYS.map((_, i) => ({ title: `Summarise source ${i} for the review`, status: "open", owner: `agent-${i % 7}`, score: 0.5 + i / 1000 }));
+const AUTHOR = "bench";
+
+function ratioOf(ours: Result, raw: Result) {
+  const paired = raw.rounds.map((r, i) => r / ours.rounds[i]!);
+  return { ratio: raw.opsPerSec / ours.opsPerSec, pairedRatio: median(paired), roundMin: Math.min(...paired), roundMax: Math.max(...paired) };
+}
+
+async function boards(dir: string) {
+  const ours = createColony({ backend: sqliteBackend({ path: join(dir, "ours.db") }) });
+  const memory = createColony({ backend: memoryBackend() });
+  return { ours, memory, board: await ours.board("bench"), memBoard: await memory.board("bench"), raw: new RawBoard(join(dir, "raw.db"), "bench") };
+}
+
+/** A task cycling CAS writes over KEYS, each expecting the version the previous write left. */
+function casWriter(write: (key: string, value: unknown, expected: number) => number | Promise<number>, sync: boolean): Task {
+  const versions = KEYS.map(() => 0);
+  let next = 0;
+  if (sync) {
+    return (n) => {
+      for (let j = 0; j < n; j++, next = (next + 1) % KEYS.length) versions[next] = write(KEYS[next]!, VALUES[next], versions[next]!) as number;
+    };
+  }
+  return async (n) => {
+    for (let j = 0; j < n; j++, next = (next + 1) % KEYS.length) versions[next] = await write(KEYS[next]!, VALUES[next], versions[next]!);
+  };
+}
+
+async function loopSteps(backend: () => BackendFactory, agentCount: number): Promise<Result> {
+  const colony = createColony({ backend: backend() });
+  const agents: Agent[] = Array.from({ length: agentCount }, (_, i) => ({ name: `noop-${i}`, trigger: () => true, run: () => {} }));
+  const task: Task = async (n) => {
+    const result = await colony.run({ board: "loop", agents, maxSteps: n, deadlockAfter: 1_000_000_000 });
+    if (result.stopReason !== "max_steps") throw new Error(`loop stopped by ${result.stopReason}: ${result.error ?? ""}`);
+  };
+  const n = await calibrate(task, 400);
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) rounds.push(n / (await time(task, n)));
+  await colony.close();
+  return { opsPerSec: median(rounds), rounds };
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes("--json");
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), "colony-bench-"));
+  const env = machine(process.argv.slice(2));
+  progress(`${env.cpu} ×${env.cores}, node ${env.node}; temp files in ${dir}`);
+  const { ours, memory, board, memBoard, raw } = await boards(dir);
+  try {
+    progress("CAS writes: sqliteBackend vs raw node:sqlite…");
+    const writes = await compare(
+      {
+        ours: casWriter(async (k, v, e) => (await board.write(k, v, { author: AUTHOR, expectedVersion: e })).version, false),
+        raw: casWriter((k, v, e) => raw.write(k, v, AUTHOR, e), true),
+      },
+      { rounds: ROUNDS, targetMs: 250 },
+    );
+    progress(`  ours ${writes.ours.opsPerSec.toFixed(0)}/s, raw ${writes.raw.opsPerSec.toFixed(0)}/s`);
+
+    progress("CAS writes: memoryBackend…");
+    const memWrites = await compare(
+      { memory: casWriter(async (k, v, e) => (await memBoard.write(k, v, { author: AUTHOR, expectedVersion: e })).version, false) },
+      { rounds: ROUNDS, targetMs: 100 },
+    );
+
+    progress("reads: board.get vs raw SELECT…");
+    let r1 = 0;
+    let r2 = 0;
+    let r3 = 0;
+    const reads = await compare(
+      {
+        ours: async (n) => {
+          for (let j = 0; j < n; j++) await board.get(KEYS[r1++ % KEYS.length]!);
+        },
+        raw: (n) => {
+          for (let j = 0; j < n; j++) raw.get(KEYS[r2++ % KEYS.length]!);
+        },
+      },
+      { rounds: ROUNDS, targetMs: 150 },
+    );
+    progress("reads: board.view().read…");
+    const viewReads = await compare(
+      {
+        view: (n) => {
+          for (let j = 0; j < n; j++) board.view().read(KEYS[r3++ % KEYS.length]!);
+        },
+      },
+      { rounds: ROUNDS, targetMs: 100 },
+    );
+
+    const loop: Results["loop"] = [];
+    for (const [name, backend] of [
+      ["memory", () => memoryBackend()],
+      ["sqlite", () => sqliteBackend({ path: join(dir, `loop-${loop.length}.db`) })],
+    ] as const) {
+      for (const agents of [3, 100]) {
+        progress(`loop: ${agents} no-op agents on ${name}…`);
+        loop.push({ backend: name, agents, ...(await loopSteps(backend, agents)) });
+      }
+    }
+
+    const results: Results = {
+      ...env,
+      writes: { ours: writes.ours, raw: writes.raw, ...ratioOf(writes.ours, writes.raw), memory: memWrites.memory },
+      reads: { ours: reads.ours, raw: reads.raw, ...ratioOf(reads.ours, reads.raw), view: viewReads.view },
+      loop,
+      seconds: (performance.now() - started) / 1000,
+    };
+    const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");
+    writeFileSync(out, render(results));
+    progress(`wrote ${out} in ${results.seconds.toFixed(1)} s`);
+    if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  } finally {
+    raw.close();
+    await ours.close();
+    await memory.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
