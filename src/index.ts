@@ -16,19 +16,8 @@ export type {
   WatchOptions,
   WriteOptions,
 } from "./core/board.ts";
-export type {
-  Agent,
-  AgentBoard,
-  AgentContext,
-  AgentResult,
-  FiredRecord,
-  RunDefinition,
-  RunInfo,
-  RunResult,
-  StepRecord,
-  StopReason,
-  Usage,
-} from "./core/run-types.ts";
+export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition, Usage } from "./core/run-types.ts";
+export type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./core/run-records.ts";
 export type { RunHooks } from "./core/run.ts";
 export type { BackendFactory, Backend, BoardStore, RunStore } from "./core/store.ts";
 export {

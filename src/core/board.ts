@@ -124,8 +124,23 @@ class SnapshotView implements BoardView {
   }
 }
 
+/**
+ * `<` on strings compares UTF-16 code units, which puts a surrogate pair (U+10000 and up) before
+ * U+E000..U+FFFF. Shifting the units makes the first differing unit decide in code-point order.
+ */
 function compareCodePoints(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
 }
 
 export function toEntry(stored: StoredEntry): Entry {
@@ -248,9 +263,9 @@ export class Board implements BoardHandle {
     if (record.seq === this.#seq + 1) {
       this.#entries.set(key, entry);
       this.#seq = record.seq;
-    } else if (record.seq > this.#seq) {
+    } else {
       // Another writer got in between: catch up so that the next view shows this write.
-      await this.refresh();
+      await this.#catchUp(record.seq);
     }
     return entry;
   }
@@ -270,8 +285,8 @@ export class Board implements BoardHandle {
     if (record.seq === this.#seq + 1) {
       this.#entries.delete(key);
       this.#seq = record.seq;
-    } else if (record.seq > this.#seq) {
-      await this.refresh();
+    } else {
+      await this.#catchUp(record.seq);
     }
     return true;
   }
@@ -298,6 +313,14 @@ export class Board implements BoardHandle {
     // Concurrent callers share one pass, so records are never applied twice.
     this.#refreshing ??= this.#pull().finally(() => (this.#refreshing = undefined));
     return this.#refreshing;
+  }
+
+  /**
+   * Refreshes until this object has seen log position `seq`. A refresh already in flight may have
+   * read the log before `seq` was committed, so one shared pass is not always enough.
+   */
+  async #catchUp(seq: number): Promise<void> {
+    while (!this.#closed && this.#seq < seq) await this.refresh();
   }
 
   async #pull(): Promise<number> {

@@ -5,7 +5,7 @@
  * Values cross this boundary as JSON text, so a backend never holds a reference to a caller's
  * object and every reader gets its own copy.
  */
-import type { RunInfo, StepRecord } from "./run-types.ts";
+import type { RunInfo, StepRecord } from "./run-records.ts";
 
 /** An entry as stored: the value is JSON text. */
 export interface StoredEntry {

@@ -8,7 +8,8 @@ import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
 import { executeRun, type RunHooks } from "../core/run.ts";
-import type { RunDefinition, RunInfo, RunResult, StepRecord } from "../core/run-types.ts";
+import type { RunInfo, RunResult, StepRecord } from "../core/run-records.ts";
+import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory } from "../core/store.ts";
 
 export interface ColonyOptions {
@@ -55,7 +56,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const boards = new Map<string, Promise<Board>>();
 
   const backend = (): Promise<Backend> => {
-    if (closed) throw new ClosedError("colony");
+    if (closed) return Promise.reject(new ClosedError("colony"));
     opening ??= factory.open();
     return opening;
   };

@@ -3,7 +3,7 @@
  * runs; it keeps the same contract as the durable backends.
  */
 import { nextVersion } from "../../core/cas.ts";
-import type { RunInfo, StepRecord } from "../../core/run-types.ts";
+import type { RunInfo, StepRecord } from "../../core/run-records.ts";
 import type {
   Backend,
   BackendFactory,

@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { nextVersion } from "../../core/cas.ts";
 import { ColonyError, ConfigError } from "../../core/errors.ts";
-import type { RunInfo, StepRecord } from "../../core/run-types.ts";
+import type { RunInfo, StepRecord } from "../../core/run-records.ts";
 import type {
   Backend,
   BackendFactory,

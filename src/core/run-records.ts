@@ -1,0 +1,55 @@
+/**
+ * What a run leaves behind: its record and its steps' records. Plain data, stored by every
+ * backend, so this module depends on nothing.
+ */
+export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "aborted" | "error";
+
+export interface FiredRecord {
+  agent: string;
+  /** Keys read through the context (view or board), in first-read order. */
+  read: string[];
+  /** Keys written or deleted through the context, in order. */
+  written: string[];
+  tokens: number;
+  costUsd: number;
+  ms: number;
+  error?: string;
+  /** Set when the error was a compare-and-set conflict; the agent may retry on a later step. */
+  conflict?: boolean;
+  logs?: string[];
+}
+
+export interface StepRecord {
+  index: number;
+  startedAt: number;
+  /** The board's log position after the step. */
+  seq: number;
+  fired: FiredRecord[];
+}
+
+export interface RunInfo {
+  runId: string;
+  name: string;
+  board: string;
+  status: "running" | "finished";
+  stopReason?: StopReason;
+  /** Why the run stopped with `error`. */
+  error?: string;
+  startedAt: number;
+  endedAt?: number;
+  steps: number;
+  totalTokens: number;
+  totalCostUsd: number;
+  durationMs?: number;
+}
+
+export interface RunResult {
+  runId: string;
+  board: string;
+  stopReason: StopReason;
+  error?: string;
+  steps: StepRecord[];
+  totalTokens: number;
+  totalCostUsd: number;
+  durationMs: number;
+}
