@@ -151,7 +151,7 @@ export function toEntry(stored: StoredEntry): Entry {
     version: stored.version,
     createdAt: stored.createdAt,
     updatedAt: stored.updatedAt,
-    tags: Object.freeze([...stored.tags]),
+    tags: Object.freeze(stored.tags),
   });
 }
 
@@ -292,11 +292,14 @@ export class Board implements BoardHandle {
   }
 
   /** A fresh read from the store, not from the last view. */
-  async get<V = unknown>(key: string): Promise<Entry<V> | undefined> {
-    this.#checkOpen();
-    checkKey(key);
-    const stored = await this.#store.get(key);
-    return stored === undefined ? undefined : (toEntry(stored) as Entry<V>);
+  get<V = unknown>(key: string): Promise<Entry<V> | undefined> {
+    try {
+      this.#checkOpen();
+      checkKey(key);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.#store.get(key).then((stored) => (stored === undefined ? undefined : (toEntry(stored) as Entry<V>)));
   }
 
   /** A snapshot of what this board object knows; consecutive calls with no write between share one. */

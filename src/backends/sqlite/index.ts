@@ -67,6 +67,11 @@ interface LogRow {
   tags: string;
 }
 
+/** Most entries have no tags; skip the parse for them. */
+function parseTags(text: string): string[] {
+  return text === "[]" ? [] : (JSON.parse(text) as string[]);
+}
+
 function toStoredEntry(row: EntryRow): StoredEntry {
   return {
     key: row.key,
@@ -75,7 +80,7 @@ function toStoredEntry(row: EntryRow): StoredEntry {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-    tags: JSON.parse(row.tags) as string[],
+    tags: parseTags(row.tags),
   };
 }
 
@@ -88,7 +93,7 @@ function toStoredRecord(row: LogRow): StoredRecord {
     author: row.author,
     at: row.at,
     json: row.value,
-    tags: JSON.parse(row.tags) as string[],
+    tags: parseTags(row.tags),
   };
 }
 
