@@ -4,7 +4,7 @@
 export { createColony, type Colony, type ColonyOptions } from "./runtime/colony.ts";
 export { memoryBackend } from "./backends/memory/index.ts";
 export { sqliteBackend, StoreBusyError, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
-export { defineRun, defineAgent } from "./core/define.ts";
+export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
 export type { Board } from "./core/board.ts";
 export type {
   BoardHandle,
@@ -17,7 +17,23 @@ export type {
   WriteOptions,
 } from "./core/board.ts";
 export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition, Usage } from "./core/run-types.ts";
-export type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./core/run-records.ts";
+export type { AgentRecord, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason } from "./core/records.ts";
+export type {
+  AgentRef,
+  Budget,
+  DeliveryPolicy,
+  InboxMessage,
+  Permissions,
+  SpawnOptions,
+  SubAgent,
+  SubAgentBoard,
+  SubAgentContext,
+  SubAgentEvent,
+  SubAgentHandle,
+  TurnResult,
+} from "./core/subagent-types.ts";
+export { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "./core/subagent-types.ts";
+export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
 export type { BackendFactory, Backend, BoardStore, RunStore } from "./core/store.ts";
 export {

@@ -3,7 +3,7 @@
  * and `demo` print one language.
  */
 import type { Entry, LogRecord } from "../core/board.ts";
-import type { FiredRecord, RunInfo, StepRecord } from "../core/run-records.ts";
+import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
 
 export function preview(value: unknown, width = 72): string {
   const text = JSON.stringify(value) ?? "null";

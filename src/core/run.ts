@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import type { Board, BoardView, Entry } from "./board.ts";
 import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
-import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./run-records.ts";
+import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./records.ts";
 import type { Agent, AgentBoard, AgentContext, RunDefinition, Usage } from "./run-types.ts";
 import { checkRunDefinition } from "./run-definition.ts";
 import type { RunStore } from "./store.ts";

@@ -5,7 +5,8 @@
  * Values cross this boundary as JSON text, so a backend never holds a reference to a caller's
  * object and every reader gets its own copy.
  */
-import type { RunInfo, StepRecord } from "./run-records.ts";
+import type { RunInfo, StepRecord } from "./records.ts";
+import type { AgentRecord, AgentState } from "./records.ts";
 
 /** An entry as stored: the value is JSON text. */
 export interface StoredEntry {
@@ -87,10 +88,34 @@ export interface RunStore {
   getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined>;
 }
 
+/** What a finished `on_demand` child left for its parent. */
+export type Report = { status: "succeeded"; result: unknown } | { status: "failed"; reason: string; error: string };
+
+/**
+ * The registry of sub-agents, shared by every process on the backend, and the report store.
+ * A lifecycle move is compare-and-set on the record's generation.
+ */
+export interface AgentStore {
+  insert(record: AgentRecord): Promise<void>;
+  /** Applies `patch` and bumps the generation only if the record is still at `generation`. */
+  transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean>;
+  /** Usage figures change often and do not move the lifecycle, so they skip the generation. */
+  updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void>;
+  get(id: string): Promise<AgentRecord | undefined>;
+  list(filter?: { parentId?: string; state?: AgentState }): Promise<AgentRecord[]>;
+  /** Asks the owning process to terminate the agent; false if no such agent is live. */
+  requestKill(id: string, cascade: boolean): Promise<boolean>;
+  /** Kill requests for live agents owned by `ownerPid`, taken (cleared) as they are read. */
+  takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]>;
+  putReport(agentId: string, report: Report): Promise<void>;
+  getReport(agentId: string): Promise<Report | undefined>;
+}
+
 /** An open backend. */
 export interface Backend {
   openBoard(name: string): Promise<BoardStore>;
   readonly runs: RunStore;
+  readonly agents: AgentStore;
   close(): Promise<void>;
 }
 

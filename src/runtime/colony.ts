@@ -8,9 +8,11 @@ import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
 import { executeRun, type RunHooks } from "../core/run.ts";
-import type { RunInfo, RunResult, StepRecord } from "../core/run-records.ts";
+import type { RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
-import type { Backend, BackendFactory } from "../core/store.ts";
+import type { Backend, BackendFactory, Report } from "../core/store.ts";
+import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
+import { AgentRuntime } from "./agents/runtime.ts";
 
 export interface ColonyOptions {
   /** Where boards and runs live; default `sqliteBackend()` (`.colony/colony.db`). */
@@ -32,6 +34,19 @@ export interface Colony {
     /** One run and its steps; throws `NotFoundError` for an unknown id. */
     get(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] }>;
   };
+  /** Starts a sub-agent with no parent agent; see `ctx.spawn` for spawning from inside one. */
+  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  readonly agents: {
+    /** The registry, from every process on the backend. */
+    list(filter?: { parentId?: string; state?: AgentState }): Promise<AgentRecord[]>;
+    /**
+     * Terminates an agent, with its descendants unless `cascade` is false. An agent of another
+     * process is asked through the backend; its owner carries it out within a second.
+     */
+    terminate(id: string, options?: { cascade?: boolean; graceMs?: number }): Promise<void>;
+  };
+  /** What `on_demand` children left; undefined until the child has ended. */
+  readonly reports: { get(agentId: string): Promise<Report | undefined> };
   close(): Promise<void>;
 }
 
@@ -54,6 +69,12 @@ export function createColony(options: ColonyOptions = {}): Colony {
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
+
+  let runtime: Promise<AgentRuntime> | undefined;
+  const agentRuntime = (): Promise<AgentRuntime> => {
+    runtime ??= backend().then((b) => new AgentRuntime({ agents: b.agents, board }));
+    return runtime;
+  };
 
   const backend = (): Promise<Backend> => {
     if (closed) return Promise.reject(new ClosedError("colony"));
@@ -91,8 +112,28 @@ export function createColony(options: ColonyOptions = {}): Colony {
         return found;
       },
     },
+    async spawn(agent, input, options) {
+      return (await agentRuntime()).spawn(agent, input, options);
+    },
+    agents: {
+      async list(filter) {
+        return (await backend()).agents.list(filter);
+      },
+      async terminate(id, terminateOptions = {}) {
+        const local = await agentRuntime();
+        if (local.owns(id)) return local.terminate(id, terminateOptions);
+        const asked = await (await backend()).agents.requestKill(id, terminateOptions.cascade ?? true);
+        if (!asked) throw new NotFoundError(`live agent ${JSON.stringify(id)}`);
+      },
+    },
+    reports: {
+      async get(agentId) {
+        return (await backend()).agents.getReport(agentId);
+      },
+    },
     async close() {
       if (closed) return;
+      if (runtime) await (await runtime).close();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();
       if (opening) await (await opening).close();

@@ -3,13 +3,16 @@
  * runs; it keeps the same contract as the durable backends.
  */
 import { nextVersion } from "../../core/cas.ts";
-import type { RunInfo, StepRecord } from "../../core/run-records.ts";
+import type { RunInfo, StepRecord } from "../../core/records.ts";
+import type { AgentRecord, AgentState } from "../../core/records.ts";
 import type {
+  AgentStore,
   Backend,
   BackendFactory,
   BoardStore,
   DeleteRequest,
   HistoryQuery,
+  Report,
   RunStore,
   StoredEntry,
   StoredRecord,
@@ -112,6 +115,66 @@ class MemoryRunStore implements RunStore {
   }
 }
 
+class MemoryAgentStore implements AgentStore {
+  readonly #records = new Map<string, AgentRecord>();
+  readonly #kills = new Map<string, boolean>();
+  readonly #reports = new Map<string, Report>();
+
+  async insert(record: AgentRecord): Promise<void> {
+    this.#records.set(record.id, structuredClone(record));
+  }
+
+  async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
+    const record = this.#records.get(id);
+    if (!record || record.generation !== generation) return false;
+    this.#records.set(id, { ...record, ...structuredClone(patch), generation: generation + 1 });
+    return true;
+  }
+
+  async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
+    const record = this.#records.get(id);
+    if (record) record.usage = { ...usage };
+  }
+
+  async get(id: string): Promise<AgentRecord | undefined> {
+    const record = this.#records.get(id);
+    return record && structuredClone(record);
+  }
+
+  async list(filter: { parentId?: string; state?: AgentState } = {}): Promise<AgentRecord[]> {
+    return [...this.#records.values()]
+      .filter((r) => (filter.parentId === undefined || r.parentId === filter.parentId) && (filter.state === undefined || r.state === filter.state))
+      .sort((a, b) => a.startedAt - b.startedAt)
+      .map((r) => structuredClone(r));
+  }
+
+  async requestKill(id: string, cascade: boolean): Promise<boolean> {
+    const record = this.#records.get(id);
+    if (!record || ["succeeded", "failed", "terminated"].includes(record.state)) return false;
+    this.#kills.set(id, cascade);
+    return true;
+  }
+
+  async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
+    const taken: { id: string; cascade: boolean }[] = [];
+    for (const [id, cascade] of this.#kills) {
+      if (this.#records.get(id)?.ownerPid !== ownerPid) continue;
+      taken.push({ id, cascade });
+      this.#kills.delete(id);
+    }
+    return taken;
+  }
+
+  async putReport(agentId: string, report: Report): Promise<void> {
+    this.#reports.set(agentId, structuredClone(report));
+  }
+
+  async getReport(agentId: string): Promise<Report | undefined> {
+    const report = this.#reports.get(agentId);
+    return report && structuredClone(report);
+  }
+}
+
 /**
  * A backend that keeps everything in this process's memory.
  *
@@ -126,6 +189,7 @@ export function memoryBackend(): BackendFactory {
       const boards = new Map<string, MemoryBoardStore>();
       return {
         runs: new MemoryRunStore(),
+        agents: new MemoryAgentStore(),
         async openBoard(name: string): Promise<BoardStore> {
           let store = boards.get(name);
           if (!store) boards.set(name, (store = new MemoryBoardStore()));

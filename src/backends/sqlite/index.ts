@@ -8,13 +8,16 @@ import { dirname, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { nextVersion } from "../../core/cas.ts";
 import { ColonyError, ConfigError } from "../../core/errors.ts";
-import type { RunInfo, StepRecord } from "../../core/run-records.ts";
+import type { RunInfo, StepRecord } from "../../core/records.ts";
+import type { AgentRecord, AgentState } from "../../core/records.ts";
 import type {
+  AgentStore,
   Backend,
   BackendFactory,
   BoardStore,
   DeleteRequest,
   HistoryQuery,
+  Report,
   RunStore,
   StoredEntry,
   StoredRecord,
@@ -132,6 +135,20 @@ function prepare(db: DatabaseSync) {
     listRuns: s("SELECT data FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"),
     getRun: s("SELECT data FROM runs WHERE run_id = ?"),
     getSteps: s("SELECT data FROM steps WHERE run_id = ? ORDER BY idx"),
+    insertAgent: s("INSERT INTO agents (id, parent_id, state, generation, owner_pid, started_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    transitionAgent: s("UPDATE agents SET state = ?, generation = generation + 1, data = ? WHERE id = ? AND generation = ?"),
+    agentUsage: s("UPDATE agents SET data = json_set(data, '$.usage', json(?)) WHERE id = ?"),
+    getAgent: s("SELECT data, state, generation FROM agents WHERE id = ?"),
+    listAgents: s(
+      `SELECT data, state, generation FROM agents WHERE (?1 IS NULL OR parent_id = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY started_at, id`,
+    ),
+    requestKill: s(
+      "UPDATE agents SET kill_requested = ? WHERE id = ? AND state NOT IN ('succeeded', 'failed', 'terminated')",
+    ),
+    killRequests: s("SELECT id, kill_requested FROM agents WHERE owner_pid = ? AND kill_requested IS NOT NULL"),
+    clearKill: s("UPDATE agents SET kill_requested = NULL WHERE id = ?"),
+    putReport: s("INSERT INTO reports (agent_id, data) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET data = excluded.data"),
+    getReport: s("SELECT data FROM reports WHERE agent_id = ?"),
   };
 }
 
@@ -338,6 +355,72 @@ class SqliteRunStore implements RunStore {
   }
 }
 
+function toAgentRecord(row: { data: string; state: string; generation: number }): AgentRecord {
+  return { ...(JSON.parse(row.data) as AgentRecord), state: row.state as AgentState, generation: row.generation };
+}
+
+class SqliteAgentStore implements AgentStore {
+  readonly #conn: SqliteConnection;
+
+  constructor(conn: SqliteConnection) {
+    this.#conn = conn;
+  }
+
+  async insert(record: AgentRecord): Promise<void> {
+    const { sql } = this.#conn;
+    sql.insertAgent.run(record.id, record.parentId ?? null, record.state, record.generation, record.ownerPid, record.startedAt, JSON.stringify(record));
+  }
+
+  async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
+    const { sql } = this.#conn;
+    return this.#conn.transaction(() => {
+      const row = sql.getAgent.get(id) as { data: string; state: string; generation: number } | undefined;
+      if (!row || row.generation !== generation) return false;
+      const next = { ...toAgentRecord(row), ...patch, generation: generation + 1 };
+      return sql.transitionAgent.run(patch.state, JSON.stringify(next), id, generation).changes === 1;
+    });
+  }
+
+  async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
+    this.#conn.sql.agentUsage.run(JSON.stringify(usage), id);
+  }
+
+  async get(id: string): Promise<AgentRecord | undefined> {
+    const row = this.#conn.sql.getAgent.get(id) as { data: string; state: string; generation: number } | undefined;
+    return row && toAgentRecord(row);
+  }
+
+  async list(filter: { parentId?: string; state?: AgentState } = {}): Promise<AgentRecord[]> {
+    const rows = this.#conn.sql.listAgents.all(filter.parentId ?? null, filter.state ?? null) as unknown as {
+      data: string;
+      state: string;
+      generation: number;
+    }[];
+    return rows.map(toAgentRecord);
+  }
+
+  async requestKill(id: string, cascade: boolean): Promise<boolean> {
+    return this.#conn.sql.requestKill.run(cascade ? 2 : 1, id).changes === 1;
+  }
+
+  async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
+    // Polled often: read first, and take the write lock only when there is something to clear.
+    const { sql } = this.#conn;
+    const rows = sql.killRequests.all(ownerPid) as unknown as { id: string; kill_requested: number }[];
+    for (const row of rows) sql.clearKill.run(row.id);
+    return rows.map((r) => ({ id: r.id, cascade: r.kill_requested === 2 }));
+  }
+
+  async putReport(agentId: string, report: Report): Promise<void> {
+    this.#conn.sql.putReport.run(agentId, JSON.stringify(report));
+  }
+
+  async getReport(agentId: string): Promise<Report | undefined> {
+    const row = this.#conn.sql.getReport.get(agentId) as { data: string } | undefined;
+    return row && (JSON.parse(row.data) as Report);
+  }
+}
+
 /**
  * The embedded default: a SQLite file that several processes may share.
  *
@@ -361,6 +444,7 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
       const conn = new SqliteConnection(path, { synchronous, busyTimeoutMs, pollMs });
       return {
         runs: new SqliteRunStore(conn),
+        agents: new SqliteAgentStore(conn),
         async openBoard(name: string): Promise<BoardStore> {
           return new SqliteBoardStore(name, conn);
         },

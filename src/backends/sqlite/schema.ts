@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -50,6 +50,26 @@ const MIGRATIONS: Record<number, string> = {
       data TEXT NOT NULL,
       PRIMARY KEY (run_id, idx)
     ) STRICT, WITHOUT ROWID;
+  `,
+  // Sub-agents: the registry every process on the file can list and kill through, and the
+  // reports that on_demand children leave for their parents.
+  2: `
+    CREATE TABLE agents (
+      id TEXT PRIMARY KEY,
+      parent_id TEXT,
+      state TEXT NOT NULL,
+      generation INTEGER NOT NULL,
+      owner_pid INTEGER NOT NULL,
+      kill_requested INTEGER,
+      started_at INTEGER NOT NULL,
+      data TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX agents_by_parent ON agents (parent_id);
+    CREATE INDEX agents_by_owner ON agents (owner_pid) WHERE kill_requested IS NOT NULL;
+    CREATE TABLE reports (
+      agent_id TEXT PRIMARY KEY,
+      data TEXT NOT NULL
+    ) STRICT;
   `,
 };
 

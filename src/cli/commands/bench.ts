@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { memoryBackend } from "../../backends/memory/index.ts";
 import { sqliteBackend } from "../../backends/sqlite/index.ts";
-import type { RunResult } from "../../core/run-records.ts";
+import type { RunResult } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import { createColony } from "../../runtime/colony.ts";
 import { printJson, wholeNumber, type OutputFlags } from "../common.ts";

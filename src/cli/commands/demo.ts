@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import essay from "../../demo/essay.ts";
 import survey from "../../demo/survey.ts";
-import type { RunResult } from "../../core/run-records.ts";
+import type { RunResult } from "../../core/records.ts";
 import { printJson, selfCommand, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { runAndReport } from "./run.ts";
 

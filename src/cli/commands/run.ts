@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Board } from "../../core/board.ts";
-import type { RunResult } from "../../core/run-records.ts";
+import type { RunResult } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";

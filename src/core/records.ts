@@ -1,6 +1,6 @@
 /**
- * What a run leaves behind: its record and its steps' records. Plain data, stored by every
- * backend, so this module depends on nothing.
+ * The records backends store: what a run leaves behind (its record and its steps'), and the
+ * registry rows of sub-agents. Plain data, so this module depends on nothing.
  */
 export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "aborted" | "error";
 
@@ -52,4 +52,28 @@ export interface RunResult {
   totalTokens: number;
   totalCostUsd: number;
   durationMs: number;
+}
+
+export type Isolation = "inline" | "thread" | "process";
+export type AgentState = "created" | "running" | "waiting" | "succeeded" | "failed" | "terminated";
+export type FailureReason = "error" | "crash" | "timeout" | "terminated" | "budget";
+
+
+/** A row of the agents registry, as `colony.agents.list()` and `colony agents` show it. */
+export interface AgentRecord {
+  id: string;
+  name: string;
+  parentId: string | undefined;
+  depth: number;
+  state: AgentState;
+  generation: number;
+  isolation: Isolation;
+  pid: number | undefined;
+  /** The process that owns (started) the agent. */
+  ownerPid: number;
+  startedAt: number;
+  endedAt: number | undefined;
+  usage: { tokens: number; costUsd: number; turns: number };
+  reason: FailureReason | undefined;
+  error: string | undefined;
 }

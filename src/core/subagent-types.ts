@@ -1,0 +1,199 @@
+/**
+ * Sub-agents: the shapes of a spawn, its lifecycle, its events and its definition. Pure data
+ * and rules; the runtime (src/runtime/agents) carries them out.
+ */
+import type { Entry } from "./board.ts";
+import { ColonyError } from "./errors.ts";
+import type { Usage } from "./run-types.ts";
+import type { AgentState, FailureReason, Isolation } from "./records.ts";
+
+export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
+
+export type DeliveryPolicy = "streaming" | "immediate" | "deferred" | "on_demand";
+
+/** Which lifecycle moves are allowed; anything else is a `TransitionError`. */
+const TRANSITIONS: Record<AgentState, readonly AgentState[]> = {
+  created: ["running", "failed", "terminated"],
+  running: ["waiting", "succeeded", "failed", "terminated"],
+  waiting: ["running", "succeeded", "failed", "terminated"],
+  succeeded: [],
+  failed: [],
+  terminated: [],
+};
+
+export function canTransition(from: AgentState, to: AgentState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function isFinal(state: AgentState): boolean {
+  return TRANSITIONS[state].length === 0;
+}
+
+/** Limits over a spawn tree; every figure counts the node and all its descendants. */
+export interface Budget {
+  tokens?: number;
+  costUsd?: number;
+  /** Loop steps (for runs). */
+  steps?: number;
+  /** Agent turns. */
+  turns?: number;
+  /** Wall time from the node's start. */
+  wallMs?: number;
+  /** How many levels of spawns may hang below the node. */
+  depth?: number;
+  /** How many spawns may happen below the node, all levels together. */
+  children?: number;
+  /** Once at least 4 children have ended, the share of them that failed past which spawns are refused. */
+  errorRate?: number;
+}
+
+export interface Permissions {
+  /** Tools the agent may use; undefined = all its parent may use. */
+  tools?: string[];
+  /** Key prefixes the agent may write; undefined = all its parent may write. */
+  writePrefixes?: string[];
+}
+
+/** A definition that a thread or process loads by itself: a module and the export to take. */
+export interface AgentRef {
+  module: string;
+  /** Default: the module's default export. */
+  export?: string;
+}
+
+/** A message steered into an agent's inbox, or a child's outcome delivered there. */
+export type InboxMessage =
+  | { type: "signal"; from: string; message: unknown }
+  | { type: "subagent.event"; childId: string; event: SubAgentEvent }
+  | { type: "subagent.completed"; childId: string; name: string; result: unknown }
+  | { type: "subagent.failed"; childId: string; name: string; reason: FailureReason; error: string };
+
+/** What a handle's `events` yields. */
+export type SubAgentEvent =
+  | { type: "state"; state: AgentState; at: number }
+  | { type: "emit"; name: string; data: unknown; at: number }
+  | { type: "log"; message: string; at: number }
+  | { type: "usage"; tokens: number; costUsd: number; at: number }
+  | { type: "turn"; turn: number; at: number }
+  | { type: "subagent.completed"; result: unknown; at: number }
+  | { type: "subagent.failed"; reason: FailureReason; error: string; at: number };
+
+/** The board as a sub-agent sees it: writes are authored by the agent and checked against its prefixes. */
+export interface SubAgentBoard {
+  readonly name: string;
+  write<V>(key: string, value: V, options?: { tags?: string[]; expectedVersion?: number }): Promise<Entry<V>>;
+  delete(key: string, options?: { expectedVersion?: number }): Promise<boolean>;
+  get<V = unknown>(key: string): Promise<Entry<V> | undefined>;
+}
+
+export interface SpawnOptions {
+  isolation?: Isolation;
+  delivery?: DeliveryPolicy;
+  /** Ends the child with `subagent.failed` reason `timeout`. */
+  timeoutMs?: number;
+  budget?: Budget;
+  permissions?: Permissions;
+  name?: string;
+  /** For `thread`: V8 heap limits of the worker. */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  /** For `process`: environment variables passed through (default: PATH, HOME, LANG, TZ, NODE_OPTIONS are not). */
+  env?: string[];
+  /** The board the child reads and writes; default the parent's. */
+  board?: string;
+}
+
+/** One child, as a parent holds it. */
+export interface SubAgentHandle<R = unknown> {
+  readonly id: string;
+  readonly parentId: string | undefined;
+  readonly name: string;
+  readonly state: AgentState;
+  /** The child's result, or a `SubAgentError` saying why it has none. */
+  readonly result: Promise<R>;
+  /** Every event of the child, from its creation to its end. */
+  readonly events: AsyncIterable<SubAgentEvent>;
+  /** Steers a message into the child's inbox. */
+  signal(message: unknown): Promise<void>;
+  terminate(options?: { graceMs?: number }): Promise<void>;
+}
+
+export interface SubAgentContext<I = unknown> {
+  readonly id: string;
+  readonly name: string;
+  readonly parentId: string | undefined;
+  readonly depth: number;
+  readonly input: I;
+  /** Aborts when the agent is asked to stop (terminate, timeout, budget); finish quickly then. */
+  readonly signal: AbortSignal;
+  readonly board: SubAgentBoard | undefined;
+  readonly permissions: Permissions;
+  /** Messages that reached this agent: steer signals and children's deliveries. */
+  readonly inbox: InboxMessage[];
+  /** Takes everything out of the inbox. */
+  drain(): InboxMessage[];
+  /** Which turn this is, from 1 (always 1 for `run`). */
+  readonly turn: number;
+  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  emit(name: string, data?: unknown): void;
+  usage: { add(usage: Usage): void };
+  log(message: string): void;
+  /** Results of `on_demand` children, kept in the backend. */
+  reports: { get(childId: string): Promise<unknown> };
+  /** Throws `PermissionError` unless the agent may use this tool. */
+  useTool(tool: string): void;
+}
+
+export type TurnResult<R = unknown> = { action: "continue" } | { action: "done"; result?: R };
+
+/** An agent that runs as a sub-agent: one shot (`run`) or turn by turn (`turn`). */
+export interface SubAgent<I = unknown, R = unknown> {
+  name: string;
+  run?: (ctx: SubAgentContext<I>) => R | Promise<R>;
+  turn?: (ctx: SubAgentContext<I>) => TurnResult<R> | Promise<TurnResult<R>>;
+  delivery?: DeliveryPolicy;
+  budget?: Budget;
+  tools?: string[];
+}
+
+/** The child ended without a result. */
+export class SubAgentError extends ColonyError {
+  readonly agentId: string;
+  readonly reason: FailureReason;
+
+  constructor(agentId: string, name: string, reason: FailureReason, detail: string, options?: { cause?: unknown }) {
+    super(`SUBAGENT_${reason.toUpperCase()}`, `sub-agent ${name} (${agentId}) ${reason === "error" ? "failed" : reason}: ${detail}`, options);
+    this.agentId = agentId;
+    this.reason = reason;
+  }
+}
+
+/** A lifecycle move from a state or generation that is no longer current. */
+export class TransitionError extends ColonyError {
+  readonly agentId: string;
+
+  constructor(agentId: string, detail: string) {
+    super("STALE_TRANSITION", `agent ${agentId}: ${detail}`);
+    this.agentId = agentId;
+  }
+}
+
+/** A limit would be crossed; the spawn or usage was refused and nothing was counted. */
+export class BudgetExceededError extends ColonyError {
+  readonly limit: keyof Budget;
+  readonly limitValue: number;
+  readonly wouldBe: number;
+
+  constructor(limit: keyof Budget, limitValue: number, wouldBe: number, holder: string) {
+    super("BUDGET_EXCEEDED", `budget of ${holder}: ${limit} would reach ${wouldBe}, over its limit of ${limitValue}`);
+    this.limit = limit;
+    this.limitValue = limitValue;
+    this.wouldBe = wouldBe;
+  }
+}
+
+/** An agent tried what its permissions do not allow; nothing was done. */
+export class PermissionError extends ColonyError {
+  constructor(message: string) {
+    super("PERMISSION", message);
+  }
+}

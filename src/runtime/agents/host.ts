@@ -1,0 +1,190 @@
+/**
+ * Where an agent's code runs. The same host drives an agent inline, in a worker thread or in a
+ * child process; only the channel to the runtime differs. The host builds the agent's context,
+ * drives its turns, and asks the runtime for everything that touches shared state (the board,
+ * spawning, budgets), so the runtime stays the single authority over the spawn tree.
+ */
+import { pathToFileURL } from "node:url";
+import { isAbsolute, resolve } from "node:path";
+import { ConfigError, describeError } from "../../core/errors.ts";
+import { checkTool } from "../../core/governance.ts";
+import type { Usage } from "../../core/run-types.ts";
+import {
+  BudgetExceededError,
+  type AgentRef,
+  type InboxMessage,
+  type SpawnOptions,
+  type SubAgent,
+  type SubAgentBoard,
+  type SubAgentContext,
+  type SubAgentEvent,
+  type TurnResult,
+} from "../../core/subagent-types.ts";
+import { SpawnedHandle } from "./handle.ts";
+import { fromWireError, runtimeMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+
+/** A host's line to the runtime. */
+export interface Channel {
+  send(message: HostMessage): void;
+  /** Messages from the runtime; `trusted` skips the schema check (inline, same process). */
+  listen(listener: (message: unknown) => void): void;
+  readonly trusted: boolean;
+}
+
+/** Loads an agent definition from a module, by export name (default export by default). */
+export async function loadAgent(ref: AgentRef): Promise<SubAgent> {
+  const specifier = ref.module.startsWith(".") || isAbsolute(ref.module) ? pathToFileURL(resolve(ref.module)).href : ref.module;
+  const module = (await import(specifier)) as Record<string, unknown>;
+  const name = ref.export ?? "default";
+  const agent = module[name] as SubAgent | undefined;
+  if (typeof agent !== "object" || agent === null || (typeof agent.run !== "function" && typeof agent.turn !== "function")) {
+    throw new ConfigError(`${ref.module}: export "${name}" is not an agent (an object with a run or turn function)`);
+  }
+  return agent;
+}
+
+export async function runHost(channel: Channel, start: StartMessage, definition?: SubAgent): Promise<void> {
+  let nextRequest = 1;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const handles = new Map<string, SpawnedHandle>();
+  const inbox: InboxMessage[] = [];
+  const controller = new AbortController();
+  const remaining = { ...start.remaining };
+  let rejected = 0;
+
+  const request = (op: RequestOp, ...args: unknown[]): Promise<unknown> => {
+    if (controller.signal.aborted && op !== "child.terminate") {
+      return Promise.reject(new ConfigError(`agent ${start.name} has been stopped (${String(controller.signal.reason)}); it can no longer ${op}`));
+    }
+    const id = nextRequest++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      channel.send({ t: "req", id, op, args });
+    });
+  };
+
+  channel.listen((raw) => {
+    let message: RuntimeMessage;
+    if (channel.trusted) message = raw as RuntimeMessage;
+    else {
+      const parsed = runtimeMessage.safeParse(raw);
+      if (!parsed.success) {
+        rejected++;
+        return;
+      }
+      message = parsed.data;
+    }
+    switch (message.t) {
+      case "res": {
+        const waiter = pending.get(message.id);
+        pending.delete(message.id);
+        if (message.ok) waiter?.resolve(message.value);
+        else waiter?.reject(fromWireError(message.error ?? { name: "Error", message: "the runtime refused the request" }));
+        break;
+      }
+      case "inbox":
+        inbox.push(...(message.messages as InboxMessage[]));
+        break;
+      case "stop":
+        controller.abort(message.reason);
+        break;
+      case "child.event":
+        handles.get(message.childId)?.feed(message.event as SubAgentEvent);
+        break;
+      case "child.end": {
+        const handle = handles.get(message.childId);
+        if (message.ok) handle?.end({ ok: true, result: message.result });
+        else handle?.end({ ok: false, error: fromWireError(message.error ?? { name: "Error", message: "ended" }) });
+        break;
+      }
+    }
+  });
+
+  const board: SubAgentBoard | undefined =
+    start.board === undefined
+      ? undefined
+      : {
+          name: start.board,
+          write: (key, value, options) => request("board.write", key, value, options ?? {}) as never,
+          delete: (key, options) => request("board.delete", key, options ?? {}) as Promise<boolean>,
+          get: (key) => request("board.get", key) as never,
+        };
+
+  let turn = 0;
+  const ctx: SubAgentContext = {
+    id: start.id,
+    name: start.name,
+    parentId: start.parentId,
+    depth: start.depth,
+    input: start.input,
+    signal: controller.signal,
+    board,
+    permissions: start.permissions,
+    inbox,
+    drain: () => inbox.splice(0, inbox.length),
+    get turn() {
+      return turn;
+    },
+    async spawn<R>(agent: AgentRef | SubAgent, input?: unknown, options: SpawnOptions = {}) {
+      const byRef = typeof agent === "object" && agent !== null && "module" in agent;
+      if (!byRef && !channel.trusted) {
+        throw new ConfigError(`${start.name} runs in a thread or process: it spawns children as { module, export }, not as objects`);
+      }
+      const info = (await request("spawn", byRef ? agent : undefined, input, options, byRef ? undefined : agent)) as { id: string; name: string };
+      const handle = new SpawnedHandle<R>({ id: info.id, parentId: start.id, name: info.name }, {
+        terminate: async (id, graceMs) => void (await request("child.terminate", id, graceMs)),
+        signal: async (id, message) => void (await request("child.signal", id, message)),
+      });
+      handles.set(info.id, handle as SpawnedHandle);
+      return handle;
+    },
+    emit: (name, data) => channel.send({ t: "emit", name: String(name), data }),
+    usage: {
+      add(usage: Usage) {
+        const tokens = usage.tokens ?? 0;
+        const costUsd = usage.costUsd ?? 0;
+        if (!Number.isFinite(tokens) || tokens < 0 || !Number.isFinite(costUsd) || costUsd < 0) {
+          throw new ConfigError(`usage is counted in non-negative numbers, got ${JSON.stringify(usage)}`);
+        }
+        for (const [metric, amount] of [["tokens", tokens], ["costUsd", costUsd]] as const) {
+          const left = remaining[metric];
+          if (left !== undefined && amount > left) throw new BudgetExceededError(metric, left, amount, `${start.name}'s remaining budget`);
+        }
+        if (remaining.tokens !== undefined) remaining.tokens -= tokens;
+        if (remaining.costUsd !== undefined) remaining.costUsd -= costUsd;
+        channel.send({ t: "usage", tokens, costUsd });
+      },
+    },
+    log: (message) => channel.send({ t: "log", message: String(message) }),
+    reports: { get: (childId) => request("report.get", childId) },
+    useTool: (tool) => checkTool(start.permissions, tool, start.name),
+  };
+
+  try {
+    const agent = definition ?? (await loadAgent(start.agent!));
+    channel.send({ t: "ready" });
+    let result: unknown;
+    if (agent.turn) {
+      for (;;) {
+        turn++;
+        inbox.push(...((await request("turn", turn)) as InboxMessage[]));
+        const outcome = (await agent.turn(ctx)) as TurnResult | undefined;
+        if (outcome?.action === "done") {
+          result = outcome.result;
+          break;
+        }
+        if (outcome?.action !== "continue") {
+          throw new ConfigError(`${agent.name}: turn() returns { action: "continue" } or { action: "done", result }, got ${describeError(JSON.stringify(outcome))}`);
+        }
+      }
+    } else {
+      turn = 1;
+      inbox.push(...((await request("turn", turn)) as InboxMessage[]));
+      result = await agent.run!(ctx);
+    }
+    channel.send({ t: "done", result });
+  } catch (error) {
+    channel.send({ t: "fail", error: toWireError(error) });
+  }
+  if (rejected > 0) channel.send({ t: "log", message: `host dropped ${rejected} malformed message(s) from the runtime` });
+}

@@ -1,0 +1,19 @@
+/** The child process side of a `process` sub-agent. */
+import { runHost } from "./host.ts";
+import { startMessage, type HostMessage } from "./protocol.ts";
+
+// No orphans: when the parent goes (even by kill -9), the IPC channel closes and so do we.
+process.on("disconnect", () => process.exit(0));
+
+const send = (message: HostMessage) => {
+  if (process.connected) process.send!(message);
+};
+
+process.once("message", (raw: unknown) => {
+  const start = startMessage.safeParse(raw);
+  if (!start.success) {
+    console.error(`colony: a process agent got a malformed start message: ${start.error.issues[0]?.message}`);
+    process.exit(2);
+  }
+  void runHost({ trusted: false, send, listen: (listener) => process.on("message", listener) }, start.data);
+});

@@ -1,0 +1,99 @@
+/**
+ * The messages between the runtime (which owns every agent's record, budget and children) and a
+ * host (where an agent's code runs: inline, in a worker thread or in a child process). Everything
+ * that crosses a thread or process boundary is checked against these schemas; a message that
+ * does not fit is counted and dropped, never acted on.
+ */
+import { z } from "zod";
+import { ClosedError, ConfigError, InvalidKeyError, InvalidValueError, NotFoundError, VersionConflictError } from "../../core/errors.ts";
+import { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "../../core/subagent-types.ts";
+
+export const wireError = z.object({
+  name: z.string(),
+  message: z.string(),
+  code: z.string().optional(),
+  /** The error's own fields (a conflict's key and versions, say), so it can be rebuilt typed. */
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+export type WireError = z.infer<typeof wireError>;
+
+export const REQUEST_OPS = [
+  "board.write",
+  "board.delete",
+  "board.get",
+  "spawn",
+  "child.terminate",
+  "child.signal",
+  "report.get",
+  "turn",
+] as const;
+export type RequestOp = (typeof REQUEST_OPS)[number];
+
+/** Host → runtime. */
+export const hostMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("req"), id: z.number().int(), op: z.enum(REQUEST_OPS), args: z.array(z.unknown()) }),
+  z.object({ t: z.literal("emit"), name: z.string(), data: z.unknown() }),
+  z.object({ t: z.literal("log"), message: z.string() }),
+  z.object({ t: z.literal("usage"), tokens: z.number().min(0), costUsd: z.number().min(0) }),
+  z.object({ t: z.literal("ready") }),
+  z.object({ t: z.literal("done"), result: z.unknown() }),
+  z.object({ t: z.literal("fail"), error: wireError }),
+]);
+export type HostMessage = z.infer<typeof hostMessage>;
+
+/** Runtime → host. */
+export const runtimeMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("res"), id: z.number().int(), ok: z.boolean(), value: z.unknown().optional(), error: wireError.optional() }),
+  z.object({ t: z.literal("inbox"), messages: z.array(z.unknown()) }),
+  z.object({ t: z.literal("stop"), reason: z.string() }),
+  z.object({ t: z.literal("child.event"), childId: z.string(), event: z.unknown() }),
+  z.object({ t: z.literal("child.end"), childId: z.string(), ok: z.boolean(), result: z.unknown(), error: wireError.optional() }),
+]);
+export type RuntimeMessage = z.infer<typeof runtimeMessage>;
+
+/** What a host needs to start an agent. */
+export const startMessage = z.object({
+  id: z.string(),
+  name: z.string(),
+  parentId: z.string().optional(),
+  depth: z.number().int(),
+  input: z.unknown(),
+  agent: z.object({ module: z.string(), export: z.string().optional() }).optional(),
+  board: z.string().optional(),
+  permissions: z.object({ tools: z.array(z.string()).optional(), writePrefixes: z.array(z.string()).optional() }),
+  remaining: z.object({ tokens: z.number().optional(), costUsd: z.number().optional() }),
+});
+export type StartMessage = z.infer<typeof startMessage>;
+
+export function toWireError(error: unknown): WireError {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
+  const { code, ...rest } = error as unknown as Record<string, unknown>;
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(rest)) {
+    if (value === null || ["string", "number", "boolean"].includes(typeof value)) fields[key] = value;
+  }
+  return { name: error.name, message: error.message, ...(typeof code === "string" && { code }), fields };
+}
+
+const TYPED: Record<string, new (...args: never[]) => Error> = {
+  VERSION_CONFLICT: VersionConflictError,
+  PERMISSION: PermissionError,
+  BUDGET_EXCEEDED: BudgetExceededError,
+  STALE_TRANSITION: TransitionError,
+  CONFIG: ConfigError,
+  INVALID_KEY: InvalidKeyError,
+  INVALID_VALUE: InvalidValueError,
+  VALUE_TOO_LARGE: InvalidValueError,
+  NOT_FOUND: NotFoundError,
+  CLOSED: ClosedError,
+};
+
+/** Rebuilds an error that crossed a boundary, as the same class where Colony knows the code. */
+export function fromWireError(wire: WireError): Error {
+  const Class = (wire.code && (TYPED[wire.code] ?? (wire.code.startsWith("SUBAGENT_") ? SubAgentError : undefined))) || Error;
+  const error = Object.create(Class.prototype) as Error;
+  Object.assign(error, wire.fields ?? {}, { message: wire.message, name: wire.name });
+  if (wire.code) Object.assign(error, { code: wire.code });
+  Object.defineProperty(error, "stack", { value: `${wire.name}: ${wire.message}\n    (raised in another agent's host)`, enumerable: false });
+  return error;
+}

@@ -1,0 +1,525 @@
+/**
+ * The sub-agent runtime: the one authority over a process's spawn trees. It starts hosts,
+ * answers their requests (board, spawn, budget), keeps every agent's record in the backend's
+ * registry (each lifecycle move compare-and-set on the generation), relays events to parents
+ * under their delivery policy, and ends agents: done, failed, crashed, timed out, over budget or
+ * terminated — with their descendants, breadth-first, after a grace period.
+ */
+import { randomBytes } from "node:crypto";
+import type { Board } from "../../core/board.ts";
+import { ConfigError, NotFoundError, describeError } from "../../core/errors.ts";
+import { Ledger, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
+import type { AgentStore } from "../../core/store.ts";
+import {
+  BudgetExceededError,
+  SubAgentError,
+  TransitionError,
+  canTransition,
+  isFinal,
+  type AgentRecord,
+  type AgentRef,
+  type AgentState,
+  type DeliveryPolicy,
+  type FailureReason,
+  type InboxMessage,
+  type Isolation,
+  type Permissions,
+  type SpawnOptions,
+  type SubAgent,
+  type SubAgentEvent,
+} from "../../core/subagent-types.ts";
+import { startDriver, type Driver } from "./drivers.ts";
+import { SpawnedHandle } from "./handle.ts";
+import { hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+
+const DEFAULT_GRACE_MS = 2000;
+const KILL_POLL_MS = 250;
+const ISOLATIONS: readonly Isolation[] = ["inline", "thread", "process"];
+const POLICIES: readonly DeliveryPolicy[] = ["streaming", "immediate", "deferred", "on_demand"];
+
+interface Outcome {
+  ok: boolean;
+  result?: unknown;
+  reason?: FailureReason;
+  error?: string;
+}
+
+interface Relay {
+  observe(node: Node, event: SubAgentEvent): void;
+  finished(node: Node, outcome: Outcome): void;
+}
+
+function newAgentId(): string {
+  return `agent-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+}
+
+function agentName(agent: AgentRef | SubAgent, options: SpawnOptions): string {
+  return options.name ?? (agent as SubAgent).name ?? (agent as AgentRef).export ?? "agent";
+}
+
+interface Node {
+  id: string;
+  name: string;
+  parent: Node | undefined;
+  depth: number;
+  isolation: Isolation;
+  delivery: DeliveryPolicy;
+  ledger: Ledger;
+  permissions: Permissions;
+  board: string | undefined;
+  record: AgentRecord;
+  children: Set<Node>;
+  /** Final messages held for the next turn boundary (deferred delivery). */
+  deferred: InboxMessage[];
+  driver: Driver | undefined;
+  /** Where this node's events and end go: the parent's host, or a top-level handle. */
+  relay: Relay;
+  /** Set once the agent is being stopped, so the end it reaches is reported as this. */
+  stopping: { reason: FailureReason; detail: string } | undefined;
+  keepChildren: boolean;
+  timers: NodeJS.Timeout[];
+  ended: Promise<void>;
+  markEnded(): void;
+  /** How many host messages failed the schema check. */
+  rejected: number;
+}
+
+export interface RuntimeDeps {
+  agents: AgentStore;
+  board(name: string): Promise<Board>;
+  /** Called before each turn of each agent; resolve to let it run (used for stepping). */
+  beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
+}
+
+export interface SpawnScope {
+  parent?: Node;
+  ledger?: Ledger;
+  permissions?: Permissions;
+  board?: string;
+}
+
+export class AgentRuntime {
+  readonly #deps: RuntimeDeps;
+  readonly #nodes = new Map<string, Node>();
+  #poll: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(deps: RuntimeDeps) {
+    this.#deps = deps;
+  }
+
+  /** Spawns a top-level agent (no parent agent); `scope` ties it to a run's ledger and board. */
+  async spawn<R>(agent: AgentRef | SubAgent, input: unknown, options: SpawnOptions = {}, scope: SpawnScope = {}): Promise<SpawnedHandle<R>> {
+    const id = newAgentId();
+    const handle = new SpawnedHandle<R>(
+      { id, parentId: scope.parent?.id, name: agentName(agent, options) },
+      { terminate: (target, graceMs) => this.terminate(target, { graceMs }), signal: (target, message) => this.signal(target, undefined, message) },
+    );
+    await this.#create(agent, input, options, scope, {
+      observe: (_, event) => handle.feed(event),
+      finished: (node, outcome) => handle.end(outcome.ok ? { ok: true, result: outcome.result as R } : { ok: false, error: this.#failure(node, outcome) }),
+    }, id);
+    return handle;
+  }
+
+  /** Terminates an agent (and, by default, its descendants) that this process owns. */
+  async terminate(id: string, options: { cascade?: boolean; graceMs?: number } = {}): Promise<void> {
+    const node = this.#nodes.get(id);
+    if (!node) throw new NotFoundError(`agent ${JSON.stringify(id)} in this process`);
+    await this.#stop(node, "terminated", "terminated by request", options.graceMs ?? DEFAULT_GRACE_MS, options.cascade ?? true);
+  }
+
+  /** Steers a message into an agent's inbox. */
+  async signal(id: string, from: string | undefined, message: unknown): Promise<void> {
+    const node = this.#nodes.get(id);
+    if (!node) throw new NotFoundError(`agent ${JSON.stringify(id)} in this process`);
+    if (isFinal(node.record.state)) throw new SubAgentError(id, node.name, node.record.reason ?? "terminated", `it has ended (${node.record.state})`);
+    node.driver?.send({ t: "inbox", messages: [{ type: "signal", from: from ?? "colony", message }] });
+  }
+
+  owns(id: string): boolean {
+    return this.#nodes.has(id);
+  }
+
+  /** Terminates every live agent of this process and stops watching for kill requests. */
+  async close(graceMs = 500): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#poll);
+    const roots = [...this.#nodes.values()].filter((n) => !isFinal(n.record.state) && (!n.parent || isFinal(n.parent.record.state)));
+    await Promise.all(roots.map((n) => this.#stop(n, "terminated", "the colony closed", graceMs, true)));
+  }
+
+  async #create(
+    agent: AgentRef | SubAgent,
+    input: unknown,
+    options: SpawnOptions,
+    scope: SpawnScope,
+    relay: Relay,
+    id = newAgentId(),
+  ): Promise<Node> {
+    if (this.#closed) throw new ConfigError("the colony is closed; it spawns nothing more");
+    const byRef = typeof agent === "object" && agent !== null && "module" in agent;
+    const definition = byRef ? undefined : (agent as SubAgent);
+    if (!byRef && (typeof definition !== "object" || definition === null || (typeof definition.run !== "function" && typeof definition.turn !== "function"))) {
+      throw new ConfigError("spawn takes an agent ({ name, run } or { name, turn }) or a reference { module, export? }");
+    }
+    if (byRef && typeof (agent as AgentRef).module !== "string") throw new ConfigError("an agent reference is { module: string, export?: string }");
+    const isolation = options.isolation ?? "inline";
+    if (!ISOLATIONS.includes(isolation)) throw new ConfigError(`isolation is inline, thread or process, got ${JSON.stringify(isolation)}`);
+    if (isolation !== "inline" && !byRef) {
+      throw new ConfigError(`a ${isolation} child loads its code itself: pass { module, export } instead of the agent object`);
+    }
+    const delivery = options.delivery ?? definition?.delivery ?? "streaming";
+    if (!POLICIES.includes(delivery)) throw new ConfigError(`delivery is streaming, immediate, deferred or on_demand, got ${JSON.stringify(delivery)}`);
+    if (options.timeoutMs !== undefined && (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0)) {
+      throw new ConfigError(`timeoutMs is a number of milliseconds > 0, got ${String(options.timeoutMs)}`);
+    }
+    const name = agentName(agent, options);
+    const budget = { ...checkBudget(definition?.budget, name), ...checkBudget(options.budget, name) };
+    const parentPermissions = scope.parent?.permissions ?? scope.permissions ?? {};
+    const permissions = narrowPermissions(parentPermissions, options.permissions, name);
+    if (definition?.tools) narrowPermissions(permissions, { tools: definition.tools }, name);
+    const parentLedger = scope.parent?.ledger ?? scope.ledger;
+    // Refused here, before anything starts, when a limit of any ancestor would be crossed.
+    const ledger = parentLedger ? parentLedger.spawn(name, budget) : new Ledger(name, budget);
+    const board = options.board ?? scope.parent?.board ?? scope.board;
+    const depth = scope.parent ? scope.parent.depth + 1 : 0;
+
+    let markEnded!: () => void;
+    const node: Node = {
+      id,
+      name,
+      parent: scope.parent,
+      depth,
+      isolation,
+      delivery,
+      ledger,
+      permissions,
+      board,
+      children: new Set(),
+      deferred: [],
+      driver: undefined,
+      stopping: undefined,
+      keepChildren: false,
+      timers: [],
+      ended: new Promise<void>((resolve) => (markEnded = resolve)),
+      markEnded: () => markEnded(),
+      rejected: 0,
+      relay,
+      record: {
+        id,
+        name,
+        parentId: scope.parent?.id,
+        depth,
+        state: "created",
+        generation: 0,
+        isolation,
+        pid: undefined,
+        ownerPid: process.pid,
+        startedAt: Date.now(),
+        endedAt: undefined,
+        usage: { tokens: 0, costUsd: 0, turns: 0 },
+        reason: undefined,
+        error: undefined,
+      },
+    };
+    await this.#deps.agents.insert(node.record);
+    this.#nodes.set(id, node);
+    scope.parent?.children.add(node);
+    this.#watchKills();
+
+    const start: StartMessage = {
+      id,
+      name,
+      ...(scope.parent && { parentId: scope.parent.id }),
+      depth,
+      input,
+      ...(byRef && { agent: { module: (agent as AgentRef).module, ...((agent as AgentRef).export !== undefined && { export: (agent as AgentRef).export }) } }),
+      ...(board !== undefined && { board }),
+      permissions,
+      remaining: ledger.remaining(),
+    };
+    try {
+      node.driver = startDriver(
+        isolation,
+        start,
+        definition,
+        {
+          message: (raw) => void this.#onMessage(node, raw),
+          exit: (detail) => void this.#end(node, { ok: false, reason: "crash", error: detail }),
+        },
+        { resourceLimits: options.resourceLimits, env: options.env },
+      );
+    } catch (error) {
+      await this.#end(node, { ok: false, reason: "crash", error: `could not start: ${describeError(error)}` });
+      return node;
+    }
+    await this.#move(node, "running", { pid: node.driver.pid });
+    if (options.timeoutMs !== undefined) {
+      node.timers.push(setTimeout(() => void this.#stop(node, "timeout", `no result within ${options.timeoutMs} ms`, DEFAULT_GRACE_MS / 4, true), options.timeoutMs));
+    }
+    const deadline = ledger.wallDeadline();
+    if (deadline !== undefined) {
+      node.timers.push(setTimeout(() => void this.#stop(node, "budget", "its wall-time budget ran out", DEFAULT_GRACE_MS / 4, true), Math.max(0, deadline - Date.now())));
+    }
+    return node;
+  }
+
+  async #onMessage(node: Node, raw: unknown): Promise<void> {
+    let message: HostMessage;
+    if (node.isolation === "inline") message = raw as HostMessage;
+    else {
+      const parsed = hostMessage.safeParse(raw);
+      if (!parsed.success) {
+        node.rejected++;
+        return;
+      }
+      message = parsed.data;
+    }
+    if (isFinal(node.record.state)) {
+      if (message.t === "req") node.driver?.send({ t: "res", id: message.id, ok: false, error: toWireError(new SubAgentError(node.id, node.name, node.record.reason ?? "terminated", "it has ended")) });
+      return;
+    }
+    try {
+      switch (message.t) {
+        case "req":
+          await this.#answer(node, message.id, message.op, message.args);
+          return;
+        case "ready":
+          return;
+        case "emit":
+          this.#event(node, { type: "emit", name: message.name, data: message.data, at: Date.now() });
+          return;
+        case "log":
+          this.#event(node, { type: "log", message: message.message, at: Date.now() });
+          return;
+        case "usage":
+          try {
+            node.ledger.charge({ tokens: message.tokens, costUsd: message.costUsd });
+          } catch (error) {
+            await this.#stop(node, "budget", describeError(error), DEFAULT_GRACE_MS / 4, true);
+            return;
+          }
+          // Descendants' usage counts for every ancestor, in the registry too.
+          for (let up: Node | undefined = node; up; up = up.parent) {
+            up.record.usage = { ...up.record.usage, tokens: up.ledger.used.tokens, costUsd: up.ledger.used.costUsd };
+            await this.#deps.agents.updateUsage(up.id, up.record.usage);
+          }
+          this.#event(node, { type: "usage", tokens: message.tokens, costUsd: message.costUsd, at: Date.now() });
+          return;
+        case "done":
+          await this.#end(node, { ok: true, result: message.result });
+          return;
+        case "fail":
+          await this.#end(node, { ok: false, reason: message.error.code === "BUDGET_EXCEEDED" ? "budget" : "error", error: message.error.message });
+          return;
+      }
+    } catch (error) {
+      await this.#end(node, { ok: false, reason: "error", error: `the runtime could not handle a message: ${describeError(error)}` });
+    }
+  }
+
+  async #answer(node: Node, requestId: number, op: RequestOp, args: unknown[]): Promise<void> {
+    const reply = (message: RuntimeMessage) => node.driver?.send(message);
+    try {
+      const value = await this.#serve(node, op, args);
+      reply({ t: "res", id: requestId, ok: true, value });
+    } catch (error) {
+      reply({ t: "res", id: requestId, ok: false, error: toWireError(error) });
+      if (error instanceof BudgetExceededError && op === "turn") await this.#stop(node, "budget", error.message, DEFAULT_GRACE_MS / 4, true);
+    }
+  }
+
+  async #serve(node: Node, op: RequestOp, args: unknown[]): Promise<unknown> {
+    switch (op) {
+      case "board.write": {
+        const [key, value, options] = args as [string, unknown, { tags?: string[]; expectedVersion?: number }];
+        checkWrite(node.permissions, key, node.name);
+        return (await this.#board(node)).write(key, value, { ...options, author: node.name });
+      }
+      case "board.delete": {
+        const [key, options] = args as [string, { expectedVersion?: number }];
+        checkWrite(node.permissions, key, node.name);
+        return (await this.#board(node)).delete(key, { ...options, author: node.name });
+      }
+      case "board.get":
+        return (await this.#board(node)).get(args[0] as string);
+      case "spawn": {
+        const [ref, input, options, definition] = args as [AgentRef | undefined, unknown, SpawnOptions, SubAgent | undefined];
+        const parent = node;
+        const child = await this.#create(ref ?? definition!, input, options ?? {}, { parent }, {
+          observe: (node, event) => this.#relay(parent, node, event),
+          finished: (node, outcome) => this.#deliver(parent, node, outcome),
+        });
+        return { id: child.id, name: child.name };
+      }
+      case "child.terminate": {
+        const [id, graceMs] = args as [string, number | undefined];
+        const child = this.#descendant(node, id);
+        await this.#stop(child, "terminated", `terminated by ${node.name}`, graceMs ?? DEFAULT_GRACE_MS, true);
+        return null;
+      }
+      case "child.signal": {
+        const [id, message] = args as [string, unknown];
+        await this.signal(this.#descendant(node, id).id, node.id, message);
+        return null;
+      }
+      case "report.get": {
+        const id = args[0] as string;
+        const record = await this.#deps.agents.get(id);
+        if (!record || record.parentId !== node.id) throw new NotFoundError(`a report of ${JSON.stringify(id)} for ${node.name} (only its own children's)`);
+        return (await this.#deps.agents.getReport(id)) ?? null;
+      }
+      case "turn": {
+        const turn = args[0] as number;
+        if (turn > 1) await this.#move(node, "waiting");
+        node.ledger.countTurn();
+        node.record.usage = { ...node.record.usage, turns: node.record.usage.turns + 1 };
+        await this.#deps.beforeTurn?.({ id: node.id, name: node.name, turn });
+        if (node.record.state === "waiting") await this.#move(node, "running");
+        this.#event(node, { type: "turn", turn, at: Date.now() });
+        return node.deferred.splice(0);
+      }
+    }
+  }
+
+  #board(node: Node): Promise<Board> {
+    if (node.board === undefined) throw new ConfigError(`${node.name} has no board: spawn it with { board } or from an agent that has one`);
+    return this.#deps.board(node.board);
+  }
+
+  #descendant(node: Node, id: string): Node {
+    const target = this.#nodes.get(id);
+    for (let up = target?.parent; up; up = up.parent) if (up === node) return target!;
+    throw new NotFoundError(`agent ${JSON.stringify(id)} among the descendants of ${node.name}`);
+  }
+
+  #event(node: Node, event: SubAgentEvent): void {
+    node.relay.observe(node, event);
+  }
+
+  /** A child's event reaches its parent's handle, and its inbox when the policy streams. */
+  #relay(parent: Node, child: Node, event: SubAgentEvent): void {
+    parent.driver?.send({ t: "child.event", childId: child.id, event });
+    if (child.delivery === "streaming" && event.type !== "subagent.completed" && event.type !== "subagent.failed") {
+      parent.driver?.send({ t: "inbox", messages: [{ type: "subagent.event", childId: child.id, event }] });
+    }
+  }
+
+  /** A child's end reaches its parent's handle at once, and its inbox as the policy says. */
+  #deliver(parent: Node, child: Node, outcome: Outcome): void {
+    const error = outcome.ok ? undefined : toWireError(this.#failure(child, outcome));
+    parent.driver?.send({ t: "child.end", childId: child.id, ok: outcome.ok, result: outcome.result, ...(error && { error }) });
+    const message: InboxMessage = outcome.ok
+      ? { type: "subagent.completed", childId: child.id, name: child.name, result: outcome.result }
+      : { type: "subagent.failed", childId: child.id, name: child.name, reason: outcome.reason!, error: outcome.error! };
+    switch (child.delivery) {
+      case "streaming":
+      case "immediate":
+        parent.driver?.send({ t: "inbox", messages: [message] });
+        break;
+      case "deferred":
+        parent.deferred.push(message);
+        break;
+      case "on_demand":
+        break;
+    }
+  }
+
+  #failure(node: Node, outcome: Outcome): SubAgentError {
+    return new SubAgentError(node.id, node.name, outcome.reason ?? "error", outcome.error ?? "no result");
+  }
+
+  /** Records a lifecycle move, compare-and-set on the generation. */
+  async #move(node: Node, state: AgentState, patch: Partial<AgentRecord> = {}): Promise<void> {
+    const from = node.record.state;
+    if (!canTransition(from, state)) throw new TransitionError(node.id, `cannot move from ${from} to ${state}`);
+    const next = { ...patch, state, usage: node.record.usage };
+    if (!(await this.#deps.agents.transition(node.id, node.record.generation, next))) {
+      throw new TransitionError(node.id, `its record moved past generation ${node.record.generation} (another writer changed it)`);
+    }
+    Object.assign(node.record, next, { generation: node.record.generation + 1 });
+    this.#event(node, { type: "state", state, at: Date.now() });
+  }
+
+  /**
+   * Asks a node and its descendants to stop (breadth-first), waits up to `graceMs` for each to end
+   * by itself, then forces the rest. The end is reported with `reason` whatever the agent does.
+   */
+  async #stop(node: Node, reason: FailureReason, detail: string, graceMs: number, cascade: boolean): Promise<void> {
+    const order: Node[] = [];
+    const queue = [node];
+    while (queue.length > 0) {
+      const next = queue.shift()!;
+      if (isFinal(next.record.state)) continue;
+      order.push(next);
+      if (cascade) queue.push(...next.children);
+    }
+    if (!cascade) node.keepChildren = true;
+    for (const target of order) {
+      target.stopping ??= target === node ? { reason, detail } : { reason: "terminated", detail: `its ancestor ${node.name} was stopped` };
+      target.driver?.send({ t: "stop", reason: target.stopping.reason });
+    }
+    await Promise.all(
+      order.map(async (target) => {
+        const graceOver = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+        await Promise.race([target.ended, graceOver]);
+        if (!isFinal(target.record.state)) {
+          target.driver?.kill();
+          await this.#end(target, { ok: false, reason: target.stopping!.reason, error: target.stopping!.detail });
+        }
+      }),
+    );
+  }
+
+  async #end(node: Node, outcome: Outcome): Promise<void> {
+    if (isFinal(node.record.state) || node.record.endedAt !== undefined) return;
+    node.record.endedAt = Date.now();
+    // An agent asked to stop ends as what it was asked for, even if it returns a result meanwhile.
+    const final: Outcome = node.stopping ? { ok: false, reason: node.stopping.reason, error: node.stopping.detail } : outcome;
+    for (const timer of node.timers) clearTimeout(timer);
+    const state: AgentState = final.ok ? "succeeded" : final.reason === "terminated" ? "terminated" : "failed";
+    node.ledger.ended(!final.ok);
+    try {
+      await this.#move(node, state, {
+        endedAt: node.record.endedAt,
+        ...(final.reason && { reason: final.reason }),
+        ...(final.error && { error: final.error }),
+      });
+    } finally {
+      node.driver?.dispose();
+      if (node.delivery === "on_demand" && node.parent) {
+        await this.#deps.agents.putReport(
+          node.id,
+          final.ok ? { status: "succeeded", result: final.result } : { status: "failed", reason: final.reason!, error: final.error! },
+        );
+      }
+      this.#event(
+        node,
+        final.ok
+          ? { type: "subagent.completed", result: final.result, at: Date.now() }
+          : { type: "subagent.failed", reason: final.reason!, error: final.error!, at: Date.now() },
+      );
+      node.relay.finished(node, final);
+      node.markEnded();
+      if (!node.keepChildren) {
+        const live = [...node.children].filter((c) => !isFinal(c.record.state));
+        await Promise.all(live.map((c) => this.#stop(c, "terminated", `its parent ${node.name} ended`, DEFAULT_GRACE_MS / 4, true)));
+      }
+    }
+  }
+
+  /** Carries out kills asked for by other processes on the same backend (`colony agents kill`). */
+  #watchKills(): void {
+    if (this.#poll !== undefined) return;
+    this.#poll = setInterval(() => {
+      void (async () => {
+        for (const { id, cascade } of await this.#deps.agents.takeKillRequests(process.pid)) {
+          const node = this.#nodes.get(id);
+          if (node) await this.#stop(node, "terminated", "killed on request", DEFAULT_GRACE_MS, cascade);
+        }
+      })().catch(() => {});
+    }, KILL_POLL_MS);
+    this.#poll.unref();
+  }
+}
