@@ -16,8 +16,8 @@ export type {
   WatchOptions,
   WriteOptions,
 } from "./core/board.ts";
-export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition, Usage } from "./core/run-types.ts";
-export type { AgentRecord, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason } from "./core/records.ts";
+export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition } from "./core/run-types.ts";
+export type { AgentRecord, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./core/records.ts";
 export type {
   AgentRef,
   Budget,

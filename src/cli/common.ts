@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { memoryBackend } from "../backends/memory/index.ts";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { ColonyError } from "../core/errors.ts";
-import { createColony, type Colony } from "../runtime/colony.ts";
+import { createColony, type Colony, type ColonyOptions } from "../runtime/colony.ts";
 
 export interface StoreFlags {
   db?: string;
@@ -31,14 +31,18 @@ export function storeOptions(command: Command): Command {
     .option("--memory", "use an in-memory store that is gone when the command ends");
 }
 
-export function openColony(flags: StoreFlags): Colony {
+export function openColony(flags: StoreFlags, options: Omit<ColonyOptions, "backend"> = {}): Colony {
   if (flags.memory && flags.db !== undefined) throw new UsageError("--memory and --db exclude each other: keep one");
-  return createColony({ backend: flags.memory ? memoryBackend() : sqliteBackend({ path: flags.db }) });
+  return createColony({ ...options, backend: flags.memory ? memoryBackend() : sqliteBackend({ path: flags.db }) });
 }
 
 /** Runs `work` with a colony opened from the flags, closing it however `work` ends. */
-export async function withColony<T>(flags: StoreFlags, work: (colony: Colony) => Promise<T>): Promise<T> {
-  const colony = openColony(flags);
+export async function withColony<T>(
+  flags: StoreFlags,
+  work: (colony: Colony) => Promise<T>,
+  options: Omit<ColonyOptions, "backend"> = {},
+): Promise<T> {
+  const colony = openColony(flags, options);
   try {
     return await work(colony);
   } finally {

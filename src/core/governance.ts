@@ -4,7 +4,7 @@
  * permissions that a child may only narrow.
  */
 import { ConfigError } from "./errors.ts";
-import type { Usage } from "./run-types.ts";
+import type { Usage } from "./records.ts";
 import { BudgetExceededError, PermissionError, type Budget, type Permissions } from "./subagent-types.ts";
 
 const MIN_ENDED_FOR_ERROR_RATE = 4;

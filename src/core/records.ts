@@ -2,7 +2,12 @@
  * The records backends store: what a run leaves behind (its record and its steps'), and the
  * registry rows of sub-agents. Plain data, so this module depends on nothing.
  */
-export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "aborted" | "error";
+export interface Usage {
+  tokens?: number;
+  costUsd?: number;
+}
+
+export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "budget" | "aborted" | "error";
 
 export interface FiredRecord {
   agent: string;
@@ -16,6 +21,8 @@ export interface FiredRecord {
   error?: string;
   /** Set when the error was a compare-and-set conflict; the agent may retry on a later step. */
   conflict?: boolean;
+  /** Set when the agent was refused for crossing a budget; the run stops with `budget`. */
+  overBudget?: boolean;
   logs?: string[];
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import { checkBudget } from "./governance.ts";
 import type { RunDefinition } from "./run-types.ts";
 
 export const BOARD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -36,6 +37,7 @@ const runSchema = z.looseObject({
   parallel: z.boolean({ message: "parallel must be true or false" }).optional(),
   concurrency: count("concurrency", 1).optional(),
   deadlockAfter: count("deadlockAfter", 1).optional(),
+  budget: z.record(z.string(), z.unknown(), { message: "budget must be an object of limits" }).optional(),
   signal: z.instanceof(AbortSignal, { message: "signal must be an AbortSignal" }).optional(),
 });
 
@@ -53,6 +55,8 @@ export function checkRunDefinition(definition: unknown): CheckedRunDefinition {
     throw new ConfigError(`run definition: ${where}: ${issue.message}`);
   }
   const def = definition as RunDefinition;
+  checkBudget(def.budget, "run definition");
+  for (const agent of def.agents) checkBudget(agent.budget, `run definition: agent ${agent.name}`);
   const names = new Set<string>();
   for (const agent of def.agents) {
     if (names.has(agent.name)) throw new ConfigError(`run definition: two agents are named "${agent.name}"; names must be unique`);

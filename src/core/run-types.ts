@@ -3,11 +3,8 @@
  * storage contract can name them without depending on the loop.
  */
 import type { BoardHandle, BoardView, Entry } from "./board.ts";
-
-export interface Usage {
-  tokens?: number;
-  costUsd?: number;
-}
+import type { Usage } from "./records.ts";
+import type { AgentRef, Budget, SpawnOptions, SubAgent, SubAgentHandle } from "./subagent-types.ts";
 
 /** What an agent may return: writes for the runtime to make on its behalf, and usage to count. */
 export interface AgentResult {
@@ -33,8 +30,11 @@ export interface AgentContext {
   runId: string;
   step: number;
   signal: AbortSignal;
+  /** Counts usage against the agent's and the run's budgets; throws `BudgetExceededError`, counting nothing, past one. */
   usage: { add(usage: Usage): void };
   log(message: string): void;
+  /** Starts a sub-agent on the run's board, under the agent's budget; it is terminated when the run ends. */
+  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
 }
 
 export interface Agent {
@@ -45,6 +45,8 @@ export interface Agent {
   maxFires?: number;
   /** Higher fires first (in sequential runs) or starts first (when concurrency is the bound). */
   priority?: number;
+  /** Limits on this agent's usage (and its sub-agents') over the whole run. */
+  budget?: Budget;
 }
 
 export interface RunDefinition {
@@ -64,5 +66,7 @@ export interface RunDefinition {
   concurrency?: number;
   /** Steps in a row in which agents fired but the board did not change; default 3. */
   deadlockAfter?: number;
+  /** Limits over the whole run (its agents and their sub-agents); crossing one stops it with `budget`. */
+  budget?: Budget;
   signal?: AbortSignal;
 }

@@ -14,14 +14,27 @@ import { randomBytes } from "node:crypto";
 import type { Board, BoardView, Entry } from "./board.ts";
 import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
 import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./records.ts";
-import type { Agent, AgentBoard, AgentContext, RunDefinition, Usage } from "./run-types.ts";
+import type { Agent, AgentBoard, AgentContext, RunDefinition } from "./run-types.ts";
+import type { Usage } from "./records.ts";
+import { Ledger, checkBudget } from "./governance.ts";
+import { BudgetExceededError, isFinal, type AgentRef, type SpawnOptions, type SubAgent, type SubAgentHandle } from "./subagent-types.ts";
 import { checkRunDefinition } from "./run-definition.ts";
 import type { RunStore } from "./store.ts";
 
 export interface RunHooks {
   /** Called after each step is recorded, for live progress. */
   onStep?: (step: StepRecord, run: RunInfo) => void;
+  /** Awaited before each step fires its agents (stepping through a run). */
+  beforeStep?: (index: number, view: BoardView) => void | Promise<void>;
 }
+
+/** Starts sub-agents for the loop's agents; the runtime provides it, so core needs no driver. */
+export type Spawner = (
+  agent: AgentRef | SubAgent,
+  input: unknown,
+  options: SpawnOptions,
+  scope: { ledger: Ledger; board: string },
+) => Promise<SubAgentHandle<unknown>>;
 
 const SEED_AUTHOR = "seed";
 
@@ -29,8 +42,17 @@ export function newRunId(): string {
   return `run-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
 }
 
-export async function executeRun(definition: RunDefinition, board: Board, runs: RunStore, hooks: RunHooks = {}): Promise<RunResult> {
+export async function executeRun(
+  definition: RunDefinition,
+  board: Board,
+  runs: RunStore,
+  hooks: RunHooks = {},
+  spawner?: Spawner,
+): Promise<RunResult> {
   const def = checkRunDefinition(definition);
+  const ledger = new Ledger(`run ${def.name ?? def.board}`, def.budget);
+  const agentLedgers = new Map(def.agents.map((a) => [a, new Ledger(a.name, checkBudget(a.budget, `agent ${a.name}`), ledger)]));
+  const spawned: SubAgentHandle<unknown>[] = [];
   const started = performance.now();
   const info: RunInfo = {
     runId: newRunId(),
@@ -44,6 +66,10 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
   };
   const steps: StepRecord[] = [];
   const finish = async (stopReason: StopReason, error?: string): Promise<RunResult> => {
+    // Sub-agents belong to the run: none outlives it.
+    await Promise.all(spawned.filter((h) => !isFinal(h.state)).map((h) => h.terminate({ graceMs: 500 }).catch(() => {})));
+    info.totalTokens = ledger.used.tokens;
+    info.totalCostUsd = ledger.used.costUsd;
     info.status = "finished";
     info.stopReason = stopReason;
     if (error !== undefined) info.error = error;
@@ -79,6 +105,13 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
       if (def.goal?.(view)) return await finish("goal");
       if (decided) return await finish(decided.reason, decided.error);
       if (index > def.maxSteps) return await finish("max_steps");
+      try {
+        ledger.countStep();
+      } catch (error) {
+        if (error instanceof BudgetExceededError) return await finish("budget", error.message);
+        throw error;
+      }
+      await hooks.beforeStep?.(index, view);
 
       const startedAt = Date.now();
       const fired: FiredRecord[] = [];
@@ -95,7 +128,19 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
 
       eligible.sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0));
       for (const agent of eligible) fires.set(agent, (fires.get(agent) ?? 0) + 1);
-      const fire = (agent: Agent) => fireAgent(agent, view, board, { runId: info.runId, step: index, signal });
+      const fire = (agent: Agent) =>
+        fireAgent(agent, view, board, {
+          runId: info.runId,
+          step: index,
+          signal,
+          ledger: agentLedgers.get(agent)!,
+          spawn: (async (child: AgentRef | SubAgent, input: unknown, options: SpawnOptions = {}) => {
+            if (!spawner) throw new ConfigError("this run has no sub-agent runtime; run it through colony.run to spawn");
+            const handle = await spawner(child, input, options, { ledger: agentLedgers.get(agent)!, board: board.name });
+            spawned.push(handle);
+            return handle;
+          }) as AgentContext["spawn"],
+        });
       const limit = def.parallel ? def.concurrency : 1;
       fired.push(...(await mapBounded(eligible, limit, fire)));
 
@@ -103,17 +148,18 @@ export async function executeRun(definition: RunDefinition, board: Board, runs: 
       const step: StepRecord = { index, startedAt, seq: seqAfter, fired };
       steps.push(step);
       info.steps = index;
-      for (const f of fired) {
-        info.totalTokens += f.tokens;
-        info.totalCostUsd += f.costUsd;
-      }
+      info.totalTokens = ledger.used.tokens;
+      info.totalCostUsd = ledger.used.costUsd;
       await runs.appendStep(info.runId, step);
       hooks.onStep?.(step, info);
 
+      const overBudget = fired.find((f) => f.overBudget);
       const failures = fired.filter((f) => f.error !== undefined && !f.conflict);
       failing = failures.length === fired.length ? failing + 1 : 0;
       unchanged = seqAfter === seqBefore ? unchanged + 1 : 0;
-      if (failing >= def.deadlockAfter) {
+      if (overBudget) {
+        decided = { reason: "budget", error: `${overBudget.agent}: ${overBudget.error}` };
+      } else if (failing >= def.deadlockAfter) {
         const errors = failures.map((f) => `${f.agent}: ${f.error}`).join("; ");
         decided = { reason: "error", error: `every agent that fired failed for ${failing} steps in a row (${errors})` };
       } else if (unchanged >= def.deadlockAfter) {
@@ -136,6 +182,8 @@ interface FireScope {
   runId: string;
   step: number;
   signal: AbortSignal;
+  ledger: Ledger;
+  spawn: AgentContext["spawn"];
 }
 
 async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: FireScope): Promise<FiredRecord> {
@@ -169,14 +217,15 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     runId: scope.runId,
     step: scope.step,
     signal: scope.signal,
-    usage: { add: (u) => addUsage(usage, u) },
+    usage: { add: (u) => addUsage(scope.ledger, usage, u) },
     log: (message) => void logs.push(String(message)),
+    spawn: scope.spawn,
   };
   const started = performance.now();
   let error: unknown;
   try {
     const result = await agent.run(ctx);
-    if (result?.usage) addUsage(usage, result.usage);
+    if (result?.usage) addUsage(scope.ledger, usage, result.usage);
     for (const [key, value] of Object.entries(result?.writes ?? {})) await agentBoard.write(key, value);
   } catch (caught) {
     error = caught;
@@ -192,19 +241,17 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
   if (error !== undefined) {
     record.error = describeError(error);
     if (error instanceof VersionConflictError) record.conflict = true;
+    if (error instanceof BudgetExceededError) record.overBudget = true;
   }
   if (logs.length > 0) record.logs = logs;
   return record;
 }
 
-function addUsage(total: { tokens: number; costUsd: number }, usage: Usage): void {
-  const tokens = usage.tokens ?? 0;
-  const costUsd = usage.costUsd ?? 0;
-  if (!Number.isFinite(tokens) || tokens < 0 || !Number.isFinite(costUsd) || costUsd < 0) {
-    throw new ConfigError(`usage is counted in non-negative numbers, got ${JSON.stringify(usage)}`);
-  }
-  total.tokens += tokens;
-  total.costUsd += costUsd;
+/** Charges the agent's ledger (refused whole past a limit), then counts it on the step record. */
+function addUsage(ledger: Ledger, total: { tokens: number; costUsd: number }, usage: Usage): void {
+  ledger.charge(usage);
+  total.tokens += usage.tokens ?? 0;
+  total.costUsd += usage.costUsd ?? 0;
 }
 
 /** A view that notes every key an agent looks at, for the step record. */

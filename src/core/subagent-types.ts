@@ -4,8 +4,7 @@
  */
 import type { Entry } from "./board.ts";
 import { ColonyError } from "./errors.ts";
-import type { Usage } from "./run-types.ts";
-import type { AgentState, FailureReason, Isolation } from "./records.ts";
+import type { AgentState, FailureReason, Isolation, Usage } from "./records.ts";
 
 export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
 

@@ -7,7 +7,7 @@ import { Board } from "../core/board.ts";
 import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
-import { executeRun, type RunHooks } from "../core/run.ts";
+import { executeRun, type RunHooks, type Spawner } from "../core/run.ts";
 import type { RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, Report } from "../core/store.ts";
@@ -19,6 +19,8 @@ export interface ColonyOptions {
   backend?: BackendFactory;
   /** The largest value a write may hold, serialised; default 1 MiB. */
   maxValueBytes?: number;
+  /** Awaited before every sub-agent turn (`colony run --step` pauses there). */
+  beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
 }
 
 export interface Colony {
@@ -72,7 +74,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
 
   let runtime: Promise<AgentRuntime> | undefined;
   const agentRuntime = (): Promise<AgentRuntime> => {
-    runtime ??= backend().then((b) => new AgentRuntime({ agents: b.agents, board }));
+    runtime ??= backend().then((b) => new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn }));
     return runtime;
   };
 
@@ -100,7 +102,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
     board,
     async run(definition, hooks) {
       const target = await board(definition?.board);
-      return executeRun(definition, target, (await backend()).runs, hooks);
+      const spawner = async (...[agent, input, spawnOptions, scope]: Parameters<Spawner>) =>
+        (await agentRuntime()).spawn(agent, input, spawnOptions, scope);
+      return executeRun(definition, target, (await backend()).runs, hooks, spawner);
     },
     runs: {
       async list(listOptions) {

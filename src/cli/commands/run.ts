@@ -6,11 +6,13 @@ import type { Colony } from "../../runtime/colony.ts";
 import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { runSummary, stepLines } from "../format.ts";
 import { loadRunDefinition } from "../load.ts";
+import { createStepper, type Stepper } from "../stepper.ts";
 
 interface RunFlags extends StoreFlags, OutputFlags {
   maxSteps?: number;
   sequential?: boolean;
   fresh?: boolean;
+  step?: boolean;
 }
 
 /** Deletes every entry of a board (each delete is logged), so a run starts from its seed alone. */
@@ -20,7 +22,7 @@ export async function clearBoard(board: Board, author: string): Promise<void> {
 }
 
 /** Runs a definition, printing each step as it ends (or nothing, with `json`), and its summary. */
-export async function runAndReport(colony: Colony, definition: RunDefinition, flags: RunFlags): Promise<RunResult> {
+export async function runAndReport(colony: Colony, definition: RunDefinition, flags: RunFlags, stepper?: Stepper): Promise<RunResult> {
   const def: RunDefinition = {
     ...definition,
     ...(flags.maxSteps !== undefined && { maxSteps: flags.maxSteps }),
@@ -35,6 +37,7 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
       onStep: (step) => {
         if (!flags.json) console.log(stepLines(step).join("\n"));
       },
+      ...(stepper && { beforeStep: (index, view) => stepper.beforeStep(index, view) }),
     });
     if (!flags.json) {
       const { run } = await colony.runs.get(result.runId);
@@ -56,11 +59,15 @@ export function registerRun(program: Command): void {
     .option("--max-steps <n>", "stop after this many steps", wholeNumber(1))
     .option("--sequential", "fire a step's agents one after another instead of in parallel")
     .option("--fresh", "delete the board's entries first, so the run starts from its seed")
+    .option("--step", "pause before every step and sub-agent turn until Enter, showing what changed")
     .option("--json", "print the run result as JSON instead of the live steps")
     .action(async (file: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<RunFlags>();
       const definition = await loadRunDefinition(file);
-      const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags));
+      const stepper = flags.step ? createStepper() : undefined;
+      const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags, stepper), {
+        ...(stepper && { beforeTurn: (agent) => stepper.beforeTurn(agent) }),
+      }).finally(() => stepper?.close());
       if (flags.json) printJson(result);
       else if (!flags.memory) {
         console.log(`inspect it: ${selfCommand(flags)} board ${result.board}   ·   ${selfCommand(flags)} runs ${result.runId}`);
