@@ -45,11 +45,18 @@ export class Ledger {
   readonly startedAt: number;
   readonly used: Tally = { tokens: 0, costUsd: 0, turns: 0, steps: 0, children: 0, ended: 0, failed: 0 };
 
-  constructor(holder: string, limits: Budget = {}, parent?: Ledger) {
+  /** The first limit refused on this node, if any: a run stops with `budget` once one has been hit. */
+  exceeded: BudgetExceededError | undefined;
+
+  /**
+   * `level` defaults to one below the parent; a run's agents share the run's level, since they are
+   * not spawns of it.
+   */
+  constructor(holder: string, limits: Budget = {}, parent?: Ledger, level = parent ? parent.level + 1 : 0) {
     this.holder = holder;
     this.limits = limits;
     this.parent = parent;
-    this.level = parent ? parent.level + 1 : 0;
+    this.level = level;
     this.startedAt = Date.now();
   }
 
@@ -63,12 +70,12 @@ export class Ledger {
     for (const node of this.#chain()) {
       const { depth, children, errorRate } = node.limits;
       const levels = this.level + 1 - node.level;
-      if (depth !== undefined && levels > depth) throw new BudgetExceededError("depth", depth, levels, node.holder);
+      if (depth !== undefined && levels > depth) throw node.#refuse(new BudgetExceededError("depth", depth, levels, node.holder));
       if (children !== undefined && node.used.children + 1 > children) {
-        throw new BudgetExceededError("children", children, node.used.children + 1, node.holder);
+        throw node.#refuse(new BudgetExceededError("children", children, node.used.children + 1, node.holder));
       }
       if (errorRate !== undefined && node.used.ended >= MIN_ENDED_FOR_ERROR_RATE && node.used.failed / node.used.ended > errorRate) {
-        throw new BudgetExceededError("errorRate", errorRate, node.used.failed / node.used.ended, node.holder);
+        throw node.#refuse(new BudgetExceededError("errorRate", errorRate, node.used.failed / node.used.ended, node.holder));
       }
     }
     this.checkWall();
@@ -116,7 +123,7 @@ export class Ledger {
     for (const node of this.#chain()) {
       const { wallMs } = node.limits;
       if (wallMs !== undefined && now - node.startedAt > wallMs) {
-        throw new BudgetExceededError("wallMs", wallMs, now - node.startedAt, node.holder);
+        throw node.#refuse(new BudgetExceededError("wallMs", wallMs, now - node.startedAt, node.holder));
       }
     }
   }
@@ -146,12 +153,30 @@ export class Ledger {
     return left;
   }
 
+  /**
+   * Notes a refusal made elsewhere on this node's behalf (a host's own check of what its ledger
+   * had left) on the nearest node that holds that limit.
+   */
+  recordRefusal(error: BudgetExceededError): void {
+    for (const node of this.#chain()) {
+      if (node.limits[error.limit] !== undefined) {
+        node.#refuse(error);
+        return;
+      }
+    }
+  }
+
+  #refuse(error: BudgetExceededError): BudgetExceededError {
+    this.exceeded ??= error;
+    return error;
+  }
+
   #check(metric: "tokens" | "costUsd" | "turns" | "steps", amount: number): void {
     if (amount === 0) return;
     for (const node of this.#chain()) {
       const limit = node.limits[metric];
       if (limit !== undefined && node.used[metric] + amount > limit) {
-        throw new BudgetExceededError(metric, limit, node.used[metric] + amount, node.holder);
+        throw node.#refuse(new BudgetExceededError(metric, limit, node.used[metric] + amount, node.holder));
       }
     }
   }

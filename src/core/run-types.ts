@@ -34,7 +34,7 @@ export interface AgentContext {
   usage: { add(usage: Usage): void };
   log(message: string): void;
   /** Starts a sub-agent on the run's board, under the agent's budget; it is terminated when the run ends. */
-  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
 }
 
 export interface Agent {

@@ -51,7 +51,7 @@ export async function executeRun(
 ): Promise<RunResult> {
   const def = checkRunDefinition(definition);
   const ledger = new Ledger(`run ${def.name ?? def.board}`, def.budget);
-  const agentLedgers = new Map(def.agents.map((a) => [a, new Ledger(a.name, checkBudget(a.budget, `agent ${a.name}`), ledger)]));
+  const agentLedgers = new Map(def.agents.map((a) => [a, new Ledger(a.name, checkBudget(a.budget, `agent ${a.name}`), ledger, ledger.level)]));
   const spawned: SubAgentHandle<unknown>[] = [];
   const started = performance.now();
   const info: RunInfo = {
@@ -153,12 +153,13 @@ export async function executeRun(
       await runs.appendStep(info.runId, step);
       hooks.onStep?.(step, info);
 
-      const overBudget = fired.find((f) => f.overBudget);
+      // A limit refused anywhere under the run (an agent's, a sub-agent's) stops it.
+      const exceeded = ledger.exceeded ?? [...agentLedgers.values()].find((l) => l.exceeded)?.exceeded;
       const failures = fired.filter((f) => f.error !== undefined && !f.conflict);
       failing = failures.length === fired.length ? failing + 1 : 0;
       unchanged = seqAfter === seqBefore ? unchanged + 1 : 0;
-      if (overBudget) {
-        decided = { reason: "budget", error: `${overBudget.agent}: ${overBudget.error}` };
+      if (exceeded) {
+        decided = { reason: "budget", error: exceeded.message };
       } else if (failing >= def.deadlockAfter) {
         const errors = failures.map((f) => `${f.agent}: ${f.error}`).join("; ");
         decided = { reason: "error", error: `every agent that fired failed for ${failing} steps in a row (${errors})` };

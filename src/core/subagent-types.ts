@@ -132,7 +132,7 @@ export interface SubAgentContext<I = unknown> {
   drain(): InboxMessage[];
   /** Which turn this is, from 1 (always 1 for `run`). */
   readonly turn: number;
-  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
   emit(name: string, data?: unknown): void;
   usage: { add(usage: Usage): void };
   log(message: string): void;
@@ -141,6 +141,10 @@ export interface SubAgentContext<I = unknown> {
   /** Throws `PermissionError` unless the agent may use this tool. */
   useTool(tool: string): void;
 }
+
+/** Any sub-agent, whatever its input and result types: what the runtime carries around. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySubAgent = SubAgent<any, any>;
 
 export type TurnResult<R = unknown> = { action: "continue" } | { action: "done"; result?: R };
 

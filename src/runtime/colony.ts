@@ -37,7 +37,7 @@ export interface Colony {
     get(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] }>;
   };
   /** Starts a sub-agent with no parent agent; see `ctx.spawn` for spawning from inside one. */
-  spawn<R = unknown>(agent: AgentRef | SubAgent, input?: unknown, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
   readonly agents: {
     /** The registry, from every process on the backend. */
     list(filter?: { parentId?: string; state?: AgentState }): Promise<AgentRecord[]>;

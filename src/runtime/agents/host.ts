@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { isAbsolute, resolve } from "node:path";
 import { ConfigError, describeError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
-import type { Usage } from "../../core/run-types.ts";
+import type { Usage } from "../../core/records.ts";
 import {
   BudgetExceededError,
   type AgentRef,
@@ -125,7 +125,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     get turn() {
       return turn;
     },
-    async spawn<R>(agent: AgentRef | SubAgent, input?: unknown, options: SpawnOptions = {}) {
+    async spawn<R, I>(agent: AgentRef | SubAgent<I, R>, input?: I, options: SpawnOptions = {}) {
       const byRef = typeof agent === "object" && agent !== null && "module" in agent;
       if (!byRef && !channel.trusted) {
         throw new ConfigError(`${start.name} runs in a thread or process: it spawns children as { module, export }, not as objects`);

@@ -25,12 +25,13 @@ import {
   type Isolation,
   type Permissions,
   type SpawnOptions,
+  type AnySubAgent,
   type SubAgent,
   type SubAgentEvent,
 } from "../../core/subagent-types.ts";
 import { startDriver, type Driver } from "./drivers.ts";
 import { SpawnedHandle } from "./handle.ts";
-import { hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import { fromWireError, hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
 
 const DEFAULT_GRACE_MS = 2000;
 const KILL_POLL_MS = 250;
@@ -53,7 +54,7 @@ function newAgentId(): string {
   return `agent-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
-function agentName(agent: AgentRef | SubAgent, options: SpawnOptions): string {
+function agentName(agent: AgentRef | AnySubAgent, options: SpawnOptions): string {
   return options.name ?? (agent as SubAgent).name ?? (agent as AgentRef).export ?? "agent";
 }
 
@@ -109,7 +110,7 @@ export class AgentRuntime {
   }
 
   /** Spawns a top-level agent (no parent agent); `scope` ties it to a run's ledger and board. */
-  async spawn<R>(agent: AgentRef | SubAgent, input: unknown, options: SpawnOptions = {}, scope: SpawnScope = {}): Promise<SpawnedHandle<R>> {
+  async spawn<R, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options: SpawnOptions = {}, scope: SpawnScope = {}): Promise<SpawnedHandle<R>> {
     const id = newAgentId();
     const handle = new SpawnedHandle<R>(
       { id, parentId: scope.parent?.id, name: agentName(agent, options) },
@@ -150,7 +151,7 @@ export class AgentRuntime {
   }
 
   async #create(
-    agent: AgentRef | SubAgent,
+    agent: AgentRef | AnySubAgent,
     input: unknown,
     options: SpawnOptions,
     scope: SpawnScope,
@@ -159,7 +160,7 @@ export class AgentRuntime {
   ): Promise<Node> {
     if (this.#closed) throw new ConfigError("the colony is closed; it spawns nothing more");
     const byRef = typeof agent === "object" && agent !== null && "module" in agent;
-    const definition = byRef ? undefined : (agent as SubAgent);
+    const definition = byRef ? undefined : (agent as AnySubAgent);
     if (!byRef && (typeof definition !== "object" || definition === null || (typeof definition.run !== "function" && typeof definition.turn !== "function"))) {
       throw new ConfigError("spawn takes an agent ({ name, run } or { name, turn }) or a reference { module, export? }");
     }
@@ -310,9 +311,12 @@ export class AgentRuntime {
         case "done":
           await this.#end(node, { ok: true, result: message.result });
           return;
-        case "fail":
-          await this.#end(node, { ok: false, reason: message.error.code === "BUDGET_EXCEEDED" ? "budget" : "error", error: message.error.message });
+        case "fail": {
+          const overBudget = message.error.code === "BUDGET_EXCEEDED";
+          if (overBudget) node.ledger.recordRefusal(fromWireError(message.error) as BudgetExceededError);
+          await this.#end(node, { ok: false, reason: overBudget ? "budget" : "error", error: message.error.message });
           return;
+        }
       }
     } catch (error) {
       await this.#end(node, { ok: false, reason: "error", error: `the runtime could not handle a message: ${describeError(error)}` });
@@ -345,7 +349,7 @@ export class AgentRuntime {
       case "board.get":
         return (await this.#board(node)).get(args[0] as string);
       case "spawn": {
-        const [ref, input, options, definition] = args as [AgentRef | undefined, unknown, SpawnOptions, SubAgent | undefined];
+        const [ref, input, options, definition] = args as [AgentRef | undefined, unknown, SpawnOptions, AnySubAgent | undefined];
         const parent = node;
         const child = await this.#create(ref ?? definition!, input, options ?? {}, { parent }, {
           observe: (node, event) => this.#relay(parent, node, event),
