@@ -12,7 +12,17 @@ import type { RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
+import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 export interface ColonyOptions {
   /** Where boards and runs live; default `sqliteBackend()` (`.colony/colony.db`). */
@@ -121,7 +131,16 @@ export function createColony(options: ColonyOptions = {}): Colony {
     },
     agents: {
       async list(filter) {
-        return (await backend()).agents.list(filter);
+        const store = (await backend()).agents;
+        const records = await store.list(filter);
+        // An agent whose owning process is gone (killed, crashed) can never end by itself: record
+        // that, so the registry does not show it running forever. Owners share this machine.
+        for (const record of records) {
+          if (isFinal(record.state) || record.ownerPid === process.pid || processAlive(record.ownerPid)) continue;
+          const patch = { state: "failed" as const, reason: "crash" as const, error: `its owner process ${record.ownerPid} is gone`, endedAt: Date.now() };
+          if (await store.transition(record.id, record.generation, patch)) Object.assign(record, patch, { generation: record.generation + 1 });
+        }
+        return filter?.state === undefined ? records : records.filter((r) => r.state === filter.state);
       },
       async terminate(id, terminateOptions = {}) {
         const local = await agentRuntime();
