@@ -33,6 +33,17 @@ export type {
   TurnResult,
 } from "./core/subagent-types.ts";
 export { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "./core/subagent-types.ts";
+export {
+  SupervisorEscalationError,
+  type RestartType,
+  type Supervisor,
+  type SupervisorChildSpec,
+  type SupervisorEvent,
+  type SupervisorEventReason,
+  type SupervisorEventType,
+  type SupervisorSpec,
+  type SupervisorStrategy,
+} from "./runtime/agents/supervisor.ts";
 export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
 export type { BackendFactory, Backend, BoardStore, RunStore } from "./core/store.ts";

@@ -14,6 +14,7 @@ import type { Backend, BackendFactory, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
+import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
 
 function processAlive(pid: number): boolean {
   try {
@@ -59,6 +60,25 @@ export interface Colony {
   };
   /** What `on_demand` children left; undefined until the child has ended. */
   readonly reports: { get(agentId: string): Promise<Report | undefined> };
+  /**
+   * Starts a supervisor, after Erlang/OTP: spawns its children in spec order (top-level agents, in
+   * the registry) and restarts them when they end, by `strategy` (`one_for_one`, `one_for_all`,
+   * `rest_for_one`) and each child's `restart` (`permanent`, `transient`, `temporary`). More than
+   * `maxRestarts` (5) restarts within `withinMs` (60000) terminates every child and rejects
+   * `result` with `SupervisorEscalationError`. A bad spec is a `ConfigError` before anything starts.
+   *
+   * @example
+   * const sup = await colony.supervise({
+   *   strategy: "one_for_one",
+   *   children: [
+   *     { agent: watcher, restart: "permanent" },
+   *     { agent: { module: "./agents/indexer.ts" }, input: { dir: "docs" }, restart: "transient", options: { isolation: "process" } },
+   *   ],
+   * });
+   * for await (const event of sup.events) console.log(event.type, event.child, event.reason);
+   * await sup.stop();
+   */
+  supervise(spec: SupervisorSpec): Promise<Supervisor>;
   close(): Promise<void>;
 }
 
@@ -83,6 +103,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const boards = new Map<string, Promise<Board>>();
 
   let runtime: Promise<AgentRuntime> | undefined;
+  const supervisors = new Set<Supervisor>();
   const agentRuntime = (): Promise<AgentRuntime> => {
     runtime ??= backend().then((b) => new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn }));
     return runtime;
@@ -154,8 +175,19 @@ export function createColony(options: ColonyOptions = {}): Colony {
         return (await backend()).agents.getReport(agentId);
       },
     },
+    async supervise(spec) {
+      const supervisor = await startSupervisor(spec, async (agent, input, spawnOptions) => (await agentRuntime()).spawn(agent, input, spawnOptions));
+      supervisors.add(supervisor);
+      supervisor.result.then(
+        () => supervisors.delete(supervisor),
+        () => supervisors.delete(supervisor),
+      );
+      return supervisor;
+    },
     async close() {
       if (closed) return;
+      // Supervisors first, so that none takes its children's ends for failures to restart.
+      await Promise.all([...supervisors].map((s) => s.stop()));
       if (runtime) await (await runtime).close();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();
