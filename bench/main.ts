@@ -1,5 +1,6 @@
 /**
- * Colony's benchmarks: board writes and reads against raw node:sqlite, and the loop's own cost.
+ * Colony's benchmarks: board writes and reads against raw node:sqlite, the loop's own cost, and
+ * sub-agents' spawn latency and message round trip against raw worker threads and processes.
  * Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`) also
  * prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the
  * repo root.
@@ -11,6 +12,7 @@ import { createColony, memoryBackend, sqliteBackend, type Agent, type BackendFac
 import { calibrate, compare, median, progress, time, type Result, type Task } from "./measure.ts";
 import { RawBoard } from "./raw-sqlite.ts";
 import { machine, render, type Results } from "./report.ts";
+import { subAgentBench } from "./spawn.ts";
 
 const ROUNDS = 15;
 const KEYS = Array.from({ length: 100 }, (_, i) => `tasks/task-${String(i).padStart(3, "0")}`);
@@ -117,11 +119,14 @@ async function main(): Promise<void> {
       }
     }
 
+    const subagents = await subAgentBench(dir);
+
     const results: Results = {
       ...env,
       writes: { ours: writes.ours, raw: writes.raw, ...ratioOf(writes.ours, writes.raw), memory: memWrites.memory },
       reads: { ours: reads.ours, raw: reads.raw, ...ratioOf(reads.ours, reads.raw), view: viewReads.view },
       loop,
+      subagents,
       seconds: (performance.now() - started) / 1000,
     };
     const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");

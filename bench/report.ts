@@ -14,10 +14,24 @@ export interface Comparison {
   roundMax: number;
 }
 
+export interface SubAgentResults {
+  spawn: {
+    inline: Result;
+    inlineSqlite: Result;
+    thread: Comparison;
+    process: Comparison;
+    /** Spawns per round, rounds and untimed warm-up spawns, per isolation. */
+    plan: Record<"thread" | "process", { n: number; rounds: number; warmup: number }>;
+  };
+  /** Per turn: `turn` is a turn boundary alone, `get` a turn with a `board.get`; `turns` timed per round. */
+  roundTrip: Record<"turn" | "get", { inline: Result & { turns: number }; thread: Comparison & { turns: number }; process: Comparison & { turns: number } }>;
+}
+
 export interface Results extends ReturnType<typeof machine> {
   writes: Comparison & { memory: Result };
   reads: Comparison & { view: Result };
   loop: (Result & { backend: "memory" | "sqlite"; agents: number })[];
+  subagents: SubAgentResults;
   seconds: number;
 }
 
@@ -36,9 +50,10 @@ export function machine(args: string[]) {
   };
 }
 
-const ops = (r: Result) => Math.round(r.opsPerSec).toLocaleString("en-US");
+const ops = (r: Result) => (r.opsPerSec < 100 ? r.opsPerSec.toFixed(1) : Math.round(r.opsPerSec).toLocaleString("en-US"));
 const us = (r: Result) => (1e6 / r.opsPerSec).toFixed(r.opsPerSec > 1e5 ? 3 : 1);
 const x = (n: number) => `${n.toFixed(2)}×`;
+const usWhole = (r: Result) => Math.round(1e6 / r.opsPerSec).toLocaleString("en-US");
 const spread = (c: Comparison) => `${x(c.ratio)} (paired ${x(c.pairedRatio)}, rounds ${c.roundMin.toFixed(2)}–${c.roundMax.toFixed(2)})`;
 
 export function render(r: Results): string {
@@ -99,5 +114,57 @@ run stops by \`max_steps\`. On sqliteBackend each step's record is also written 
 | backend | agents | steps/s | µs/step | µs per agent fired |
 |---|---:|---:|---:|---:|
 ${r.loop.map((l) => `| ${l.backend} | ${l.agents} | ${ops(l)} | ${us(l)} | ${(1e6 / l.opsPerSec / l.agents).toFixed(2)} |`).join("\n")}
+
+${subAgents(r.subagents)}`;
+}
+
+function subAgents(s: SubAgentResults): string {
+  const { spawn, roundTrip } = s;
+  const plan = (p: { n: number; rounds: number; warmup: number }) => `${p.rounds} rounds of ${p.n} (${p.n * p.rounds} timed, ${p.warmup} warm-up)`;
+  const trips = (which: "turn" | "get", label: string) => {
+    const t = roundTrip[which];
+    return `| inline ${label} | ${ops(t.inline)} | ${us(t.inline)} | | ${t.inline.turns} |
+| thread ${label} | ${ops(t.thread.ours)} | ${us(t.thread.ours)} | ${spread(t.thread)} | ${t.thread.turns} |
+| process ${label} | ${ops(t.process.ours)} | ${us(t.process.ours)} | ${spread(t.process)} | ${t.process.turns} |`;
+  };
+  return `## 4. Sub-agents
+
+**Spawn latency**: \`await (await colony.spawn({ module, export: "noop" }, null, { isolation })).result\`
+for a no-op agent (\`bench/agents.ts\`), one spawn after the other, on memoryBackend (the inline
+row is also shown on sqliteBackend, where the registry's three writes per spawn go to the file).
+The child loads the host, the message schemas and the agent module; the parent records the
+spawn, its moves to running and to its end, and relays its events. Baselines (\`bench/raw-child.ts\`):
+\`new Worker(file)\` whose script posts one message and exits, and \`child_process.fork(file)\`
+(the same \`execArgv\`, environment allow-list, \`serialization: "advanced"\` and stdio as ours)
+whose script sends one message and disconnects, both timed to that message; neither side waits
+for the exit.
+Thread: ${plan(spawn.plan.thread)}; process: ${plan(spawn.plan.process)}.
+
+| | spawns/s | µs/spawn | ratio |
+|---|---:|---:|---:|
+| inline, memoryBackend | ${ops(spawn.inline)} | ${usWhole(spawn.inline)} | |
+| inline, sqliteBackend | ${ops(spawn.inlineSqlite)} | ${usWhole(spawn.inlineSqlite)} | |
+| thread | ${ops(spawn.thread.ours)} | ${usWhole(spawn.thread.ours)} | ${spread(spawn.thread)} |
+| raw \`new Worker\` | ${ops(spawn.thread.raw)} | ${usWhole(spawn.thread.raw)} | 1.00× |
+| process | ${ops(spawn.process.ours)} | ${usWhole(spawn.process.ours)} | ${spread(spawn.process)} |
+| raw \`fork\` | ${ops(spawn.process.raw)} | ${usWhole(spawn.process.raw)} | 1.00× |
+
+**Warm message round trip**: a \`turn\`-based agent (\`pinger\` in \`bench/agents.ts\`) on
+memoryBackend whose every turn ends at a turn boundary — one request to the parent's runtime
+and its reply, which also moves the agent waiting → running in the registry and relays a turn
+event and two state events — and, in the second group, first reads a key with
+\`ctx.board.get("k")\` (a second request and reply). The child times itself after as many
+warm-up turns as it times, so the spawn is left out; each round is a fresh child. Baseline: a
+ping-pong of a small object over \`postMessage\` on a worker (or \`child.send\` on a forked
+process, advanced serialization) started once, timed in the parent; it is one round trip per
+operation in both groups, measured in each group's own rounds (the table shows the first
+group's).
+
+| | turns/s | µs/turn | ratio to one raw round trip | turns per round |
+|---|---:|---:|---:|---:|
+${trips("turn", "turn boundary")}
+${trips("get", "turn + `board.get`")}
+| raw \`postMessage\` ping-pong, thread (in the turn-boundary rounds) | ${ops(roundTrip.turn.thread.raw)} | ${us(roundTrip.turn.thread.raw)} | 1.00× | |
+| raw \`send\` ping-pong, process (in the turn-boundary rounds) | ${ops(roundTrip.turn.process.raw)} | ${us(roundTrip.turn.process.raw)} | 1.00× | |
 `;
 }

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { ColonyError, describeError } from "../core/errors.ts";
+import { registerAgents } from "./commands/agents.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerBoard(program);
   registerRuns(program);
+  registerAgents(program);
   registerBench(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();

@@ -1,0 +1,151 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { NotFoundError } from "../../core/errors.ts";
+import type { AgentRecord, AgentState } from "../../core/records.ts";
+import { isFinal } from "../../core/subagent-types.ts";
+import { UsageError, printJson, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { table, usd } from "../format.ts";
+
+interface AgentsFlags extends StoreFlags, OutputFlags {
+  parent?: string;
+  state?: AgentState;
+}
+
+interface KillFlags extends StoreFlags, OutputFlags {
+  cascade: boolean;
+}
+
+/** Every lifecycle state; the `satisfies` keeps the list in step with the type. */
+const STATES = Object.keys({
+  created: true,
+  running: true,
+  waiting: true,
+  succeeded: true,
+  failed: true,
+  terminated: true,
+} satisfies Record<AgentState, true>) as AgentState[];
+
+/** How long `agents kill` waits for the owner to end the agent: its poll, plus the grace period. */
+const KILL_WAIT_MS = 3000;
+const KILL_POLL_MS = 100;
+
+function parseState(value: string): AgentState {
+  if (!(STATES as string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${STATES.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as AgentState;
+}
+
+const when = (at: number | undefined) => (at === undefined ? "-" : new Date(at).toISOString());
+
+function agentRows(records: AgentRecord[]): string[] {
+  const rows = records.map((a) => [
+    a.id,
+    a.name,
+    a.parentId ?? "-",
+    String(a.depth),
+    a.state,
+    a.isolation,
+    a.pid === undefined ? "-" : String(a.pid),
+    when(a.startedAt),
+    when(a.endedAt),
+    String(a.usage.tokens),
+    usd(a.usage.costUsd),
+    String(a.usage.turns),
+    a.reason ?? "-",
+  ]);
+  return table([["ID", "NAME", "PARENT", "DEPTH", "STATE", "ISOLATION", "PID", "STARTED", "ENDED", "TOKENS", "COST", "TURNS", "REASON"], ...rows]);
+}
+
+function outcome(a: AgentRecord): string {
+  return `${a.state}${a.reason && a.reason !== a.state ? ` (${a.reason})` : ""}${a.error ? `: ${a.error}` : ""}`;
+}
+
+/** The agent and, when the kill cascades, its live descendants: what the kill should end. */
+function targetsOf(all: AgentRecord[], id: string, cascade: boolean): Set<string> {
+  const targets = new Set([id]);
+  if (!cascade) return targets;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const a of all) {
+      if (a.parentId !== undefined && targets.has(a.parentId) && !targets.has(a.id) && !isFinal(a.state)) {
+        targets.add(a.id);
+        grew = true;
+      }
+    }
+  }
+  return targets;
+}
+
+export function registerAgents(program: Command): void {
+  const agents = storeOptions(
+    program.command("agents")
+    .description("list sub-agents in the registry (from every process on the store), or kill one"),
+  )
+    .option("--parent <id>", "only the children of this agent")
+    .option("--state <state>", `only agents in this state (${STATES.join(", ")})`, parseState)
+    .option("--json", "print data as JSON")
+    .action(async (_options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<AgentsFlags>();
+      await withColony(flags, async (colony) => {
+        const records = await colony.agents.list({ parentId: flags.parent, state: flags.state });
+        if (flags.json) return printJson(records);
+        if (records.length === 0) {
+          const filter = [flags.parent && `child of ${flags.parent}`, flags.state && `${flags.state}`].filter(Boolean).join(", ");
+          return console.log(`no agents${filter ? ` (${filter})` : ""} in ${colony.backend.location}`);
+        }
+        for (const line of agentRows(records)) console.log(line);
+      });
+    });
+
+  storeOptions(
+    agents.command("kill")
+    .description("terminate an agent, with its descendants unless --no-cascade; waits until it has ended"),
+  )
+    .argument("<id>", "the agent's id (see `colony agents`)")
+    .option("--no-cascade", "leave the agent's descendants running")
+    .option("--json", "print the agent's final record as JSON")
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<KillFlags>();
+      await withColony(flags, async (colony) => {
+        const started = Date.now();
+        const before = await colony.agents.list();
+        const record = before.find((a) => a.id === id);
+        try {
+          await colony.agents.terminate(id, { cascade: flags.cascade });
+        } catch (error) {
+          if (error instanceof NotFoundError && record && isFinal(record.state)) {
+            throw new UsageError(`agent ${id} (${record.name}) has already ended: ${outcome(record)}`);
+          }
+          throw error;
+        }
+        const targets = targetsOf(before, id, flags.cascade);
+        const others = targets.size - 1;
+        const owner = record ? ` (owner pid ${record.ownerPid})` : "";
+        console.error(`asked to terminate ${id}${others > 0 ? ` and ${others} descendant(s)` : ""}${owner}; waiting up to ${KILL_WAIT_MS / 1000} s…`);
+
+        const seen = new Map(before.filter((a) => targets.has(a.id)).map((a) => [a.id, a.state]));
+        let ended: AgentRecord[];
+        for (;;) {
+          const now = (await colony.agents.list()).filter((a) => targets.has(a.id));
+          for (const a of now) {
+            if (seen.get(a.id) !== a.state) console.error(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${a.id} ${a.name}: ${seen.get(a.id) ?? "?"} → ${a.state}`);
+            seen.set(a.id, a.state);
+          }
+          ended = now;
+          if (now.every((a) => isFinal(a.state)) || Date.now() - started >= KILL_WAIT_MS) break;
+          await new Promise((resolve) => setTimeout(resolve, KILL_POLL_MS));
+        }
+
+        const agent = ended.find((a) => a.id === id);
+        if (flags.json) printJson(agent);
+        const late = ended.filter((a) => !isFinal(a.state));
+        if (late.length > 0) {
+          console.error(`colony: ${late.map((a) => `${a.id} is still ${a.state}`).join(", ")} after ${KILL_WAIT_MS / 1000} s`);
+          process.exitCode = 1;
+          return;
+        }
+        if (flags.json || !agent) return;
+        const ms = Date.now() - started;
+        console.log(`${agent.id} ${agent.name}: ${outcome(agent)} (${ms} ms)`);
+        for (const a of ended) if (a.id !== id) console.log(`  ${a.id} ${a.name}: ${outcome(a)}`);
+      });
+    });
+}
