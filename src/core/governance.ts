@@ -54,7 +54,7 @@ export class Ledger {
    */
   constructor(holder: string, limits: Budget = {}, parent?: Ledger, level = parent ? parent.level + 1 : 0) {
     this.holder = holder;
-    this.limits = limits;
+    this.limits = { ...limits };
     this.parent = parent;
     this.level = level;
     this.startedAt = Date.now();
@@ -63,6 +63,13 @@ export class Ledger {
   *#chain(): Generator<Ledger> {
     yield this;
     for (let node = this.parent; node; node = node.parent) yield node;
+  }
+
+  /** Adds limits this node does not have yet (an agent's own, after its spawn's options). */
+  adopt(limits: Budget): void {
+    for (const [name, value] of Object.entries(limits) as [keyof Budget, number | undefined][]) {
+      if (value !== undefined && this.limits[name] === undefined) this.limits[name] = value;
+    }
   }
 
   /** Opens a child node, or refuses with `BudgetExceededError` if a spawn here crosses a limit. */

@@ -47,6 +47,9 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
   let nextRequest = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const handles = new Map<string, SpawnedHandle>();
+  // A child's first events (its move to running) arrive before the spawn's answer, so before its
+  // handle exists: they wait here and are replayed once the handle does.
+  const early = new Map<string, RuntimeMessage[]>();
   const inbox: InboxMessage[] = [];
   const controller = new AbortController();
   const remaining = { ...start.remaining };
@@ -89,16 +92,22 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
         controller.abort(message.reason);
         break;
       case "child.event":
-        handles.get(message.childId)?.feed(message.event as SubAgentEvent);
-        break;
       case "child.end": {
         const handle = handles.get(message.childId);
-        if (message.ok) handle?.end({ ok: true, result: message.result });
-        else handle?.end({ ok: false, error: fromWireError(message.error ?? { name: "Error", message: "ended" }) });
+        if (handle) toHandle(handle, message);
+        else early.set(message.childId, [...(early.get(message.childId) ?? []), message]);
         break;
       }
     }
   });
+
+  function toHandle(handle: SpawnedHandle, message: RuntimeMessage): void {
+    if (message.t === "child.event") handle.feed(message.event as SubAgentEvent);
+    else if (message.t === "child.end") {
+      if (message.ok) handle.end({ ok: true, result: message.result });
+      else handle.end({ ok: false, error: fromWireError(message.error ?? { name: "Error", message: "ended" }) });
+    }
+  }
 
   const board: SubAgentBoard | undefined =
     start.board === undefined
@@ -136,6 +145,8 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
         signal: async (id, message) => void (await request("child.signal", id, message)),
       });
       handles.set(info.id, handle as SpawnedHandle);
+      for (const message of early.get(info.id) ?? []) toHandle(handle as SpawnedHandle, message);
+      early.delete(info.id);
       return handle;
     },
     emit: (name, data) => channel.send({ t: "emit", name: String(name), data }),
@@ -162,7 +173,14 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
 
   try {
     const agent = definition ?? (await loadAgent(start.agent!));
-    channel.send({ t: "ready" });
+    channel.send({
+      t: "ready",
+      declared: {
+        ...(agent.delivery !== undefined && { delivery: agent.delivery }),
+        ...(agent.budget !== undefined && { budget: { ...agent.budget } }),
+        ...(agent.tools !== undefined && { tools: [...agent.tools] }),
+      },
+    });
     let result: unknown;
     if (agent.turn) {
       for (;;) {

@@ -1,9 +1,17 @@
 /** The child process side of a `process` sub-agent. */
+import { Worker } from "node:worker_threads";
 import { runHost } from "./host.ts";
 import { startMessage, type HostMessage } from "./protocol.ts";
 
 // No orphans: when the parent goes (even by kill -9), the IPC channel closes and so do we.
 process.on("disconnect", () => process.exit(0));
+// An agent that never yields its event loop never sees the channel close: a watchdog thread,
+// whose loop the agent cannot block, kills the process once its parent is gone.
+new Worker(
+  `const { workerData } = require("node:worker_threads");
+  setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, "SIGKILL"); }, 250);`,
+  { eval: true, workerData: process.ppid },
+).unref();
 
 const send = (message: HostMessage) => {
   if (process.connected) process.send!(message);

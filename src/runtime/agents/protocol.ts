@@ -35,7 +35,15 @@ export const hostMessage = z.discriminatedUnion("t", [
   z.object({ t: z.literal("emit"), name: z.string(), data: z.unknown() }),
   z.object({ t: z.literal("log"), message: z.string() }),
   z.object({ t: z.literal("usage"), tokens: z.number().min(0), costUsd: z.number().min(0) }),
-  z.object({ t: z.literal("ready") }),
+  /** Sent once the agent's module is loaded: what its definition declares about itself. */
+  z.object({
+    t: z.literal("ready"),
+    declared: z.object({
+      delivery: z.enum(["streaming", "immediate", "deferred", "on_demand"]).optional(),
+      budget: z.record(z.string(), z.unknown()).optional(),
+      tools: z.array(z.string()).optional(),
+    }),
+  }),
   z.object({ t: z.literal("done"), result: z.unknown() }),
   z.object({ t: z.literal("fail"), error: wireError }),
 ]);

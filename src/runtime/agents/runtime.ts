@@ -83,6 +83,16 @@ interface Node {
   markEnded(): void;
   /** How many host messages failed the schema check. */
   rejected: number;
+  spawnOptions: SpawnOptions;
+  /** Streamed inbox copies held until the host is ready (its definition may set another policy). */
+  held: InboxMessage[] | undefined;
+  /** The lifecycle move under way, if any; the next one waits for it. */
+  moving: Promise<void>;
+  /** Resolves once the host's "ready" is handled; its turns wait for that. */
+  ready: Promise<void>;
+  markReady(): void;
+  /** Set when the agent's own declarations break its limits: its first turn is refused with it. */
+  refusal: Error | undefined;
 }
 
 export interface RuntimeDeps {
@@ -170,16 +180,19 @@ export class AgentRuntime {
     if (isolation !== "inline" && !byRef) {
       throw new ConfigError(`a ${isolation} child loads its code itself: pass { module, export } instead of the agent object`);
     }
-    const delivery = options.delivery ?? definition?.delivery ?? "streaming";
+    // A referenced agent's own declarations (delivery, budget, tools) arrive with its host's
+    // "ready", before its first turn: its module is loaded only where it runs, never here.
+    const declared = definition;
+    const delivery = options.delivery ?? declared?.delivery ?? "streaming";
     if (!POLICIES.includes(delivery)) throw new ConfigError(`delivery is streaming, immediate, deferred or on_demand, got ${JSON.stringify(delivery)}`);
     if (options.timeoutMs !== undefined && (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0)) {
       throw new ConfigError(`timeoutMs is a number of milliseconds > 0, got ${String(options.timeoutMs)}`);
     }
     const name = agentName(agent, options);
-    const budget = { ...checkBudget(definition?.budget, name), ...checkBudget(options.budget, name) };
+    const budget = { ...checkBudget(declared?.budget, name), ...checkBudget(options.budget, name) };
     const parentPermissions = scope.parent?.permissions ?? scope.permissions ?? {};
     const permissions = narrowPermissions(parentPermissions, options.permissions, name);
-    if (definition?.tools) narrowPermissions(permissions, { tools: definition.tools }, name);
+    if (declared?.tools) narrowPermissions(permissions, { tools: declared.tools }, name);
     const parentLedger = scope.parent?.ledger ?? scope.ledger;
     // Refused here, before anything starts, when a limit of any ancestor would be crossed.
     const ledger = parentLedger ? parentLedger.spawn(name, budget) : new Ledger(name, budget);
@@ -187,6 +200,7 @@ export class AgentRuntime {
     const depth = scope.parent ? scope.parent.depth + 1 : 0;
 
     let markEnded!: () => void;
+    let markReady!: () => void;
     const node: Node = {
       id,
       name,
@@ -206,6 +220,12 @@ export class AgentRuntime {
       ended: new Promise<void>((resolve) => (markEnded = resolve)),
       markEnded: () => markEnded(),
       rejected: 0,
+      spawnOptions: options,
+      held: byRef && options.delivery === undefined ? [] : undefined,
+      moving: Promise.resolve(),
+      ready: new Promise<void>((resolve) => (markReady = resolve)),
+      markReady: () => markReady(),
+      refusal: undefined,
       relay,
       record: {
         id,
@@ -287,6 +307,9 @@ export class AgentRuntime {
           await this.#answer(node, message.id, message.op, message.args);
           return;
         case "ready":
+          this.#adopt(node, message.declared);
+          node.markReady();
+          this.#release(node);
           return;
         case "emit":
           this.#event(node, { type: "emit", name: message.name, data: message.data, at: Date.now() });
@@ -320,6 +343,31 @@ export class AgentRuntime {
       }
     } catch (error) {
       await this.#end(node, { ok: false, reason: "error", error: `the runtime could not handle a message: ${describeError(error)}` });
+    }
+  }
+
+  /** Sends the streamed inbox copies held until the child's policy was known. */
+  #release(node: Node): void {
+    const held = node.held;
+    node.held = undefined;
+    if (held && held.length > 0 && node.delivery === "streaming") node.parent?.driver?.send({ t: "inbox", messages: held });
+  }
+
+  /** Takes on what the agent's definition declares, where the spawn's options left it open. */
+  #adopt(node: Node, declared: { delivery?: DeliveryPolicy; budget?: Record<string, unknown>; tools?: string[] }): void {
+    try {
+      if (declared.delivery !== undefined && node.spawnOptions.delivery === undefined) node.delivery = declared.delivery;
+      if (declared.tools !== undefined) narrowPermissions(node.permissions, { tools: declared.tools }, node.name);
+      if (declared.budget !== undefined) {
+        const before = node.ledger.wallDeadline();
+        node.ledger.adopt(checkBudget(declared.budget, node.name));
+        const deadline = node.ledger.wallDeadline();
+        if (deadline !== undefined && deadline !== before) {
+          node.timers.push(setTimeout(() => void this.#stop(node, "budget", "its wall-time budget ran out", DEFAULT_GRACE_MS / 4, true), Math.max(0, deadline - Date.now())));
+        }
+      }
+    } catch (error) {
+      node.refusal = error as Error;
     }
   }
 
@@ -375,10 +423,14 @@ export class AgentRuntime {
         return (await this.#deps.agents.getReport(id)) ?? null;
       }
       case "turn": {
+        await node.ready;
+        if (node.refusal) throw node.refusal;
         const turn = args[0] as number;
         if (turn > 1) await this.#move(node, "waiting");
         node.ledger.countTurn();
         node.record.usage = { ...node.record.usage, turns: node.record.usage.turns + 1 };
+        // In the registry at once: a one-shot agent makes no other move before it ends.
+        await this.#deps.agents.updateUsage(node.id, node.record.usage);
         await this.#deps.beforeTurn?.({ id: node.id, name: node.name, turn });
         if (node.record.state === "waiting") await this.#move(node, "running");
         this.#event(node, { type: "turn", turn, at: Date.now() });
@@ -402,12 +454,16 @@ export class AgentRuntime {
     node.relay.observe(node, event);
   }
 
-  /** A child's event reaches its parent's handle, and its inbox when the policy streams. */
+  /**
+   * A child's event reaches its parent's handle, and its inbox when the policy streams. Until the
+   * child's host is ready its policy may still come from its definition, so its inbox copies wait.
+   */
   #relay(parent: Node, child: Node, event: SubAgentEvent): void {
     parent.driver?.send({ t: "child.event", childId: child.id, event });
-    if (child.delivery === "streaming" && event.type !== "subagent.completed" && event.type !== "subagent.failed") {
-      parent.driver?.send({ t: "inbox", messages: [{ type: "subagent.event", childId: child.id, event }] });
-    }
+    if (child.delivery !== "streaming" || event.type === "subagent.completed" || event.type === "subagent.failed") return;
+    const message: InboxMessage = { type: "subagent.event", childId: child.id, event };
+    if (child.held) child.held.push(message);
+    else parent.driver?.send({ t: "inbox", messages: [message] });
   }
 
   /** A child's end reaches its parent's handle at once, and its inbox as the policy says. */
@@ -434,8 +490,24 @@ export class AgentRuntime {
     return new SubAgentError(node.id, node.name, outcome.reason ?? "error", outcome.error ?? "no result");
   }
 
-  /** Records a lifecycle move, compare-and-set on the generation. */
+  /**
+   * Records a lifecycle move, compare-and-set on the generation. Moves of one node run one at a
+   * time, each checked against the state the previous one left (a host's "ready" can race its
+   * timeout, say).
+   */
   async #move(node: Node, state: AgentState, patch: Partial<AgentRecord> = {}): Promise<void> {
+    const previous = node.moving;
+    let release!: () => void;
+    node.moving = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    try {
+      await this.#moveNow(node, state, patch);
+    } finally {
+      release();
+    }
+  }
+
+  async #moveNow(node: Node, state: AgentState, patch: Partial<AgentRecord>): Promise<void> {
     const from = node.record.state;
     if (!canTransition(from, state)) throw new TransitionError(node.id, `cannot move from ${from} to ${state}`);
     const next = { ...patch, state, usage: node.record.usage };
@@ -491,6 +563,7 @@ export class AgentRuntime {
         ...(final.error && { error: final.error }),
       });
     } finally {
+      this.#release(node);
       node.driver?.dispose();
       if (node.delivery === "on_demand" && node.parent) {
         await this.#deps.agents.putReport(

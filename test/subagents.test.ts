@@ -1,0 +1,220 @@
+/**
+ * Sub-agents, the same behaviour in every isolation (inline, worker thread, child process):
+ * spawn and result, the event stream, terminate, timeout, a thrown error, a forced stop, context
+ * isolation, and turns steered by signals. Real threads and processes; PIDs checked for real.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { SubAgentError, type AgentRecord, type Colony, type Isolation, type SubAgentEvent } from "../src/index.ts";
+import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/subagent-helpers.ts";
+import { chatty, echo, lastReturned, moduleState, ref } from "./fixtures/subagents.ts";
+
+const T = { timeout: 30_000 };
+
+let dir: ReturnType<typeof tempDir>;
+let colony: Colony;
+
+before(() => {
+  dir = tempDir("colony-subagents-");
+  colony = sqliteColony(`${dir.path}/colony.db`);
+});
+
+after(async () => {
+  await colony.close();
+  dir.dispose();
+});
+
+async function record(id: string): Promise<AgentRecord> {
+  const found = (await colony.agents.list()).find((r) => r.id === id);
+  assert.ok(found, `agent ${id} is in the registry`);
+  return found;
+}
+
+function failedWith(reason: string, detail?: RegExp) {
+  return (error: unknown) => {
+    assert.ok(error instanceof SubAgentError, `a SubAgentError, got ${String(error)}`);
+    assert.equal(error.reason, reason);
+    assert.equal(error.code, `SUBAGENT_${reason.toUpperCase()}`);
+    if (detail) assert.match(error.message, detail);
+    return true;
+  };
+}
+
+for (const isolation of ["inline", "thread", "process"] as const satisfies readonly Isolation[]) {
+  describe(`${isolation} sub-agents`, () => {
+    it("spawn → result, with the registry row that says where it ran", T, async () => {
+      const handle = await colony.spawn(ref("echo"), { hello: "world" }, { isolation });
+      assert.equal(handle.parentId, undefined);
+      assert.equal(handle.name, "echo");
+      const result = (await handle.result) as { input: unknown; name: string; depth: number; parentId: null; pid: number; turn: number };
+      assert.deepEqual(result.input, { hello: "world" });
+      assert.equal(result.name, "echo");
+      assert.equal(result.depth, 0);
+      assert.equal(result.parentId, null);
+      assert.equal(result.turn, 1);
+      assert.equal(handle.state, "succeeded");
+
+      const row = await record(handle.id);
+      assert.equal(row.isolation, isolation);
+      assert.equal(row.state, "succeeded");
+      assert.equal(row.ownerPid, process.pid);
+      assert.equal(row.depth, 0);
+      assert.equal(row.parentId, undefined);
+      assert.ok(row.endedAt !== undefined && row.endedAt >= row.startedAt);
+      if (isolation === "process") {
+        assert.equal(row.pid, result.pid, "the registry holds the child's pid");
+        assert.notEqual(result.pid, process.pid, "a process child runs in its own process");
+        await waitFor(() => !alive(result.pid), 5_000, `process ${result.pid} to exit`);
+      } else {
+        assert.equal(row.pid, undefined);
+        assert.equal(result.pid, process.pid);
+      }
+    });
+
+    if (isolation === "inline") {
+      it("inline also takes the agent object itself", T, async () => {
+        const handle = await colony.spawn(echo, [1, 2, 3]);
+        assert.deepEqual(((await handle.result) as { input: unknown }).input, [1, 2, 3]);
+      });
+    } else {
+      it("refuses an agent object: a thread or process loads its code by reference", T, async () => {
+        await assert.rejects(colony.spawn(echo, null, { isolation }), { code: "CONFIG" });
+      });
+    }
+
+    it("streams its events: running → turn → emit/log/usage → succeeded → subagent.completed", T, async () => {
+      const handle = await colony.spawn(isolation === "inline" ? chatty : ref("chatty"), null, { isolation });
+      const [events, result] = await Promise.all([collect(handle), handle.result]);
+      assert.deepEqual(result, { ok: true });
+      assert.deepEqual(events.map(label), ["state:running", "turn:1", "emit:progress", "log", "usage", "state:succeeded", "subagent.completed"]);
+      const byType = <K extends SubAgentEvent["type"]>(type: K) => events.find((e) => e.type === type) as Extract<SubAgentEvent, { type: K }>;
+      assert.deepEqual(byType("emit").data, { n: 1 });
+      assert.equal(byType("log").message, "half way");
+      assert.equal(byType("usage").tokens, 5);
+      assert.equal(byType("usage").costUsd, 0.01);
+      assert.deepEqual(byType("subagent.completed").result, { ok: true });
+      for (let i = 1; i < events.length; i++) assert.ok(events[i]!.at >= events[i - 1]!.at, "events are in time order");
+      // The stream replays from the start for a late reader, and ends.
+      assert.deepEqual((await collect(handle)).map(label), events.map(label));
+      const row = await record(handle.id);
+      assert.deepEqual(row.usage, { tokens: 5, costUsd: 0.01, turns: 1 });
+      assert.equal(row.generation, events.filter((e) => e.type === "state").length, "one generation per lifecycle move");
+    });
+
+    it("terminate: state terminated, result rejects with reason terminated, nothing left running", T, async () => {
+      const handle = await colony.spawn(ref("sleeper"), null, { isolation });
+      await waitForEvent(handle, "emit:sleeping");
+      assert.equal(handle.state, "running");
+      const { pid } = await record(handle.id);
+      if (isolation === "process") assert.ok(pid !== undefined && alive(pid));
+      await handle.terminate({ graceMs: 2_000 });
+      assert.equal(handle.state, "terminated");
+      await assert.rejects(handle.result, failedWith("terminated"));
+      const events = (await collect(handle)).map(label);
+      assert.deepEqual(events.slice(-2), ["state:terminated", "subagent.failed:terminated"]);
+      const row = await record(handle.id);
+      assert.equal(row.state, "terminated");
+      assert.equal(row.reason, "terminated");
+      assert.ok(row.endedAt !== undefined);
+      if (pid !== undefined) await waitFor(() => !alive(pid), 5_000, `process ${pid} to exit`);
+      await assert.rejects(handle.signal("too late"), failedWith("terminated"));
+    });
+
+    it("a parent terminates its child through the child's handle", T, async () => {
+      const parent = await colony.spawn(ref("terminatorParent"), { isolation }, { isolation });
+      const out = (await parent.result) as { stateBefore: string; stateAfter: string; outcome: { ok: boolean; reason: string; code: string }; events: string[] };
+      assert.equal(out.stateBefore, "running");
+      assert.equal(out.stateAfter, "terminated");
+      assert.equal(out.outcome.ok, false);
+      assert.equal(out.outcome.reason, "terminated");
+      assert.equal(out.outcome.code, "SUBAGENT_TERMINATED");
+      assert.deepEqual(out.events.slice(-2), ["state:terminated", "subagent.failed"]);
+      const [child] = await colony.agents.list({ parentId: parent.id });
+      assert.deepEqual([child!.name, child!.state, child!.reason], ["doomed", "terminated", "terminated"]);
+      if (child!.pid !== undefined) await waitFor(() => !alive(child!.pid!), 5_000, `process ${child!.pid} to exit`);
+    });
+
+    it("timeoutMs: a child with no result in time fails with reason timeout", T, async () => {
+      const handle = await colony.spawn(ref("sleeper"), null, { isolation, timeoutMs: 300 });
+      await assert.rejects(handle.result, failedWith("timeout", /within 300 ms/));
+      assert.equal(handle.state, "failed");
+      assert.deepEqual((await collect(handle)).map(label).slice(-2), ["state:failed", "subagent.failed:timeout"]);
+      const row = await record(handle.id);
+      assert.equal(row.reason, "timeout");
+      if (row.pid !== undefined) await waitFor(() => !alive(row.pid!), 5_000, `process ${row.pid} to exit`);
+    });
+
+    it("an agent that throws fails with reason error and its message", T, async () => {
+      const handle = await colony.spawn(ref("thrower"), { message: "kaput" }, { isolation });
+      await assert.rejects(handle.result, failedWith("error", /kaput/));
+      const events = await collect(handle);
+      const last = events.at(-1)!;
+      assert.equal(last.type, "subagent.failed");
+      assert.equal(last.type === "subagent.failed" && last.reason, "error");
+      const row = await record(handle.id);
+      assert.equal(row.state, "failed");
+      assert.match(row.error ?? "", /kaput/);
+    });
+
+    if (isolation !== "inline") {
+      it("a child that never yields is forced: terminated after the grace period", T, async () => {
+        const handle = await colony.spawn(ref("spinner"), null, { isolation });
+        await waitForEvent(handle, "emit:spinning");
+        const { pid } = await record(handle.id);
+        await handle.terminate({ graceMs: 300 });
+        await assert.rejects(handle.result, failedWith("terminated"));
+        assert.equal((await record(handle.id)).state, "terminated");
+        if (pid !== undefined) await waitFor(() => !alive(pid), 5_000, `process ${pid} to be killed`);
+      });
+
+      it("a child that never yields still times out", T, async () => {
+        const handle = await colony.spawn(ref("spinner"), null, { isolation, timeoutMs: 500 });
+        await assert.rejects(handle.result, failedWith("timeout"));
+      });
+    }
+
+    it("context isolation: a child that mutates its input and globals changes nothing in the parent", T, async () => {
+      const input = { list: ["parent"], nested: { value: "original" } };
+      const touchedBefore = moduleState.touched;
+      delete (globalThis as Record<string, unknown>).colonyFixtureGlobal;
+      const handle = await colony.spawn(ref("mutator"), input, { isolation });
+      const result = (await handle.result) as { input: typeof input };
+      // The child saw and changed its own copy ...
+      assert.deepEqual(result.input, { list: ["parent", "child"], nested: { value: "changed by the child" } });
+      // ... and the parent's object is as it was.
+      assert.deepEqual(input, { list: ["parent"], nested: { value: "original" } });
+      if (isolation === "inline") {
+        // Same event loop, so the same module: but the result the parent got is a copy too.
+        assert.notEqual(lastReturned.value, result);
+        result.input.list.push("parent again");
+        assert.deepEqual((lastReturned.value as typeof result).input.list, ["parent", "child"]);
+        delete (globalThis as Record<string, unknown>).colonyFixtureGlobal;
+      } else {
+        assert.equal((globalThis as Record<string, unknown>).colonyFixtureGlobal, undefined, "the child's global is its own");
+        assert.equal(moduleState.touched, touchedBefore, "the child's module state is its own");
+        assert.ok(!moduleState.list.includes(handle.id));
+      }
+    });
+
+    it("turns: ctx.turn counts up, signals land in the inbox between turns, done ends it", T, async () => {
+      const handle = await colony.spawn(ref("turner"), { pauseMs: 20 }, { isolation });
+      await waitForEvent(handle, "turn:3");
+      await handle.signal({ stop: true });
+      const result = (await handle.result) as { turns: number[]; signals: unknown[] };
+      const n = result.turns.length;
+      assert.ok(n >= 3);
+      assert.deepEqual(result.turns, Array.from({ length: n }, (_, i) => i + 1));
+      assert.deepEqual(result.signals, [{ stop: true }]);
+
+      const events = (await collect(handle)).map(label);
+      assert.deepEqual(events.filter((e) => e.startsWith("turn:")), result.turns.map((t) => `turn:${t}`));
+      assert.deepEqual(events.filter((e) => e.startsWith("emit:")), result.turns.map(() => "emit:turn"));
+      // Between two turns the agent waits, then runs again.
+      const states = events.filter((e) => e.startsWith("state:"));
+      assert.deepEqual(states, ["state:running", ...result.turns.slice(1).flatMap(() => ["state:waiting", "state:running"]), "state:succeeded"]);
+      const row = await record(handle.id);
+      assert.equal(row.usage.turns, n);
+      assert.equal(row.generation, states.length);
+    });
+  });
+}
