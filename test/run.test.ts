@@ -10,27 +10,16 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import {
   ConfigError,
   NotFoundError,
-  createColony,
   defineAgent,
   defineRun,
-  memoryBackend,
   type Agent,
   type AgentContext,
   type BoardView,
-  type Colony,
   type RunDefinition,
   type StepRecord,
 } from "../src/index.ts";
+import { withColony } from "./fixtures/helpers.ts";
 
-/** Runs `fn` with a fresh in-memory colony and closes it afterwards. */
-async function withColony<T>(fn: (colony: Colony) => Promise<T>): Promise<T> {
-  const colony = createColony({ backend: memoryBackend() });
-  try {
-    return await fn(colony);
-  } finally {
-    await colony.close();
-  }
-}
 
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await nextTurn();

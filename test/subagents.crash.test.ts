@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SubAgentError, type AgentRecord, type Colony } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, tempDir, waitFor } from "./fixtures/subagent-helpers.ts";
+import { alive, collect, label, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const OWNER = fileURLToPath(new URL("./fixtures/subagent-owner.ts", import.meta.url));

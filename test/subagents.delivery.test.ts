@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Colony, Isolation } from "../src/index.ts";
-import { sqliteColony, tempDir } from "./fixtures/subagent-helpers.ts";
+import { sqliteColony, tempDir } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { BudgetExceededError, SubAgentError, type AgentRecord, type Colony, type Isolation, type SubAgent } from "../src/index.ts";
-import { alive, collect, sqliteColony, tempDir, waitFor } from "./fixtures/subagent-helpers.ts";
+import { alive, collect, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
 import { ref, thrower } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };

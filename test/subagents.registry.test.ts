@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { NotFoundError, SubAgentError, sqliteBackend, type AgentRecord, type Colony, type SubAgent } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/subagent-helpers.ts";
+import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/helpers.ts";
 import { ref, sleep } from "./fixtures/subagents.ts";
 
 const REMOTE = fileURLToPath(new URL("./fixtures/subagent-remote.ts", import.meta.url));

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { threadId } from "node:worker_threads";
 import type { AgentRecord, Colony } from "../src/index.ts";
-import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/subagent-helpers.ts";
+import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const THREADS = 200;

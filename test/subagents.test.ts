@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { SubAgentError, type AgentRecord, type Colony, type Isolation, type SubAgentEvent } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/subagent-helpers.ts";
+import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/helpers.ts";
 import { chatty, echo, lastReturned, moduleState, ref } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };

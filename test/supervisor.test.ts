@@ -10,8 +10,6 @@ import { describe, it } from "node:test";
 import {
   ConfigError,
   SupervisorEscalationError,
-  createColony,
-  memoryBackend,
   type AgentRecord,
   type Colony,
   type SubAgent,
@@ -19,16 +17,9 @@ import {
   type Supervisor,
   type SupervisorEvent,
 } from "../src/index.ts";
+import { withColony } from "./fixtures/helpers.ts";
 import { SUPERVISED, type FlakyInput } from "./fixtures/supervised.ts";
 
-async function withColony<T>(fn: (colony: Colony) => Promise<T>): Promise<T> {
-  const colony = createColony({ backend: memoryBackend() });
-  try {
-    return await fn(colony);
-  } finally {
-    await colony.close();
-  }
-}
 
 function stopped(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
