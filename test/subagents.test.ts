@@ -218,3 +218,14 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
     });
   });
 }
+
+describe("malformed messages from a host", () => {
+  it("are dropped and counted in the agent's events; the agent and its runtime go on", T, async () => {
+    const handle = await colony.spawn(ref("garbler"), null, { isolation: "thread" });
+    assert.equal(await handle.result, "still fine");
+    const dropped = (await collect(handle)).filter((e) => e.type === "log" && e.message.startsWith("dropped malformed message"));
+    assert.equal(dropped.length, 3);
+    const [row] = (await colony.agents.list()).filter((r) => r.id === handle.id);
+    assert.equal(row!.usage.tokens, 0, "the negative usage was not counted");
+  });
+});

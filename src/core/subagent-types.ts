@@ -95,7 +95,7 @@ export interface SpawnOptions {
   name?: string;
   /** For `thread`: V8 heap limits of the worker. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
-  /** For `process`: environment variables passed through (default: PATH, HOME, LANG, TZ, NODE_OPTIONS are not). */
+  /** For `process`: the names of the environment variables it gets (default PATH, HOME, LANG, TZ, TMPDIR, NODE_ENV); no others. */
   env?: string[];
   /** The board the child reads and writes; default the parent's. */
   board?: string;

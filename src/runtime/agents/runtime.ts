@@ -292,7 +292,10 @@ export class AgentRuntime {
     else {
       const parsed = hostMessage.safeParse(raw);
       if (!parsed.success) {
+        // Never acted on; counted and shown in the agent's events so that it can be found.
         node.rejected++;
+        const issue = parsed.error.issues[0];
+        this.#event(node, { type: "log", message: `dropped malformed message #${node.rejected} from its host: ${issue?.path.join(".") || "message"}: ${issue?.message}`, at: Date.now() });
         return;
       }
       message = parsed.data;
