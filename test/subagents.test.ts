@@ -229,3 +229,14 @@ describe("malformed messages from a host", () => {
     assert.equal(row!.usage.tokens, 0, "the negative usage was not counted");
   });
 });
+
+describe("an ended agent", () => {
+  it("is forgotten by its owner's runtime but stays in the registry; its handle still answers", T, async () => {
+    const handle = await colony.spawn(ref("echo"), { n: 1 }, { isolation: "inline" });
+    await handle.result;
+    await handle.terminate(); // a no-op on an ended child, not an error
+    await assert.rejects(handle.signal("late"), (error: Error) => error instanceof SubAgentError && /has ended \(succeeded\)/.test(error.message));
+    const [row] = (await colony.agents.list()).filter((r) => r.id === handle.id);
+    assert.equal(row!.state, "succeeded");
+  });
+});

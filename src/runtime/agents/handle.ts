@@ -4,7 +4,7 @@
  * and a replayable stream of events.
  */
 import { ChangeSignal } from "../../core/changes.ts";
-import type { AgentState, SubAgentEvent, SubAgentHandle } from "../../core/subagent-types.ts";
+import { SubAgentError, isFinal, type AgentState, type SubAgentEvent, type SubAgentHandle } from "../../core/subagent-types.ts";
 
 export interface HandleOps {
   terminate(id: string, graceMs: number | undefined): Promise<void>;
@@ -57,10 +57,17 @@ export class SpawnedHandle<R = unknown> implements SubAgentHandle<R> {
   }
 
   signal(message: unknown): Promise<void> {
+    if (isFinal(this.#state)) {
+      const last = this.#events.at(-1);
+      const reason = last?.type === "subagent.failed" ? last.reason : "terminated";
+      return Promise.reject(new SubAgentError(this.id, this.name, reason, `it has ended (${this.#state}); nothing can reach its inbox`));
+    }
     return this.#ops.signal(this.id, message);
   }
 
+  /** Ends the child (and its descendants); a child that has ended already is left as it is. */
   terminate(options: { graceMs?: number } = {}): Promise<void> {
+    if (isFinal(this.#state)) return Promise.resolve();
     return this.#ops.terminate(this.id, options.graceMs);
   }
 

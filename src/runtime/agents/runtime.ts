@@ -582,6 +582,10 @@ export class AgentRuntime {
       );
       node.relay.finished(node, final);
       node.markEnded();
+      // A long-lived process spawns without end: an ended agent is forgotten here (its record
+      // stays in the registry, its handle keeps its outcome).
+      this.#nodes.delete(node.id);
+      node.parent?.children.delete(node);
       if (!node.keepChildren) {
         const live = [...node.children].filter((c) => !isFinal(c.record.state));
         await Promise.all(live.map((c) => this.#stop(c, "terminated", `its parent ${node.name} ended`, DEFAULT_GRACE_MS / 4, true)));
