@@ -6,30 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { SubAgentError, type AgentRecord, type Colony } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
+import { SubAgentError, type AgentRecord } from "../src/index.ts";
+import { alive, collect, label, sqliteColony, waitFor, colonyPerFile } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const OWNER = fileURLToPath(new URL("./fixtures/subagent-owner.ts", import.meta.url));
 const T = { timeout: 45_000 };
 
-let dir: ReturnType<typeof tempDir>;
-let colony: Colony;
-
-before(() => {
-  dir = tempDir("colony-subagent-crash-");
-  colony = sqliteColony(`${dir.path}/colony.db`);
-});
-
-after(async () => {
-  await colony.close();
-  dir.dispose();
-});
+const env = colonyPerFile("colony-subagent-crash-");
 
 async function descendants(rootId: string): Promise<AgentRecord[]> {
-  const all = await colony.agents.list();
+  const all = await env.colony.agents.list();
   const ids = new Set([rootId]);
   for (const row of all) if (row.parentId !== undefined && ids.has(row.parentId)) ids.add(row.id);
   return all.filter((r) => ids.has(r.id)).sort((a, b) => a.depth - b.depth);
@@ -48,7 +37,7 @@ interface FanOut {
 
 describe("crashes are contained", () => {
   it("a thread over its heap limit (maxOldGenerationSizeMb 32) fails with reason crash; its parent and siblings finish", T, async () => {
-    const parent = await colony.spawn(ref("fanOut"), {
+    const parent = await env.colony.spawn(ref("fanOut"), {
       children: [
         { agent: "hog", isolation: "thread", options: { resourceLimits: { maxOldGenerationSizeMb: 32 } } },
         { agent: "echo", isolation: "thread", input: "sibling" },
@@ -74,13 +63,13 @@ describe("crashes are contained", () => {
   });
 
   it("a top-level thread over its heap limit rejects with SubAgentError reason crash", T, async () => {
-    const handle = await colony.spawn(ref("hog"), null, { isolation: "thread", resourceLimits: { maxOldGenerationSizeMb: 32 } });
+    const handle = await env.colony.spawn(ref("hog"), null, { isolation: "thread", resourceLimits: { maxOldGenerationSizeMb: 32 } });
     await assert.rejects(handle.result, (error: unknown) => error instanceof SubAgentError && error.reason === "crash");
     assert.deepEqual((await collect(handle)).map(label).slice(-2), ["state:failed", "subagent.failed:crash"]);
   });
 
   it("a process killed with SIGKILL fails with reason crash; its parent and siblings finish", T, async () => {
-    const parent = await colony.spawn(
+    const parent = await env.colony.spawn(
       ref("fanOut"),
       {
         children: [
@@ -91,7 +80,7 @@ describe("crashes are contained", () => {
       },
       { isolation: "thread" },
     );
-    const victim = await waitFor(async () => (await colony.agents.list({ parentId: parent.id })).find((r) => r.name === "sleeper-0" && r.state === "running" && r.pid), 20_000, "the victim to run");
+    const victim = await waitFor(async () => (await env.colony.agents.list({ parentId: parent.id })).find((r) => r.name === "sleeper-0" && r.state === "running" && r.pid), 20_000, "the victim to run");
     assert.ok(alive(victim.pid!));
     process.kill(victim.pid!, "SIGKILL");
     const out = (await parent.result) as FanOut;
@@ -115,7 +104,7 @@ describe("crashes are contained", () => {
 describe("no orphans", () => {
   for (const stubbornLeaf of [false, true]) {
     it(`a three-level tree of process agents terminated at the root leaves no process alive${stubbornLeaf ? " (the leaf ignores the stop)" : ""}`, T, async () => {
-      const root = await colony.spawn(ref("tree"), { levels: 3, isolation: "process", stubbornLeaf }, { isolation: "process" });
+      const root = await env.colony.spawn(ref("tree"), { levels: 3, isolation: "process", stubbornLeaf }, { isolation: "process" });
       const rows = await waitFor(async () => {
         const r = await descendants(root.id);
         return r.length === 3 && r.every((x) => x.state === "running" && x.pid !== undefined) && r;
@@ -136,7 +125,7 @@ describe("no orphans", () => {
   }
 
   it("an owner process killed with SIGKILL takes its process children with it", T, async () => {
-    const path = `${dir.path}/owner.db`;
+    const path = `${env.dir}/owner.db`;
     let pids: number[] = [];
     const owner = spawn(process.execPath, [OWNER, path], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";

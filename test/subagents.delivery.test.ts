@@ -6,25 +6,14 @@
  * different isolations, so the inbox crosses threads and processes.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { Colony, Isolation } from "../src/index.ts";
-import { sqliteColony, tempDir } from "./fixtures/helpers.ts";
+import { describe, it } from "node:test";
+import type { Isolation } from "../src/index.ts";
+import { sqliteColony, colonyPerFile } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };
 
-let dir: ReturnType<typeof tempDir>;
-let colony: Colony;
-
-before(() => {
-  dir = tempDir("colony-delivery-");
-  colony = sqliteColony(`${dir.path}/colony.db`);
-});
-
-after(async () => {
-  await colony.close();
-  dir.dispose();
-});
+const env = colonyPerFile("colony-delivery-");
 
 const PAIRS: [parent: Isolation, child: Isolation][] = [
   ["inline", "inline"],
@@ -35,7 +24,7 @@ const PAIRS: [parent: Isolation, child: Isolation][] = [
 for (const [parentIsolation, childIsolation] of PAIRS) {
   describe(`delivery to a ${parentIsolation} parent from ${childIsolation} children`, () => {
     const spawnParent = (agent: string, input: Record<string, unknown> = {}) =>
-      colony.spawn(ref(agent), { isolation: childIsolation, ...input }, { isolation: parentIsolation });
+      env.colony.spawn(ref(agent), { isolation: childIsolation, ...input }, { isolation: parentIsolation });
 
     it("streaming: the child's events are in the parent's inbox while it runs, then subagent.completed", T, async () => {
       const parent = await spawnParent("streamingParent");
@@ -81,7 +70,7 @@ for (const [parentIsolation, childIsolation] of PAIRS) {
         status: "succeeded",
         result: { input: { n: 7 }, name: "pulled", depth: 1, parentId: parent.id, pid: (out.report as { result: { pid: number } }).result.pid, turn: 1 },
       });
-      assert.deepEqual(await colony.reports.get(out.childId), out.report);
+      assert.deepEqual(await env.colony.reports.get(out.childId), out.report);
     });
 
     it("on_demand: a failed child leaves a failed report", T, async () => {
@@ -117,7 +106,7 @@ for (const [parentIsolation, childIsolation] of PAIRS) {
 
 describe("on_demand reports after a restart", () => {
   it("a new colony on the same SQLite file returns the report by the child's id", T, async () => {
-    const path = `${dir.path}/restart.db`;
+    const path = `${env.dir}/restart.db`;
     const first = sqliteColony(path);
     const parent = await first.spawn(ref("onDemandParent"), { isolation: "process" }, { isolation: "thread" });
     const { childId, report } = (await parent.result) as { childId: string; report: unknown };

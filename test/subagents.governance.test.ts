@@ -5,28 +5,17 @@
  * outside them refused and never written.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { BudgetExceededError, SubAgentError, type AgentRecord, type Colony, type Isolation, type SubAgent } from "../src/index.ts";
-import { alive, collect, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
+import { describe, it } from "node:test";
+import { BudgetExceededError, SubAgentError, type AgentRecord, type Isolation, type SubAgent } from "../src/index.ts";
+import { alive, collect, waitFor, colonyPerFile } from "./fixtures/helpers.ts";
 import { ref, thrower } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };
 
-let dir: ReturnType<typeof tempDir>;
-let colony: Colony;
-
-before(() => {
-  dir = tempDir("colony-governance-");
-  colony = sqliteColony(`${dir.path}/colony.db`);
-});
-
-after(async () => {
-  await colony.close();
-  dir.dispose();
-});
+const env = colonyPerFile("colony-governance-");
 
 async function tree(rootId: string): Promise<AgentRecord[]> {
-  const all = await colony.agents.list();
+  const all = await env.colony.agents.list();
   const ids = new Set([rootId]);
   for (const row of all) if (row.parentId !== undefined && ids.has(row.parentId)) ids.add(row.id);
   return all.filter((r) => ids.has(r.id)).sort((a, b) => a.depth - b.depth);
@@ -42,7 +31,7 @@ function failedWith(reason: string) {
 
 describe("budgets", () => {
   it("tokens: a grandchild's usage that would cross its grandparent's limit is refused, nothing counted; usage adds up the tree", T, async () => {
-    const root = await colony.spawn(ref("tokenTree"), { level: 0, isolations: ["thread", "process"] }, { budget: { tokens: 100 } });
+    const root = await env.colony.spawn(ref("tokenTree"), { level: 0, isolations: ["thread", "process"] }, { budget: { tokens: 100 } });
     const result = (await root.result) as { child: { child: { level: number; refused: { name: string; code: string; limit: string; budget: boolean } } } };
     const refused = result.child.child.refused;
     assert.equal(result.child.child.level, 2);
@@ -62,7 +51,7 @@ describe("budgets", () => {
 
   it("tokens: a sibling whose usage reaches the runtime after the limit was spent is stopped with reason budget", T, async () => {
     // The late spender's host was told 100 tokens were left; the runtime knows better by then.
-    const parent = await colony.spawn(ref("budgetRace"), { tokens: 60, isolations: ["thread", "process"] }, { budget: { tokens: 100 } });
+    const parent = await env.colony.spawn(ref("budgetRace"), { tokens: 60, isolations: ["thread", "process"] }, { budget: { tokens: 100 } });
     const out = (await parent.result) as { ids: [string, string]; early: unknown; late: { ok: boolean; reason?: string } };
     assert.equal(out.early, "spent");
     assert.deepEqual(out.late, { ok: false, reason: "budget" });
@@ -86,13 +75,13 @@ describe("budgets", () => {
         }
       },
     };
-    const handle = await colony.spawn(spend, null, { budget: { costUsd: 1 } });
+    const handle = await env.colony.spawn(spend, null, { budget: { costUsd: 1 } });
     assert.equal(await handle.result, "costUsd");
     assert.equal((await tree(handle.id))[0]!.usage.costUsd, 0.75);
   });
 
   it("depth: a spawn below the allowed depth is refused with BudgetExceededError", T, async () => {
-    const root = await colony.spawn(ref("chain"), { levels: 3, isolation: "thread" }, { budget: { depth: 1 } });
+    const root = await env.colony.spawn(ref("chain"), { levels: 3, isolation: "thread" }, { budget: { depth: 1 } });
     const result = (await root.result) as { depth: number; child: { depth: number; refused: { limit: string; budget: boolean } } };
     assert.equal(result.depth, 0);
     assert.equal(result.child.depth, 1);
@@ -102,13 +91,13 @@ describe("budgets", () => {
   });
 
   it("children: the spawn past the count is refused with BudgetExceededError", T, async () => {
-    const root = await colony.spawn(ref("spawnMany"), { count: 5, isolation: "process" }, { isolation: "thread", budget: { children: 2 } });
+    const root = await env.colony.spawn(ref("spawnMany"), { count: 5, isolation: "process" }, { isolation: "thread", budget: { children: 2 } });
     const result = (await root.result) as { spawned: number; refused: { limit: string; budget: boolean; name: string } };
     assert.equal(result.spawned, 2);
     assert.equal(result.refused.limit, "children");
     assert.equal(result.refused.budget, true);
     assert.equal(result.refused.name, "BudgetExceededError");
-    assert.equal((await colony.agents.list({ parentId: root.id })).length, 2);
+    assert.equal((await env.colony.agents.list({ parentId: root.id })).length, 2);
   });
 
   it("errorRate: once too many children failed, further spawns are refused", T, async () => {
@@ -124,14 +113,14 @@ describe("budgets", () => {
         }
       },
     };
-    const handle = await colony.spawn(parent, null, { budget: { errorRate: 0.5 } });
+    const handle = await env.colony.spawn(parent, null, { budget: { errorRate: 0.5 } });
     assert.equal(await handle.result, "errorRate");
   });
 
   it("wallMs: an agent past its wall time ends with reason budget, its descendants with it", T, async () => {
     // An inline root spawns its process child at once, so the child is there before the deadline
     // however slowly processes start on a loaded machine.
-    const root = await colony.spawn(ref("tree"), { levels: 2, isolation: "process" }, { budget: { wallMs: 1_500 } });
+    const root = await env.colony.spawn(ref("tree"), { levels: 2, isolation: "process" }, { budget: { wallMs: 1_500 } });
     await assert.rejects(root.result, failedWith("budget"));
     // The child runs under the same deadline: it ends by its own timer (budget) or by the
     // root's cascade (terminated), whichever comes first — but it ends, and its process goes.
@@ -151,7 +140,7 @@ describe("budgets", () => {
 
   for (const isolation of ["inline", "process"] as const satisfies readonly Isolation[]) {
     it(`turns (${isolation}): the turn past the limit is refused and the agent ends with reason budget`, T, async () => {
-      const handle = await colony.spawn(ref("forever"), null, { isolation, budget: { turns: 3 } });
+      const handle = await env.colony.spawn(ref("forever"), null, { isolation, budget: { turns: 3 } });
       await assert.rejects(handle.result, failedWith("budget"));
       const [row] = await tree(handle.id);
       assert.equal(row!.state, "failed");
@@ -160,14 +149,14 @@ describe("budgets", () => {
   }
 
   it("a budget declared in a referenced agent's definition counts too", T, async () => {
-    const handle = await colony.spawn(ref("threeTurns"), null, { isolation: "thread" });
+    const handle = await env.colony.spawn(ref("threeTurns"), null, { isolation: "thread" });
     await assert.rejects(handle.result, failedWith("budget"));
     assert.equal((await tree(handle.id))[0]!.usage.turns, 3);
   });
 
   it("a budget that is not one is refused at spawn", T, async () => {
-    await assert.rejects(colony.spawn(ref("echo"), null, { budget: { tokens: -1 } }), { code: "CONFIG" });
-    await assert.rejects(colony.spawn(ref("echo"), null, { budget: { tokns: 5 } as never }), { code: "CONFIG" });
+    await assert.rejects(env.colony.spawn(ref("echo"), null, { budget: { tokens: -1 } }), { code: "CONFIG" });
+    await assert.rejects(env.colony.spawn(ref("echo"), null, { budget: { tokns: 5 } as never }), { code: "CONFIG" });
   });
 });
 
@@ -175,7 +164,7 @@ describe("permissions", () => {
   for (const isolation of ["inline", "thread", "process"] as const satisfies readonly Isolation[]) {
     it(`${isolation}: a write outside the prefixes is a PermissionError and writes nothing; a wider child is refused at spawn`, T, async () => {
       const boardName = `perm-${isolation}`;
-      const handle = await colony.spawn(
+      const handle = await env.colony.spawn(
         ref("permissionProbe"),
         { writes: ["drafts/a", "final/x"], child: { permissions: { writePrefixes: ["final/"] }, isolation } },
         { isolation, board: boardName, permissions: { writePrefixes: ["drafts/"] } },
@@ -193,17 +182,17 @@ describe("permissions", () => {
       assert.equal(out.child.error.permission, true);
       assert.equal(out.child.error.code, "PERMISSION");
 
-      const board = await colony.board(boardName);
+      const board = await env.colony.board(boardName);
       const history = await board.history();
       // A referenced agent is named after its export unless the spawn names it.
       assert.deepEqual(history.map((r) => [r.op, r.key, r.author]), [["write", "drafts/a", "permissionProbe"]]);
       assert.equal(await board.get("final/x"), undefined);
-      assert.equal((await colony.agents.list({ parentId: handle.id })).length, 0, "the refused child was never registered");
+      assert.equal((await env.colony.agents.list({ parentId: handle.id })).length, 0, "the refused child was never registered");
     });
   }
 
   it("a narrower child is spawned; it inherits the board and may write only under its own prefixes", T, async () => {
-    const handle = await colony.spawn(
+    const handle = await env.colony.spawn(
       ref("permissionProbe"),
       { child: { permissions: { writePrefixes: ["drafts/sub/"] }, isolation: "process", writes: ["drafts/sub/1", "drafts/other"] } },
       { isolation: "thread", board: "narrow", permissions: { writePrefixes: ["drafts/"], tools: ["search"] } },
@@ -215,12 +204,12 @@ describe("permissions", () => {
     assert.deepEqual(out.child.result.permissions, { tools: ["search"], writePrefixes: ["drafts/sub/"] }, "tools inherited, prefixes narrowed");
     assert.deepEqual(out.child.result.writes["drafts/sub/1"], { ok: true, version: 1 });
     assert.equal(out.child.result.writes["drafts/other"]!.permission, true);
-    const history = await (await colony.board("narrow")).history();
+    const history = await (await env.colony.board("narrow")).history();
     assert.deepEqual(history.map((r) => [r.key, r.author]), [["drafts/sub/1", "probe-child"]]);
   });
 
   it("tools: useTool outside the list is a PermissionError; a child asking for more tools is refused", T, async () => {
-    const handle = await colony.spawn(
+    const handle = await env.colony.spawn(
       ref("permissionProbe"),
       { tools: ["search", "shell"], child: { permissions: { tools: ["search", "shell"] }, isolation: "thread" } },
       { isolation: "process", permissions: { tools: ["search", "read"] } },
@@ -236,14 +225,14 @@ describe("permissions", () => {
   it("tools declared in a referenced agent's definition must be within the parent's", T, async () => {
     // A referenced module is loaded only where it runs, so its declaration is checked there,
     // before its first turn: the child fails without running any of its code.
-    const refused = await colony.spawn(ref("shellUser"), null, { isolation: "thread", permissions: { tools: ["search"] } });
+    const refused = await env.colony.spawn(ref("shellUser"), null, { isolation: "thread", permissions: { tools: ["search"] } });
     await assert.rejects(refused.result, (error: Error) => error instanceof SubAgentError && error.reason === "error" && /may not use/.test(error.message));
     assert.deepEqual(
       (await collect(refused)).filter((e) => e.type === "turn"),
       [],
       "no turn ran",
     );
-    const allowed = await colony.spawn(ref("shellUser"), null, { isolation: "thread", permissions: { tools: ["search", "shell"] } });
+    const allowed = await env.colony.spawn(ref("shellUser"), null, { isolation: "thread", permissions: { tools: ["search", "shell"] } });
     assert.deepEqual(await allowed.result, { tools: ["search", "shell"] });
   });
 });

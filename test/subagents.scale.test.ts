@@ -5,28 +5,17 @@
  * No speed is asserted; the timeouts only bound a hang.
  */
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
+import { it } from "node:test";
 import { threadId } from "node:worker_threads";
-import type { AgentRecord, Colony } from "../src/index.ts";
-import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
+import type { AgentRecord } from "../src/index.ts";
+import { alive, waitFor, colonyPerFile } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const THREADS = 200;
 const PROCESSES = 50;
 const CHILD_HANDLES = ["MessagePort", "Worker", "PipeWrap", "ProcessWrap"];
 
-let dir: ReturnType<typeof tempDir>;
-let colony: Colony;
-
-before(() => {
-  dir = tempDir("colony-subagent-scale-");
-  colony = sqliteColony(`${dir.path}/colony.db`);
-});
-
-after(async () => {
-  await colony.close();
-  dir.dispose();
-});
+const env = colonyPerFile("colony-subagent-scale-");
 
 /** How many handles of the kinds a child uses this process holds. */
 function childHandles(): number {
@@ -44,7 +33,7 @@ function peakOverlap(rows: AgentRecord[]): number {
 
 it(`${THREADS} thread children spawned at once all complete, each in its own thread, and leave no handle`, { timeout: 150_000 }, async () => {
   const baseline = childHandles();
-  const handles = await Promise.all(Array.from({ length: THREADS }, (_, i) => colony.spawn(ref("where"), i, { isolation: "thread", name: `t${i}` })));
+  const handles = await Promise.all(Array.from({ length: THREADS }, (_, i) => env.colony.spawn(ref("where"), i, { isolation: "thread", name: `t${i}` })));
   const results = (await Promise.all(handles.map((h) => h.result))) as { pid: number; threadId: number }[];
 
   assert.equal(results.length, THREADS);
@@ -52,7 +41,7 @@ it(`${THREADS} thread children spawned at once all complete, each in its own thr
   assert.equal(new Set(results.map((r) => r.threadId)).size, THREADS, "every child had a thread of its own");
   assert.ok(!results.some((r) => r.threadId === threadId));
 
-  const rows = (await colony.agents.list({ state: "succeeded" })).filter((r) => r.isolation === "thread");
+  const rows = (await env.colony.agents.list({ state: "succeeded" })).filter((r) => r.isolation === "thread");
   assert.equal(rows.length, THREADS);
   // They were in flight together, not one after the other.
   assert.ok(peakOverlap(rows) >= 10, `peak overlap ${peakOverlap(rows)}`);
@@ -61,14 +50,14 @@ it(`${THREADS} thread children spawned at once all complete, each in its own thr
 
 it(`${PROCESSES} process children run at the same time, complete, and leave no process and no handle`, { timeout: 120_000 }, async () => {
   const baseline = childHandles();
-  const handles = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => colony.spawn(ref("held"), null, { isolation: "process", name: `p${i}` })));
+  const handles = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => env.colony.spawn(ref("held"), null, { isolation: "process", name: `p${i}` })));
   // Every child has started its code and now holds: all 50 live at once.
   await Promise.all(
     handles.map(async (h) => {
       for await (const event of h.events) if (event.type === "emit") return;
     }),
   );
-  const running = (await colony.agents.list({ state: "running" })).filter((r) => r.isolation === "process");
+  const running = (await env.colony.agents.list({ state: "running" })).filter((r) => r.isolation === "process");
   assert.equal(running.length, PROCESSES);
   const pids = running.map((r) => r.pid!);
   assert.equal(new Set(pids).size, PROCESSES, "a process each");
@@ -77,7 +66,7 @@ it(`${PROCESSES} process children run at the same time, complete, and leave no p
   await Promise.all(handles.map((h) => h.signal("go")));
   const results = (await Promise.all(handles.map((h) => h.result))) as { pid: number }[];
   assert.deepEqual(results.map((r) => r.pid).toSorted(), pids.toSorted());
-  assert.equal((await colony.agents.list({ state: "succeeded" })).filter((r) => r.isolation === "process").length, PROCESSES);
+  assert.equal((await env.colony.agents.list({ state: "succeeded" })).filter((r) => r.isolation === "process").length, PROCESSES);
 
   for (const pid of pids) await waitFor(() => !alive(pid), 10_000, `process ${pid} to exit`);
   await waitFor(() => childHandles() <= baseline, 10_000, "the processes' pipes to close");

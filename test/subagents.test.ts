@@ -4,28 +4,17 @@
  * isolation, and turns steered by signals. Real threads and processes; PIDs checked for real.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { SubAgentError, type AgentRecord, type Colony, type Isolation, type SubAgentEvent } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, tempDir, waitFor, waitForEvent } from "./fixtures/helpers.ts";
+import { describe, it } from "node:test";
+import { SubAgentError, type AgentRecord, type Isolation, type SubAgentEvent } from "../src/index.ts";
+import { alive, collect, label, waitFor, waitForEvent, colonyPerFile } from "./fixtures/helpers.ts";
 import { chatty, echo, lastReturned, moduleState, ref } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };
 
-let dir: ReturnType<typeof tempDir>;
-let colony: Colony;
-
-before(() => {
-  dir = tempDir("colony-subagents-");
-  colony = sqliteColony(`${dir.path}/colony.db`);
-});
-
-after(async () => {
-  await colony.close();
-  dir.dispose();
-});
+const env = colonyPerFile("colony-subagents-");
 
 async function record(id: string): Promise<AgentRecord> {
-  const found = (await colony.agents.list()).find((r) => r.id === id);
+  const found = (await env.colony.agents.list()).find((r) => r.id === id);
   assert.ok(found, `agent ${id} is in the registry`);
   return found;
 }
@@ -43,7 +32,7 @@ function failedWith(reason: string, detail?: RegExp) {
 for (const isolation of ["inline", "thread", "process"] as const satisfies readonly Isolation[]) {
   describe(`${isolation} sub-agents`, () => {
     it("spawn → result, with the registry row that says where it ran", T, async () => {
-      const handle = await colony.spawn(ref("echo"), { hello: "world" }, { isolation });
+      const handle = await env.colony.spawn(ref("echo"), { hello: "world" }, { isolation });
       assert.equal(handle.parentId, undefined);
       assert.equal(handle.name, "echo");
       const result = (await handle.result) as { input: unknown; name: string; depth: number; parentId: null; pid: number; turn: number };
@@ -73,17 +62,17 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
 
     if (isolation === "inline") {
       it("inline also takes the agent object itself", T, async () => {
-        const handle = await colony.spawn(echo, [1, 2, 3]);
+        const handle = await env.colony.spawn(echo, [1, 2, 3]);
         assert.deepEqual(((await handle.result) as { input: unknown }).input, [1, 2, 3]);
       });
     } else {
       it("refuses an agent object: a thread or process loads its code by reference", T, async () => {
-        await assert.rejects(colony.spawn(echo, null, { isolation }), { code: "CONFIG" });
+        await assert.rejects(env.colony.spawn(echo, null, { isolation }), { code: "CONFIG" });
       });
     }
 
     it("streams its events: running → turn → emit/log/usage → succeeded → subagent.completed", T, async () => {
-      const handle = await colony.spawn(isolation === "inline" ? chatty : ref("chatty"), null, { isolation });
+      const handle = await env.colony.spawn(isolation === "inline" ? chatty : ref("chatty"), null, { isolation });
       const [events, result] = await Promise.all([collect(handle), handle.result]);
       assert.deepEqual(result, { ok: true });
       assert.deepEqual(events.map(label), ["state:running", "turn:1", "emit:progress", "log", "usage", "state:succeeded", "subagent.completed"]);
@@ -102,7 +91,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
     });
 
     it("terminate: state terminated, result rejects with reason terminated, nothing left running", T, async () => {
-      const handle = await colony.spawn(ref("sleeper"), null, { isolation });
+      const handle = await env.colony.spawn(ref("sleeper"), null, { isolation });
       await waitForEvent(handle, "emit:sleeping");
       assert.equal(handle.state, "running");
       const { pid } = await record(handle.id);
@@ -121,7 +110,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
     });
 
     it("a parent terminates its child through the child's handle", T, async () => {
-      const parent = await colony.spawn(ref("terminatorParent"), { isolation }, { isolation });
+      const parent = await env.colony.spawn(ref("terminatorParent"), { isolation }, { isolation });
       const out = (await parent.result) as { stateBefore: string; stateAfter: string; outcome: { ok: boolean; reason: string; code: string }; events: string[] };
       assert.equal(out.stateBefore, "running");
       assert.equal(out.stateAfter, "terminated");
@@ -129,13 +118,13 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
       assert.equal(out.outcome.reason, "terminated");
       assert.equal(out.outcome.code, "SUBAGENT_TERMINATED");
       assert.deepEqual(out.events.slice(-2), ["state:terminated", "subagent.failed"]);
-      const [child] = await colony.agents.list({ parentId: parent.id });
+      const [child] = await env.colony.agents.list({ parentId: parent.id });
       assert.deepEqual([child!.name, child!.state, child!.reason], ["doomed", "terminated", "terminated"]);
       if (child!.pid !== undefined) await waitFor(() => !alive(child!.pid!), 5_000, `process ${child!.pid} to exit`);
     });
 
     it("timeoutMs: a child with no result in time fails with reason timeout", T, async () => {
-      const handle = await colony.spawn(ref("sleeper"), null, { isolation, timeoutMs: 300 });
+      const handle = await env.colony.spawn(ref("sleeper"), null, { isolation, timeoutMs: 300 });
       await assert.rejects(handle.result, failedWith("timeout", /within 300 ms/));
       assert.equal(handle.state, "failed");
       assert.deepEqual((await collect(handle)).map(label).slice(-2), ["state:failed", "subagent.failed:timeout"]);
@@ -145,7 +134,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
     });
 
     it("an agent that throws fails with reason error and its message", T, async () => {
-      const handle = await colony.spawn(ref("thrower"), { message: "kaput" }, { isolation });
+      const handle = await env.colony.spawn(ref("thrower"), { message: "kaput" }, { isolation });
       await assert.rejects(handle.result, failedWith("error", /kaput/));
       const events = await collect(handle);
       const last = events.at(-1)!;
@@ -158,7 +147,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
 
     if (isolation !== "inline") {
       it("a child that never yields is forced: terminated after the grace period", T, async () => {
-        const handle = await colony.spawn(ref("spinner"), null, { isolation });
+        const handle = await env.colony.spawn(ref("spinner"), null, { isolation });
         await waitForEvent(handle, "emit:spinning");
         const { pid } = await record(handle.id);
         await handle.terminate({ graceMs: 300 });
@@ -168,7 +157,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
       });
 
       it("a child that never yields still times out", T, async () => {
-        const handle = await colony.spawn(ref("spinner"), null, { isolation, timeoutMs: 500 });
+        const handle = await env.colony.spawn(ref("spinner"), null, { isolation, timeoutMs: 500 });
         await assert.rejects(handle.result, failedWith("timeout"));
       });
     }
@@ -177,7 +166,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
       const input = { list: ["parent"], nested: { value: "original" } };
       const touchedBefore = moduleState.touched;
       delete (globalThis as Record<string, unknown>).colonyFixtureGlobal;
-      const handle = await colony.spawn(ref("mutator"), input, { isolation });
+      const handle = await env.colony.spawn(ref("mutator"), input, { isolation });
       const result = (await handle.result) as { input: typeof input };
       // The child saw and changed its own copy ...
       assert.deepEqual(result.input, { list: ["parent", "child"], nested: { value: "changed by the child" } });
@@ -197,7 +186,7 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
     });
 
     it("turns: ctx.turn counts up, signals land in the inbox between turns, done ends it", T, async () => {
-      const handle = await colony.spawn(ref("turner"), { pauseMs: 20 }, { isolation });
+      const handle = await env.colony.spawn(ref("turner"), { pauseMs: 20 }, { isolation });
       await waitForEvent(handle, "turn:3");
       await handle.signal({ stop: true });
       const result = (await handle.result) as { turns: number[]; signals: unknown[] };
@@ -221,22 +210,22 @@ for (const isolation of ["inline", "thread", "process"] as const satisfies reado
 
 describe("malformed messages from a host", () => {
   it("are dropped and counted in the agent's events; the agent and its runtime go on", T, async () => {
-    const handle = await colony.spawn(ref("garbler"), null, { isolation: "thread" });
+    const handle = await env.colony.spawn(ref("garbler"), null, { isolation: "thread" });
     assert.equal(await handle.result, "still fine");
     const dropped = (await collect(handle)).filter((e) => e.type === "log" && e.message.startsWith("dropped malformed message"));
     assert.equal(dropped.length, 3);
-    const [row] = (await colony.agents.list()).filter((r) => r.id === handle.id);
+    const [row] = (await env.colony.agents.list()).filter((r) => r.id === handle.id);
     assert.equal(row!.usage.tokens, 0, "the negative usage was not counted");
   });
 });
 
 describe("an ended agent", () => {
   it("is forgotten by its owner's runtime but stays in the registry; its handle still answers", T, async () => {
-    const handle = await colony.spawn(ref("echo"), { n: 1 }, { isolation: "inline" });
+    const handle = await env.colony.spawn(ref("echo"), { n: 1 }, { isolation: "inline" });
     await handle.result;
     await handle.terminate(); // a no-op on an ended child, not an error
     await assert.rejects(handle.signal("late"), (error: Error) => error instanceof SubAgentError && /has ended \(succeeded\)/.test(error.message));
-    const [row] = (await colony.agents.list()).filter((r) => r.id === handle.id);
+    const [row] = (await env.colony.agents.list()).filter((r) => r.id === handle.id);
     assert.equal(row!.state, "succeeded");
   });
 });
