@@ -9,20 +9,13 @@ import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SubAgentError, type AgentRecord } from "../src/index.ts";
-import { alive, collect, label, sqliteColony, waitFor, colonyPerFile } from "./fixtures/helpers.ts";
+import { alive, collect, label, sqliteColony, waitFor, colonyPerFile, subtree } from "./fixtures/helpers.ts";
 import { ref } from "./fixtures/subagents.ts";
 
 const OWNER = fileURLToPath(new URL("./fixtures/subagent-owner.ts", import.meta.url));
 const T = { timeout: 45_000 };
 
 const env = colonyPerFile("colony-subagent-crash-");
-
-async function descendants(rootId: string): Promise<AgentRecord[]> {
-  const all = await env.colony.agents.list();
-  const ids = new Set([rootId]);
-  for (const row of all) if (row.parentId !== undefined && ids.has(row.parentId)) ids.add(row.id);
-  return all.filter((r) => ids.has(r.id)).sort((a, b) => a.depth - b.depth);
-}
 
 /** How each agent ended, by name. */
 function ends(rows: AgentRecord[]): Record<string, [string, string | undefined]> {
@@ -53,7 +46,7 @@ describe("crashes are contained", () => {
     assert.deepEqual((out.outcomes[1]!.result as { input: unknown }).input, "sibling");
     assert.deepEqual(out.outcomes[2], { ok: true, result: "woke" });
     assert.ok(out.inbox.includes("failed:hog-0:crash"), out.inbox.join(", "));
-    const rows = await descendants(parent.id);
+    const rows = await subtree(env.colony, parent.id);
     assert.deepEqual(ends(rows), {
       fanOut: ["succeeded", undefined],
       "hog-0": ["failed", "crash"],
@@ -90,7 +83,7 @@ describe("crashes are contained", () => {
     assert.equal(out.outcomes[1]!.ok, true);
     assert.deepEqual(out.outcomes[2], { ok: true, result: "woke" });
     assert.ok(out.inbox.includes("failed:sleeper-0:crash"), out.inbox.join(", "));
-    const rows = await descendants(parent.id);
+    const rows = await subtree(env.colony, parent.id);
     assert.deepEqual(ends(rows), {
       fanOut: ["succeeded", undefined],
       "sleeper-0": ["failed", "crash"],
@@ -106,7 +99,7 @@ describe("no orphans", () => {
     it(`a three-level tree of process agents terminated at the root leaves no process alive${stubbornLeaf ? " (the leaf ignores the stop)" : ""}`, T, async () => {
       const root = await env.colony.spawn(ref("tree"), { levels: 3, isolation: "process", stubbornLeaf }, { isolation: "process" });
       const rows = await waitFor(async () => {
-        const r = await descendants(root.id);
+        const r = await subtree(env.colony, root.id);
         return r.length === 3 && r.every((x) => x.state === "running" && x.pid !== undefined) && r;
       }, 20_000, "three running levels");
       assert.deepEqual(rows.map((r) => r.depth), [0, 1, 2]);
@@ -117,7 +110,7 @@ describe("no orphans", () => {
 
       await root.terminate({ graceMs: 500 });
       await assert.rejects(root.result, (error: unknown) => error instanceof SubAgentError && error.reason === "terminated");
-      const ended = await descendants(root.id);
+      const ended = await subtree(env.colony, root.id);
       assert.deepEqual(ended.map((r) => r.state), ["terminated", "terminated", "terminated"]);
       assert.match(ended[2]!.error ?? "", /ancestor/);
       for (const pid of pids) await waitFor(() => !alive(pid), 5_000, `process ${pid} to be gone`);

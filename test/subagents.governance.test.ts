@@ -6,20 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BudgetExceededError, SubAgentError, type AgentRecord, type Isolation, type SubAgent } from "../src/index.ts";
-import { alive, collect, waitFor, colonyPerFile } from "./fixtures/helpers.ts";
+import { BudgetExceededError, SubAgentError, type Isolation, type SubAgent } from "../src/index.ts";
+import { alive, collect, waitFor, colonyPerFile, subtree } from "./fixtures/helpers.ts";
 import { ref, thrower } from "./fixtures/subagents.ts";
 
 const T = { timeout: 30_000 };
 
 const env = colonyPerFile("colony-governance-");
-
-async function tree(rootId: string): Promise<AgentRecord[]> {
-  const all = await env.colony.agents.list();
-  const ids = new Set([rootId]);
-  for (const row of all) if (row.parentId !== undefined && ids.has(row.parentId)) ids.add(row.id);
-  return all.filter((r) => ids.has(r.id)).sort((a, b) => a.depth - b.depth);
-}
 
 function failedWith(reason: string) {
   return (error: unknown) => {
@@ -39,7 +32,7 @@ describe("budgets", () => {
     assert.equal(refused.code, "BUDGET_EXCEEDED");
     assert.equal(refused.limit, "tokens");
 
-    const rows = await tree(root.id);
+    const rows = await subtree(env.colony, root.id);
     assert.deepEqual(rows.map((r) => [r.depth, r.isolation, r.state]), [
       [0, "inline", "succeeded"],
       [1, "thread", "succeeded"],
@@ -55,7 +48,7 @@ describe("budgets", () => {
     const out = (await parent.result) as { ids: [string, string]; early: unknown; late: { ok: boolean; reason?: string } };
     assert.equal(out.early, "spent");
     assert.deepEqual(out.late, { ok: false, reason: "budget" });
-    const rows = await tree(parent.id);
+    const rows = await subtree(env.colony, parent.id);
     assert.equal(rows[0]!.usage.tokens, 60, "the refused usage was not counted on the parent");
     const late = rows.find((r) => r.id === out.ids[1])!;
     assert.equal(late.usage.tokens, 0);
@@ -77,7 +70,7 @@ describe("budgets", () => {
     };
     const handle = await env.colony.spawn(spend, null, { budget: { costUsd: 1 } });
     assert.equal(await handle.result, "costUsd");
-    assert.equal((await tree(handle.id))[0]!.usage.costUsd, 0.75);
+    assert.equal((await subtree(env.colony, handle.id))[0]!.usage.costUsd, 0.75);
   });
 
   it("depth: a spawn below the allowed depth is refused with BudgetExceededError", T, async () => {
@@ -87,7 +80,7 @@ describe("budgets", () => {
     assert.equal(result.child.depth, 1);
     assert.equal(result.child.refused.limit, "depth");
     assert.equal(result.child.refused.budget, true);
-    assert.equal((await tree(root.id)).length, 2, "the refused grandchild was never registered");
+    assert.equal((await subtree(env.colony, root.id)).length, 2, "the refused grandchild was never registered");
   });
 
   it("children: the spawn past the count is refused with BudgetExceededError", T, async () => {
@@ -125,7 +118,7 @@ describe("budgets", () => {
     // The child runs under the same deadline: it ends by its own timer (budget) or by the
     // root's cascade (terminated), whichever comes first — but it ends, and its process goes.
     const after = await waitFor(async () => {
-      const r = await tree(root.id);
+      const r = await subtree(env.colony, root.id);
       return r.length === 2 && r[1]!.endedAt !== undefined && r;
     }, 5_000, "the child to end");
     assert.deepEqual([after[0]!.state, after[0]!.reason], ["failed", "budget"]);
@@ -142,7 +135,7 @@ describe("budgets", () => {
     it(`turns (${isolation}): the turn past the limit is refused and the agent ends with reason budget`, T, async () => {
       const handle = await env.colony.spawn(ref("forever"), null, { isolation, budget: { turns: 3 } });
       await assert.rejects(handle.result, failedWith("budget"));
-      const [row] = await tree(handle.id);
+      const [row] = await subtree(env.colony, handle.id);
       assert.equal(row!.state, "failed");
       assert.equal(row!.usage.turns, 3);
     });
@@ -151,7 +144,7 @@ describe("budgets", () => {
   it("a budget declared in a referenced agent's definition counts too", T, async () => {
     const handle = await env.colony.spawn(ref("threeTurns"), null, { isolation: "thread" });
     await assert.rejects(handle.result, failedWith("budget"));
-    assert.equal((await tree(handle.id))[0]!.usage.turns, 3);
+    assert.equal((await subtree(env.colony, handle.id))[0]!.usage.turns, 3);
   });
 
   it("a budget that is not one is refused at spawn", T, async () => {

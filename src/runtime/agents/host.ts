@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { isAbsolute, resolve } from "node:path";
-import { ConfigError, describeError } from "../../core/errors.ts";
+import { ConfigError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
 import type { Usage } from "../../core/records.ts";
 import {
@@ -192,7 +192,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
           break;
         }
         if (outcome?.action !== "continue") {
-          throw new ConfigError(`${agent.name}: turn() returns { action: "continue" } or { action: "done", result }, got ${describeError(JSON.stringify(outcome))}`);
+          throw new ConfigError(`${agent.name}: turn() returns { action: "continue" } or { action: "done", result }, got ${JSON.stringify(outcome)}`);
         }
       }
     } else {

@@ -105,7 +105,6 @@ export interface RuntimeDeps {
 export interface SpawnScope {
   parent?: Node;
   ledger?: Ledger;
-  permissions?: Permissions;
   board?: string;
 }
 
@@ -190,7 +189,7 @@ export class AgentRuntime {
     }
     const name = agentName(agent, options);
     const budget = { ...checkBudget(declared?.budget, name), ...checkBudget(options.budget, name) };
-    const parentPermissions = scope.parent?.permissions ?? scope.permissions ?? {};
+    const parentPermissions = scope.parent?.permissions ?? {};
     const permissions = narrowPermissions(parentPermissions, options.permissions, name);
     if (declared?.tools) narrowPermissions(permissions, { tools: declared.tools }, name);
     const parentLedger = scope.parent?.ledger ?? scope.ledger;
