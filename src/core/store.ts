@@ -7,6 +7,7 @@
  */
 import type { RunInfo, StepRecord } from "./records.ts";
 import type { AgentRecord, AgentState } from "./records.ts";
+import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "./tasks.ts";
 
 /** An entry as stored: the value is JSON text. */
 export interface StoredEntry {
@@ -114,6 +115,8 @@ export interface AgentStore {
 /** An open backend. */
 export interface Backend {
   openBoard(name: string): Promise<BoardStore>;
+  /** Opens (creating if needed) a task board; names follow the board-name rule. */
+  openTasks(name: string): Promise<TaskStore>;
   readonly runs: RunStore;
   readonly agents: AgentStore;
   close(): Promise<void>;
@@ -128,4 +131,54 @@ export interface BackendFactory {
   /** Where the data lives, for messages ("sqlite .colony/colony.db"). */
   readonly location: string;
   open(): Promise<Backend>;
+}
+
+/**
+ * One task board's state as seen inside a transaction. Reads see every write made earlier in the
+ * same transaction; all of it commits at once or not at all.
+ */
+export interface TaskTx {
+  /** The transaction's clock, read once at its start. */
+  readonly now: number;
+  /** A fresh task id, unique on this board. */
+  nextId(): string;
+  get(id: string): Task | undefined;
+  byIdempotencyKey(key: string): Task | undefined;
+  /** Stores a new or changed task; with `event`, appends it to the board's event log. */
+  put(task: Task, event?: TaskEventType): void;
+  /** Tasks whose `dependsOn` names `id`. */
+  dependents(id: string): Task[];
+  /** Tasks whose `parentId` is `id`. */
+  children(id: string): Task[];
+  /**
+   * The pending task first in line for `worker`: `runAfter` passed, capability offered, and not
+   * reserved for another worker (no assignee, the worker itself, or `assignedUntil` passed);
+   * highest priority, then oldest. With `assignedOnly`, only tasks reserved for `worker`.
+   */
+  nextClaimable(worker: string, capabilities: readonly string[], assignedOnly: boolean): Task | undefined;
+  /** Claimed tasks whose lease ended before `now`. */
+  expiredLeases(): Task[];
+  /** Claimed tasks held by `worker`. */
+  ownedBy(worker: string): Task[];
+  /** Pending tasks reserved for `worker`. */
+  assignedTo(worker: string): Task[];
+  list(filter: TaskFilter): Task[];
+  workers(): WorkerInfo[];
+  putWorker(worker: WorkerInfo): void;
+}
+
+/**
+ * One task board's storage. Every state change goes through `transact`, which the backend runs
+ * atomically with respect to every other process on it; the rules themselves live in
+ * core/task-engine.ts, so all backends apply the same ones.
+ */
+export interface TaskStore {
+  /** Runs `work` in one transaction. `work` is synchronous and touches nothing outside `tx`. */
+  transact<T>(work: (tx: TaskTx) => T): Promise<T>;
+  /** Events with `seq` greater than `since`, in order. */
+  events(since: number, limit?: number): Promise<TaskEvent[]>;
+  /** The newest event's `seq`; 0 before the first. */
+  head(): Promise<number>;
+  /** As `BoardStore.onChange`: called when events may have been appended; never missed. */
+  onChange(listener: () => void): () => void;
 }

@@ -4,6 +4,7 @@
  */
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { Board } from "../core/board.ts";
+import { TaskBoard } from "../core/task-board.ts";
 import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
@@ -39,6 +40,15 @@ export interface Colony {
   readonly backend: { kind: string; location: string };
   /** Opens (creating if needed) a board; the same name gives the same object. */
   board(name: string): Promise<Board>;
+  /**
+   * Opens (creating if needed) a task board, default "default"; the same name gives the same object.
+   *
+   * @example
+   * const tasks = await colony.tasks();
+   * const task = await tasks.submit({ kind: "research", input: { q: "ants" }, maxAttempts: 5 });
+   * const done = await tasks.wait(task.id);
+   */
+  tasks(name?: string): Promise<TaskBoard>;
   /** Runs the stigmergic loop until a stop rule holds; the run and its steps are stored. */
   run(definition: RunDefinition, hooks?: RunHooks): Promise<RunResult>;
   readonly runs: {
@@ -101,6 +111,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
+  const taskBoards = new Map<string, Promise<TaskBoard>>();
 
   let runtime: Promise<AgentRuntime> | undefined;
   const supervisors = new Set<Supervisor>();
@@ -128,9 +139,23 @@ export function createColony(options: ColonyOptions = {}): Colony {
     return opened;
   };
 
+  const tasks = (name = "default"): Promise<TaskBoard> => {
+    if (typeof name !== "string" || !BOARD_NAME.test(name)) {
+      return Promise.reject(new ConfigError(`task board names are 1 to 64 letters, digits, '-' or '_', got ${JSON.stringify(name)}`));
+    }
+    let opened = taskBoards.get(name);
+    if (!opened) {
+      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes }));
+      taskBoards.set(name, opened);
+      opened.catch(() => taskBoards.delete(name));
+    }
+    return opened;
+  };
+
   return {
     backend: { kind: factory.kind, location: factory.location },
     board,
+    tasks,
     async run(definition, hooks) {
       const target = await board(definition?.board);
       const spawner = async (...[agent, input, spawnOptions, scope]: Parameters<Spawner>) =>
@@ -191,6 +216,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       if (runtime) await (await runtime).close();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();
+      for (const opened of taskBoards.values()) (await opened.catch(() => undefined))?.close();
       if (opening) await (await opening).close();
     },
   };

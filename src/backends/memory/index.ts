@@ -16,8 +16,10 @@ import type {
   RunStore,
   StoredEntry,
   StoredRecord,
+  TaskStore,
   WriteRequest,
 } from "../../core/store.ts";
+import { MemoryTaskStore } from "./tasks.ts";
 
 interface Slot {
   entry: StoredEntry;
@@ -187,12 +189,18 @@ export function memoryBackend(): BackendFactory {
     location: "this process",
     async open(): Promise<Backend> {
       const boards = new Map<string, MemoryBoardStore>();
+      const taskBoards = new Map<string, MemoryTaskStore>();
       return {
         runs: new MemoryRunStore(),
         agents: new MemoryAgentStore(),
         async openBoard(name: string): Promise<BoardStore> {
           let store = boards.get(name);
           if (!store) boards.set(name, (store = new MemoryBoardStore()));
+          return store;
+        },
+        async openTasks(name: string): Promise<TaskStore> {
+          let store = taskBoards.get(name);
+          if (!store) taskBoards.set(name, (store = new MemoryTaskStore()));
           return store;
         },
         async close(): Promise<void> {},

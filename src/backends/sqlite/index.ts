@@ -5,9 +5,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { nextVersion } from "../../core/cas.ts";
-import { ColonyError, ConfigError } from "../../core/errors.ts";
+import { ConfigError } from "../../core/errors.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import type {
@@ -21,9 +20,13 @@ import type {
   RunStore,
   StoredEntry,
   StoredRecord,
+  TaskStore,
   WriteRequest,
 } from "../../core/store.ts";
-import { migrate } from "./schema.ts";
+import { SqliteConnection } from "./connection.ts";
+import { SqliteTaskStore } from "./tasks.ts";
+
+export { StoreBusyError } from "./connection.ts";
 
 export interface SqliteBackendOptions {
   /** The database file; default `.colony/colony.db` under the working directory. `:memory:` works too. */
@@ -41,13 +44,6 @@ export interface SqliteBackendOptions {
 }
 
 export const DEFAULT_DB_PATH = ".colony/colony.db";
-
-/** The write lock stayed taken by another process past the busy timeout. */
-export class StoreBusyError extends ColonyError {
-  constructor(path: string, cause: unknown) {
-    super("STORE_BUSY", `the database ${path} stayed locked by another writer; try again or raise busyTimeoutMs`, { cause });
-  }
-}
 
 interface EntryRow {
   key: string;
@@ -98,151 +94,6 @@ function toStoredRecord(row: LogRow): StoredRecord {
     json: row.value,
     tags: parseTags(row.tags),
   };
-}
-
-/** Prepared statements, shared by every board of one connection. */
-function prepare(db: DatabaseSync) {
-  const s = (sql: string): StatementSync => db.prepare(sql);
-  return {
-    begin: s("BEGIN IMMEDIATE"),
-    beginRead: s("BEGIN"),
-    commit: s("COMMIT"),
-    rollback: s("ROLLBACK"),
-    ensureBoard: s("INSERT INTO boards (name, seq) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"),
-    current: s("SELECT version, deleted FROM entries WHERE board = ? AND key = ?"),
-    createdAt: s("SELECT created_at FROM entries WHERE board = ? AND key = ?"),
-    bump: s("UPDATE boards SET seq = seq + 1 WHERE name = ? RETURNING seq"),
-    upsert: s(
-      `INSERT INTO entries (board, key, value, author, version, created_at, updated_at, tags, deleted)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
-       ON CONFLICT (board, key) DO UPDATE SET value = excluded.value, author = excluded.author,
-         version = excluded.version, updated_at = excluded.updated_at, tags = excluded.tags, deleted = 0,
-         created_at = CASE WHEN entries.deleted THEN excluded.created_at ELSE entries.created_at END`,
-    ),
-    tombstone: s("UPDATE entries SET deleted = 1, version = ?, author = ?, updated_at = ? WHERE board = ? AND key = ?"),
-    append: s("INSERT INTO log (board, seq, op, key, version, author, at, value, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-    get: s("SELECT key, value, author, version, created_at, updated_at, tags FROM entries WHERE board = ? AND key = ? AND deleted = 0"),
-    live: s("SELECT key, value, author, version, created_at, updated_at, tags FROM entries WHERE board = ? AND deleted = 0"),
-    head: s("SELECT seq FROM boards WHERE name = ?"),
-    history: s("SELECT seq, op, key, version, author, at, value, tags FROM log WHERE board = ? AND seq > ? ORDER BY seq LIMIT ?"),
-    keyHistory: s(
-      "SELECT seq, op, key, version, author, at, value, tags FROM log WHERE board = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?",
-    ),
-    dataVersion: s("PRAGMA data_version"),
-    createRun: s("INSERT INTO runs (run_id, started_at, data) VALUES (?, ?, ?)"),
-    updateRun: s("UPDATE runs SET data = ? WHERE run_id = ?"),
-    appendStep: s("INSERT INTO steps (run_id, idx, data) VALUES (?, ?, ?)"),
-    listRuns: s("SELECT data FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"),
-    getRun: s("SELECT data FROM runs WHERE run_id = ?"),
-    getSteps: s("SELECT data FROM steps WHERE run_id = ? ORDER BY idx"),
-    insertAgent: s("INSERT INTO agents (id, parent_id, state, generation, owner_pid, started_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-    transitionAgent: s("UPDATE agents SET state = ?, generation = generation + 1, data = ? WHERE id = ? AND generation = ?"),
-    agentUsage: s("UPDATE agents SET data = json_set(data, '$.usage', json(?)) WHERE id = ?"),
-    getAgent: s("SELECT data, state, generation FROM agents WHERE id = ?"),
-    listAgents: s(
-      `SELECT data, state, generation FROM agents WHERE (?1 IS NULL OR parent_id = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY started_at, id`,
-    ),
-    requestKill: s(
-      "UPDATE agents SET kill_requested = ? WHERE id = ? AND state NOT IN ('succeeded', 'failed', 'terminated')",
-    ),
-    killRequests: s("SELECT id, kill_requested FROM agents WHERE owner_pid = ? AND kill_requested IS NOT NULL"),
-    clearKill: s("UPDATE agents SET kill_requested = NULL WHERE id = ?"),
-    putReport: s("INSERT INTO reports (agent_id, data) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET data = excluded.data"),
-    getReport: s("SELECT data FROM reports WHERE agent_id = ?"),
-  };
-}
-
-type Statements = ReturnType<typeof prepare>;
-
-class SqliteConnection {
-  readonly path: string;
-  readonly db: DatabaseSync;
-  readonly sql: Statements;
-  readonly #listeners = new Set<() => void>();
-  #timer: NodeJS.Timeout | undefined;
-  #dataVersion = 0;
-  readonly #pollMs: number;
-
-  constructor(path: string, options: Required<Omit<SqliteBackendOptions, "path">>) {
-    this.path = path;
-    this.#pollMs = options.pollMs;
-    this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
-    migrate(this.db, path);
-    this.sql = prepare(this.db);
-  }
-
-  /** Runs `work` in one IMMEDIATE transaction: the write lock is held from the first read. */
-  transaction<T>(work: () => T): T {
-    try {
-      this.sql.begin.run();
-    } catch (error) {
-      throw isBusy(error) ? new StoreBusyError(this.path, error) : error;
-    }
-    try {
-      const result = work();
-      this.sql.commit.run();
-      return result;
-    } catch (error) {
-      if (this.db.isTransaction) this.sql.rollback.run();
-      throw error;
-    }
-  }
-
-  /** Runs `work` in one read transaction, so that several reads see one snapshot. */
-  snapshot<T>(work: () => T): T {
-    this.sql.beginRead.run();
-    try {
-      return work();
-    } finally {
-      this.sql.commit.run();
-    }
-  }
-
-  /** Tells listeners that something was written here; other processes' writes are polled for. */
-  notify(): void {
-    for (const listener of this.#listeners) listener();
-  }
-
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    if (this.#timer === undefined) {
-      this.#dataVersion = this.#readDataVersion();
-      this.#timer = setInterval(() => this.#poll(), this.#pollMs);
-    }
-    return () => {
-      this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) this.#stopPolling();
-    };
-  }
-
-  close(): void {
-    this.#stopPolling();
-    this.#listeners.clear();
-    if (this.db.isOpen) this.db.close();
-  }
-
-  #poll(): void {
-    const version = this.#readDataVersion();
-    if (version !== this.#dataVersion) {
-      this.#dataVersion = version;
-      this.notify();
-    }
-  }
-
-  #readDataVersion(): number {
-    return (this.sql.dataVersion.get() as { data_version: number }).data_version;
-  }
-
-  #stopPolling(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-}
-
-function isBusy(error: unknown): boolean {
-  const code = (error as { errcode?: number }).errcode;
-  return code === 5 || code === 6; // SQLITE_BUSY, SQLITE_LOCKED
 }
 
 class SqliteBoardStore implements BoardStore {
@@ -447,6 +298,9 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
         agents: new SqliteAgentStore(conn),
         async openBoard(name: string): Promise<BoardStore> {
           return new SqliteBoardStore(name, conn);
+        },
+        async openTasks(name: string): Promise<TaskStore> {
+          return new SqliteTaskStore(name, conn);
         },
         async close(): Promise<void> {
           conn.close();

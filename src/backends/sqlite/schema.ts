@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -70,6 +70,60 @@ const MIGRATIONS: Record<number, string> = {
       agent_id TEXT PRIMARY KEY,
       data TEXT NOT NULL
     ) STRICT;
+  `,
+  // Task boards: tasks with the columns the queue and the reaper look up (the whole task is in
+  // data), their dependency edges, the event log that watch() reads, and the worker registry.
+  3: `
+    CREATE TABLE task_boards (
+      name TEXT PRIMARY KEY,
+      next_id INTEGER NOT NULL,
+      seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE tasks (
+      n INTEGER PRIMARY KEY, -- submit order
+      board TEXT NOT NULL,
+      id TEXT NOT NULL,
+      status TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      capability TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      run_after INTEGER,
+      assignee TEXT,
+      assigned_until INTEGER,
+      owner TEXT,
+      lease_until INTEGER,
+      parent_id TEXT,
+      idempotency_key TEXT,
+      data TEXT NOT NULL,
+      UNIQUE (board, id)
+    ) STRICT;
+    CREATE INDEX tasks_queue ON tasks (board, priority DESC, n) WHERE status = 'pending';
+    CREATE INDEX tasks_lease ON tasks (board, lease_until) WHERE status = 'claimed';
+    CREATE INDEX tasks_owner ON tasks (board, owner) WHERE status = 'claimed';
+    CREATE INDEX tasks_assignee ON tasks (board, assignee) WHERE status = 'pending' AND assignee IS NOT NULL;
+    CREATE INDEX tasks_parent ON tasks (board, parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX tasks_by_status ON tasks (board, status);
+    CREATE UNIQUE INDEX tasks_idempotency ON tasks (board, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE task_deps (
+      board TEXT NOT NULL,
+      dep TEXT NOT NULL,
+      task TEXT NOT NULL,
+      PRIMARY KEY (board, dep, task)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE task_events (
+      board TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      at INTEGER NOT NULL,
+      type TEXT NOT NULL,
+      data TEXT NOT NULL,
+      PRIMARY KEY (board, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE workers (
+      board TEXT NOT NULL,
+      id TEXT NOT NULL,
+      data TEXT NOT NULL,
+      PRIMARY KEY (board, id)
+    ) STRICT, WITHOUT ROWID;
   `,
 };
 

@@ -1,0 +1,187 @@
+/**
+ * Task boards in the SQLite file. Each operation is one IMMEDIATE transaction, so the write lock
+ * is held from the first read: two processes claiming at once are serialised, and exactly one
+ * of them gets a given task.
+ */
+import type { StatementSync } from "node:sqlite";
+import type { TaskStore, TaskTx } from "../../core/store.ts";
+import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../../core/tasks.ts";
+import type { SqliteConnection } from "./connection.ts";
+
+const COLUMNS = "data";
+
+function prepare(conn: SqliteConnection) {
+  const s = (sql: string): StatementSync => conn.db.prepare(sql);
+  return {
+    ensure: s("INSERT INTO task_boards (name, next_id, seq) VALUES (?, 1, 0) ON CONFLICT (name) DO NOTHING"),
+    nextId: s("UPDATE task_boards SET next_id = next_id + 1 WHERE name = ? RETURNING next_id - 1 AS id"),
+    bump: s("UPDATE task_boards SET seq = seq + 1 WHERE name = ? RETURNING seq"),
+    head: s("SELECT seq FROM task_boards WHERE name = ?"),
+    get: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND id = ?`),
+    byKey: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND idempotency_key = ?`),
+    upsert: s(
+      `INSERT INTO tasks (board, id, status, kind, capability, priority, run_after, assignee, assigned_until, owner, lease_until, parent_id, idempotency_key, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (board, id) DO UPDATE SET status = excluded.status, priority = excluded.priority, run_after = excluded.run_after,
+         assignee = excluded.assignee, assigned_until = excluded.assigned_until, owner = excluded.owner,
+         lease_until = excluded.lease_until, data = excluded.data`,
+    ),
+    dep: s("INSERT OR IGNORE INTO task_deps (board, dep, task) VALUES (?, ?, ?)"),
+    event: s("INSERT INTO task_events (board, seq, at, type, data) VALUES (?, ?, ?, ?, ?)"),
+    dependents: s(`SELECT t.${COLUMNS} FROM task_deps d JOIN tasks t ON t.board = d.board AND t.id = d.task WHERE d.board = ? AND d.dep = ? ORDER BY t.n`),
+    children: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND parent_id = ? ORDER BY n`),
+    next: s(
+      `SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND status = 'pending' AND (run_after IS NULL OR run_after <= ?2)
+         AND capability IN (SELECT value FROM json_each(?3))
+         AND (assignee IS NULL OR assignee = ?4 OR assigned_until < ?2)
+       ORDER BY priority DESC, n LIMIT 1`,
+    ),
+    nextAssigned: s(
+      `SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND status = 'pending' AND (run_after IS NULL OR run_after <= ?2)
+         AND capability IN (SELECT value FROM json_each(?3)) AND assignee = ?4
+       ORDER BY priority DESC, n LIMIT 1`,
+    ),
+    expired: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND lease_until < ? ORDER BY n`),
+    owned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND owner = ? ORDER BY n`),
+    assigned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'pending' AND assignee = ? ORDER BY n`),
+    list: s(
+      `SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR parent_id = ?4) ORDER BY n`,
+    ),
+    events: s("SELECT seq, at, type, data FROM task_events WHERE board = ? AND seq > ? ORDER BY seq LIMIT ?"),
+    workers: s("SELECT data FROM workers WHERE board = ? ORDER BY id"),
+    putWorker: s("INSERT INTO workers (board, id, data) VALUES (?, ?, ?) ON CONFLICT (board, id) DO UPDATE SET data = excluded.data"),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+function rows(statement: StatementSync, ...params: (string | number | null)[]): Task[] {
+  return (statement.all(...params) as unknown as { data: string }[]).map((r) => JSON.parse(r.data) as Task);
+}
+
+function row(statement: StatementSync, ...params: (string | number | null)[]): Task | undefined {
+  const found = statement.get(...params) as { data: string } | undefined;
+  return found && (JSON.parse(found.data) as Task);
+}
+
+class SqliteTaskTx implements TaskTx {
+  readonly now = Date.now();
+  /** Events this transaction appended. */
+  appended = 0;
+  readonly #board: string;
+  readonly #sql: Statements;
+
+  constructor(board: string, sql: Statements) {
+    this.#board = board;
+    this.#sql = sql;
+  }
+
+  nextId(): string {
+    return `t-${(this.#sql.nextId.get(this.#board) as { id: number }).id}`;
+  }
+
+  get(id: string): Task | undefined {
+    return row(this.#sql.get, this.#board, id);
+  }
+
+  byIdempotencyKey(key: string): Task | undefined {
+    return row(this.#sql.byKey, this.#board, key);
+  }
+
+  put(task: Task, event?: TaskEventType): void {
+    const sql = this.#sql;
+    const data = JSON.stringify(task);
+    sql.upsert.run(
+      this.#board,
+      task.id,
+      task.status,
+      task.kind,
+      task.capability,
+      task.priority,
+      task.runAfter ?? null,
+      task.assignee ?? null,
+      task.assignedUntil ?? null,
+      task.owner ?? null,
+      task.leaseUntil ?? null,
+      task.parentId ?? null,
+      task.idempotencyKey ?? null,
+      data,
+    );
+    for (const dep of task.dependsOn) sql.dep.run(this.#board, dep, task.id);
+    if (event) {
+      this.appended++;
+      const { seq } = sql.bump.get(this.#board) as { seq: number };
+      sql.event.run(this.#board, seq, this.now, event, data);
+    }
+  }
+
+  dependents(id: string): Task[] {
+    return rows(this.#sql.dependents, this.#board, id);
+  }
+
+  children(id: string): Task[] {
+    return rows(this.#sql.children, this.#board, id);
+  }
+
+  nextClaimable(worker: string, capabilities: readonly string[], assignedOnly: boolean): Task | undefined {
+    const statement = assignedOnly ? this.#sql.nextAssigned : this.#sql.next;
+    return row(statement, this.#board, this.now, JSON.stringify(capabilities), worker);
+  }
+
+  expiredLeases(): Task[] {
+    return rows(this.#sql.expired, this.#board, this.now);
+  }
+
+  ownedBy(worker: string): Task[] {
+    return rows(this.#sql.owned, this.#board, worker);
+  }
+
+  assignedTo(worker: string): Task[] {
+    return rows(this.#sql.assigned, this.#board, worker);
+  }
+
+  list(filter: TaskFilter): Task[] {
+    return rows(this.#sql.list, this.#board, filter.status ?? null, filter.kind ?? null, filter.parentId ?? null);
+  }
+
+  workers(): WorkerInfo[] {
+    return (this.#sql.workers.all(this.#board) as unknown as { data: string }[]).map((r) => JSON.parse(r.data) as WorkerInfo);
+  }
+
+  putWorker(worker: WorkerInfo): void {
+    this.#sql.putWorker.run(this.#board, worker.id, JSON.stringify(worker));
+  }
+}
+
+export class SqliteTaskStore implements TaskStore {
+  readonly #board: string;
+  readonly #conn: SqliteConnection;
+  readonly #sql: Statements;
+
+  constructor(board: string, conn: SqliteConnection) {
+    this.#board = board;
+    this.#conn = conn;
+    this.#sql = prepare(conn);
+    this.#sql.ensure.run(board);
+  }
+
+  async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    const tx = new SqliteTaskTx(this.#board, this.#sql);
+    const result = this.#conn.transaction(() => work(tx));
+    if (tx.appended > 0) this.#conn.notify();
+    return result;
+  }
+
+  async events(since: number, limit = -1): Promise<TaskEvent[]> {
+    const found = this.#sql.events.all(this.#board, since, limit) as unknown as { seq: number; at: number; type: TaskEventType; data: string }[];
+    return found.map((r) => ({ seq: r.seq, at: r.at, type: r.type, task: JSON.parse(r.data) as Task }));
+  }
+
+  async head(): Promise<number> {
+    return (this.#sql.head.get(this.#board) as { seq: number }).seq;
+  }
+
+  onChange(listener: () => void): () => void {
+    return this.#conn.onChange(listener);
+  }
+}

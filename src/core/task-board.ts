@@ -1,0 +1,270 @@
+/**
+ * A named task board: the public face of the task DAG. It checks what callers pass (a bad request
+ * is an `InvalidTaskError` naming the field, before anything is stored), runs each operation as
+ * one backend transaction through the engine, and streams state changes.
+ */
+import { z } from "zod";
+import { ChangeSignal } from "./changes.ts";
+import { ClosedError } from "./errors.ts";
+import { toJson } from "./json.ts";
+import type { TaskStore, TaskTx } from "./store.ts";
+import * as engine from "./task-engine.ts";
+import {
+  FINAL_STATUSES,
+  InvalidTaskError,
+  TASK_STATUSES,
+  type ClaimRequest,
+  type SubmitRequest,
+  type Task,
+  type TaskEvent,
+  type TaskFilter,
+  type WorkerInfo,
+} from "./tasks.ts";
+
+export interface TaskBoardOptions {
+  maxValueBytes: number;
+  /** How long a task reserved for the least loaded worker waits for it before any worker may take it; default 2000 ms. */
+  reserveMs?: number;
+  /**
+   * Starts (once) a worker in this process for `capability` and returns its id, or undefined if
+   * this process cannot run it. Called at submit when no live worker offers the capability.
+   */
+  localFallback?: (capability: string, kind: string) => Promise<string | undefined>;
+}
+
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const whole = (what: string, min: number) =>
+  z.number({ message: `${what} must be a number` }).int({ message: `${what} must be a whole number` }).min(min, { message: `${what} must be at least ${min}` });
+const name = (what: string) => z.string({ message: `${what} must be a string` }).min(1, { message: `${what} must not be empty` }).max(128, { message: `${what} is at most 128 characters` });
+const id = (what: string) => z.string({ message: `${what} must be a task id (a string)` }).regex(ID, { message: `${what} is 1 to 128 letters, digits or . _ : -` });
+
+const routeSchema = z.discriminatedUnion(
+  "mode",
+  [z.strictObject({ mode: z.literal("any") }), z.strictObject({ mode: z.literal("direct"), worker: name("route.worker") }), z.strictObject({ mode: z.literal("broadcast") })],
+  { message: 'route is { mode: "any" }, { mode: "direct", worker } or { mode: "broadcast" }' },
+);
+
+const submitSchema = z.strictObject({
+  id: id("id").optional(),
+  kind: name("kind"),
+  input: z.unknown().optional(),
+  dependsOn: z.array(id("dependsOn[]"), { message: "dependsOn must be an array of task ids" }).optional(),
+  parentId: id("parentId").optional(),
+  priority: whole("priority", -1_000_000).max(1_000_000, { message: "priority is between -1000000 and 1000000" }).optional(),
+  maxAttempts: whole("maxAttempts", 1).optional(),
+  timeoutMs: whole("timeoutMs", 1).optional(),
+  idempotencyKey: name("idempotencyKey").optional(),
+  capability: name("capability").optional(),
+  route: routeSchema.optional(),
+  backoff: z.strictObject({ baseMs: whole("backoff.baseMs", 0).optional(), maxMs: whole("backoff.maxMs", 0).optional() }).optional(),
+});
+
+const claimSchema = z.strictObject({
+  worker: name("worker"),
+  capabilities: z.array(name("capabilities[]"), { message: "capabilities must be an array of names" }).min(1, { message: "capabilities must list at least one" }),
+  leaseMs: whole("leaseMs", 1),
+});
+
+const filterSchema = z.strictObject({
+  status: z.enum(TASK_STATUSES, { message: `status is one of ${TASK_STATUSES.join(", ")}` }).optional(),
+  kind: name("kind").optional(),
+  parentId: id("parentId").optional(),
+});
+
+function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const at = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+  throw new InvalidTaskError(`${what}: ${at}${issue.message}`);
+}
+
+function generationOf(options: { generation?: unknown } | undefined, what: string): number {
+  return check(whole("generation", 1), options?.generation, `${what} needs { generation } from the claim`);
+}
+
+export type WorkerRegistration = Omit<WorkerInfo, "heartbeatAt" | "startedAt">;
+
+export class TaskBoard {
+  readonly name: string;
+  readonly #store: TaskStore;
+  readonly #options: TaskBoardOptions;
+  readonly #reserveMs: number;
+  readonly #watchers = new Set<ChangeSignal>();
+  #closed = false;
+
+  constructor(name: string, store: TaskStore, options: TaskBoardOptions) {
+    this.name = name;
+    this.#store = store;
+    this.#options = options;
+    this.#reserveMs = options.reserveMs ?? 2000;
+  }
+
+  /** Submits one task; see `submitAll`. */
+  async submit<I = unknown>(request: SubmitRequest<I> & { id?: string }): Promise<Task<I>> {
+    const [task] = await this.submitAll([request]);
+    return task as Task<I>;
+  }
+
+  /**
+   * Submits tasks atomically: all are stored or none. `dependsOn` may name tasks on the board or
+   * other items' `id`s; an unknown id or a cycle refuses the batch with `InvalidTaskError`.
+   *
+   * @example
+   * const [fetch, summary] = await tasks.submitAll([
+   *   { id: "fetch", kind: "research", input: { q: "ants" } },
+   *   { kind: "write", dependsOn: ["fetch"], priority: 5 },
+   * ]);
+   */
+  async submitAll(requests: (SubmitRequest & { id?: string })[]): Promise<Task[]> {
+    this.#checkOpen();
+    if (!Array.isArray(requests)) throw new InvalidTaskError("submitAll takes an array of submit requests");
+    const items = requests.map((r, i) => {
+      const item = check(submitSchema, r, requests.length === 1 ? "submit" : `submit item ${i}`);
+      toJson(`task ${item.kind} input`, item.input ?? null, this.#options.maxValueBytes);
+      return item;
+    });
+    const localWorker = await this.#localWorker(items);
+    return this.#change((tx) => engine.submitAll(tx, items, { localWorker, reserveMs: this.#reserveMs }));
+  }
+
+  /** The first task in line for this worker, claimed under a lease of `leaseMs`; undefined if none. */
+  async claim(request: ClaimRequest): Promise<Task | undefined> {
+    this.#checkOpen();
+    const checked = check(claimSchema, request, "claim");
+    return this.#change((tx) => engine.claim(tx, checked, this.#reserveMs));
+  }
+
+  /** Extends the lease of a claimed task; `StaleTaskError` if the claim is no longer yours. */
+  async heartbeat(id: string, options: { generation: number; leaseMs?: number }): Promise<Task> {
+    this.#checkOpen();
+    const generation = generationOf(options, "heartbeat");
+    const leaseMs = options.leaseMs === undefined ? undefined : check(whole("leaseMs", 1), options.leaseMs, "heartbeat");
+    return this.#change((tx) => engine.heartbeat(tx, id, generation, leaseMs));
+  }
+
+  /** Records the result, once: a stale generation throws `StaleTaskError` and records nothing. */
+  async complete(id: string, result: unknown, options: { generation: number }): Promise<Task> {
+    this.#checkOpen();
+    const generation = generationOf(options, "complete");
+    toJson(`task ${id} result`, result ?? null, this.#options.maxValueBytes);
+    return this.#change((tx) => engine.complete(tx, id, result, generation, this.#reserveMs));
+  }
+
+  /**
+   * Records a failed attempt. Retryable (the default) goes back to `pending` after an exponential
+   * backoff, or to `dead` past `maxAttempts`; not retryable ends `failed` at once.
+   */
+  async fail(id: string, error: string | Error, options: { generation: number; retryable?: boolean }): Promise<Task> {
+    this.#checkOpen();
+    const generation = generationOf(options, "fail");
+    const message = error instanceof Error ? error.message || error.name : String(error);
+    return this.#change((tx) => engine.fail(tx, id, message, generation, options.retryable ?? true, this.#reserveMs));
+  }
+
+  /** Cancels the task and its subtasks; their dependents fail, saying why. */
+  async cancel(id: string): Promise<Task> {
+    this.#checkOpen();
+    return this.#change((tx) => engine.cancel(tx, id, this.#reserveMs));
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    return this.#read((tx) => tx.get(id));
+  }
+
+  /** Tasks in submit order, filtered. */
+  async list(filter: TaskFilter = {}): Promise<Task[]> {
+    const checked = check(filterSchema, filter, "list");
+    return this.#read((tx) => tx.list(checked));
+  }
+
+  /** The registry of workers serving this board, silent ones marked offline. */
+  async workers(): Promise<WorkerInfo[]> {
+    return this.#read((tx) => tx.workers());
+  }
+
+  /** Registers a worker or renews its heartbeat; workers call this every few seconds. */
+  async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
+    this.#checkOpen();
+    return this.#store.transact((tx) => engine.heartbeatWorker(tx, worker));
+  }
+
+  /** Resolves with the task once it has ended (succeeded, failed, dead or cancelled). */
+  async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
+    const since = await this.#store.head();
+    const now = await this.get(id);
+    if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
+    if (FINAL_STATUSES.has(now.status)) return now;
+    for await (const event of this.watch({ since, signal: options.signal, taskId: id })) {
+      if (FINAL_STATUSES.has(event.task.status)) return event.task;
+    }
+    options.signal?.throwIfAborted();
+    throw new ClosedError(`task board "${this.name}"`);
+  }
+
+  /**
+   * Every state change after `since` (0 = from the first), in order, none lost or repeated; by
+   * default from now on. Lapsed leases are noticed while someone watches.
+   */
+  async *watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
+    this.#checkOpen();
+    const { signal } = options;
+    const changes = new ChangeSignal();
+    const stop = this.#store.onChange(() => changes.bump());
+    this.#watchers.add(changes);
+    try {
+      let cursor = options.since ?? (await this.#store.head());
+      while (!this.#closed && !signal?.aborted) {
+        const seen = changes.version;
+        const events = await this.#store.events(cursor, 500);
+        for (const event of events) {
+          if (this.#closed || signal?.aborted) return;
+          cursor = event.seq;
+          if (options.taskId === undefined || event.task.id === options.taskId) yield event;
+        }
+        if (events.length === 0) await changes.waitPast(seen, signal);
+      }
+    } finally {
+      this.#watchers.delete(changes);
+      stop();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const changes of this.#watchers) changes.close();
+  }
+
+  /** Runs a change; what it returns is handed out as a copy, shaped as reads shape it. */
+  async #change<T>(work: (tx: TaskTx) => T): Promise<T> {
+    const result = await this.#store.transact(work);
+    return result === undefined ? result : (JSON.parse(JSON.stringify(result)) as T);
+  }
+
+  /** Reads after reaping, so that a lease that lapsed shows as such. */
+  #read<T>(work: (tx: TaskTx) => T): Promise<T> {
+    this.#checkOpen();
+    return this.#store.transact((tx) => {
+      engine.reap(tx, this.#reserveMs);
+      return work(tx);
+    });
+  }
+
+  /** A local worker for the batch's capabilities that no live worker offers, if this process can run them. */
+  async #localWorker(items: SubmitRequest[]): Promise<string | undefined> {
+    const fallback = this.#options.localFallback;
+    if (!fallback) return undefined;
+    const wanted = items.filter((i) => i.route?.mode !== "direct");
+    if (wanted.length === 0) return undefined;
+    const offered = await this.#read((tx) => {
+      const live = tx.workers().filter((w) => !w.local && w.status === "online" && engine.isLive(w, tx.now));
+      return new Set(live.flatMap((w) => w.capabilities));
+    });
+    const missing = wanted.find((i) => !offered.has(i.capability ?? i.kind));
+    return missing ? fallback(missing.capability ?? missing.kind, missing.kind) : undefined;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`task board "${this.name}"`);
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * The task board's rules, run inside one backend transaction each: submit (with cycle checks and
+ * routing), claim, lease heartbeats, complete and fail (generation-checked), retries with
+ * exponential backoff, dead letters, cancel cascades, dependency propagation, and reaping lapsed
+ * leases and silent workers. Every backend runs these same functions over its own `TaskTx`.
+ */
+import type { TaskTx } from "./store.ts";
+import {
+  FINAL_STATUSES,
+  InvalidTaskError,
+  NoWorkerError,
+  StaleTaskError,
+  type ClaimRequest,
+  type Route,
+  type SubmitRequest,
+  type Task,
+  type TaskEventType,
+  type TaskStatus,
+  type WorkerInfo,
+} from "./tasks.ts";
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
+
+/** What the submitting process brings to a submit. */
+export interface SubmitContext {
+  /** Its local worker, which runs the task when no live worker has the capability. */
+  localWorker?: string;
+  /** How long a task reserved for the least loaded worker waits for it before anyone may take it. */
+  reserveMs: number;
+}
+
+/** A submit request with an optional caller-chosen id, as `submitAll` takes them. */
+export type SubmitItem = SubmitRequest & { id?: string };
+
+function change(tx: TaskTx, task: Task, patch: Partial<Task>, event?: TaskEventType): Task {
+  const next: Task = { ...task, ...patch, generation: task.generation + 1, updatedAt: tx.now };
+  tx.put(next, event);
+  return next;
+}
+
+export function isLive(worker: WorkerInfo, now: number): boolean {
+  return (worker.status === "online" || worker.status === "draining") && worker.heartbeatAt + worker.ttlMs >= now;
+}
+
+/** Live workers that accept new work for `capability`, least loaded first (by share of capacity, then count, then id). */
+function candidates(tx: TaskTx, capability: string): { worker: WorkerInfo; load: number }[] {
+  const loads = tx
+    .workers()
+    .filter((w) => w.status === "online" && isLive(w, tx.now) && !w.local && w.capabilities.includes(capability))
+    .map((worker) => ({ worker, load: tx.ownedBy(worker.id).length + tx.assignedTo(worker.id).length }));
+  return loads.sort(
+    (a, b) => a.load / a.worker.concurrency - b.load / b.worker.concurrency || a.load - b.load || a.worker.id.localeCompare(b.worker.id),
+  );
+}
+
+function liveWorker(tx: TaskTx, id: string | undefined): WorkerInfo | undefined {
+  const worker = id === undefined ? undefined : tx.workers().find((w) => w.id === id);
+  return worker && isLive(worker, tx.now) ? worker : undefined;
+}
+
+/** Where a task that has just become pending should go: the least loaded worker, the local fallback, or anyone. */
+function reservation(tx: TaskTx, task: Task, reserveMs: number): Pick<Task, "assignee" | "assignedUntil"> {
+  if (task.route.mode === "direct") return { assignee: task.route.worker, assignedUntil: undefined };
+  const best = candidates(tx, task.capability)[0];
+  if (best) return { assignee: best.worker.id, assignedUntil: tx.now + reserveMs };
+  if (task.fallback !== undefined && liveWorker(tx, task.fallback)?.capabilities.includes(task.capability)) return { assignee: task.fallback, assignedUntil: undefined };
+  return { assignee: undefined, assignedUntil: undefined };
+}
+
+/**
+ * Submits a batch atomically: every task is stored or none. Dependencies may name tasks already
+ * on the board or earlier or later items of the batch; an unknown one or a cycle refuses the
+ * whole batch. An item whose idempotency key is already on the board gives back that task.
+ */
+export function submitAll(tx: TaskTx, items: SubmitItem[], context: SubmitContext): Task[] {
+  const ids = new Map<SubmitItem, string>();
+  const batch = new Map<string, SubmitItem>();
+  const existing = new Map<SubmitItem, Task>();
+  for (const item of items) {
+    const earlier = item.idempotencyKey === undefined ? undefined : tx.byIdempotencyKey(item.idempotencyKey);
+    if (earlier) {
+      existing.set(item, earlier);
+      continue;
+    }
+    const id = item.id ?? tx.nextId();
+    if (batch.has(id) || tx.get(id)) throw new InvalidTaskError(`task id ${JSON.stringify(id)} is already taken; choose another or leave id out`);
+    ids.set(item, id);
+    batch.set(id, item);
+  }
+  for (const [id, item] of batch) {
+    for (const dep of item.dependsOn ?? []) {
+      if (!batch.has(dep) && !tx.get(dep)) throw new InvalidTaskError(`task ${id} depends on ${JSON.stringify(dep)}, which is not on the board or in this batch`);
+    }
+  }
+  const order = topologicalOrder(batch);
+  const created = new Map<string, Task>();
+  for (const id of order) created.set(id, createTask(tx, id, batch.get(id)!, context));
+  return items.map((item) => existing.get(item) ?? created.get(ids.get(item)!)!);
+}
+
+/** Batch ids ordered so that dependencies come first; throws on a cycle, naming it. */
+function topologicalOrder(batch: Map<string, SubmitItem>): string[] {
+  const order: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (id: string, path: string[]): void => {
+    const seen = state.get(id);
+    if (seen === "done") return;
+    if (seen === "visiting") {
+      const cycle = [...path.slice(path.indexOf(id)), id];
+      throw new InvalidTaskError(`dependsOn forms a cycle: ${cycle.join(" → ")}`);
+    }
+    state.set(id, "visiting");
+    for (const dep of batch.get(id)!.dependsOn ?? []) if (batch.has(dep)) visit(dep, [...path, id]);
+    state.set(id, "done");
+    order.push(id);
+  };
+  for (const id of batch.keys()) visit(id, []);
+  return order;
+}
+
+function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitContext): Task {
+  const route: Route = item.route ?? { mode: "any" };
+  const capability = item.capability ?? item.kind;
+  if (item.parentId !== undefined && !tx.get(item.parentId)) {
+    throw new InvalidTaskError(`task ${id}: parent ${JSON.stringify(item.parentId)} is not on the board`);
+  }
+  if (route.mode === "direct") {
+    const worker = liveWorker(tx, route.worker);
+    if (!worker) throw new NoWorkerError(`task ${id} is routed to worker ${JSON.stringify(route.worker)}, which is not live; see \`colony workers\``);
+    if (!worker.capabilities.includes(capability)) {
+      throw new NoWorkerError(`task ${id} needs ${JSON.stringify(capability)}, which worker ${route.worker} does not offer (it offers ${worker.capabilities.join(", ")})`);
+    }
+  }
+  const task: Task = {
+    id,
+    kind: item.kind,
+    capability,
+    input: item.input,
+    status: "pending",
+    generation: 1,
+    dependsOn: [...new Set(item.dependsOn ?? [])],
+    parentId: item.parentId,
+    owner: undefined,
+    leaseUntil: undefined,
+    leaseMs: undefined,
+    attempts: 0,
+    maxAttempts: item.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    priority: item.priority ?? 0,
+    result: undefined,
+    error: undefined,
+    reason: undefined,
+    failures: [],
+    route,
+    assignee: undefined,
+    assignedUntil: undefined,
+    fallback: context.localWorker,
+    runAfter: undefined,
+    timeoutMs: item.timeoutMs,
+    backoff: { ...DEFAULT_BACKOFF, ...item.backoff },
+    idempotencyKey: item.idempotencyKey,
+    createdAt: tx.now,
+    updatedAt: tx.now,
+  };
+  if (route.mode === "broadcast") return createBroadcast(tx, task, context);
+  const blocker = dependencyState(tx, task);
+  if (blocker.failed) {
+    tx.put({ ...task, status: "failed", reason: blocker.failed }, "submitted");
+    return tx.get(id)!;
+  }
+  if (blocker.waiting.length > 0) {
+    tx.put({ ...task, status: "blocked", reason: waitingOn(blocker.waiting) }, "submitted");
+    return tx.get(id)!;
+  }
+  tx.put({ ...task, ...reservation(tx, task, context.reserveMs) }, "submitted");
+  return tx.get(id)!;
+}
+
+/** A broadcast task holds no work itself: it gets one direct copy per live worker and collects their ends. */
+function createBroadcast(tx: TaskTx, group: Task, context: SubmitContext): Task {
+  const workers = candidates(tx, group.capability).map((c) => c.worker.id);
+  if (workers.length === 0 && context.localWorker !== undefined) workers.push(context.localWorker);
+  if (workers.length === 0) {
+    throw new NoWorkerError(`task ${group.id} is a broadcast for ${JSON.stringify(group.capability)}, but no live worker offers it; start one with \`colony worker --capability ${group.capability}\``);
+  }
+  tx.put({ ...group, status: "blocked", reason: `collecting from ${workers.length} worker(s)` }, "submitted");
+  for (const worker of workers) {
+    const copy: SubmitItem = {
+      kind: group.kind,
+      input: group.input,
+      dependsOn: group.dependsOn,
+      parentId: group.id,
+      priority: group.priority,
+      maxAttempts: group.maxAttempts,
+      timeoutMs: group.timeoutMs,
+      capability: group.capability,
+      route: { mode: "direct", worker },
+      backoff: group.backoff,
+    };
+    createTask(tx, tx.nextId(), copy, { ...context, localWorker: undefined });
+  }
+  return tx.get(group.id)!;
+}
+
+function dependencyState(tx: TaskTx, task: Task): { waiting: string[]; failed?: string } {
+  const waiting: string[] = [];
+  for (const id of task.dependsOn) {
+    const dep = tx.get(id)!;
+    if (dep.status === "succeeded") continue;
+    if (FINAL_STATUSES.has(dep.status)) return { waiting, failed: `dependency ${id} ${dep.status === "cancelled" ? "was cancelled" : `is ${dep.status}`}${dep.error ? `: ${dep.error}` : ""}` };
+    waiting.push(id);
+  }
+  return { waiting };
+}
+
+function waitingOn(ids: string[]): string {
+  return `waiting on ${ids.join(", ")}`;
+}
+
+/** Gives the first task in line to `request.worker`, or undefined. Only one claimer gets a task. */
+export function claim(tx: TaskTx, request: ClaimRequest, reserveMs: number): Task | undefined {
+  reap(tx, reserveMs);
+  // A local worker only runs what fell back to it, never other processes' work.
+  const local = tx.workers().find((w) => w.id === request.worker)?.local ?? false;
+  const task = tx.nextClaimable(request.worker, request.capabilities, local);
+  if (!task) return undefined;
+  return change(
+    tx,
+    task,
+    { status: "claimed", owner: request.worker, leaseMs: request.leaseMs, leaseUntil: tx.now + request.leaseMs, assignee: undefined, assignedUntil: undefined, runAfter: undefined, reason: undefined },
+    "claimed",
+  );
+}
+
+/** The task, if `generation` still holds its claim and the lease has not lapsed; else `StaleTaskError`. */
+function held(tx: TaskTx, id: string, generation: number, worker?: string): Task {
+  const task = tx.get(id);
+  if (!task) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
+  if (task.status !== "claimed" || task.generation !== generation || task.leaseUntil! < tx.now) {
+    throw new StaleTaskError(task, generation, worker);
+  }
+  return task;
+}
+
+/** Extends a held lease by `leaseMs` (default the claim's) from now. Not a state change: no event. */
+export function heartbeat(tx: TaskTx, id: string, generation: number, leaseMs?: number): Task {
+  const task = held(tx, id, generation);
+  const next: Task = { ...task, leaseUntil: tx.now + (leaseMs ?? task.leaseMs!), updatedAt: tx.now };
+  tx.put(next);
+  return next;
+}
+
+export function complete(tx: TaskTx, id: string, result: unknown, generation: number, reserveMs: number): Task {
+  const task = held(tx, id, generation);
+  const done = change(tx, task, { status: "succeeded", result, leaseUntil: undefined, reason: undefined }, "succeeded");
+  settled(tx, done, reserveMs);
+  return done;
+}
+
+export function fail(tx: TaskTx, id: string, error: string, generation: number, retryable: boolean, reserveMs: number): Task {
+  const task = held(tx, id, generation);
+  return failAttempt(tx, task, "error", error, retryable, reserveMs);
+}
+
+function failAttempt(tx: TaskTx, task: Task, kind: "error" | "lease", error: string, retryable: boolean, reserveMs: number): Task {
+  const attempts = task.attempts + 1;
+  const failures = [...task.failures, { attempt: attempts, worker: task.owner, at: tx.now, kind, error }];
+  const base = { attempts, failures, error, leaseUntil: undefined, owner: undefined };
+  let next: Task;
+  if (!retryable) {
+    next = change(tx, task, { ...base, status: "failed", reason: `not retryable: ${error}` }, "failed");
+  } else if (attempts >= task.maxAttempts) {
+    next = change(tx, task, { ...base, status: "dead", reason: `gave up after ${attempts} attempt(s); last: ${error}` }, "dead");
+  } else {
+    const delay = Math.min(task.backoff.maxMs, task.backoff.baseMs * 2 ** (attempts - 1));
+    const pending: Task = { ...task, ...base, status: "pending", runAfter: tx.now + delay, reason: `retry ${attempts + 1} of ${task.maxAttempts} after ${delay} ms` };
+    return change(tx, task, { ...pending, ...reservation(tx, pending, reserveMs) }, kind === "lease" ? "released" : "retrying");
+  }
+  settled(tx, next, reserveMs);
+  return next;
+}
+
+/** Cancels the task and every subtask below it (by `parentId`); ended ones stay as they are. */
+export function cancel(tx: TaskTx, id: string, reserveMs: number): Task {
+  const root = tx.get(id);
+  if (!root) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
+  const ended: Task[] = [];
+  const visit = (task: Task, reason: string): void => {
+    if (!FINAL_STATUSES.has(task.status)) {
+      ended.push(change(tx, task, { status: "cancelled", reason, leaseUntil: undefined, assignee: undefined, assignedUntil: undefined }, "cancelled"));
+    }
+    for (const child of tx.children(task.id)) visit(child, `parent ${id} was cancelled`);
+  };
+  visit(root, "cancelled");
+  for (const task of ended) settled(tx, task, reserveMs);
+  return tx.get(id)!;
+}
+
+/** After a task ends: its dependents move on (or fail with it), and a broadcast parent may collect. */
+function settled(tx: TaskTx, task: Task, reserveMs: number): void {
+  for (const dependent of tx.dependents(task.id)) {
+    if (dependent.status !== "blocked") continue;
+    const state = dependencyState(tx, dependent);
+    if (state.failed) {
+      settled(tx, change(tx, dependent, { status: "failed", reason: state.failed }, "failed"), reserveMs);
+    } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
+      const pending: Task = { ...dependent, status: "pending", reason: undefined };
+      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
+    } else if (dependent.route.mode !== "broadcast") {
+      change(tx, dependent, { reason: waitingOn(state.waiting) });
+    }
+  }
+  const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
+  if (parent?.route.mode === "broadcast" && parent.status === "blocked") collect(tx, parent, reserveMs);
+}
+
+/** Ends a broadcast task once every copy has ended: succeeded if all did, failed otherwise. */
+function collect(tx: TaskTx, group: Task, reserveMs: number): void {
+  const copies = tx.children(group.id);
+  if (copies.some((c) => !FINAL_STATUSES.has(c.status))) return;
+  const results: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  for (const copy of copies) {
+    const worker = copy.route.mode === "direct" ? copy.route.worker : copy.id;
+    if (copy.status === "succeeded") results[worker] = copy.result;
+    else errors[worker] = copy.reason ?? copy.error ?? copy.status;
+  }
+  const failed = Object.keys(errors).length;
+  const status: TaskStatus = failed === 0 ? "succeeded" : "failed";
+  const reason = failed === 0 ? undefined : `${failed} of ${copies.length} worker(s) did not succeed`;
+  settled(tx, change(tx, group, { status, result: { results, errors }, reason, error: reason }, status), reserveMs);
+}
+
+/**
+ * Marks workers whose heartbeats stopped as offline, returns their tasks and every lapsed lease
+ * to the queue (or to `dead` past `maxAttempts`), and frees tasks reserved for gone workers.
+ */
+export function reap(tx: TaskTx, reserveMs: number): void {
+  for (const worker of tx.workers()) {
+    if ((worker.status !== "online" && worker.status !== "draining") || isLive(worker, tx.now)) continue;
+    tx.putWorker({ ...worker, status: "offline", running: 0 });
+    for (const task of tx.ownedBy(worker.id)) {
+      failAttempt(tx, task, "lease", `worker ${worker.id} went offline (no heartbeat for ${tx.now - worker.heartbeatAt} ms)`, true, reserveMs);
+    }
+    for (const task of tx.assignedTo(worker.id)) {
+      if (task.route.mode === "direct") {
+        settled(tx, change(tx, task, { status: "failed", reason: `worker ${worker.id} it was routed to went offline`, assignee: undefined }, "failed"), reserveMs);
+      } else {
+        const free: Task = { ...task, assignee: undefined, assignedUntil: undefined };
+        change(tx, task, { ...free, ...reservation(tx, free, reserveMs) }, "reassigned");
+      }
+    }
+  }
+  for (const task of tx.expiredLeases()) {
+    failAttempt(tx, task, "lease", `lease held by ${task.owner ?? "?"} lapsed`, true, reserveMs);
+  }
+}
+
+/** Registers a worker, or renews its heartbeat (bringing it back online if it had been marked offline). */
+export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatAt" | "startedAt"> & { startedAt?: number }): WorkerInfo {
+  const known = tx.workers().find((w) => w.id === worker.id);
+  const next: WorkerInfo = { ...worker, startedAt: known?.startedAt ?? worker.startedAt ?? tx.now, heartbeatAt: tx.now };
+  tx.putWorker(next);
+  return next;
+}
