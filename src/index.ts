@@ -44,9 +44,27 @@ export {
   type SupervisorSpec,
   type SupervisorStrategy,
 } from "./runtime/agents/supervisor.ts";
+export type { TaskBoard } from "./core/task-board.ts";
+export {
+  InvalidTaskError,
+  NoWorkerError,
+  StaleTaskError,
+  TASK_STATUSES,
+  type ClaimRequest,
+  type Route,
+  type SubmitRequest,
+  type Task,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskFailure,
+  type TaskFilter,
+  type TaskStatus,
+  type WorkerInfo,
+  type WorkerStatus,
+} from "./core/tasks.ts";
 export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
-export type { BackendFactory, Backend, BoardStore, RunStore } from "./core/store.ts";
+export type { BackendFactory, Backend, BoardStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
 export {
   ClosedError,
   ColonyError,
