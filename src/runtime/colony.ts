@@ -2,6 +2,7 @@
  * The entry point of the library: a colony owns one backend connection, hands out boards and
  * runs the stigmergic loop over them.
  */
+import { randomUUID } from "node:crypto";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard } from "../core/task-board.ts";
@@ -16,6 +17,7 @@ import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgen
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
+import { TaskWorker, type AgentsByKind, type WorkerOptions } from "./tasks/worker.ts";
 
 function processAlive(pid: number): boolean {
   try {
@@ -33,6 +35,13 @@ export interface ColonyOptions {
   maxValueBytes?: number;
   /** Awaited before every sub-agent turn (`colony run --step` pauses there). */
   beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
+  /**
+   * Agents this process can run, by task kind. With them, a task submitted here whose capability
+   * no live worker offers runs in this process (local fallback) instead of waiting.
+   */
+  agents?: AgentsByKind;
+  /** Run such tasks here; default true (the embedded backends). */
+  localFallback?: boolean;
 }
 
 export interface Colony {
@@ -49,6 +58,15 @@ export interface Colony {
    * const done = await tasks.wait(task.id);
    */
   tasks(name?: string): Promise<TaskBoard>;
+  /**
+   * Starts a worker in this process on a task board (default "default"); `colony worker` is this
+   * in a process of its own. Stopped (its tasks handed back) when the colony closes.
+   *
+   * @example
+   * const worker = await colony.worker({ agents: { research }, concurrency: 4 });
+   * process.on("SIGTERM", () => void worker.drain());
+   */
+  worker(options: WorkerOptions & { tasks?: string }): Promise<TaskWorker>;
   /** Runs the stigmergic loop until a stop rule holds; the run and its steps are stored. */
   run(definition: RunDefinition, hooks?: RunHooks): Promise<RunResult>;
   readonly runs: {
@@ -112,6 +130,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
   const taskBoards = new Map<string, Promise<TaskBoard>>();
+  const workers = new Set<TaskWorker>();
+  const localWorkers = new Map<string, Promise<TaskWorker>>();
+  const localFallback = options.localFallback ?? true;
 
   let runtime: Promise<AgentRuntime> | undefined;
   const supervisors = new Set<Supervisor>();
@@ -145,15 +166,37 @@ export function createColony(options: ColonyOptions = {}): Colony {
     }
     let opened = taskBoards.get(name);
     if (!opened) {
-      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes }));
+      const fallback = options.agents && localFallback ? () => localWorker(name) : undefined;
+      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes, localFallback: fallback }));
       taskBoards.set(name, opened);
       opened.catch(() => taskBoards.delete(name));
     }
     return opened;
   };
 
+  const spawn = async (agent: AgentRef | SubAgent, input: unknown, spawnOptions: SpawnOptions) => (await agentRuntime()).spawn(agent, input, spawnOptions);
+
+  const startWorker = async (workerOptions: WorkerOptions & { tasks?: string }): Promise<TaskWorker> => {
+    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions);
+    workers.add(worker);
+    void worker.closed.then(() => workers.delete(worker));
+    return worker.start();
+  };
+
+  /** The worker that runs this process's fallen-back tasks on one task board, started on first need. */
+  const localWorker = async (name: string): Promise<string> => {
+    let started = localWorkers.get(name);
+    if (!started) {
+      started = startWorker({ tasks: name, agents: options.agents!, local: true, concurrency: 4, isolation: "inline", id: `local-${process.pid}-${randomUUID().slice(0, 6)}` });
+      localWorkers.set(name, started);
+      started.catch(() => localWorkers.delete(name));
+    }
+    return (await started).id;
+  };
+
   return {
     backend: { kind: factory.kind, location: factory.location },
+    worker: startWorker,
     board,
     tasks,
     async run(definition, hooks) {
@@ -213,6 +256,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       if (closed) return;
       // Supervisors first, so that none takes its children's ends for failures to restart.
       await Promise.all([...supervisors].map((s) => s.stop()));
+      await Promise.all([...workers].map((w) => w.stop()));
       if (runtime) await (await runtime).close();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();

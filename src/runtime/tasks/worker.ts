@@ -1,0 +1,296 @@
+/**
+ * A worker: registers itself on a task board, claims tasks for its capabilities, runs each with
+ * the agent for the task's kind as a sub-agent, heartbeats the leases while they run, and records
+ * the outcome with the claim's generation. Draining finishes what it holds and claims nothing new.
+ *
+ * A task is not restarted here when its agent fails: the failure goes back to the board, whose
+ * retries (backoff, `maxAttempts`, dead letters) hold across workers, so another worker may take
+ * the next attempt.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { ChangeSignal } from "../../core/changes.ts";
+import { ConfigError, describeError } from "../../core/errors.ts";
+import type { Isolation } from "../../core/records.ts";
+import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentHandle } from "../../core/subagent-types.ts";
+import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
+import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.ts";
+
+/** Agents by task kind: objects run inline (or as given), references load in a thread or process. */
+export type AgentsByKind = Record<string, AgentRef | AnySubAgent>;
+
+export interface WorkerOptions {
+  /** Unique among live workers; default host-pid-random. */
+  id?: string;
+  /** What it claims; default every kind in `agents`. */
+  capabilities?: string[];
+  agents: AgentsByKind;
+  /** Tasks it runs at once; default 1. */
+  concurrency?: number;
+  /** Lease per claim, renewed while the task runs; default 30000 ms. */
+  leaseMs?: number;
+  /** How often it renews leases and its registry entry; default a third of the lease, at most 5000 ms. */
+  heartbeatMs?: number;
+  /** How long without heartbeats before others count it offline; default three heartbeats. */
+  ttlMs?: number;
+  /** How often an idle worker looks for work besides being woken by board changes; default 500 ms. */
+  pollMs?: number;
+  /** How references in `agents` run; objects always run inline. Default `thread`. */
+  isolation?: Isolation;
+  /** Runs only what fell back to it from its own process. */
+  local?: boolean;
+}
+
+export type WorkerEvent =
+  | { type: "online"; worker: string; capabilities: string[]; concurrency: number; at: number }
+  | { type: "claimed"; task: string; kind: string; attempt: number; at: number }
+  | { type: "succeeded"; task: string; kind: string; ms: number; at: number }
+  | { type: "failed"; task: string; kind: string; error: string; status: Task["status"]; at: number }
+  | { type: "stale"; task: string; kind: string; error: string; at: number }
+  | { type: "error"; error: string; at: number }
+  | { type: "draining"; running: number; at: number }
+  | { type: "stopped"; at: number };
+
+export type Spawn = (agent: AgentRef | AnySubAgent, input: unknown, options: SpawnOptions) => Promise<SubAgentHandle>;
+
+interface Running {
+  task: Task;
+  handle: SubAgentHandle | undefined;
+  /** Set when the board said the claim is gone: the outcome must not be recorded. */
+  stale: boolean;
+}
+
+export class TaskWorker {
+  readonly id: string;
+  readonly capabilities: string[];
+  readonly concurrency: number;
+  /** Resolves once the worker has stopped (drained or stopped). */
+  readonly closed: Promise<void>;
+  readonly #tasks: TaskBoard;
+  readonly #spawn: Spawn;
+  readonly #options: Required<Omit<WorkerOptions, "id" | "capabilities" | "agents" | "concurrency">> & { agents: AgentsByKind };
+  readonly #running = new Map<string, Running>();
+  readonly #changes = new ChangeSignal();
+  readonly #listeners = new Set<(event: WorkerEvent) => void>();
+  readonly #stop = new AbortController();
+  #status: WorkerStatus = "online";
+  #heartbeat: NodeJS.Timeout | undefined;
+  #loop: Promise<void> = Promise.resolve();
+  #resolveClosed!: () => void;
+
+  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions) {
+    const agents = options.agents;
+    if (typeof agents !== "object" || agents === null || Object.keys(agents).length === 0) {
+      throw new ConfigError("a worker needs agents: an object of task kind → agent (or { module, export })");
+    }
+    this.id = options.id ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
+    this.capabilities = options.capabilities ?? Object.keys(agents);
+    if (this.capabilities.length === 0) throw new ConfigError("a worker needs at least one capability");
+    const unknown = this.capabilities.filter((c) => !(c in agents));
+    if (unknown.length > 0) {
+      throw new ConfigError(`capability ${unknown.map((c) => JSON.stringify(c)).join(", ")} has no agent; the agents offer ${Object.keys(agents).join(", ")}`);
+    }
+    this.concurrency = positive("concurrency", options.concurrency ?? 1);
+    const leaseMs = positive("leaseMs", options.leaseMs ?? 30_000);
+    const heartbeatMs = positive("heartbeatMs", options.heartbeatMs ?? Math.max(1, Math.min(5000, Math.floor(leaseMs / 3))));
+    this.#options = {
+      agents,
+      leaseMs,
+      heartbeatMs,
+      ttlMs: positive("ttlMs", options.ttlMs ?? heartbeatMs * 3),
+      pollMs: positive("pollMs", options.pollMs ?? 500),
+      isolation: options.isolation ?? "thread",
+      local: options.local ?? false,
+    };
+    this.#tasks = tasks;
+    this.#spawn = spawn;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** Registers, then claims until drained or stopped. */
+  async start(): Promise<this> {
+    await this.#register();
+    this.#emit({ type: "online", worker: this.id, capabilities: this.capabilities, concurrency: this.concurrency, at: Date.now() });
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
+    this.#loop = this.#claimLoop();
+    void this.#wakeOnChanges();
+    return this;
+  }
+
+  get running(): number {
+    return this.#running.size;
+  }
+
+  get status(): WorkerStatus {
+    return this.#status;
+  }
+
+  /** Listens to what the worker does; returns the unsubscribe. */
+  on(listener: (event: WorkerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Claims nothing more, finishes and records what it holds, then leaves the registry as `stopped`. */
+  async drain(): Promise<void> {
+    if (this.#status === "online") {
+      this.#status = "draining";
+      this.#emit({ type: "draining", running: this.#running.size, at: Date.now() });
+      this.#changes.bump();
+      await this.#register().catch(() => {});
+    }
+    await this.#loop;
+    await this.#finish();
+  }
+
+  /**
+   * Stops at once: running agents are terminated and their tasks handed back to the board as
+   * failed attempts (retried elsewhere after their backoff), not left to lapse.
+   */
+  async stop(): Promise<void> {
+    if (this.#status === "stopped") return this.closed;
+    this.#status = "draining";
+    this.#stop.abort();
+    this.#changes.close();
+    await this.#loop;
+    for (const run of this.#running.values()) {
+      run.stale = true;
+      await run.handle?.terminate({ graceMs: 500 }).catch(() => {});
+      await this.#tasks.fail(run.task.id, `worker ${this.id} stopped`, { generation: run.task.generation }).catch(() => {});
+    }
+    this.#running.clear();
+    await this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#status === "stopped") return;
+    while (this.#running.size > 0) await this.#changes.waitPast(this.#changes.version);
+    clearInterval(this.#heartbeat);
+    this.#status = "stopped";
+    this.#stop.abort();
+    await this.#register().catch(() => {});
+    this.#emit({ type: "stopped", at: Date.now() });
+    this.#resolveClosed();
+  }
+
+  #registration(): WorkerRegistration {
+    return {
+      id: this.id,
+      capabilities: this.capabilities,
+      concurrency: this.concurrency,
+      running: this.#running.size,
+      status: this.#status,
+      pid: process.pid,
+      host: hostname(),
+      local: this.#options.local,
+      ttlMs: this.#options.ttlMs,
+    };
+  }
+
+  async #register(): Promise<void> {
+    await this.#tasks.heartbeatWorker(this.#registration());
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.#register();
+    } catch (error) {
+      this.#emit({ type: "error", error: `registry heartbeat: ${describeError(error)}`, at: Date.now() });
+    }
+    for (const run of this.#running.values()) {
+      if (run.stale) continue;
+      try {
+        run.task = await this.#tasks.heartbeat(run.task.id, { generation: run.task.generation });
+      } catch (error) {
+        if (!(error instanceof StaleTaskError)) {
+          this.#emit({ type: "error", error: `lease heartbeat of ${run.task.id}: ${describeError(error)}`, at: Date.now() });
+          continue;
+        }
+        // Cancelled, or the lease lapsed while we were slow: someone else may run it now.
+        run.stale = true;
+        this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: error.message, at: Date.now() });
+        await run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
+      }
+    }
+  }
+
+  async #claimLoop(): Promise<void> {
+    const stopped = this.#stop.signal;
+    while (this.#status === "online" && !stopped.aborted) {
+      const seen = this.#changes.version;
+      if (this.#running.size >= this.concurrency) {
+        await this.#changes.waitPast(seen, stopped);
+        continue;
+      }
+      let task: Task | undefined;
+      try {
+        task = await this.#tasks.claim({ worker: this.id, capabilities: this.capabilities, leaseMs: this.#options.leaseMs });
+      } catch (error) {
+        this.#emit({ type: "error", error: `claim: ${describeError(error)}`, at: Date.now() });
+      }
+      if (task) {
+        this.#run(task);
+        continue;
+      }
+      await this.#changes.waitPast(seen, AbortSignal.any([stopped, AbortSignal.timeout(this.#options.pollMs)]));
+    }
+  }
+
+  /** Wakes the claim loop when the board changes (a submit, a retry, a lapse), not only on the poll. */
+  async #wakeOnChanges(): Promise<void> {
+    try {
+      for await (const event of this.#tasks.watch({ signal: this.#stop.signal })) {
+        if (event.task.status === "pending") this.#changes.bump();
+      }
+    } catch {
+      // The board closed under us; the poll still runs until the worker stops.
+    }
+  }
+
+  #run(task: Task): void {
+    const run: Running = { task, handle: undefined, stale: false };
+    this.#running.set(task.id, run);
+    this.#emit({ type: "claimed", task: task.id, kind: task.kind, attempt: task.attempts + 1, at: Date.now() });
+    const started = Date.now();
+    void this.#execute(run)
+      .then(
+        async (result) => {
+          if (run.stale) return;
+          await this.#tasks.complete(task.id, result, { generation: run.task.generation });
+          this.#emit({ type: "succeeded", task: task.id, kind: task.kind, ms: Date.now() - started, at: Date.now() });
+        },
+        async (error: unknown) => {
+          if (run.stale) return;
+          const ended = await this.#tasks.fail(task.id, describeError(error), { generation: run.task.generation, retryable: !(error instanceof ConfigError) });
+          this.#emit({ type: "failed", task: task.id, kind: task.kind, error: describeError(error), status: ended.status, at: Date.now() });
+        },
+      )
+      .catch((error: unknown) => {
+        const type = error instanceof StaleTaskError ? "stale" : "error";
+        if (type === "stale") this.#emit({ type, task: task.id, kind: task.kind, error: describeError(error), at: Date.now() });
+        else this.#emit({ type, error: `recording ${task.id}: ${describeError(error)}`, at: Date.now() });
+      })
+      .finally(() => {
+        this.#running.delete(task.id);
+        this.#changes.bump();
+      });
+  }
+
+  async #execute(run: Running): Promise<unknown> {
+    const { task } = run;
+    const agent = this.#options.agents[task.kind];
+    if (!agent) throw new ConfigError(`worker ${this.id} has no agent for kind ${JSON.stringify(task.kind)}`);
+    const isolation = "module" in agent ? this.#options.isolation : "inline";
+    run.handle = await this.#spawn(agent, task.input, { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) });
+    return run.handle.result;
+  }
+
+  #emit(event: WorkerEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+function positive(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigError(`worker: ${name} is a whole number >= 1, got ${String(value)}`);
+  return value as number;
+}
