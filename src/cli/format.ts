@@ -4,6 +4,7 @@
  */
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
+import type { WorkerEvent } from "../runtime/tasks/worker.ts";
 
 export function preview(value: unknown, width = 72): string {
   const text = JSON.stringify(value) ?? "null";
@@ -54,4 +55,26 @@ export function runSummary(run: RunInfo): string {
 export function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? [];
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
+}
+
+export function workerEventLine(event: WorkerEvent): string {
+  const at = new Date(event.at).toISOString().slice(11, 23);
+  switch (event.type) {
+    case "online":
+      return `${at} worker ${event.worker} online: ${event.capabilities.join(", ")} × ${event.concurrency}`;
+    case "claimed":
+      return `${at} claimed ${event.task} (${event.kind}, attempt ${event.attempt})`;
+    case "succeeded":
+      return `${at} succeeded ${event.task} (${event.kind}) in ${event.ms} ms`;
+    case "failed":
+      return `${at} failed ${event.task} (${event.kind}) → ${event.status}: ${event.error}`;
+    case "stale":
+      return `${at} dropped ${event.task} (${event.kind}): ${event.error}`;
+    case "error":
+      return `${at} error: ${event.error}`;
+    case "draining":
+      return `${at} draining: finishing ${event.running} task(s), claiming nothing new`;
+    case "stopped":
+      return `${at} stopped`;
+  }
 }

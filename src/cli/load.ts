@@ -8,7 +8,10 @@ import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError, describeError } from "../core/errors.ts";
 import { checkRunDefinition } from "../core/run-definition.ts";
+import type { Isolation } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
+import type { AnySubAgent } from "../core/subagent-types.ts";
+import type { AgentsByKind } from "../runtime/tasks/worker.ts";
 import { UsageError } from "./common.ts";
 
 /** `:LINE` of a syntax error: Node's import error does not carry it, `node --check` prints it first. */
@@ -20,20 +23,24 @@ function syntaxErrorLine(path: string): string {
 
 const EXTENSIONS = new Set([".ts", ".mts", ".js", ".mjs"]);
 
-export async function loadRunDefinition(file: string): Promise<RunDefinition> {
+/** Imports a user's module; every way that can fail is a `UsageError` naming the file. */
+async function importFile(file: string, what: string): Promise<Record<string, unknown>> {
   const path = resolve(file);
   if (!existsSync(path)) throw new UsageError(`${file}: no such file`);
   if (!statSync(path).isFile()) throw new UsageError(`${file}: not a file`);
-  if (!EXTENSIONS.has(extname(path))) throw new UsageError(`${file}: a run definition is a .ts, .mts, .js or .mjs file`);
-  let module: { default?: unknown };
+  if (!EXTENSIONS.has(extname(path))) throw new UsageError(`${file}: ${what} is a .ts, .mts, .js or .mjs file`);
   try {
-    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (error) {
     if (error instanceof SyntaxError) {
       throw new UsageError(`${file}${syntaxErrorLine(path)}: syntax error: ${describeError(error)}`, { cause: error });
     }
     throw new UsageError(`${file}: failed to load: ${describeError(error)}`, { cause: error });
   }
+}
+
+export async function loadRunDefinition(file: string): Promise<RunDefinition> {
+  const module = await importFile(file, "a run definition");
   if (module.default === undefined) {
     throw new UsageError(`${file}: has no default export; add \`export default defineRun({ board, agents })\``);
   }
@@ -44,4 +51,25 @@ export async function loadRunDefinition(file: string): Promise<RunDefinition> {
     throw error;
   }
   return module.default as RunDefinition;
+}
+
+function isAgent(value: unknown): value is AnySubAgent {
+  return typeof value === "object" && value !== null && (typeof (value as AnySubAgent).run === "function" || typeof (value as AnySubAgent).turn === "function");
+}
+
+/**
+ * The agents a module exports, by export name (= the task kind they run). With an isolation other
+ * than inline they come back as references, so that each thread or process loads its own copy.
+ */
+export async function loadAgents(file: string, isolation: Isolation): Promise<AgentsByKind> {
+  const module = await importFile(file, "an agents module");
+  const agents: AgentsByKind = {};
+  for (const [name, value] of Object.entries(module)) {
+    if (name === "default" || !isAgent(value)) continue;
+    agents[name] = isolation === "inline" ? value : { module: resolve(file), export: name };
+  }
+  if (Object.keys(agents).length === 0) {
+    throw new UsageError(`${file}: exports no agents; export each under its task kind, e.g. \`export const research = defineSubAgent({ name: "research", run })\``);
+  }
+  return agents;
 }

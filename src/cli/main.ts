@@ -12,8 +12,9 @@ import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerWorker } from "./commands/worker.ts";
 
-const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND"]);
+const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER"]);
 
 export function buildProgram(): Command {
   const program = new Command("colony")
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerBoard(program);
   registerRuns(program);
   registerAgents(program);
+  registerWorker(program);
   registerBench(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
