@@ -24,7 +24,7 @@ function syntaxErrorLine(path: string): string {
 const EXTENSIONS = new Set([".ts", ".mts", ".js", ".mjs"]);
 
 /** Imports a user's module; every way that can fail is a `UsageError` naming the file. */
-async function importFile(file: string, what: string): Promise<Record<string, unknown>> {
+export async function importFile(file: string, what: string): Promise<Record<string, unknown>> {
   const path = resolve(file);
   if (!existsSync(path)) throw new UsageError(`${file}: no such file`);
   if (!statSync(path).isFile()) throw new UsageError(`${file}: not a file`);

@@ -13,6 +13,7 @@ import { registerDemo } from "./commands/demo.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerWorker } from "./commands/worker.ts";
+import { registerWorkflow } from "./commands/workflow.ts";
 
 const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER"]);
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRuns(program);
   registerAgents(program);
   registerWorker(program);
+  registerWorkflow(program);
   registerBench(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();

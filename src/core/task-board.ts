@@ -109,6 +109,7 @@ export class TaskBoard {
   /**
    * Submits tasks atomically: all are stored or none. `dependsOn` may name tasks on the board or
    * other items' `id`s; an unknown id or a cycle refuses the batch with `InvalidTaskError`.
+   * `fallbackWorker` names a local worker of this process to run what no live worker offers.
    *
    * @example
    * const [fetch, summary] = await tasks.submitAll([
@@ -116,7 +117,7 @@ export class TaskBoard {
    *   { kind: "write", dependsOn: ["fetch"], priority: 5 },
    * ]);
    */
-  async submitAll(requests: (SubmitRequest & { id?: string })[]): Promise<Task[]> {
+  async submitAll(requests: (SubmitRequest & { id?: string })[], options: { fallbackWorker?: string } = {}): Promise<Task[]> {
     this.#checkOpen();
     if (!Array.isArray(requests)) throw new InvalidTaskError("submitAll takes an array of submit requests");
     const items = requests.map((r, i) => {
@@ -124,7 +125,7 @@ export class TaskBoard {
       toJson(`task ${item.kind} input`, item.input ?? null, this.#options.maxValueBytes);
       return item;
     });
-    const localWorker = await this.#localWorker(items);
+    const localWorker = options.fallbackWorker ?? (await this.#localWorker(items));
     return this.#change((tx) => engine.submitAll(tx, items, { localWorker, reserveMs: this.#reserveMs }));
   }
 
@@ -187,6 +188,12 @@ export class TaskBoard {
   async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
     this.#checkOpen();
     return this.#store.transact((tx) => engine.heartbeatWorker(tx, worker));
+  }
+
+  /** The newest event's `seq`: pass it to `watch({ since })` to miss nothing from here on. */
+  async head(): Promise<number> {
+    this.#checkOpen();
+    return this.#store.head();
   }
 
   /** Resolves with the task once it has ended (succeeded, failed, dead or cancelled). */

@@ -18,6 +18,7 @@ import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
 import { TaskWorker, type AgentsByKind, type WorkerOptions } from "./tasks/worker.ts";
+import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/workflow.ts";
 
 function processAlive(pid: number): boolean {
   try {
@@ -67,6 +68,20 @@ export interface Colony {
    * process.on("SIGTERM", () => void worker.drain());
    */
   worker(options: WorkerOptions & { tasks?: string }): Promise<TaskWorker>;
+  /**
+   * A decompose → parallel → synthesize workflow on the task board. A bad definition is a
+   * `ConfigError` here, before anything runs.
+   *
+   * @example
+   * const compare = colony.workflow({
+   *   name: "compare",
+   *   decompose: (q: string) => [{ id: "a", kind: "research", input: q }, { id: "b", kind: "research", input: q }],
+   *   execute: { research },
+   *   synthesize: ({ results }) => Object.values(results).join("\n"),
+   * });
+   * const { result } = await compare.run("why do ants form trails?", { onProgress: (p) => console.log(p.counts) });
+   */
+  workflow<I, R>(definition: WorkflowDefinition<I, R>): Workflow<I, R>;
   /** Runs the stigmergic loop until a stop rule holds; the run and its steps are stored. */
   run(definition: RunDefinition, hooks?: RunHooks): Promise<RunResult>;
   readonly runs: {
@@ -197,6 +212,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
   return {
     backend: { kind: factory.kind, location: factory.location },
     worker: startWorker,
+    workflow: (definition) => createWorkflow(definition, { tasks, spawn, startWorker }),
     board,
     tasks,
     async run(definition, hooks) {

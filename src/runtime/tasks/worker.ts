@@ -2,6 +2,7 @@
  * A worker: registers itself on a task board, claims tasks for its capabilities, runs each with
  * the agent for the task's kind as a sub-agent, heartbeats the leases while they run, and records
  * the outcome with the claim's generation. Draining finishes what it holds and claims nothing new.
+ * A task with dependencies hands its agent `{ input, dependencies }` (see `#inputOf`).
  *
  * A task is not restarted here when its agent fails: the failure goes back to the board, whose
  * retries (backoff, `maxAttempts`, dead letters) hold across workers, so another worker may take
@@ -281,8 +282,24 @@ export class TaskWorker {
     const agent = this.#options.agents[task.kind];
     if (!agent) throw new ConfigError(`worker ${this.id} has no agent for kind ${JSON.stringify(task.kind)}`);
     const isolation = "module" in agent ? this.#options.isolation : "inline";
-    run.handle = await this.#spawn(agent, task.input, { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) });
+    run.handle = await this.#spawn(agent, await this.#inputOf(task), { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) });
     return run.handle.result;
+  }
+
+  /**
+   * What the agent gets: the task's input, or, for a task with dependencies, `{ input,
+   * dependencies }` with each dependency's result by id (a workflow's sibling subtasks by their
+   * own short ids).
+   */
+  async #inputOf(task: Task): Promise<unknown> {
+    if (task.dependsOn.length === 0) return task.input;
+    const dependencies: Record<string, unknown> = {};
+    const prefix = task.parentId === undefined ? undefined : `${task.parentId}.`;
+    for (const id of task.dependsOn) {
+      const dep = await this.#tasks.get(id);
+      dependencies[prefix && id.startsWith(prefix) ? id.slice(prefix.length) : id] = dep?.result;
+    }
+    return { input: task.input, dependencies };
   }
 
   #emit(event: WorkerEvent): void {

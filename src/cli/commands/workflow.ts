@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { ConfigError } from "../../core/errors.ts";
+import type { Colony } from "../../runtime/colony.ts";
+import { checkWorkflow, type WorkflowDefinition, type WorkflowProgress, type WorkflowResult } from "../../runtime/tasks/workflow.ts";
+import { UsageError, printJson, storeOptions, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { importFile } from "../load.ts";
+
+interface WorkflowFlags extends StoreFlags, OutputFlags {
+  input?: string;
+}
+
+export function progressLine(progress: WorkflowProgress): string {
+  const { counts, total } = progress;
+  const ended = counts.succeeded + counts.failed + counts.dead + counts.cancelled;
+  const parts = [`${ended}/${total} ended`, `${counts.claimed} running`, `${counts.pending} queued`];
+  if (counts.blocked > 0) parts.push(`${counts.blocked} blocked`);
+  const bad = counts.failed + counts.dead + counts.cancelled;
+  if (bad > 0) parts.push(`${bad} not succeeded`);
+  const last = progress.last ? `  (${progress.last.id} ${progress.last.status}${progress.last.owner && progress.last.status === "claimed" ? ` by ${progress.last.owner}` : ""})` : "";
+  return `${parts.join(", ")}${last}`;
+}
+
+/** Runs a workflow, with a live progress line on stderr unless the output is JSON. */
+export async function runWorkflowAndReport<I, R>(colony: Colony, definition: WorkflowDefinition<I, R>, input: I, flags: OutputFlags): Promise<WorkflowResult<R>> {
+  const live = !flags.json && process.stderr.isTTY;
+  const onProgress = (progress: WorkflowProgress) => {
+    if (flags.json) return;
+    if (live) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
+    else process.stderr.write(`${progressLine(progress)}\n`);
+  };
+  const result = await colony.workflow(definition).run(input, { onProgress });
+  if (live) process.stderr.write("\n");
+  return result;
+}
+
+async function loadWorkflow(file: string): Promise<WorkflowDefinition> {
+  const module = await importFile(file, "a workflow definition");
+  if (module.default === undefined) throw new UsageError(`${file}: has no default export; add \`export default { name, decompose, execute, synthesize }\``);
+  try {
+    checkWorkflow(module.default as WorkflowDefinition);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(`${file}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  return module.default as WorkflowDefinition;
+}
+
+export function registerWorkflow(program: Command): void {
+  storeOptions(
+    program
+      .command("workflow <file>")
+      .description("run a decompose → parallel → synthesize workflow (the file's default export) on the task board")
+      .option("--input <json>", "the workflow's input, as JSON")
+      .option("--json", "print the result and every subtask as JSON"),
+  ).action(async (file: string, flags: WorkflowFlags) => {
+    let input: unknown;
+    if (flags.input !== undefined) {
+      try {
+        input = JSON.parse(flags.input);
+      } catch (error) {
+        throw new UsageError(`--input is not JSON: ${(error as Error).message}`);
+      }
+    }
+    const definition = await loadWorkflow(file);
+    await withColony(flags, async (colony) => {
+      const outcome = await runWorkflowAndReport(colony, definition, input, flags);
+      if (flags.json) return printJson(outcome);
+      console.log(typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result, null, 2));
+      console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`colony tasks\``);
+    });
+  });
+}
