@@ -60,6 +60,15 @@ export function wholeNumber(min: number): (value: string) => number {
   };
 }
 
+/** A flag's JSON value; bad JSON is a `UsageError` naming the flag. */
+export function parseJson(flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new UsageError(`${flag} is not JSON: ${(error as Error).message}`);
+  }
+}
+
 export function printJson(data: unknown): void {
   process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 }

@@ -7,8 +7,10 @@ import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type
 import { runSummary, stepLines } from "../format.ts";
 import { loadRunDefinition } from "../load.ts";
 import { createStepper, type Stepper } from "../stepper.ts";
+import { loadWorkflow, runWorkflowFile } from "./workflow.ts";
 
 interface RunFlags extends StoreFlags, OutputFlags {
+  input?: string;
   maxSteps?: number;
   sequential?: boolean;
   fresh?: boolean;
@@ -53,9 +55,10 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
 export function registerRun(program: Command): void {
   storeOptions(
     program.command("run")
-    .description("run the stigmergic loop over a run definition (a file whose default export is one)"),
+    .description("run the stigmergic loop over a run definition (a file whose default export is one), or a workflow"),
   )
-    .argument("<file>", "a .ts, .js or .mjs file that default-exports a run definition")
+    .argument("<file>", "a .ts, .js or .mjs file that default-exports a run definition or a workflow")
+    .option("--input <json>", "a workflow's input, as JSON")
     .option("--max-steps <n>", "stop after this many steps", wholeNumber(1))
     .option("--sequential", "fire a step's agents one after another instead of in parallel")
     .option("--fresh", "delete the board's entries first, so the run starts from its seed")
@@ -63,6 +66,8 @@ export function registerRun(program: Command): void {
     .option("--json", "print the run result as JSON instead of the live steps")
     .action(async (file: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<RunFlags>();
+      const workflow = await loadWorkflow(file, true);
+      if (workflow) return runWorkflowFile(workflow, flags);
       const definition = await loadRunDefinition(file);
       const stepper = flags.step ? createStepper() : undefined;
       const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags, stepper), {

@@ -2,10 +2,10 @@ import type { Command } from "commander";
 import { ConfigError } from "../../core/errors.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { checkWorkflow, type WorkflowDefinition, type WorkflowProgress, type WorkflowResult } from "../../runtime/tasks/workflow.ts";
-import { UsageError, printJson, storeOptions, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { UsageError, parseJson, printJson, selfCommand, storeOptions, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { importFile } from "../load.ts";
 
-interface WorkflowFlags extends StoreFlags, OutputFlags {
+export interface WorkflowFlags extends StoreFlags, OutputFlags {
   input?: string;
 }
 
@@ -33,8 +33,11 @@ export async function runWorkflowAndReport<I, R>(colony: Colony, definition: Wor
   return result;
 }
 
-async function loadWorkflow(file: string): Promise<WorkflowDefinition> {
+/** A file's default export as a workflow; with `ifWorkflow`, undefined when it is not one (a run definition, say). */
+export async function loadWorkflow(file: string, ifWorkflow = false): Promise<WorkflowDefinition | undefined> {
   const module = await importFile(file, "a workflow definition");
+  const candidate = module.default as Partial<WorkflowDefinition> | undefined;
+  if (ifWorkflow && (typeof candidate !== "object" || candidate === null || !("decompose" in candidate))) return undefined;
   if (module.default === undefined) throw new UsageError(`${file}: has no default export; add \`export default { name, decompose, execute, synthesize }\``);
   try {
     checkWorkflow(module.default as WorkflowDefinition);
@@ -45,6 +48,17 @@ async function loadWorkflow(file: string): Promise<WorkflowDefinition> {
   return module.default as WorkflowDefinition;
 }
 
+/** `colony workflow FILE` and `colony run FILE` when FILE holds a workflow. */
+export async function runWorkflowFile(definition: WorkflowDefinition, flags: WorkflowFlags): Promise<void> {
+  const input = flags.input === undefined ? undefined : parseJson("--input", flags.input);
+  await withColony(flags, async (colony) => {
+    const outcome = await runWorkflowAndReport(colony, definition, input, flags);
+    if (flags.json) return printJson(outcome);
+    console.log(typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result, null, 2));
+    console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`${selfCommand(flags)} tasks\``);
+  });
+}
+
 export function registerWorkflow(program: Command): void {
   storeOptions(
     program
@@ -53,20 +67,6 @@ export function registerWorkflow(program: Command): void {
       .option("--input <json>", "the workflow's input, as JSON")
       .option("--json", "print the result and every subtask as JSON"),
   ).action(async (file: string, flags: WorkflowFlags) => {
-    let input: unknown;
-    if (flags.input !== undefined) {
-      try {
-        input = JSON.parse(flags.input);
-      } catch (error) {
-        throw new UsageError(`--input is not JSON: ${(error as Error).message}`);
-      }
-    }
-    const definition = await loadWorkflow(file);
-    await withColony(flags, async (colony) => {
-      const outcome = await runWorkflowAndReport(colony, definition, input, flags);
-      if (flags.json) return printJson(outcome);
-      console.log(typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result, null, 2));
-      console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`colony tasks\``);
-    });
+    await runWorkflowFile((await loadWorkflow(file))!, flags);
   });
 }
