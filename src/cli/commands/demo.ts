@@ -97,7 +97,7 @@ export function registerDemo(program: Command): void {
     program
       .command("demo")
       .description("run the bundled examples: researcher → critic → writer; three researchers and a synthesizer; a workflow on two worker processes")
-      .addArgument(new Argument("[which]", "which demo").choices(["runs", "workflow", "all"]).default("runs")),
+      .addArgument(new Argument("[which]", "which demo").choices(["runs", "workflow", "all"]).default("all")),
   )
     .option("--json", "print the results as JSON")
     .action(async (which: "runs" | "workflow" | "all", _options: unknown, command: Command) => {
