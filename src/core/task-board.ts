@@ -187,7 +187,7 @@ export class TaskBoard {
   /** Registers a worker or renews its heartbeat; workers call this every few seconds. */
   async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
     this.#checkOpen();
-    return this.#store.transact((tx) => engine.heartbeatWorker(tx, worker));
+    return this.#store.transact((tx) => engine.heartbeatWorker(tx, worker, this.#reserveMs));
   }
 
   /** The newest event's `seq`: pass it to `watch({ since })` to miss nothing from here on. */

@@ -127,7 +127,9 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
   }
   if (route.mode === "direct") {
     const worker = liveWorker(tx, route.worker);
-    if (!worker) throw new NoWorkerError(`task ${id} is routed to worker ${JSON.stringify(route.worker)}, which is not live; see \`colony workers\``);
+    if (!worker || worker.status !== "online") {
+      throw new NoWorkerError(`task ${id} is routed to worker ${JSON.stringify(route.worker)}, which is ${worker ? worker.status : "not live"}; see \`colony workers\``);
+    }
     if (!worker.capabilities.includes(capability)) {
       throw new NoWorkerError(`task ${id} needs ${JSON.stringify(capability)}, which worker ${route.worker} does not offer (it offers ${worker.capabilities.join(", ")})`);
     }
@@ -342,24 +344,34 @@ export function reap(tx: TaskTx, reserveMs: number): void {
     for (const task of tx.ownedBy(worker.id)) {
       failAttempt(tx, task, "lease", `worker ${worker.id} went offline (no heartbeat for ${tx.now - worker.heartbeatAt} ms)`, true, reserveMs);
     }
-    for (const task of tx.assignedTo(worker.id)) {
-      if (task.route.mode === "direct") {
-        settled(tx, change(tx, task, { status: "failed", reason: `worker ${worker.id} it was routed to went offline`, assignee: undefined }, "failed"), reserveMs);
-      } else {
-        const free: Task = { ...task, assignee: undefined, assignedUntil: undefined };
-        change(tx, task, { ...free, ...reservation(tx, free, reserveMs) }, "reassigned");
-      }
-    }
+    release(tx, worker.id, "went offline", reserveMs);
   }
   for (const task of tx.expiredLeases()) {
     failAttempt(tx, task, "lease", `lease held by ${task.owner ?? "?"} lapsed`, true, reserveMs);
   }
 }
 
-/** Registers a worker, or renews its heartbeat (bringing it back online if it had been marked offline). */
-export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatAt" | "startedAt"> & { startedAt?: number }): WorkerInfo {
+/** Pending tasks reserved for a worker that will not claim them: direct ones fail, the others go to the next in line. */
+function release(tx: TaskTx, worker: string, why: string, reserveMs: number): void {
+  for (const task of tx.assignedTo(worker)) {
+    if (task.route.mode === "direct") {
+      settled(tx, change(tx, task, { status: "failed", reason: `worker ${worker} it was routed to ${why}`, assignee: undefined }, "failed"), reserveMs);
+    } else {
+      const free: Task = { ...task, assignee: undefined, assignedUntil: undefined };
+      change(tx, task, { ...free, ...reservation(tx, free, reserveMs) }, "reassigned");
+    }
+  }
+}
+
+/**
+ * Registers a worker, or renews its heartbeat (bringing it back online if it had been marked
+ * offline). A worker that is draining or stopped claims nothing more: what was reserved for it
+ * is released.
+ */
+export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatAt" | "startedAt"> & { startedAt?: number }, reserveMs: number): WorkerInfo {
   const known = tx.workers().find((w) => w.id === worker.id);
   const next: WorkerInfo = { ...worker, startedAt: known?.startedAt ?? worker.startedAt ?? tx.now, heartbeatAt: tx.now };
   tx.putWorker(next);
+  if (next.status === "draining" || next.status === "stopped") release(tx, next.id, `is ${next.status}`, reserveMs);
   return next;
 }

@@ -1,0 +1,459 @@
+/**
+ * Worker processes for real: `colony worker` processes on a SQLite file, killed with SIGKILL,
+ * drained with SIGTERM, fed poison, routed to by capability, by name and by broadcast, and a
+ * submitting process that runs what no worker offers itself. The agents are in
+ * test/fixtures/worker-agents.ts; the board is polled, never timed.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { createColony, NoWorkerError, sqliteBackend, type Colony, type Task, type TaskBoard } from "../src/index.ts";
+import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
+import { echo, type GatedInput, type Ran } from "./fixtures/worker-agents.ts";
+
+const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
+const T = { timeout: 30_000 };
+/** How long to wait for anything the board should come to; generous, as the machine may be loaded. */
+const PATIENCE = 15_000;
+
+interface WorkerEvent {
+  type: string;
+  worker?: string;
+  task?: string;
+  kind?: string;
+  attempt?: number;
+  status?: string;
+  error?: string;
+  running?: number;
+}
+
+/** A `colony worker --json` process: its events as they come, its stderr, and how it ended. */
+class WorkerProcess {
+  readonly id: string;
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly events: WorkerEvent[] = [];
+  stderr = "";
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #pending = "";
+
+  constructor(id: string, args: string[]) {
+    this.id = id;
+    this.child = spawn(process.execPath, [MAIN, "worker", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      this.#pending += chunk;
+      const lines = this.#pending.split("\n");
+      this.#pending = lines.pop()!;
+      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line) as WorkerEvent);
+    });
+    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Waits for an event of this type (and task, if given), failing early if the process ends. */
+  async event(type: string, task?: string): Promise<WorkerEvent> {
+    return waitFor(
+      () => {
+        const found = this.events.find((e) => e.type === type && (task === undefined || e.task === task));
+        if (!found && !this.running) throw new Error(`worker ${this.id} exited before ${type} ${task ?? ""}: ${this.stderr}`);
+        return found;
+      },
+      PATIENCE,
+      `worker ${this.id} to report ${type}${task ? ` of ${task}` : ""}`,
+    );
+  }
+
+  claimed(): string[] {
+    return this.events.filter((e) => e.type === "claimed").map((e) => e.task!);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+}
+
+const dir = tempDir("colony-workers-");
+const workers: WorkerProcess[] = [];
+const colonies: Colony[] = [];
+
+/** Starts `colony worker --json` on `db` with the fixture's agents and waits until it is online. */
+async function startWorker(db: string, id: string, flags: string[] = []): Promise<WorkerProcess> {
+  const worker = new WorkerProcess(id, ["--db", db, "--agents", AGENTS, "--id", id, "--json", ...flags]);
+  workers.push(worker);
+  const online = await worker.event("online");
+  assert.equal(online.worker, id);
+  return worker;
+}
+
+/** A colony on a fresh SQLite file of its own, closed after the file's tests. */
+function freshDb(name: string): { db: string; colony: Colony } {
+  const db = join(dir.path, `${name}.db`);
+  const colony = sqliteColony(db);
+  colonies.push(colony);
+  return { db, colony };
+}
+
+function gate(name: string): GatedInput {
+  return { dir: dir.path, name };
+}
+
+/** The lines the `gated` agent wrote for `name`: `start <pid>` and `done <pid>`. */
+function trace(name: string): string[] {
+  try {
+    return readFileSync(join(dir.path, `${name}.log`), "utf8").split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+function open(name: string): void {
+  writeFileSync(join(dir.path, `${name}.go`), "");
+}
+
+async function settled(tasks: TaskBoard, id: string): Promise<Task> {
+  return waitFor(async () => {
+    const task = await tasks.get(id);
+    return task && ["succeeded", "failed", "dead", "cancelled"].includes(task.status) && task;
+  }, PATIENCE, `task ${id} to end`);
+}
+
+after(async () => {
+  for (const worker of workers) worker.kill("SIGKILL");
+  await Promise.all(workers.map((w) => w.exited));
+  for (const worker of workers) {
+    worker.child.stdout.destroy();
+    worker.child.stderr.destroy();
+  }
+  for (const colony of colonies) await colony.close();
+  dir.dispose();
+});
+
+describe("colony worker processes", () => {
+  for (const isolation of ["inline", "process"] as const) {
+    it(`a worker killed with SIGKILL while holding a lease (its agent ${isolation === "inline" ? "inline" : "in a process of its own"}): another worker redoes the task, once`, T, async (t) => {
+      const name = `kill-${isolation}`;
+      const { db, colony } = freshDb(name);
+      const tasks = await colony.tasks();
+      const a = await startWorker(db, `${name}-a`, ["--lease-ms", "900", "--capability", "gated", "--isolation", isolation]);
+      const task = await tasks.submit({ kind: "gated", input: gate(name), backoff: { baseMs: 50 } });
+      await a.event("claimed", task.id);
+      await waitFor(() => trace(name).length === 1, PATIENCE, "A's agent to start");
+      const agentPid = Number(trace(name)[0]!.split(" ")[1]);
+      if (isolation === "inline") assert.equal(agentPid, a.pid);
+      else assert.notEqual(agentPid, a.pid);
+      const b = await startWorker(db, `${name}-b`, ["--capability", "gated"]);
+
+      a.kill("SIGKILL");
+      assert.equal((await a.exited).signal, "SIGKILL");
+      // A's agent goes with it: nothing of A may finish the work once the gate opens.
+      await waitFor(() => !alive(agentPid), PATIENCE, `A's agent process ${agentPid} to end`);
+      // B takes the next attempt once A's lease lapses (or A is found offline).
+      await b.event("claimed", task.id);
+      await waitFor(() => trace(name).length === 2, PATIENCE, "B's agent to start");
+      open(name);
+      const done = await settled(tasks, task.id);
+
+      assert.equal(done.status, "succeeded");
+      assert.equal(done.owner, `${name}-b`);
+      assert.deepEqual(done.result, { name, pid: b.pid });
+      assert.equal(done.attempts, 1);
+      assert.equal(done.failures.length, 1);
+      assert.deepEqual([done.failures[0]!.attempt, done.failures[0]!.worker, done.failures[0]!.kind], [1, `${name}-a`, "lease"]);
+      assert.match(done.failures[0]!.error, new RegExp(`${name}-a`));
+      t.diagnostic(`failure: ${done.failures[0]!.error}`);
+      assert.deepEqual(trace(name), [`start ${agentPid}`, `start ${b.pid}`, `done ${b.pid}`], "the work completed once, by B");
+      assert.equal(b.events.find((e) => e.type === "claimed" && e.task === task.id)?.attempt, 2);
+      await b.event("succeeded", task.id);
+      assert.deepEqual(a.events.filter((e) => e.type === "succeeded" || e.type === "failed"), [], "A recorded nothing");
+
+      const registry = await waitFor(async () => {
+        const all = await tasks.workers();
+        return all.find((w) => w.id === `${name}-a`)?.status === "offline" && all;
+      }, PATIENCE, "A to be marked offline");
+      assert.equal(registry.find((w) => w.id === `${name}-a`)?.running, 0);
+      assert.equal(registry.find((w) => w.id === `${name}-b`)?.status, "online");
+      b.kill("SIGTERM");
+      assert.equal((await b.exited).code, 0);
+    });
+  }
+
+  it("a poison task ends dead after maxAttempts with its failures; the worker goes on serving", T, async () => {
+    const { db, colony } = freshDb("poison");
+    const tasks = await colony.tasks();
+    const worker = await startWorker(db, "poison-w", ["--capability", "poison,echo"]);
+    const poison = await tasks.submit({ kind: "poison", maxAttempts: 3, backoff: { baseMs: 20, maxMs: 100 } });
+    const dead = await settled(tasks, poison.id);
+
+    assert.equal(dead.status, "dead");
+    assert.equal(dead.attempts, 3);
+    assert.deepEqual(dead.failures.map((f) => [f.attempt, f.worker, f.kind]), [
+      [1, "poison-w", "error"],
+      [2, "poison-w", "error"],
+      [3, "poison-w", "error"],
+    ]);
+    for (const failure of dead.failures) assert.match(failure.error, /poison: this task always fails/);
+    assert.match(dead.reason ?? "", /gave up after 3 attempt/);
+    assert.deepEqual(worker.events.filter((e) => e.type === "failed" && e.task === poison.id).map((e) => e.status), ["pending", "pending", "dead"]);
+
+    const good = await tasks.submit({ kind: "echo", input: { ms: 10 } });
+    const done = await settled(tasks, good.id);
+    assert.equal(done.status, "succeeded");
+    assert.equal(done.owner, "poison-w");
+    assert.equal((done.result as Ran).pid, worker.pid);
+    assert.ok(worker.running);
+    worker.kill("SIGTERM");
+    assert.equal((await worker.exited).code, 0);
+  });
+
+  it("a task whose agent kills its own process (--isolation process) ends dead; the worker goes on serving", T, async (t) => {
+    const { db, colony } = freshDb("crash");
+    const tasks = await colony.tasks();
+    const worker = await startWorker(db, "crash-w", ["--capability", "crash,echo", "--isolation", "process"]);
+    const crash = await tasks.submit({ kind: "crash", maxAttempts: 2, backoff: { baseMs: 20, maxMs: 100 } });
+    const dead = await settled(tasks, crash.id);
+    t.diagnostic(`failure: ${dead.failures[0]?.error}`);
+    for (const failure of dead.failures) assert.match(failure.error, /exited with code 3/);
+
+    assert.equal(dead.status, "dead");
+    assert.deepEqual(dead.failures.map((f) => [f.attempt, f.worker, f.kind]), [
+      [1, "crash-w", "error"],
+      [2, "crash-w", "error"],
+    ]);
+    const good = await tasks.submit({ kind: "echo" });
+    const done = await settled(tasks, good.id);
+    assert.equal(done.status, "succeeded");
+    assert.equal(done.owner, "crash-w");
+    assert.notEqual((done.result as Ran).pid, worker.pid, "the agent ran in a process of its own");
+    assert.ok(worker.running);
+    worker.kill("SIGTERM");
+    assert.equal((await worker.exited).code, 0);
+  });
+
+  it("SIGTERM drains: the worker finishes what it holds, claims nothing queued, exits 0 and is stopped", T, async () => {
+    const { db, colony } = freshDb("drain");
+    const tasks = await colony.tasks();
+    const worker = await startWorker(db, "drain-w", ["--capability", "gated,echo", "--concurrency", "2"]);
+    const held = await tasks.submitAll([
+      { kind: "gated", input: gate("drain-1") },
+      { kind: "gated", input: gate("drain-2") },
+    ]);
+    for (const task of held) await worker.event("claimed", task.id);
+    await waitFor(() => trace("drain-1").length === 1 && trace("drain-2").length === 1, PATIENCE, "both agents to start");
+    // Queued while the worker is full, and reserved for it: it must leave them when told to drain.
+    const queued = await tasks.submitAll([{ kind: "echo" }, { kind: "echo" }, { kind: "gated", input: gate("drain-3") }]);
+    open("drain-3");
+
+    worker.kill("SIGTERM");
+    const draining = await worker.event("draining");
+    assert.equal(draining.running, 2);
+    await waitFor(async () => (await tasks.workers()).find((w) => w.id === "drain-w")?.status === "draining", PATIENCE, "the registry to show it draining");
+    open("drain-1");
+    open("drain-2");
+    const { code, signal } = await worker.exited;
+    assert.deepEqual([code, signal], [0, null], worker.stderr);
+
+    for (const task of held) {
+      const done = await tasks.get(task.id);
+      assert.equal(done?.status, "succeeded");
+      assert.equal(done?.owner, "drain-w");
+      assert.equal(done?.attempts, 0);
+    }
+    assert.deepEqual(worker.claimed().toSorted(), held.map((t) => t.id).toSorted(), "it claimed nothing after the held tasks");
+    assert.deepEqual(worker.events.filter((e) => e.type === "succeeded").map((e) => e.task).toSorted(), held.map((t) => t.id).toSorted());
+    assert.deepEqual(worker.events.at(-1)?.type, "stopped");
+    for (const task of queued) assert.equal((await tasks.get(task.id))?.status, "pending", `${task.id} is still queued`);
+    assert.deepEqual(trace("drain-3"), []);
+    const entry = (await tasks.workers()).find((w) => w.id === "drain-w");
+    assert.deepEqual([entry?.status, entry?.running], ["stopped", 0]);
+
+    // Nothing was lost: a second worker picks up the queue.
+    const next = await startWorker(db, "drain-next", ["--capability", "gated,echo"]);
+    for (const task of queued) {
+      const done = await settled(tasks, task.id);
+      assert.deepEqual([done.status, done.owner], ["succeeded", "drain-next"]);
+    }
+    next.kill("SIGTERM");
+    assert.equal((await next.exited).code, 0);
+  });
+
+  it(
+    "a direct task queued for a worker that drains does not wait forever: it fails naming the worker, and a draining worker takes no new direct task",
+    T,
+    async () => {
+      const { db, colony } = freshDb("drain-direct");
+      const tasks = await colony.tasks();
+      const worker = await startWorker(db, "drain-d", ["--capability", "gated,echo"]);
+      const held = await tasks.submit({ kind: "gated", input: gate("drain-direct") });
+      await worker.event("claimed", held.id);
+      const direct = await tasks.submit({ kind: "echo", route: { mode: "direct", worker: "drain-d" } });
+      const group = await tasks.submit({ kind: "echo", route: { mode: "broadcast" } });
+
+      worker.kill("SIGTERM");
+      await worker.event("draining");
+      await waitFor(async () => (await tasks.workers()).find((w) => w.id === "drain-d")?.status === "draining", PATIENCE, "the registry to show it draining");
+      const late = await tasks.submit({ kind: "echo", route: { mode: "direct", worker: "drain-d" } }).then(
+        (task) => task,
+        (error: unknown) => error,
+      );
+      open("drain-direct");
+      assert.equal((await worker.exited).code, 0, worker.stderr);
+      assert.equal((await tasks.get(held.id))?.status, "succeeded");
+
+      const stuck = await tasks.get(direct.id);
+      assert.equal(stuck?.status, "failed", `${direct.id} is ${stuck?.status}, reserved for ${stuck?.assignee}`);
+      assert.match(stuck?.reason ?? "", /drain-d/);
+      const collected = await tasks.get(group.id);
+      assert.equal(collected?.status, "failed", `broadcast ${group.id} is ${collected?.status}: ${collected?.reason}`);
+      assert.deepEqual(Object.keys((collected?.result as { errors: object }).errors), ["drain-d"]);
+      assert.ok(late instanceof NoWorkerError, `a direct submit to a draining worker was accepted as ${(late as Task).id}`);
+    },
+  );
+
+  describe("routing between worker processes", () => {
+    let db: string;
+    let tasks: TaskBoard;
+    let r1: WorkerProcess;
+    let r2: WorkerProcess;
+
+    before(async () => {
+      const fresh = freshDb("routing");
+      db = fresh.db;
+      tasks = await fresh.colony.tasks();
+      [r1, r2] = await Promise.all([startWorker(db, "r1", ["--capability", "echo,alpha"]), startWorker(db, "r2", ["--capability", "echo,beta"])]);
+    });
+
+    after(async () => {
+      for (const w of [r1, r2]) w?.kill("SIGTERM");
+      for (const w of [r1, r2]) if (w) assert.equal((await w.exited).code, 0, w.stderr);
+    });
+
+    it("any: a batch is reserved for the least loaded, so both workers get work", T, async () => {
+      const batch = await tasks.submitAll(Array.from({ length: 4 }, (_, i) => ({ kind: "echo", input: { ms: 200, i } })));
+      const reserved = batch.map((t) => t.assignee);
+      assert.deepEqual(reserved.filter((w) => w === "r1").length, 2, `reservations: ${reserved.join(", ")}`);
+      assert.deepEqual(reserved.filter((w) => w === "r2").length, 2, `reservations: ${reserved.join(", ")}`);
+      const done = await Promise.all(batch.map((t) => settled(tasks, t.id)));
+      assert.ok(done.every((t) => t.status === "succeeded"));
+      const pids = { r1: r1.pid, r2: r2.pid } as Record<string, number>;
+      for (const task of done) assert.equal((task.result as Ran).pid, pids[task.owner!], `${task.id} ran where its owner is`);
+      assert.deepEqual(new Set(done.map((t) => t.owner)), new Set(["r1", "r2"]));
+    });
+
+    it("by capability: a kind only one worker offers runs there", T, async () => {
+      const [a, b] = await tasks.submitAll([{ kind: "alpha" }, { kind: "beta" }]);
+      const [doneA, doneB] = [await settled(tasks, a!.id), await settled(tasks, b!.id)];
+      assert.deepEqual([doneA.status, doneA.owner, (doneA.result as Ran).pid], ["succeeded", "r1", r1.pid]);
+      assert.deepEqual([doneB.status, doneB.owner, (doneB.result as Ran).pid], ["succeeded", "r2", r2.pid]);
+    });
+
+    it("direct: a task routed to a named worker runs there, and only a live one offering the capability is accepted", T, async () => {
+      const batch = await tasks.submitAll([
+        { kind: "echo", route: { mode: "direct", worker: "r2" } },
+        { kind: "echo", route: { mode: "direct", worker: "r2" } },
+        { kind: "echo", route: { mode: "direct", worker: "r1" } },
+      ]);
+      const done = await Promise.all(batch.map((t) => settled(tasks, t.id)));
+      assert.deepEqual(done.map((t) => [t.status, t.owner]), [["succeeded", "r2"], ["succeeded", "r2"], ["succeeded", "r1"]]);
+      assert.deepEqual(done.map((t) => (t.result as Ran).pid), [r2.pid, r2.pid, r1.pid]);
+      await assert.rejects(tasks.submit({ kind: "alpha", route: { mode: "direct", worker: "r2" } }), NoWorkerError);
+      await assert.rejects(tasks.submit({ kind: "echo", route: { mode: "direct", worker: "nobody" } }), NoWorkerError);
+    });
+
+    it("broadcast: one copy per live worker with the capability, results collected by worker", T, async () => {
+      const group = await tasks.submit({ kind: "echo", input: { ms: 10 }, route: { mode: "broadcast" } });
+      const done = await settled(tasks, group.id);
+      assert.equal(done.status, "succeeded");
+      assert.deepEqual(done.result, {
+        results: {
+          r1: { kind: "echo", input: { ms: 10 }, pid: r1.pid },
+          r2: { kind: "echo", input: { ms: 10 }, pid: r2.pid },
+        },
+        errors: {},
+      });
+      const copies = await tasks.list({ parentId: group.id });
+      assert.deepEqual(copies.map((c) => [c.status, c.owner]).toSorted(), [["succeeded", "r1"], ["succeeded", "r2"]]);
+      // Only the capability's workers: alpha is r1's alone.
+      const alphas = await settled(tasks, (await tasks.submit({ kind: "alpha", route: { mode: "broadcast" } })).id);
+      assert.deepEqual(Object.keys((alphas.result as { results: object }).results), ["r1"]);
+    });
+
+    it("local fallback: a colony with agents runs a kind no live worker offers in its own process", T, async () => {
+      const local = createColony({ backend: sqliteBackend({ path: db }), agents: { echo, gamma: echo } });
+      colonies.push(local);
+      const here = await local.tasks();
+      const [mine, theirs] = [await here.submit({ kind: "gamma", input: { ms: 10 } }), await here.submit({ kind: "echo", input: { ms: 10 } })];
+      const [doneMine, doneTheirs] = [await settled(here, mine.id), await settled(here, theirs.id)];
+      assert.equal(doneMine.status, "succeeded");
+      assert.match(doneMine.owner ?? "", new RegExp(`^local-${process.pid}-`));
+      assert.equal((doneMine.result as Ran).pid, process.pid);
+      // What a live worker offers still goes to the workers, not to the fallback.
+      assert.equal(doneTheirs.status, "succeeded");
+      assert.ok(["r1", "r2"].includes(doneTheirs.owner!), doneTheirs.owner);
+      const registry = await here.workers();
+      assert.equal(registry.find((w) => w.id === doneMine.owner)?.local, true);
+      await local.close();
+      assert.equal((await tasks.workers()).find((w) => w.id === doneMine.owner)?.status, "stopped");
+    });
+  });
+
+  describe("bad start-up", () => {
+    /** Runs `colony worker` to its end; it must not get far enough to need stopping. */
+    async function failing(args: string[]): Promise<{ code: number | null; stderr: string; proc: WorkerProcess }> {
+      const proc = new WorkerProcess("bad", args);
+      workers.push(proc);
+      const { code } = await proc.exited;
+      return { code, stderr: proc.stderr, proc };
+    }
+
+    function oneLine(stderr: string): string {
+      const lines = stderr.trim().split("\n");
+      assert.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`);
+      return lines[0]!;
+    }
+
+    it("an --agents file that is missing, exports no agents or does not parse: exit 2, one line on stderr", T, async () => {
+      const db = join(dir.path, "bad.db");
+      const none = join(dir.path, "no-agents.mjs");
+      writeFileSync(none, "export const answer = 42;\n");
+      const broken = join(dir.path, "broken.mjs");
+      writeFileSync(broken, "export const = ;\n");
+      const cases: [string, RegExp][] = [
+        [join(dir.path, "missing.ts"), /missing\.ts: no such file/],
+        [none, /no-agents\.mjs: exports no agents/],
+        [broken, /broken\.mjs(:\d+)?: syntax error/],
+      ];
+      const results = await Promise.all(cases.map(([file]) => failing(["--db", db, "--agents", file, "--json"])));
+      for (const [i, { code, stderr, proc }] of results.entries()) {
+        assert.equal(code, 2, stderr);
+        assert.match(oneLine(stderr), cases[i]![1]);
+        assert.deepEqual(proc.events, [], "it never came online");
+      }
+      const colony = sqliteColony(db);
+      colonies.push(colony);
+      assert.deepEqual(await (await colony.tasks()).workers(), []);
+    });
+
+    it("an unknown --capability: exit 2, one line on stderr naming it and what the module offers", T, async () => {
+      const db = join(dir.path, "bad-capability.db");
+      const { code, stderr, proc } = await failing(["--db", db, "--agents", AGENTS, "--capability", "echo,nope", "--json"]);
+      assert.equal(code, 2, stderr);
+      const line = oneLine(stderr);
+      assert.match(line, /--capability nope/);
+      assert.match(line, /it exports .*echo.*gated/);
+      assert.deepEqual(proc.events, []);
+      assert.ok(!alive(proc.pid));
+    });
+  });
+});
