@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ChangeSignal } from "../../core/changes.ts";
-import { ConfigError, describeError } from "../../core/errors.ts";
+import { ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
 import type { Isolation } from "../../core/records.ts";
 import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentHandle } from "../../core/subagent-types.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
@@ -237,11 +237,20 @@ export class TaskWorker {
     }
   }
 
-  /** Wakes the claim loop when the board changes (a submit, a retry, a lapse), not only on the poll. */
+  /**
+   * Wakes the claim loop when the board changes (a submit, a retry, a lapse), not only on the
+   * poll, and stops at once an agent whose task was cancelled or taken back.
+   */
   async #wakeOnChanges(): Promise<void> {
     try {
       for await (const event of this.#tasks.watch({ signal: this.#stop.signal })) {
         if (event.task.status === "pending") this.#changes.bump();
+        const run = this.#running.get(event.task.id);
+        if (run && !run.stale && event.task.generation > run.task.generation && (event.task.status === "cancelled" || event.task.owner !== this.id)) {
+          run.stale = true;
+          this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: `task ${run.task.id} is ${event.task.status} now`, at: Date.now() });
+          void run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
+        }
       }
     } catch {
       // The board closed under us; the poll still runs until the worker stops.
@@ -255,26 +264,39 @@ export class TaskWorker {
     const started = Date.now();
     void this.#execute(run)
       .then(
-        async (result) => {
-          if (run.stale) return;
-          await this.#tasks.complete(task.id, result, { generation: run.task.generation });
-          this.#emit({ type: "succeeded", task: task.id, kind: task.kind, ms: Date.now() - started, at: Date.now() });
-        },
-        async (error: unknown) => {
-          if (run.stale) return;
-          const ended = await this.#tasks.fail(task.id, describeError(error), { generation: run.task.generation, retryable: !(error instanceof ConfigError) });
-          this.#emit({ type: "failed", task: task.id, kind: task.kind, error: describeError(error), status: ended.status, at: Date.now() });
-        },
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
       )
-      .catch((error: unknown) => {
-        const type = error instanceof StaleTaskError ? "stale" : "error";
-        if (type === "stale") this.#emit({ type, task: task.id, kind: task.kind, error: describeError(error), at: Date.now() });
-        else this.#emit({ type, error: `recording ${task.id}: ${describeError(error)}`, at: Date.now() });
-      })
+      .then((outcome) => this.#record(run, outcome, started))
       .finally(() => {
         this.#running.delete(task.id);
         this.#changes.bump();
       });
+  }
+
+  /** Records how the agent ended, unless the claim is gone; a result the board refuses fails the task for good. */
+  async #record(run: Running, outcome: { ok: true; result: unknown } | { ok: false; error: unknown }, started: number): Promise<void> {
+    const { task } = run;
+    if (run.stale) return;
+    const options = () => ({ generation: run.task.generation });
+    try {
+      if (outcome.ok) {
+        try {
+          await this.#tasks.complete(task.id, outcome.result, options());
+          this.#emit({ type: "succeeded", task: task.id, kind: task.kind, ms: Date.now() - started, at: Date.now() });
+          return;
+        } catch (error) {
+          if (!(error instanceof InvalidValueError)) throw error;
+          outcome = { ok: false, error: new ConfigError(`its result cannot be stored: ${error.message}`) };
+        }
+      }
+      const message = describeError(outcome.error);
+      const ended = await this.#tasks.fail(task.id, message, { ...options(), retryable: !(outcome.error instanceof ConfigError) });
+      this.#emit({ type: "failed", task: task.id, kind: task.kind, error: message, status: ended.status, at: Date.now() });
+    } catch (error) {
+      if (error instanceof StaleTaskError) this.#emit({ type: "stale", task: task.id, kind: task.kind, error: error.message, at: Date.now() });
+      else this.#emit({ type: "error", error: `recording ${task.id}: ${describeError(error)}`, at: Date.now() });
+    }
   }
 
   async #execute(run: Running): Promise<unknown> {

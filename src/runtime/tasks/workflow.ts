@@ -189,7 +189,8 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
       } finally {
         clearInterval(keepAlive);
         stop.abort();
-        await local.drain();
+        // Nothing runs here any more unless the run was cut short; then its agents must stop too.
+        await local.stop();
       }
     },
   };
