@@ -1,9 +1,14 @@
 /**
- * Colony's benchmarks: board writes and reads against raw node:sqlite, the loop's own cost, and
- * sub-agents' spawn latency and message round trip against raw worker threads and processes.
- * Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`) also
- * prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the
- * repo root.
+ * Colony's benchmarks: board writes and reads against raw node:sqlite, the loop's own cost,
+ * sub-agents' spawn latency and message round trip against raw worker threads and processes,
+ * the task board's submit → claim → complete against raw node:sqlite, and tasks end to end
+ * through `colony worker` processes. Run with `npm run bench`; `node bench/main.ts --json` (or
+ * `npm run -s bench -- --json`) also prints the results as JSON on stdout. Progress goes to
+ * stderr. Writes BENCHMARKS.md at the repo root.
+ *
+ * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers;
+ * `tasks` = claimers and workers) and prints their part of the report on stdout (JSON with
+ * `--json`) instead of writing BENCHMARKS.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +18,7 @@ import { calibrate, compare, median, progress, time, type Result, type Task } fr
 import { RawBoard } from "./raw-sqlite.ts";
 import { machine, render, type Results } from "./report.ts";
 import { subAgentBench } from "./spawn.ts";
+import { taskBoardBench, workersBench } from "./tasks.ts";
 
 const ROUNDS = 15;
 const KEYS = Array.from({ length: 100 }, (_, i) => `tasks/task-${String(i).padStart(3, "0")}`);
@@ -59,12 +65,26 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-async function main(): Promise<void> {
-  const json = process.argv.includes("--json");
-  const started = performance.now();
-  const dir = mkdtempSync(join(tmpdir(), "colony-bench-"));
-  const env = machine(process.argv.slice(2));
-  progress(`${env.cpu} ×${env.cores}, node ${env.node}; temp files in ${dir}`);
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers"] as const;
+type Section = (typeof SECTIONS)[number];
+const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers"] };
+
+/** The sections `--only a,b` (or `--only=a,b`) asks for; undefined without the flag. */
+function only(args: string[]): Set<Section> | undefined {
+  const at = args.findIndex((a) => a === "--only" || a.startsWith("--only="));
+  if (at < 0) return undefined;
+  const value = args[at]!.startsWith("--only=") ? args[at]!.slice("--only=".length) : args[at + 1];
+  const wanted = new Set<Section>();
+  for (const name of (value ?? "").split(",").map((n) => n.trim()).filter(Boolean)) {
+    const sections = GROUPS[name] ?? (SECTIONS.includes(name as Section) ? [name as Section] : undefined);
+    if (!sections) throw new Error(`--only ${name}: no such section; choose from ${[...SECTIONS, ...Object.keys(GROUPS)].join(", ")}`);
+    for (const section of sections) wanted.add(section);
+  }
+  if (wanted.size === 0) throw new Error(`--only needs sections: ${[...SECTIONS, ...Object.keys(GROUPS)].join(", ")}`);
+  return wanted;
+}
+
+async function boardBench(dir: string): Promise<Pick<Results, "writes" | "reads">> {
   const { ours, memory, board, memBoard, raw } = await boards(dir);
   try {
     progress("CAS writes: sqliteBackend vs raw node:sqlite…");
@@ -107,36 +127,68 @@ async function main(): Promise<void> {
       },
       { rounds: ROUNDS, targetMs: 100 },
     );
-
-    const loop: Results["loop"] = [];
-    for (const [name, backend] of [
-      ["memory", () => memoryBackend()],
-      ["sqlite", () => sqliteBackend({ path: join(dir, `loop-${loop.length}.db`) })],
-    ] as const) {
-      for (const agents of [3, 100]) {
-        progress(`loop: ${agents} no-op agents on ${name}…`);
-        loop.push({ backend: name, agents, ...(await loopSteps(backend, agents)) });
-      }
-    }
-
-    const subagents = await subAgentBench(dir);
-
-    const results: Results = {
-      ...env,
+    return {
       writes: { ours: writes.ours, raw: writes.raw, ...ratioOf(writes.ours, writes.raw), memory: memWrites.memory },
       reads: { ours: reads.ours, raw: reads.raw, ...ratioOf(reads.ours, reads.raw), view: viewReads.view },
-      loop,
-      subagents,
-      seconds: (performance.now() - started) / 1000,
     };
-    const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");
-    writeFileSync(out, render(results));
-    progress(`wrote ${out} in ${results.seconds.toFixed(1)} s`);
-    if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   } finally {
     raw.close();
     await ours.close();
     await memory.close();
+  }
+}
+
+async function loopBench(dir: string): Promise<NonNullable<Results["loop"]>> {
+  const loop: NonNullable<Results["loop"]> = [];
+  for (const [name, backend] of [
+    ["memory", () => memoryBackend()],
+    ["sqlite", () => sqliteBackend({ path: join(dir, `loop-${loop.length}.db`) })],
+  ] as const) {
+    for (const agents of [3, 100]) {
+      progress(`loop: ${agents} no-op agents on ${name}…`);
+      loop.push({ backend: name, agents, ...(await loopSteps(backend, agents)) });
+    }
+  }
+  return loop;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes("--json");
+  let sections: Set<Section> | undefined;
+  try {
+    sections = only(args);
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const run = (section: Section) => sections === undefined || sections.has(section);
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), "colony-bench-"));
+  const env = machine(args);
+  progress(`${env.cpu} ×${env.cores}, node ${env.node}; temp files in ${dir}`);
+  try {
+    const results: Results = {
+      ...env,
+      ...(run("board") && (await boardBench(dir))),
+      loop: run("loop") ? await loopBench(dir) : undefined,
+      subagents: run("subagents") ? await subAgentBench(dir) : undefined,
+      tasks: run("claimers") ? await taskBoardBench(dir) : undefined,
+      workers: run("workers") ? await workersBench(dir) : undefined,
+      seconds: 0,
+    };
+    results.seconds = (performance.now() - started) / 1000;
+    if (sections === undefined) {
+      const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");
+      writeFileSync(out, render(results));
+      progress(`wrote ${out} in ${results.seconds.toFixed(1)} s`);
+    } else {
+      progress(`done in ${results.seconds.toFixed(1)} s; BENCHMARKS.md left as it was (--only)`);
+      if (!json) process.stdout.write(render(results));
+    }
+    if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 /** The machine description and the BENCHMARKS.md text. */
 import os from "node:os";
-import type { Result } from "./measure.ts";
+import { median, type Result } from "./measure.ts";
 
 export interface Comparison {
   ours: Result;
@@ -27,11 +27,57 @@ export interface SubAgentResults {
   roundTrip: Record<"turn" | "get", { inline: Result & { turns: number }; thread: Comparison & { turns: number }; process: Comparison & { turns: number } }>;
 }
 
+export interface TaskBoardResults {
+  /** Tasks submitted and drained per round, the same for every claimer count and both sides. */
+  tasksPerRound: number;
+  rounds: number;
+  leaseMs: number;
+  /** Per claimer count: the whole cycle (M ÷ (submit phase + drain phase)), and each phase alone. */
+  rows: (Comparison & { claimers: number; submit: Comparison; drain: Comparison })[];
+}
+
+export interface WorkerExit {
+  worker: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** SIGTERM did not end it in time; it was killed. */
+  timedOut: boolean;
+}
+
+export interface WorkersResults {
+  /** `--concurrency` of every worker. */
+  concurrency: number;
+  rounds: number;
+  warmup: number;
+  /** Per number of worker processes: tasks/s from the first submit to the last task's end. */
+  rows: (Result & {
+    processes: number;
+    tasksPerRound: number;
+    /** tasks/s ÷ that of one process. */
+    vsOne: number;
+    /** The submit loop alone. */
+    submit: Result;
+    /** Spawn to all online in the registry. */
+    startupSeconds: number;
+    /** SIGTERM to every exit. */
+    stopSeconds: number;
+    claimedPerWorker: number[];
+    exits: WorkerExit[];
+    /** Events other than claims and successes, bad exits. */
+    problems: string[];
+  })[];
+  /** Why the benchmark stopped short; rows holds what was measured before. */
+  error?: string;
+}
+
+/** Sections left out (`--only`) are undefined. */
 export interface Results extends ReturnType<typeof machine> {
-  writes: Comparison & { memory: Result };
-  reads: Comparison & { view: Result };
-  loop: (Result & { backend: "memory" | "sqlite"; agents: number })[];
-  subagents: SubAgentResults;
+  writes?: Comparison & { memory: Result };
+  reads?: Comparison & { view: Result };
+  loop?: (Result & { backend: "memory" | "sqlite"; agents: number })[];
+  subagents?: SubAgentResults;
+  tasks?: TaskBoardResults;
+  workers?: WorkersResults;
   seconds: number;
 }
 
@@ -57,7 +103,6 @@ const usWhole = (r: Result) => Math.round(1e6 / r.opsPerSec).toLocaleString("en-
 const spread = (c: Comparison) => `${x(c.ratio)} (paired ${x(c.pairedRatio)}, rounds ${c.roundMin.toFixed(2)}–${c.roundMax.toFixed(2)})`;
 
 export function render(r: Results): string {
-  const target = r.writes.ratio <= 1.3 ? "within" : "**over**";
   const load = r.loadAverage[0]! > r.cores / 2 ? " (other work was running: expect noise)" : "";
   return `# Benchmarks
 
@@ -80,7 +125,14 @@ ops/s (medians), i.e. how many times longer our operation takes; "paired" is the
 per-round ratios and "rounds" their range, a measure of the machine's noise. SQLite files are
 temp files in WAL mode with \`synchronous = NORMAL\` (the sqliteBackend default).
 
-## 1. Board compare-and-set writes
+${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : ""]
+  .filter(Boolean)
+  .join("\n")}`;
+}
+
+function boardSections(writes: NonNullable<Results["writes"]>, reads: NonNullable<Results["reads"]>): string {
+  const target = writes.ratio <= 1.3 ? "within" : "**over**";
+  return `## 1. Board compare-and-set writes
 
 \`board.write(key, value, { author, expectedVersion })\`, cycling over 100 keys, each value about
 100 bytes of JSON. The baseline is plain \`node:sqlite\` on its own file with the same schema,
@@ -90,9 +142,9 @@ prepared statements, plus the \`JSON.stringify\` of the value. Target: within 1.
 
 | | writes/s | µs/write | ratio |
 |---|---:|---:|---:|
-| sqliteBackend \`board.write\` | ${ops(r.writes.ours)} | ${us(r.writes.ours)} | ${spread(r.writes)} — ${target} 1.3× |
-| raw \`node:sqlite\` baseline | ${ops(r.writes.raw)} | ${us(r.writes.raw)} | 1.00× |
-| memoryBackend \`board.write\` (no baseline) | ${ops(r.writes.memory)} | ${us(r.writes.memory)} | |
+| sqliteBackend \`board.write\` | ${ops(writes.ours)} | ${us(writes.ours)} | ${spread(writes)} — ${target} 1.3× |
+| raw \`node:sqlite\` baseline | ${ops(writes.raw)} | ${us(writes.raw)} | 1.00× |
+| memoryBackend \`board.write\` (no baseline) | ${ops(writes.memory)} | ${us(writes.memory)} | |
 
 ## 2. Board reads
 
@@ -101,11 +153,14 @@ prepared statements, plus the \`JSON.stringify\` of the value. Target: within 1.
 
 | | reads/s | µs/read | ratio |
 |---|---:|---:|---:|
-| sqliteBackend \`board.get\` | ${ops(r.reads.ours)} | ${us(r.reads.ours)} | ${spread(r.reads)} |
-| raw \`node:sqlite\` SELECT + JSON.parse | ${ops(r.reads.raw)} | ${us(r.reads.raw)} | 1.00× |
-| \`board.view().read\` (snapshot, no baseline) | ${ops(r.reads.view)} | ${us(r.reads.view)} | |
+| sqliteBackend \`board.get\` | ${ops(reads.ours)} | ${us(reads.ours)} | ${spread(reads)} |
+| raw \`node:sqlite\` SELECT + JSON.parse | ${ops(reads.raw)} | ${us(reads.raw)} | 1.00× |
+| \`board.view().read\` (snapshot, no baseline) | ${ops(reads.view)} | ${us(reads.view)} | |
+`;
+}
 
-## 3. Loop overhead
+function loopSection(loop: NonNullable<Results["loop"]>): string {
+  return `## 3. Loop overhead
 
 Steps per second of \`colony.run\` with no-op agents (trigger always true, \`run\` does nothing),
 so every step fires every agent and writes nothing; \`deadlockAfter\` is set out of reach and the
@@ -113,9 +168,8 @@ run stops by \`max_steps\`. On sqliteBackend each step's record is also written 
 
 | backend | agents | steps/s | µs/step | µs per agent fired |
 |---|---:|---:|---:|---:|
-${r.loop.map((l) => `| ${l.backend} | ${l.agents} | ${ops(l)} | ${us(l)} | ${(1e6 / l.opsPerSec / l.agents).toFixed(2)} |`).join("\n")}
-
-${subAgents(r.subagents)}`;
+${loop.map((l) => `| ${l.backend} | ${l.agents} | ${ops(l)} | ${us(l)} | ${(1e6 / l.opsPerSec / l.agents).toFixed(2)} |`).join("\n")}
+`;
 }
 
 function subAgents(s: SubAgentResults): string {
@@ -167,4 +221,62 @@ ${trips("get", "turn + `board.get`")}
 | raw \`postMessage\` ping-pong, thread (in the turn-boundary rounds) | ${ops(roundTrip.turn.thread.raw)} | ${us(roundTrip.turn.thread.raw)} | 1.00× | |
 | raw \`send\` ping-pong, process (in the turn-boundary rounds) | ${ops(roundTrip.turn.process.raw)} | ${us(roundTrip.turn.process.raw)} | 1.00× | |
 `;
+}
+
+function taskBoard(t: TaskBoardResults): string {
+  const all = (side: "ours" | "raw") => t.rows.flatMap((row) => row.submit[side].rounds);
+  const submitOurs: Result = { opsPerSec: median(all("ours")), rounds: all("ours") };
+  const submitRaw: Result = { opsPerSec: median(all("raw")), rounds: all("raw") };
+  return `## 5. Task board: submit → claim → complete
+
+No-op tasks through \`const tasks = await colony.tasks()\` on sqliteBackend. Submits first, then
+the drain: each round submits ${t.tasksPerRound.toLocaleString("en-US")} tasks with \`tasks.submit({ kind: "noop", input: { i } })\`, one
+after the other, then starts the claimers — async loops in this one process sharing the one
+colony — each doing \`tasks.claim({ worker, capabilities: ["noop"], leaseMs: ${t.leaseMs} })\`, an
+awaited no-op, and \`tasks.complete(id, null, { generation })\` until its claim finds the queue
+empty. No worker is registered, so a submit reserves its task for nobody. Tasks/s is the round's
+tasks ÷ (submit phase + drain phase); the drain columns time the claimers alone. The baseline
+(\`bench/raw-tasks.ts\`) runs on its own file the statements \`SqliteTaskStore\` runs for each
+operation — the same schema (migration 3) and indexes, pragmas and SQL text, in the same order,
+one BEGIN IMMEDIATE transaction per operation — and nothing of the engine (no validation,
+routing or retry rules, no copies handed back); it parses a row only where it needs a field of
+it and stringifies each new version of a task once. Its claimers are the same async loops around
+its synchronous calls. ${t.rounds} rounds per claimer count, ours and raw alternating which goes first.
+
+| claimers | ours tasks/s | raw tasks/s | ratio | ours claim → complete/s | raw claim → complete/s | drain ratio |
+|---:|---:|---:|---:|---:|---:|---:|
+${t.rows.map((row) => `| ${row.claimers} | ${ops(row.ours)} | ${ops(row.raw)} | ${spread(row)} | ${ops(row.drain.ours)} | ${ops(row.drain.raw)} | ${x(row.drain.ratio)} |`).join("\n")}
+
+Submits alone, over every round above: ours ${ops(submitOurs)}/s (${us(submitOurs)} µs), raw ${ops(submitRaw)}/s (${us(submitRaw)} µs), ${x(submitRaw.opsPerSec / submitOurs.opsPerSec)}.
+`;
+}
+
+function workersSection(w: WorkersResults, cores: number): string {
+  const seconds = (s: number) => s.toFixed(1);
+  const rows = w.rows.map(
+    (row) =>
+      `| ${row.processes} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${x(row.vsOne)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.claimedPerWorker.map((n) => n.toLocaleString("en-US")).join(" / ")} | ${seconds(row.startupSeconds)} | ${seconds(row.stopSeconds)} |`,
+  );
+  const problems = w.rows.flatMap((row) => row.problems.map((p) => `- ${row.processes} process(es): \`${p.replaceAll("`", "'")}\``));
+  return `## 6. Workers end to end
+
+\`colony worker --db FILE --capability noop --concurrency ${w.concurrency} --agents bench/fixtures/noop-agents.ts --json\`
+processes (the no-op agent runs inline, as a sub-agent recorded in the registry) on a fresh file
+per row. This process waits until \`tasks.workers()\` shows them all online, submits an untimed
+warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M no-op tasks with \`tasks.submit\`, one at a time, each
+round timed from its first submit to the end of its last task (that task's event timestamp);
+M is sized once, from the one-process warm-up, for rounds of a few seconds. The end is polled on a read-only
+connection of its own (tasks still pending or claimed), so that watching takes no write lock.
+Then SIGTERM: every worker drains and must exit 0. The workers, their change polling and this
+submitter share the machine's ${cores} cores and the file's one write lock; each task is a claim, a
+sub-agent spawn and a complete, each its own transaction.
+
+${
+  w.rows.length === 0
+    ? ""
+    : `| worker processes | tasks/s | ms per task | vs 1 process | submits alone/s | tasks per round | tasks claimed per worker | start-up s | SIGTERM to exit s |
+|---:|---:|---:|---:|---:|---:|---|---:|---:|
+${rows.join("\n")}
+`
+}${w.error ? `\n**Stopped short**: ${w.error}\n` : ""}${problems.length > 0 ? `\nProblems the workers reported:\n\n${problems.join("\n")}\n` : ""}`;
 }

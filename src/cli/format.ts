@@ -4,6 +4,7 @@
  */
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
+import { TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
 import type { WorkerEvent } from "../runtime/tasks/worker.ts";
 
 export function preview(value: unknown, width = 72): string {
@@ -77,4 +78,169 @@ export function workerEventLine(event: WorkerEvent): string {
     case "stopped":
       return `${at} stopped`;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task boards: `colony tasks`, `task`, `submit`, `cancel` and `workers`
+
+/** How long ago, shortly: 850ms, 42s, 7m, 3h, 2d. */
+export function age(ms: number): string {
+  const t = Math.max(0, ms);
+  if (t < 1000) return `${Math.round(t)}ms`;
+  if (t < 60_000) return `${Math.floor(t / 1000)}s`;
+  if (t < 3_600_000) return `${Math.floor(t / 60_000)}m`;
+  if (t < 172_800_000) return `${Math.floor(t / 3_600_000)}h`;
+  return `${Math.floor(t / 86_400_000)}d`;
+}
+
+/** The time of day of `at`, to the millisecond, for event lines. */
+function clock(at: number): string {
+  return new Date(at).toISOString().slice(11, 23);
+}
+
+function routeText(route: Route): string {
+  return route.mode === "direct" ? `direct:${route.worker}` : route.mode;
+}
+
+/** Who has or will have the task: the owner of a claim, `→worker` for a reservation, else `-`. */
+export function taskWorker(task: Task): string {
+  if (task.owner !== undefined) return task.owner;
+  if (task.assignee !== undefined) return `→${task.assignee}`;
+  return "-";
+}
+
+/** The one thing worth seeing about a task in its state: its input, why it waits, its result, why it ended. */
+export function taskDetail(task: Task, width = 60): string {
+  switch (task.status) {
+    case "succeeded":
+      return `result ${preview(task.result ?? null, width)}`;
+    case "failed":
+    case "dead":
+    case "cancelled":
+      return task.reason ?? task.error ?? task.status;
+    case "blocked":
+      return task.reason ?? "blocked";
+    case "pending":
+      return task.reason ?? `input ${preview(task.input ?? null, width)}`;
+    case "claimed":
+      return `input ${preview(task.input ?? null, width)}`;
+  }
+}
+
+/** Tasks per status, every status named: `pending 2 · blocked 0 · claimed 1 · …`. */
+export function taskCounts(tasks: Iterable<Pick<Task, "status">>): string {
+  const counts = new Map<TaskStatus, number>(TASK_STATUSES.map((s) => [s, 0]));
+  let total = 0;
+  for (const task of tasks) {
+    counts.set(task.status, (counts.get(task.status) ?? 0) + 1);
+    total++;
+  }
+  return `${total} task${total === 1 ? "" : "s"}: ${TASK_STATUSES.map((s) => `${s} ${counts.get(s)}`).join(" · ")}`;
+}
+
+/**
+ * The board as a kanban board: one section per status (in `statuses`' order), headed with its
+ * count, one aligned line per task. Pending tasks are listed in claim order (priority first).
+ * At most `limit` tasks per section (0 = all); the rest are counted.
+ */
+export function taskBoardLines(tasks: Task[], options: { statuses?: readonly TaskStatus[]; limit?: number; now?: number } = {}): string[] {
+  const statuses = options.statuses ?? TASK_STATUSES;
+  const limit = options.limit ?? 0;
+  const now = options.now ?? Date.now();
+  const sections = statuses.map((status) => {
+    const all = tasks.filter((t) => t.status === status);
+    if (status === "pending") all.sort((a, b) => b.priority - a.priority);
+    const shown = limit > 0 ? all.slice(0, limit) : all;
+    return { status, total: all.length, shown };
+  });
+  const header = ["ID", "KIND", "PRIO", "TRIES", "WORKER", "AGE", "DETAIL"];
+  const rows = sections.flatMap((s) =>
+    s.shown.map((t) => [t.id, t.kind, String(t.priority), `${t.attempts}/${t.maxAttempts}`, taskWorker(t), age(now - t.createdAt), taskDetail(t)]),
+  );
+  const [head, ...lines] = table([header, ...rows]);
+  const out = [`  ${head}`];
+  let next = 0;
+  for (const s of sections) {
+    out.push(`${s.status.toUpperCase()} (${s.total})`);
+    for (let i = 0; i < s.shown.length; i++) out.push(`  ${lines[next++]}`);
+    if (s.shown.length < s.total) out.push(`  … and ${s.total - s.shown.length} more (--limit 0 shows all)`);
+  }
+  return out;
+}
+
+/** One state change: `12:00:01.250 t-3 claimed (research) by w-1, attempt 1  input {...}`. */
+export function taskEventLine(event: TaskEvent): string {
+  const t = event.task;
+  const moved = event.type === t.status ? "" : ` → ${t.status}`;
+  const who = t.status === "claimed" ? ` by ${t.owner ?? "?"}, attempt ${t.attempts + 1} of ${t.maxAttempts}` : t.status === "pending" && t.assignee ? ` for ${t.assignee}` : "";
+  return `${clock(event.at)} ${t.id} ${event.type}${moved} (${t.kind})${who}  ${taskDetail(t)}`;
+}
+
+/** A status change seen while waiting on one task: `claimed by w-1 (attempt 1 of 3)`. */
+export function taskProgress(task: Task): string {
+  switch (task.status) {
+    case "claimed":
+      return `claimed by ${task.owner ?? "?"} (attempt ${task.attempts + 1} of ${task.maxAttempts})`;
+    case "pending":
+      return `pending${task.assignee ? ` for ${task.assignee}` : ""}${task.reason ? `: ${task.reason}` : ""}`;
+    case "succeeded":
+      return "succeeded";
+    default:
+      return `${task.status}${task.reason ? `: ${task.reason}` : ""}`;
+  }
+}
+
+function json(value: unknown, indent: string): string {
+  return (JSON.stringify(value, null, 2) ?? "undefined").split("\n").join(`\n${indent}`);
+}
+
+/** One task in full, for `colony task <id>`. */
+export function taskLines(task: Task, options: { subtasks?: Task[]; now?: number } = {}): string[] {
+  const now = options.now ?? Date.now();
+  const when = (at: number) => `${new Date(at).toISOString()} (${age(now - at)} ago)`;
+  const fields: [string, string | undefined][] = [
+    ["status", `${task.status}${task.reason ? ` (${task.reason})` : ""}`],
+    ["capability", task.capability],
+    ["route", routeText(task.route)],
+    ["priority", String(task.priority)],
+    ["attempts", `${task.attempts} failed or lapsed, of ${task.maxAttempts} allowed`],
+    ["owner", task.owner === undefined ? undefined : `${task.owner}${task.leaseUntil === undefined ? "" : `, lease until ${new Date(task.leaseUntil).toISOString()}`}`],
+    ["assignee", task.assignee === undefined ? undefined : `${task.assignee}${task.assignedUntil === undefined ? "" : ` until ${new Date(task.assignedUntil).toISOString()}`}`],
+    ["fallback", task.fallback],
+    ["depends on", task.dependsOn.length > 0 ? task.dependsOn.join(", ") : "-"],
+    ["parent", task.parentId],
+    ["subtasks", options.subtasks?.length ? options.subtasks.map((s) => `${s.id} (${s.status})`).join(", ") : undefined],
+    ["run after", task.runAfter === undefined ? undefined : new Date(task.runAfter).toISOString()],
+    ["timeout", task.timeoutMs === undefined ? undefined : `${task.timeoutMs} ms per attempt`],
+    ["backoff", `${task.backoff.baseMs} ms × 2^(attempt − 1), at most ${task.backoff.maxMs} ms`],
+    ["idempotency", task.idempotencyKey],
+    ["generation", String(task.generation)],
+    ["created", when(task.createdAt)],
+    ["updated", when(task.updatedAt)],
+    ["error", task.error],
+    ["input", json(task.input ?? null, " ".repeat(14))],
+    ["result", task.status === "succeeded" || task.result !== undefined ? json(task.result ?? null, " ".repeat(14)) : undefined],
+  ];
+  const lines = [`task ${task.id} (${task.kind}): ${task.status}`];
+  for (const [name, value] of fields) if (value !== undefined) lines.push(`  ${name.padEnd(12)}${value}`);
+  lines.push(`  failures    ${task.failures.length === 0 ? "none" : ""}`.trimEnd());
+  for (const f of task.failures) {
+    lines.push(`    attempt ${f.attempt} ${new Date(f.at).toISOString()} ${f.kind === "lease" ? "lease lapsed" : "error"}${f.worker ? ` on ${f.worker}` : ""}: ${f.error}`);
+  }
+  return lines;
+}
+
+/** The worker registry as a table, for `colony workers`. */
+export function workerRows(workers: WorkerInfo[], now = Date.now()): string[] {
+  const rows = workers.map((w) => [
+    w.id,
+    w.status,
+    w.capabilities.join(","),
+    `${w.running}/${w.concurrency}`,
+    String(w.pid),
+    w.host,
+    `${age(now - w.heartbeatAt)} ago`,
+    w.local ? "yes" : "no",
+  ]);
+  return table([["ID", "STATUS", "CAPABILITIES", "LOAD", "PID", "HOST", "HEARTBEAT", "LOCAL"], ...rows]);
 }

@@ -12,6 +12,7 @@ import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerBoard(program);
   registerRuns(program);
   registerAgents(program);
+  registerTasks(program);
   registerWorker(program);
   registerWorkflow(program);
   registerBench(program);
