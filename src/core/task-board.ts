@@ -83,6 +83,29 @@ function generationOf(options: { generation?: unknown } | undefined, what: strin
   return check(whole("generation", 1), options?.generation, `${what} needs { generation } from the claim`);
 }
 
+/**
+ * Waits for a change, or until the first of `leases` ends; true if it ended first (so the
+ * caller should reap), false on a change, a close or an abort.
+ */
+async function waitOrLapse(changes: ChangeSignal, seen: number, signal: AbortSignal | undefined, leases: ReadonlyMap<string, number>): Promise<boolean> {
+  let due = Infinity;
+  for (const until of leases.values()) due = Math.min(due, until);
+  if (due === Infinity) {
+    await changes.waitPast(seen, signal);
+    return false;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  // A lease has lapsed once `now` is past `leaseUntil`. Capped, as a timer cannot wait past 2^31 ms
+  // (and a check every minute is nothing).
+  const delay = Math.min(Math.max(0, due - Date.now()) + 1, 60_000);
+  const lapse = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), delay)));
+  try {
+    return await Promise.race([changes.waitPast(seen, signal).then(() => false), lapse]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type WorkerRegistration = Omit<WorkerInfo, "heartbeatAt" | "startedAt">;
 
 export class TaskBoard {
@@ -211,7 +234,7 @@ export class TaskBoard {
 
   /**
    * Every state change after `since` (0 = from the first), in order, none lost or repeated; by
-   * default from now on. Lapsed leases are noticed while someone watches.
+   * default from now on. Lapsed leases are noticed (and reaped) while someone watches.
    */
   async *watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
     this.#checkOpen();
@@ -221,15 +244,22 @@ export class TaskBoard {
     this.#watchers.add(changes);
     try {
       let cursor = options.since ?? (await this.#store.head());
+      // When each claimed task's lease ends, as far as the events tell (heartbeats extend leases
+      // silently, so a lease may end later than this says; never earlier).
+      let leases = await this.#reapLeases();
       while (!this.#closed && !signal?.aborted) {
         const seen = changes.version;
         const events = await this.#store.events(cursor, 500);
         for (const event of events) {
           if (this.#closed || signal?.aborted) return;
           cursor = event.seq;
+          if (event.task.status === "claimed") leases.set(event.task.id, event.task.leaseUntil!);
+          else leases.delete(event.task.id);
           if (options.taskId === undefined || event.task.id === options.taskId) yield event;
         }
-        if (events.length === 0) await changes.waitPast(seen, signal);
+        if (events.length > 0) continue;
+        const lapsed = await waitOrLapse(changes, seen, signal, leases);
+        if (lapsed && !this.#closed && !signal?.aborted) leases = await this.#reapLeases();
       }
     } finally {
       this.#watchers.delete(changes);
@@ -246,6 +276,14 @@ export class TaskBoard {
   async #change<T>(work: (tx: TaskTx) => T): Promise<T> {
     const result = await this.#store.transact(work);
     return result === undefined ? result : (JSON.parse(JSON.stringify(result)) as T);
+  }
+
+  /** Reaps lapsed leases; returns when each lease still held ends. */
+  #reapLeases(): Promise<Map<string, number>> {
+    return this.#store.transact((tx) => {
+      engine.reap(tx, this.#reserveMs);
+      return new Map(tx.list({ status: "claimed" }).map((t) => [t.id, t.leaseUntil!]));
+    });
   }
 
   /** Reads after reaping, so that a lease that lapsed shows as such. */

@@ -77,13 +77,25 @@ export function submitAll(tx: TaskTx, items: SubmitItem[], context: SubmitContex
   const ids = new Map<SubmitItem, string>();
   const batch = new Map<string, SubmitItem>();
   const existing = new Map<SubmitItem, Task>();
+  /** A later item with the key of an earlier one in the batch: it is that item's task. */
+  const sameKey = new Map<SubmitItem, SubmitItem>();
+  const byKey = new Map<string, SubmitItem>();
+  // Generated ids step over the ids callers chose, on the board or in this batch.
+  const chosen = new Set(items.flatMap((item) => (item.id === undefined ? [] : [item.id])));
   for (const item of items) {
-    const earlier = item.idempotencyKey === undefined ? undefined : tx.byIdempotencyKey(item.idempotencyKey);
+    const key = item.idempotencyKey;
+    const earlier = key === undefined ? undefined : tx.byIdempotencyKey(key);
     if (earlier) {
       existing.set(item, earlier);
       continue;
     }
-    const id = item.id ?? tx.nextId();
+    const first = key === undefined ? undefined : byKey.get(key);
+    if (first) {
+      sameKey.set(item, first);
+      continue;
+    }
+    if (key !== undefined) byKey.set(key, item);
+    const id = item.id ?? freshId(tx, chosen);
     if (batch.has(id) || tx.get(id)) throw new InvalidTaskError(`task id ${JSON.stringify(id)} is already taken; choose another or leave id out`);
     ids.set(item, id);
     batch.set(id, item);
@@ -95,8 +107,16 @@ export function submitAll(tx: TaskTx, items: SubmitItem[], context: SubmitContex
   }
   const order = topologicalOrder(batch);
   const created = new Map<string, Task>();
-  for (const id of order) created.set(id, createTask(tx, id, batch.get(id)!, context));
-  return items.map((item) => existing.get(item) ?? created.get(ids.get(item)!)!);
+  for (const id of order) created.set(id, createTask(tx, id, batch.get(id)!, context, chosen));
+  return items.map((item) => existing.get(item) ?? created.get(ids.get(sameKey.get(item) ?? item)!)!);
+}
+
+/** A generated id that no task on the board and none of `chosen` has. */
+function freshId(tx: TaskTx, chosen: ReadonlySet<string>): string {
+  for (;;) {
+    const id = tx.nextId();
+    if (!chosen.has(id) && !tx.get(id)) return id;
+  }
 }
 
 /** Batch ids ordered so that dependencies come first; throws on a cycle, naming it. */
@@ -119,7 +139,7 @@ function topologicalOrder(batch: Map<string, SubmitItem>): string[] {
   return order;
 }
 
-function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitContext): Task {
+function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitContext, chosen: ReadonlySet<string>): Task {
   const route: Route = item.route ?? { mode: "any" };
   const capability = item.capability ?? item.kind;
   if (item.parentId !== undefined && !tx.get(item.parentId)) {
@@ -164,7 +184,7 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
     createdAt: tx.now,
     updatedAt: tx.now,
   };
-  if (route.mode === "broadcast") return createBroadcast(tx, task, context);
+  if (route.mode === "broadcast") return createBroadcast(tx, task, context, chosen);
   const blocker = dependencyState(tx, task);
   if (blocker.failed) {
     tx.put({ ...task, status: "failed", reason: blocker.failed }, "submitted");
@@ -179,7 +199,7 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
 }
 
 /** A broadcast task holds no work itself: it gets one direct copy per live worker and collects their ends. */
-function createBroadcast(tx: TaskTx, group: Task, context: SubmitContext): Task {
+function createBroadcast(tx: TaskTx, group: Task, context: SubmitContext, chosen: ReadonlySet<string>): Task {
   const workers = candidates(tx, group.capability).map((c) => c.worker.id);
   if (workers.length === 0 && context.localWorker !== undefined) workers.push(context.localWorker);
   if (workers.length === 0) {
@@ -199,7 +219,7 @@ function createBroadcast(tx: TaskTx, group: Task, context: SubmitContext): Task 
       route: { mode: "direct", worker },
       backoff: group.backoff,
     };
-    createTask(tx, tx.nextId(), copy, { ...context, localWorker: undefined });
+    createTask(tx, freshId(tx, chosen), copy, { ...context, localWorker: undefined }, chosen);
   }
   return tx.get(group.id)!;
 }
@@ -305,6 +325,10 @@ function settled(tx: TaskTx, task: Task, reserveMs: number): void {
     const state = dependencyState(tx, dependent);
     if (state.failed) {
       settled(tx, change(tx, dependent, { status: "failed", reason: state.failed }, "failed"), reserveMs);
+    } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
+      // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
+      const reason = `worker ${dependent.route.worker} it was routed to is not live`;
+      settled(tx, change(tx, dependent, { status: "failed", reason }, "failed"), reserveMs);
     } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
       const pending: Task = { ...dependent, status: "pending", reason: undefined };
       change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
