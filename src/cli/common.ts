@@ -73,8 +73,9 @@ export function printJson(data: unknown): void {
   process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 }
 
-/** How the user should invoke the CLI again, for hints: from a checkout or an installed package. */
-export function selfCommand(flags: StoreFlags = {}): string {
+/** How the user should run `command` again, for hints: from a checkout or an installed package. */
+export function selfCommand(command: string, flags: StoreFlags = {}): string {
   const self = import.meta.url.endsWith(".ts") ? "npm run colony --" : "colony";
-  return flags.db === undefined ? self : `${self} --db ${flags.db}`;
+  // Store flags belong to each command, so they go after it.
+  return `${self} ${command}${flags.db === undefined ? "" : ` --db ${flags.db}`}`;
 }

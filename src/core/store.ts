@@ -162,9 +162,12 @@ export interface TaskTx {
   ownedBy(worker: string): Task[];
   /** Pending tasks reserved for `worker`. */
   assignedTo(worker: string): Task[];
+  /** How many tasks `worker` holds, plus those reserved for it whose reservation has not passed. */
+  load(worker: string): number;
   list(filter: TaskFilter): Task[];
   workers(): WorkerInfo[];
   putWorker(worker: WorkerInfo): void;
+  deleteWorker(id: string): void;
 }
 
 /**

@@ -65,6 +65,18 @@ const claimSchema = z.strictObject({
   leaseMs: whole("leaseMs", 1),
 });
 
+const workerSchema = z.strictObject({
+  id: name("id"),
+  capabilities: z.array(name("capabilities[]"), { message: "capabilities must be an array of names" }),
+  concurrency: whole("concurrency", 1),
+  running: whole("running", 0),
+  status: z.enum(["online", "draining", "offline", "stopped"], { message: "status is online, draining, offline or stopped" }),
+  pid: whole("pid", 0),
+  host: z.string({ message: "host must be a string" }),
+  local: z.boolean({ message: "local must be true or false" }),
+  ttlMs: whole("ttlMs", 1),
+});
+
 const filterSchema = z.strictObject({
   status: z.enum(TASK_STATUSES, { message: `status is one of ${TASK_STATUSES.join(", ")}` }).optional(),
   kind: name("kind").optional(),
@@ -210,7 +222,8 @@ export class TaskBoard {
   /** Registers a worker or renews its heartbeat; workers call this every few seconds. */
   async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
     this.#checkOpen();
-    return this.#store.transact((tx) => engine.heartbeatWorker(tx, worker, this.#reserveMs));
+    const checked = check(workerSchema, worker, "heartbeatWorker");
+    return this.#store.transact((tx) => engine.heartbeatWorker(tx, checked, this.#reserveMs));
   }
 
   /** The newest event's `seq`: pass it to `watch({ since })` to miss nothing from here on. */

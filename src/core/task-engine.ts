@@ -21,6 +21,8 @@ import {
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
+/** A stopped or offline worker leaves the registry after this long. */
+export const FORGET_AFTER_MS = 60 * 60 * 1000;
 
 /** What the submitting process brings to a submit. */
 export interface SubmitContext {
@@ -48,7 +50,7 @@ function candidates(tx: TaskTx, capability: string): { worker: WorkerInfo; load:
   const loads = tx
     .workers()
     .filter((w) => w.status === "online" && isLive(w, tx.now) && !w.local && w.capabilities.includes(capability))
-    .map((worker) => ({ worker, load: tx.ownedBy(worker.id).length + tx.assignedTo(worker.id).length }));
+    .map((worker) => ({ worker, load: tx.load(worker.id) }));
   return loads.sort(
     (a, b) => a.load / a.worker.concurrency - b.load / b.worker.concurrency || a.load - b.load || a.worker.id.localeCompare(b.worker.id),
   );
@@ -333,7 +335,8 @@ function settled(tx: TaskTx, task: Task, reserveMs: number): void {
       const pending: Task = { ...dependent, status: "pending", reason: undefined };
       change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
     } else if (dependent.route.mode !== "broadcast") {
-      change(tx, dependent, { reason: waitingOn(state.waiting) });
+      // Not a change of state: no new generation, no event.
+      tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
     }
   }
   const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
@@ -363,6 +366,10 @@ function collect(tx: TaskTx, group: Task, reserveMs: number): void {
  */
 export function reap(tx: TaskTx, reserveMs: number): void {
   for (const worker of tx.workers()) {
+    if (worker.status !== "online" && worker.status !== "draining" && worker.heartbeatAt + FORGET_AFTER_MS < tx.now) {
+      tx.deleteWorker(worker.id);
+      continue;
+    }
     if ((worker.status !== "online" && worker.status !== "draining") || isLive(worker, tx.now)) continue;
     tx.putWorker({ ...worker, status: "offline", running: 0 });
     for (const task of tx.ownedBy(worker.id)) {

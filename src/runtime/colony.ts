@@ -43,6 +43,8 @@ export interface ColonyOptions {
   agents?: AgentsByKind;
   /** Run such tasks here; default true (the embedded backends). */
   localFallback?: boolean;
+  /** How long a task reserved for the least loaded worker waits for it before any worker may take it; default 2000 ms. */
+  reserveMs?: number;
 }
 
 export interface Colony {
@@ -141,6 +143,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
   if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) {
     throw new ConfigError(`maxValueBytes is a whole number of bytes >= 1, got ${String(options.maxValueBytes)}`);
   }
+  if (options.reserveMs !== undefined && (!Number.isInteger(options.reserveMs) || options.reserveMs < 0)) {
+    throw new ConfigError(`reserveMs is a whole number of milliseconds >= 0, got ${String(options.reserveMs)}`);
+  }
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
@@ -182,7 +187,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     let opened = taskBoards.get(name);
     if (!opened) {
       const fallback = options.agents && localFallback ? () => localWorker(name) : undefined;
-      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes, localFallback: fallback }));
+      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes, localFallback: fallback, reserveMs: options.reserveMs }));
       taskBoards.set(name, opened);
       opened.catch(() => taskBoards.delete(name));
     }

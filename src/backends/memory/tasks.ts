@@ -21,7 +21,8 @@ class MemoryTaskTx implements TaskTx {
   readonly now = Date.now();
   readonly #state: State;
   readonly tasks = new Map<string, string>();
-  readonly workersWritten = new Map<string, string>();
+  /** null = deleted. */
+  readonly workersWritten = new Map<string, string | null>();
   readonly events: string[] = [];
   nextIdValue: number;
 
@@ -81,6 +82,12 @@ class MemoryTaskTx implements TaskTx {
     return this.#all().filter((t) => t.status === "pending" && t.assignee === worker);
   }
 
+  load(worker: string): number {
+    return this.#all().filter(
+      (t) => (t.status === "claimed" && t.owner === worker) || (t.status === "pending" && t.assignee === worker && (t.assignedUntil === undefined || t.assignedUntil >= this.now)),
+    ).length;
+  }
+
   list(filter: TaskFilter): Task[] {
     return this.#all().filter(
       (t) =>
@@ -91,12 +98,16 @@ class MemoryTaskTx implements TaskTx {
   }
 
   workers(): WorkerInfo[] {
-    const merged = new Map([...this.#state.workers, ...this.workersWritten]);
-    return [...merged.values()].map((json) => JSON.parse(json) as WorkerInfo);
+    const merged = new Map<string, string | null>([...this.#state.workers, ...this.workersWritten]);
+    return [...merged.values()].flatMap((json) => (json === null ? [] : [JSON.parse(json) as WorkerInfo]));
   }
 
   putWorker(worker: WorkerInfo): void {
     this.workersWritten.set(worker.id, JSON.stringify(worker));
+  }
+
+  deleteWorker(id: string): void {
+    this.workersWritten.set(id, null);
   }
 
   #all(): Task[] {
@@ -113,7 +124,10 @@ export class MemoryTaskStore implements TaskStore {
     const tx = new MemoryTaskTx(this.#state);
     const result = work(tx);
     for (const [id, json] of tx.tasks) this.#state.tasks.set(id, json);
-    for (const [id, json] of tx.workersWritten) this.#state.workers.set(id, json);
+    for (const [id, json] of tx.workersWritten) {
+      if (json === null) this.#state.workers.delete(id);
+      else this.#state.workers.set(id, json);
+    }
     this.#state.events.push(...tx.events);
     this.#state.nextId = tx.nextIdValue;
     if (tx.events.length > 0) for (const listener of this.#listeners) listener();

@@ -97,12 +97,13 @@ const MIGRATIONS: Record<number, string> = {
       data TEXT NOT NULL,
       UNIQUE (board, id)
     ) STRICT;
-    CREATE INDEX tasks_queue ON tasks (board, priority DESC, n) WHERE status = 'pending';
+    -- In claim order; the trailing columns let a claim skip tasks it may not take without reading them.
+    CREATE INDEX tasks_queue ON tasks (board, priority DESC, n, capability, assignee, assigned_until, run_after) WHERE status = 'pending';
     CREATE INDEX tasks_lease ON tasks (board, lease_until) WHERE status = 'claimed';
     CREATE INDEX tasks_owner ON tasks (board, owner) WHERE status = 'claimed';
     CREATE INDEX tasks_assignee ON tasks (board, assignee) WHERE status = 'pending' AND assignee IS NOT NULL;
     CREATE INDEX tasks_parent ON tasks (board, parent_id) WHERE parent_id IS NOT NULL;
-    CREATE INDEX tasks_by_status ON tasks (board, status);
+    CREATE INDEX tasks_by_status ON tasks (board, status, n);
     CREATE UNIQUE INDEX tasks_idempotency ON tasks (board, idempotency_key) WHERE idempotency_key IS NOT NULL;
     CREATE TABLE task_deps (
       board TEXT NOT NULL,

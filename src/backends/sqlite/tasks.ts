@@ -44,9 +44,14 @@ function prepare(conn: SqliteConnection) {
     expired: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND lease_until < ? ORDER BY n`),
     owned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND owner = ? ORDER BY n`),
     assigned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'pending' AND assignee = ? ORDER BY n`),
-    list: s(
-      `SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR parent_id = ?4) ORDER BY n`,
+    // Two statements, so that a status filter can use its index: `(? IS NULL OR status = ?)` cannot.
+    list: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR parent_id = ?4) ORDER BY n`),
+    listByStatus: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND status = ?2 AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR parent_id = ?4) ORDER BY n`),
+    load: s(
+      `SELECT (SELECT count(*) FROM tasks WHERE board = ?1 AND status = 'claimed' AND owner = ?2)
+            + (SELECT count(*) FROM tasks WHERE board = ?1 AND status = 'pending' AND assignee = ?2 AND (assigned_until IS NULL OR assigned_until >= ?3)) AS load`,
     ),
+    deleteWorker: s("DELETE FROM workers WHERE board = ? AND id = ?"),
     events: s("SELECT seq, at, type, data FROM task_events WHERE board = ? AND seq > ? ORDER BY seq LIMIT ?"),
     workers: s("SELECT data FROM workers WHERE board = ? ORDER BY id"),
     putWorker: s("INSERT INTO workers (board, id, data) VALUES (?, ?, ?) ON CONFLICT (board, id) DO UPDATE SET data = excluded.data"),
@@ -140,8 +145,13 @@ class SqliteTaskTx implements TaskTx {
     return rows(this.#sql.assigned, this.#board, worker);
   }
 
+  load(worker: string): number {
+    return (this.#sql.load.get(this.#board, worker, this.now) as { load: number }).load;
+  }
+
   list(filter: TaskFilter): Task[] {
-    return rows(this.#sql.list, this.#board, filter.status ?? null, filter.kind ?? null, filter.parentId ?? null);
+    if (filter.status === undefined) return rows(this.#sql.list, this.#board, null, filter.kind ?? null, filter.parentId ?? null);
+    return rows(this.#sql.listByStatus, this.#board, filter.status, filter.kind ?? null, filter.parentId ?? null);
   }
 
   workers(): WorkerInfo[] {
@@ -150,6 +160,10 @@ class SqliteTaskTx implements TaskTx {
 
   putWorker(worker: WorkerInfo): void {
     this.#sql.putWorker.run(this.#board, worker.id, JSON.stringify(worker));
+  }
+
+  deleteWorker(id: string): void {
+    this.#sql.deleteWorker.run(this.#board, id);
   }
 }
 

@@ -30,13 +30,12 @@ async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
     results.push(await runAndReport(colony, definition, { ...flags, fresh: true }));
   }
   if (!flags.json) {
-    const self = selfCommand(flags);
     console.log(`\nDeterministic agents, no model: tokens are characters/4 of what each agent wrote.`);
     if (!flags.memory) {
       console.log(`Saved to ${colony.backend.location}. Look around:`);
-      console.log(`  ${self} board essay             the final board`);
-      console.log(`  ${self} board essay --history   every write, in order`);
-      console.log(`  ${self} runs                    past runs`);
+      console.log(`  ${selfCommand("board essay", flags)}              the final board`);
+      console.log(`  ${selfCommand("board essay --history", flags)}   every write, in order`);
+      console.log(`  ${selfCommand("runs", flags)}                    past runs`);
     }
   }
   return results;
@@ -85,7 +84,7 @@ async function workflowDemo(colony: Colony, flags: DemoFlags) {
     if (flags.json) return outcome;
     console.log(`\n${String(outcome.result)}\n`);
     for (const task of outcome.tasks) console.log(`  ${task.id.padEnd(40)} ${task.status.padEnd(9)} by ${task.owner ?? "-"}`);
-    console.log(`\n${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand(flags)} tasks\` shows the board.`);
+    console.log(`\n${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand("tasks", flags)}\` shows the board.`);
     return outcome;
   } finally {
     await stopWorkers(workers);

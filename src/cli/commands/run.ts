@@ -75,7 +75,7 @@ export function registerRun(program: Command): void {
       }).finally(() => stepper?.close());
       if (flags.json) printJson(result);
       else if (!flags.memory) {
-        console.log(`inspect it: ${selfCommand(flags)} board ${result.board}   ·   ${selfCommand(flags)} runs ${result.runId}`);
+        console.log(`inspect it: ${selfCommand(`board ${result.board}`, flags)}   ·   ${selfCommand(`runs ${result.runId}`, flags)}`);
       }
       if (result.stopReason === "error") process.exitCode = 1;
     });

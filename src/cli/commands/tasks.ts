@@ -79,7 +79,7 @@ function boardOptions(command: Command): Command {
 
 /** `colony CMD ARGS --db F --tasks N`, for hints; the store and board flags go after the command. */
 function again(flags: BoardFlags, command: string): string {
-  return `${selfCommand()} ${command}${flags.db === undefined ? "" : ` --db ${flags.db}`}${flags.tasks === "default" ? "" : ` --tasks ${flags.tasks}`}`;
+  return `${selfCommand(command, flags)}${flags.tasks === "default" ? "" : ` --tasks ${flags.tasks}`}`;
 }
 
 async function mustGet(board: TaskBoard, id: string): Promise<Task> {

@@ -55,7 +55,7 @@ export async function runWorkflowFile(definition: WorkflowDefinition, flags: Wor
     const outcome = await runWorkflowAndReport(colony, definition, input, flags);
     if (flags.json) return printJson(outcome);
     console.log(typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result, null, 2));
-    console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`${selfCommand(flags)} tasks\``);
+    console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`${selfCommand("tasks", flags)}\``);
   });
 }
 

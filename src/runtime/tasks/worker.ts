@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ChangeSignal } from "../../core/changes.ts";
-import { ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
+import { ColonyError, ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
 import type { Isolation } from "../../core/records.ts";
 import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentHandle } from "../../core/subagent-types.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
@@ -32,7 +32,7 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** How often it renews leases and its registry entry; default a third of the lease, at most 5000 ms. */
   heartbeatMs?: number;
-  /** How long without heartbeats before others count it offline; default three heartbeats. */
+  /** How long without heartbeats before others count it offline; default the lease, and at least three heartbeats. */
   ttlMs?: number;
   /** How often an idle worker looks for work besides being woken by board changes; default 500 ms. */
   pollMs?: number;
@@ -98,7 +98,8 @@ export class TaskWorker {
       agents,
       leaseMs,
       heartbeatMs,
-      ttlMs: positive("ttlMs", options.ttlMs ?? heartbeatMs * 3),
+      // Not less than a lease: a worker merely slowed down (a busy store, a long GC) is not taken for dead sooner than its leases would lapse.
+      ttlMs: positive("ttlMs", options.ttlMs ?? Math.max(leaseMs, heartbeatMs * 3)),
       pollMs: positive("pollMs", options.pollMs ?? 500),
       isolation: options.isolation ?? "thread",
       local: options.local ?? false,
@@ -281,8 +282,9 @@ export class TaskWorker {
     const options = () => ({ generation: run.task.generation });
     try {
       if (outcome.ok) {
+        const { result } = outcome;
         try {
-          await this.#tasks.complete(task.id, outcome.result, options());
+          await whileBusy(() => this.#tasks.complete(task.id, result, options()));
           this.#emit({ type: "succeeded", task: task.id, kind: task.kind, ms: Date.now() - started, at: Date.now() });
           return;
         } catch (error) {
@@ -290,8 +292,9 @@ export class TaskWorker {
           outcome = { ok: false, error: new ConfigError(`its result cannot be stored: ${error.message}`) };
         }
       }
-      const message = describeError(outcome.error);
-      const ended = await this.#tasks.fail(task.id, message, { ...options(), retryable: !(outcome.error instanceof ConfigError) });
+      const { error } = outcome;
+      const message = describeError(error);
+      const ended = await whileBusy(() => this.#tasks.fail(task.id, message, { ...options(), retryable: !(error instanceof ConfigError) }));
       this.#emit({ type: "failed", task: task.id, kind: task.kind, error: message, status: ended.status, at: Date.now() });
     } catch (error) {
       if (error instanceof StaleTaskError) this.#emit({ type: "stale", task: task.id, kind: task.kind, error: error.message, at: Date.now() });
@@ -326,6 +329,21 @@ export class TaskWorker {
 
   #emit(event: WorkerEvent): void {
     for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/**
+ * Retries an outcome's recording while the store is busy (another process holds its write lock
+ * past the busy timeout), so that a finished task is not left to wait out its lease.
+ */
+async function whileBusy<T>(record: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await record();
+    } catch (error) {
+      if (!(error instanceof ColonyError && error.code === "STORE_BUSY") || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
   }
 }
 
