@@ -198,6 +198,13 @@ export class TaskBoard {
     return this.#change((tx) => engine.fail(tx, id, message, generation, options.retryable ?? true, this.#reserveMs));
   }
 
+  /** Hands a claimed task back without running it (a worker shutting down): pending again, no attempt used up. */
+  async release(id: string, options: { generation: number }): Promise<Task> {
+    this.#checkOpen();
+    const generation = generationOf(options, "release");
+    return this.#change((tx) => engine.release(tx, id, generation, this.#reserveMs));
+  }
+
   /** Cancels the task and its subtasks; their dependents fail, saying why. */
   async cancel(id: string): Promise<Task> {
     this.#checkOpen();

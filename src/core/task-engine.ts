@@ -304,6 +304,13 @@ function failAttempt(tx: TaskTx, task: Task, kind: "error" | "lease", error: str
   return next;
 }
 
+/** Hands a claimed task back unrun: pending again at once, no attempt used up. */
+export function release(tx: TaskTx, id: string, generation: number, reserveMs: number): Task {
+  const task = held(tx, id, generation);
+  const pending: Task = { ...task, status: "pending", owner: undefined, leaseUntil: undefined, leaseMs: undefined, reason: `handed back by ${task.owner ?? "?"}` };
+  return change(tx, task, { ...pending, ...reservation(tx, pending, reserveMs) }, "released");
+}
+
 /** Cancels the task and every subtask below it (by `parentId`); ended ones stay as they are. */
 export function cancel(tx: TaskTx, id: string, reserveMs: number): Task {
   const root = tx.get(id);
@@ -375,7 +382,7 @@ export function reap(tx: TaskTx, reserveMs: number): void {
     for (const task of tx.ownedBy(worker.id)) {
       failAttempt(tx, task, "lease", `worker ${worker.id} went offline (no heartbeat for ${tx.now - worker.heartbeatAt} ms)`, true, reserveMs);
     }
-    release(tx, worker.id, "went offline", reserveMs);
+    releaseReservations(tx, worker.id, "went offline", reserveMs);
   }
   for (const task of tx.expiredLeases()) {
     failAttempt(tx, task, "lease", `lease held by ${task.owner ?? "?"} lapsed`, true, reserveMs);
@@ -383,7 +390,7 @@ export function reap(tx: TaskTx, reserveMs: number): void {
 }
 
 /** Pending tasks reserved for a worker that will not claim them: direct ones fail, the others go to the next in line. */
-function release(tx: TaskTx, worker: string, why: string, reserveMs: number): void {
+function releaseReservations(tx: TaskTx, worker: string, why: string, reserveMs: number): void {
   for (const task of tx.assignedTo(worker)) {
     if (task.route.mode === "direct") {
       settled(tx, change(tx, task, { status: "failed", reason: `worker ${worker} it was routed to ${why}`, assignee: undefined }, "failed"), reserveMs);
@@ -403,6 +410,6 @@ export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatA
   const known = tx.workers().find((w) => w.id === worker.id);
   const next: WorkerInfo = { ...worker, startedAt: known?.startedAt ?? worker.startedAt ?? tx.now, heartbeatAt: tx.now };
   tx.putWorker(next);
-  if (next.status === "draining" || next.status === "stopped") release(tx, next.id, `is ${next.status}`, reserveMs);
+  if (next.status === "draining" || next.status === "stopped") releaseReservations(tx, next.id, `is ${next.status}`, reserveMs);
   return next;
 }

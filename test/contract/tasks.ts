@@ -539,6 +539,22 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
     });
 
     describe("leases", () => {
+      it("release hands a claimed task back unrun: pending at once, no attempt used, the old generation stale", async () => {
+        const task = await tasks.submit({ kind: "k" });
+        const held = await claimed("w1", ["k"], LONG_LEASE_MS);
+        const back = await tasks.release(task.id, { generation: held.generation });
+        assert.equal(back.status, "pending");
+        assert.equal(back.attempts, 0);
+        assert.equal(back.owner, undefined);
+        assert.deepEqual(back.failures, []);
+        assert.ok(back.generation > held.generation);
+        await assert.rejects(tasks.complete(task.id, "late", { generation: held.generation }), StaleTaskError);
+        await assert.rejects(tasks.release(task.id, { generation: held.generation }), StaleTaskError);
+        const again = await claimed("w2");
+        assert.equal(again.id, task.id);
+        assert.equal((await tasks.complete(task.id, "w2's", { generation: again.generation })).result, "w2's");
+      });
+
       it("a lapsed lease returns the task to pending with attempts + 1; the stale complete records nothing", async () => {
         const task = await tasks.submit({ kind: "k", backoff: NO_BACKOFF });
         const held = await claimed("w1", ["k"], SHORT_LEASE_MS);

@@ -146,8 +146,8 @@ export class TaskWorker {
   }
 
   /**
-   * Stops at once: running agents are terminated and their tasks handed back to the board as
-   * failed attempts (retried elsewhere after their backoff), not left to lapse.
+   * Stops at once: running agents are terminated and their tasks handed back to the board
+   * (pending again, no attempt used up), not left to lapse.
    */
   async stop(): Promise<void> {
     if (this.#status === "stopped") return this.closed;
@@ -158,7 +158,7 @@ export class TaskWorker {
     for (const run of this.#running.values()) {
       run.stale = true;
       await run.handle?.terminate({ graceMs: 500 }).catch(() => {});
-      await this.#tasks.fail(run.task.id, `worker ${this.id} stopped`, { generation: run.task.generation }).catch(() => {});
+      await this.#tasks.release(run.task.id, { generation: run.task.generation }).catch(() => {});
     }
     this.#running.clear();
     await this.#finish();
@@ -229,6 +229,11 @@ export class TaskWorker {
         task = await this.#tasks.claim({ worker: this.id, capabilities: this.capabilities, leaseMs: this.#options.leaseMs });
       } catch (error) {
         this.#emit({ type: "error", error: `claim: ${describeError(error)}`, at: Date.now() });
+      }
+      if (task && this.#status !== "online") {
+        // Drained or stopped while this claim was on its way: hand it back untouched.
+        await this.#tasks.release(task.id, { generation: task.generation }).catch(() => {});
+        break;
       }
       if (task) {
         this.#run(task);
