@@ -40,6 +40,18 @@ describe("colony demo, board and runs", () => {
     assert.deepEqual(runs.map((r) => [r.name, r.stopReason]).sort(), [["essay", "goal"], ["survey", "goal"]]);
   });
 
+  test("demo workflow runs the subtasks on the two worker processes it starts and stops them", { timeout: 90_000 }, () => {
+    const wfDb = join(dir, "workflow.db");
+    const result = colony("demo", "workflow", "--db", wfDb, "--json");
+    assert.equal(result.code, 0, result.stderr);
+    const outcome = JSON.parse(result.stdout) as { result: string; tasks: { id: string; status: string; owner: string }[] };
+    assert.match(outcome.result, /^Answer: rust\.$/m);
+    assert.equal(outcome.tasks.length, 4);
+    assert.ok(outcome.tasks.every((t) => t.status === "succeeded" && /^demo-\d+-[12]$/.test(t.owner)), JSON.stringify(outcome.tasks));
+    const workers = json<{ id: string; status: string }[]>("workers", "--db", wfDb, "--json");
+    assert.deepEqual(workers.filter((w) => w.id.startsWith("demo-")).map((w) => w.status), ["stopped", "stopped"]);
+  });
+
   test("running the demo again starts from the seed and reaches the same board", () => {
     const before = json<{ entries: { key: string; value: unknown }[] }>("board", "essay", "--db", db);
     assert.equal(colony("demo", "--db", db).code, 0);
@@ -148,7 +160,7 @@ describe("bad input is one line and exit code 2", () => {
   });
 
   test("every command has --help", () => {
-    for (const command of ["run", "board", "runs", "bench", "demo"]) {
+    for (const command of ["run", "board", "runs", "bench", "demo", "agents", "worker", "workers", "tasks", "task", "submit", "cancel", "workflow"]) {
       const result = colony(command, "--help");
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`Usage: colony ${command}`));
