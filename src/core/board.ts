@@ -364,7 +364,14 @@ export class Board implements BoardHandle {
       let cursor = options.since ?? (await this.refresh());
       while (!this.#closed && !signal?.aborted) {
         const seen = changes.version;
-        const records = await this.#store.history({ since: cursor, limit: REFRESH_BATCH });
+        let records: StoredRecord[];
+        try {
+          records = await this.#store.history({ since: cursor, limit: REFRESH_BATCH });
+        } catch (error) {
+          // Closed while a read was on its way (a networked store): the watch just ends.
+          if (this.#closed) return;
+          throw error;
+        }
         for (const stored of records) {
           if (this.#closed || signal?.aborted) return;
           cursor = stored.seq;
