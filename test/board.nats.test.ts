@@ -1,49 +1,16 @@
 /**
- * The board contract against the JetStream board store (a KV bucket per board, the full log in a
- * mirror stream), on a private nats-server. Runs, agents and tasks come from the memory backend
- * here: this file is about the board.
+ * The board contract against natsBackend (a KV bucket per board, the full log in a mirror
+ * stream), on a private nats-server.
  */
-import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { NatsBoardStore } from "../src/backends/nats/board.ts";
-import { createColony, InvalidValueError, memoryBackend, VersionConflictError, type BackendFactory } from "../src/index.ts";
-import { startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
+import { describe, test } from "node:test";
+import { createColony, InvalidValueError, VersionConflictError } from "../src/index.ts";
 import { boardContract } from "./contract/board.ts";
+import { natsServerPerFile } from "./fixtures/nats.ts";
 
-let server: NatsServer | undefined;
-before(async () => {
-  // Room for the contract's 1 MiB values and their metadata.
-  server = await startNatsServer({ maxPayload: 4 * 1024 * 1024 });
-});
-after(async () => {
-  await server?.stop();
-});
-
-/** Boards on NATS under a prefix of their own, so that tests never see each other's buckets. */
-function natsBoards(): BackendFactory {
-  const prefix = `t${randomUUID().slice(0, 8)}`;
-  return {
-    kind: "nats",
-    location: server!.url,
-    async open() {
-      const memory = await memoryBackend().open();
-      const nc = await connect({ servers: server!.url });
-      const js = jetstream(nc);
-      const jsm = await jetstreamManager(nc);
-      return {
-        ...memory,
-        openBoard: (name: string) => NatsBoardStore.open(js, jsm, `${prefix}_board_${name}`, `${prefix}_log_${name}`, 1, nc.info!.max_payload),
-        async close() {
-          await nc.close();
-          await memory.close();
-        },
-      };
-    },
-  };
-}
+// Room for the contract's 1 MiB values and their metadata.
+const nats = natsServerPerFile({ maxPayload: 4 * 1024 * 1024 });
+const natsBoards = () => nats.backend();
 
 boardContract("nats", async (options = {}) => {
   const colony = createColony({ backend: natsBoards(), ...options });

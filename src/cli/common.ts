@@ -4,13 +4,21 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import { memoryBackend } from "../backends/memory/index.ts";
+import { natsBackend } from "../backends/nats/index.ts";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
-import { ColonyError } from "../core/errors.ts";
+import { ColonyError, ConfigError } from "../core/errors.ts";
+import type { BackendFactory } from "../core/store.ts";
 import { createColony, type Colony, type ColonyOptions } from "../runtime/colony.ts";
 
 export interface StoreFlags {
   db?: string;
   memory?: boolean;
+  nats?: string;
+  natsToken?: string;
+  natsUser?: string;
+  natsPass?: string;
+  natsCreds?: string;
+  natsPrefix?: string;
 }
 
 export interface OutputFlags {
@@ -24,16 +32,68 @@ export class UsageError extends ColonyError {
   }
 }
 
-/** Adds the flags that choose where boards and runs live. */
+/** Adds the flags that choose where boards and runs live. NATS flags fall back to COLONY_NATS_* variables. */
 export function storeOptions(command: Command): Command {
   return command
     .option("--db <path>", "the SQLite file (default .colony/colony.db)")
-    .option("--memory", "use an in-memory store that is gone when the command ends");
+    .option("--memory", "use an in-memory store that is gone when the command ends")
+    .option("--nats <urls>", "use NATS JetStream at these comma-separated URLs (env COLONY_NATS_URL)")
+    .option("--nats-token <token>", "NATS auth token (env COLONY_NATS_TOKEN)")
+    .option("--nats-user <user>", "NATS user (env COLONY_NATS_USER)")
+    .option("--nats-pass <pass>", "NATS password (env COLONY_NATS_PASS)")
+    .option("--nats-creds <file>", "NATS .creds file (env COLONY_NATS_CREDS)")
+    .option("--nats-prefix <prefix>", "the swarm's name on the server (env COLONY_NATS_PREFIX; default colony)");
+}
+
+/** The flag, or else its COLONY_NATS_* variable: the CLI turns the environment into options, core never reads it. */
+function natsSetting(flag: string | undefined, variable: string): string | undefined {
+  return flag ?? (process.env[variable] || undefined);
+}
+
+function backendOf(flags: StoreFlags): BackendFactory {
+  const nats = natsSetting(flags.nats, "COLONY_NATS_URL");
+  const chosen = [flags.memory ? "--memory" : undefined, flags.db !== undefined ? "--db" : undefined, nats !== undefined ? "--nats" : undefined].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(" and ")} exclude each other: keep one`);
+  if (flags.memory) return memoryBackend();
+  if (nats === undefined) return sqliteBackend({ path: flags.db });
+  try {
+    return natsBackend({
+      servers: nats.split(",").map((s) => s.trim()).filter(Boolean),
+      token: natsSetting(flags.natsToken, "COLONY_NATS_TOKEN"),
+      user: natsSetting(flags.natsUser, "COLONY_NATS_USER"),
+      pass: natsSetting(flags.natsPass, "COLONY_NATS_PASS"),
+      credsFile: natsSetting(flags.natsCreds, "COLONY_NATS_CREDS"),
+      prefix: natsSetting(flags.natsPrefix, "COLONY_NATS_PREFIX"),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message.replace(/^natsBackend: /, "--nats: "), { cause: error });
+    throw error;
+  }
+}
+
+/** The store flags again, as arguments for a child `colony` process that must share the store. */
+export function storeArgs(flags: StoreFlags, location: string): string[] {
+  const nats = natsSetting(flags.nats, "COLONY_NATS_URL");
+  if (nats === undefined) return ["--db", flags.db ?? location];
+  const args = ["--nats", nats];
+  const prefix = natsSetting(flags.natsPrefix, "COLONY_NATS_PREFIX");
+  if (prefix !== undefined) args.push("--nats-prefix", prefix);
+  // Credentials travel by environment (COLONY_NATS_*), not on a command line others can read.
+  return args;
+}
+
+/** NATS credentials given as flags, as the variables a child process reads them from. */
+export function natsCredentialsEnv(flags: StoreFlags): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (flags.natsToken !== undefined) env.COLONY_NATS_TOKEN = flags.natsToken;
+  if (flags.natsUser !== undefined) env.COLONY_NATS_USER = flags.natsUser;
+  if (flags.natsPass !== undefined) env.COLONY_NATS_PASS = flags.natsPass;
+  if (flags.natsCreds !== undefined) env.COLONY_NATS_CREDS = flags.natsCreds;
+  return env;
 }
 
 export function openColony(flags: StoreFlags, options: Omit<ColonyOptions, "backend"> = {}): Colony {
-  if (flags.memory && flags.db !== undefined) throw new UsageError("--memory and --db exclude each other: keep one");
-  return createColony({ ...options, backend: flags.memory ? memoryBackend() : sqliteBackend({ path: flags.db }) });
+  return createColony({ ...options, backend: backendOf(flags) });
 }
 
 /** Runs `work` with a colony opened from the flags, closing it however `work` ends. */
@@ -77,5 +137,6 @@ export function printJson(data: unknown): void {
 export function selfCommand(command: string, flags: StoreFlags = {}): string {
   const self = import.meta.url.endsWith(".ts") ? "npm run colony --" : "colony";
   // Store flags belong to each command, so they go after it.
-  return `${self} ${command}${flags.db === undefined ? "" : ` --db ${flags.db}`}`;
+  const store = flags.nats !== undefined ? ` --nats ${flags.nats}${flags.natsPrefix === undefined ? "" : ` --nats-prefix ${flags.natsPrefix}`}` : flags.db === undefined ? "" : ` --db ${flags.db}`;
+  return `${self} ${command}${store}`;
 }

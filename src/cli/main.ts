@@ -16,7 +16,7 @@ import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
 
-const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER"]);
+const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER", "NATS_CONNECT"]);
 
 export function buildProgram(): Command {
   const program = new Command("colony")

@@ -282,7 +282,8 @@ export function createColony(options: ColonyOptions = {}): Colony {
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();
       for (const opened of taskBoards.values()) (await opened.catch(() => undefined))?.close();
-      if (opening) await (await opening).close();
+      // A backend that never opened (bad credentials, say) has nothing to close.
+      if (opening) await (await opening.catch(() => undefined))?.close();
     },
   };
 }

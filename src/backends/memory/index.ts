@@ -19,7 +19,7 @@ import type {
   TaskStore,
   WriteRequest,
 } from "../../core/store.ts";
-import { MemoryTaskStore } from "./tasks.ts";
+import { MemoryTaskStore } from "../task-state.ts";
 
 interface Slot {
   entry: StoredEntry;

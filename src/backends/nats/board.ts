@@ -69,12 +69,14 @@ export class NatsBoardStore implements BoardStore {
 
   /** Opens (creating if needed) the board's bucket and its log mirror. */
   static async open(js: JetStreamClient, jsm: JetStreamManager, bucket: string, log: string, replicas: number, maxPayload: number): Promise<NatsBoardStore> {
-    const kv = await new Kvm(js).create(bucket, { history: 1, replicas });
+    // No direct gets: the server lets a mirror of a KV stream answer those (mirror_direct), and
+    // the log mirror trails the bucket, so a read right after a write could see the older value.
+    const kv = await new Kvm(js).create(bucket, { history: 1, replicas, allow_direct: false });
     try {
       await jsm.streams.info(log);
     } catch (error) {
       if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error; // 10059: stream not found
-      await jsm.streams.add({ name: log, mirror: { name: `KV_${bucket}` }, num_replicas: replicas }).catch(async (raced: unknown) => {
+      await jsm.streams.add({ name: log, mirror: { name: `KV_${bucket}` }, num_replicas: replicas, mirror_direct: false }).catch(async (raced: unknown) => {
         // Another process created it first.
         if (!(raced instanceof JetStreamApiError)) throw raced;
         await jsm.streams.info(log);

@@ -7,7 +7,7 @@ import survey from "../../demo/survey.ts";
 import choose, { QUESTION } from "../../demo/workflow.ts";
 import type { RunResult } from "../../core/records.ts";
 import type { Colony } from "../../runtime/colony.ts";
-import { UsageError, printJson, selfCommand, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, natsCredentialsEnv, printJson, selfCommand, storeArgs, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { runAndReport } from "./run.ts";
 import { runWorkflowAndReport } from "./workflow.ts";
 
@@ -45,8 +45,9 @@ async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
 async function startWorkers(colony: Colony, flags: DemoFlags): Promise<ChildProcess[]> {
   const workers: ChildProcess[] = [];
   for (let i = 1; i <= WORKERS; i++) {
-    const args = [CLI, "worker", "--db", colony.backend.location, "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000"];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000"];
+    const env = { ...process.env, ...natsCredentialsEnv(flags) };
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
     if (!flags.json) createInterface({ input: child.stdout! }).on("line", (line) => console.log(`  [worker ${i}] ${line.slice(13)}`));
     else child.stdout!.resume();
     workers.push(child);

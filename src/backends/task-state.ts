@@ -1,23 +1,48 @@
 /**
- * The in-memory task board. Tasks are kept as JSON text, as the durable backends keep them, so a
- * caller never shares an object with the store. A transaction stages its writes and applies them
- * only if its work returns, so a refused submit leaves nothing behind.
+ * A task board held in memory: the memory backend's store, and the state that the NATS backend
+ * folds from its log. Tasks are kept as JSON text, as the SQLite backend keeps them, so a caller
+ * never shares an object with the store. A transaction stages its writes; they are applied only
+ * if its work returns (and, on NATS, once the log took them), so a refused submit leaves nothing.
  */
-import type { TaskStore, TaskTx } from "../../core/store.ts";
-import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../../core/tasks.ts";
+import type { TaskStore, TaskTx } from "../core/store.ts";
+import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../core/tasks.ts";
 
-interface State {
-  tasks: Map<string, string>;
-  workers: Map<string, string>;
+/** What one transaction changed: tasks and workers by id (a worker's null = removed), appended events, the next id. */
+export interface TaskChanges {
+  tasks: [string, string][];
+  workers: [string, string | null][];
   events: string[];
   nextId: number;
 }
+
+export class TaskState {
+  readonly tasks = new Map<string, string>();
+  readonly workers = new Map<string, string>();
+  readonly events: string[] = [];
+  nextId = 1;
+
+  apply(changes: TaskChanges): void {
+    for (const [id, json] of changes.tasks) this.tasks.set(id, json);
+    for (const [id, json] of changes.workers) {
+      if (json === null) this.workers.delete(id);
+      else this.workers.set(id, json);
+    }
+    this.events.push(...changes.events);
+    this.nextId = changes.nextId;
+  }
+
+  eventsSince(since: number, limit = Infinity): TaskEvent[] {
+    return this.events.slice(since, since + limit).map((json) => JSON.parse(json) as TaskEvent);
+  }
+}
+
+type State = TaskState;
 
 function byQueueOrder(a: { task: Task; index: number }, b: { task: Task; index: number }): number {
   return b.task.priority - a.task.priority || a.index - b.index;
 }
 
-class MemoryTaskTx implements TaskTx {
+export class StagedTaskTx implements TaskTx {
   readonly now = Date.now();
   readonly #state: State;
   readonly tasks = new Map<string, string>();
@@ -114,28 +139,30 @@ class MemoryTaskTx implements TaskTx {
     const merged = new Map([...this.#state.tasks, ...this.tasks]);
     return [...merged.values()].map((json) => JSON.parse(json) as Task);
   }
+
+  /** What this transaction wrote; undefined if nothing. */
+  changes(): TaskChanges | undefined {
+    if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && this.nextIdValue === this.#state.nextId) return undefined;
+    return { tasks: [...this.tasks], workers: [...this.workersWritten], events: this.events, nextId: this.nextIdValue };
+  }
 }
 
+/** The memory backend's task board. */
 export class MemoryTaskStore implements TaskStore {
-  readonly #state: State = { tasks: new Map(), workers: new Map(), events: [], nextId: 1 };
+  readonly #state = new TaskState();
   readonly #listeners = new Set<() => void>();
 
   async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
-    const tx = new MemoryTaskTx(this.#state);
+    const tx = new StagedTaskTx(this.#state);
     const result = work(tx);
-    for (const [id, json] of tx.tasks) this.#state.tasks.set(id, json);
-    for (const [id, json] of tx.workersWritten) {
-      if (json === null) this.#state.workers.delete(id);
-      else this.#state.workers.set(id, json);
-    }
-    this.#state.events.push(...tx.events);
-    this.#state.nextId = tx.nextIdValue;
-    if (tx.events.length > 0) for (const listener of this.#listeners) listener();
+    const changes = tx.changes();
+    if (changes) this.#state.apply(changes);
+    if (changes && changes.events.length > 0) for (const listener of this.#listeners) listener();
     return result;
   }
 
   async events(since: number, limit = Infinity): Promise<TaskEvent[]> {
-    return this.#state.events.slice(since, since + limit).map((json) => JSON.parse(json) as TaskEvent);
+    return this.#state.eventsSince(since, limit);
   }
 
   async head(): Promise<number> {

@@ -1,0 +1,131 @@
+/**
+ * The distributed backend: NATS JetStream. Boards are KV buckets (their logs mirror streams), task
+ * boards are event-sourced streams with optimistic concurrency, runs and the sub-agent registry
+ * are KV buckets. Everything lives under a prefix, so swarms sharing a server never see each other.
+ */
+import { readFileSync } from "node:fs";
+import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { z } from "zod";
+import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
+import type { Backend, BackendFactory, BoardStore, TaskStore } from "../../core/store.ts";
+import { NatsBoardStore } from "./board.ts";
+import { NatsAgentStore, NatsRunStore } from "./records.ts";
+import { NatsTaskStore } from "./tasks.ts";
+
+export interface NatsBackendOptions {
+  /** One URL or several (a cluster), e.g. "nats://127.0.0.1:4222". */
+  servers: string | string[];
+  token?: string;
+  user?: string;
+  pass?: string;
+  /** An nkey seed (starts with "SU"). */
+  nkeySeed?: string;
+  /** A .creds file (a user JWT and its seed). */
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Names every bucket and stream of this swarm; default "colony". */
+  prefix?: string;
+  /** JetStream replicas of every bucket and stream; 1 to 5, default 1 (3 on a three-server cluster). */
+  replicas?: number;
+  /** How long to wait for a connection; default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** The server could not be reached, refused our credentials, or has no JetStream. */
+export class NatsConnectError extends ColonyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NATS_CONNECT", message, options);
+  }
+}
+
+const optionsSchema = z.strictObject({
+  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { message: "servers is a URL or a list of URLs, e.g. nats://127.0.0.1:4222" }),
+  token: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  pass: z.string().optional(),
+  nkeySeed: z.string().startsWith("S", { message: "nkeySeed is a seed, starting with S" }).optional(),
+  credsFile: z.string().min(1).optional(),
+  tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
+  prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: "prefix is 1 to 32 letters, digits, '-' or '_'" }).optional(),
+  replicas: z.number().int().min(1).max(5, { message: "replicas is 1 to 5" }).optional(),
+  timeoutMs: z.number().int().min(1).optional(),
+});
+
+function checkOptions(options: NatsBackendOptions): Required<Pick<NatsBackendOptions, "prefix" | "replicas">> & NatsBackendOptions {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`natsBackend: ${issue.path.join(".") || "options"}: ${issue.message}`);
+  }
+  const auth = [options.token, options.user, options.nkeySeed, options.credsFile].filter((a) => a !== undefined).length;
+  if (auth > 1) throw new ConfigError("natsBackend: give one of token, user/pass, nkeySeed or credsFile");
+  if (options.pass !== undefined && options.user === undefined) throw new ConfigError("natsBackend: pass needs user");
+  return { ...parsed.data, prefix: parsed.data.prefix ?? "colony", replicas: parsed.data.replicas ?? 1 };
+}
+
+function connectionOptions(options: NatsBackendOptions): NodeConnectionOptions {
+  const servers = options.servers;
+  const auth: Partial<NodeConnectionOptions> = {};
+  if (options.token !== undefined) auth.token = options.token;
+  if (options.user !== undefined) Object.assign(auth, { user: options.user, pass: options.pass ?? "" });
+  if (options.nkeySeed !== undefined) auth.authenticator = nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed));
+  if (options.credsFile !== undefined) {
+    try {
+      auth.authenticator = credsAuthenticator(readFileSync(options.credsFile));
+    } catch (error) {
+      throw new ConfigError(`natsBackend: credsFile ${options.credsFile}: ${describeError(error)}`, { cause: error });
+    }
+  }
+  const tls = options.tls && { ...(options.tls.caFile && { caFile: options.tls.caFile }), ...(options.tls.certFile && { certFile: options.tls.certFile }), ...(options.tls.keyFile && { keyFile: options.tls.keyFile }) };
+  return { servers, name: `colony-${process.pid}`, timeout: options.timeoutMs ?? 5000, maxReconnectAttempts: -1, ...auth, ...(tls && { tls }) };
+}
+
+async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> {
+  const where = Array.isArray(options.servers) ? options.servers.join(",") : options.servers;
+  let nc: NatsConnection;
+  try {
+    nc = await connect(connectionOptions(options));
+  } catch (error) {
+    const why = describeError(error);
+    const hint = /auth/i.test(why) ? "; check the credentials (--nats-user/--nats-pass, --nats-token, COLONY_NATS_*)" : "; is nats-server running there?";
+    throw new NatsConnectError(`cannot connect to NATS at ${where}: ${why}${hint}`, { cause: error });
+  }
+  try {
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const kvm = new Kvm(js);
+    const { prefix, replicas } = options;
+    const runs = await kvm.create(`${prefix}_runs`, { history: 1, replicas, allow_direct: false });
+    const agents = await kvm.create(`${prefix}_agents`, { history: 1, replicas, allow_direct: false });
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    return {
+      runs: new NatsRunStore(runs),
+      agents: new NatsAgentStore(agents),
+      openBoard: (name: string): Promise<BoardStore> => NatsBoardStore.open(js, jsm, `${prefix}_board_${name}`, `${prefix}_log_${name}`, replicas, maxPayload),
+      openTasks: (name: string): Promise<TaskStore> => NatsTaskStore.open(nc, js, jsm, `${prefix}_tasks_${name}`, `${prefix}.tasks.${name}`, replicas),
+      async close() {
+        await nc.close();
+      },
+    };
+  } catch (error) {
+    await nc.close();
+    if (error instanceof JetStreamApiError || /jetstream/i.test(describeError(error))) {
+      throw new NatsConnectError(`NATS at ${where} has no usable JetStream (${describeError(error)}); start nats-server with -js`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * NATS JetStream, for a swarm across machines. The same programs run on it as on SQLite.
+ *
+ * @example
+ * const colony = createColony({ backend: natsBackend({ servers: "nats://127.0.0.1:4222", prefix: "team-a" }) });
+ */
+export function natsBackend(options: NatsBackendOptions): BackendFactory {
+  const checked = checkOptions(options);
+  const where = Array.isArray(checked.servers) ? checked.servers.join(",") : checked.servers;
+  return { kind: "nats", location: `${where} (prefix ${checked.prefix})`, open: () => open(checked) };
+}

@@ -1,0 +1,157 @@
+/**
+ * Runs, steps, the sub-agent registry and reports on JetStream KV. A lifecycle move is
+ * compare-and-set twice over: on the record's generation (the contract) and on the key's KV
+ * revision (so that two writers never both apply a move).
+ */
+import { JetStreamApiError } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
+import type { AgentStore, Report, RunStore } from "../../core/store.ts";
+
+const WRONG_LAST_SEQUENCE = 10071;
+const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
+
+function isConflict(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
+}
+
+async function read<T>(kv: KV, key: string): Promise<{ value: T; revision: number } | undefined> {
+  const entry = await kv.get(key);
+  if (!entry || entry.operation !== "PUT") return undefined;
+  return { value: entry.json<T>(), revision: entry.revision };
+}
+
+/**
+ * Reads `key`, lets `change` compute its next value (undefined = leave it), and writes it only
+ * if nobody wrote the key in between; reads again when someone did. Returns what was written.
+ */
+async function modify<T>(kv: KV, key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+  for (;;) {
+    const current = await read<T>(kv, key);
+    const next = change(current?.value);
+    if (next === undefined) return undefined;
+    try {
+      if (current) await kv.update(key, JSON.stringify(next), current.revision);
+      else await kv.create(key, JSON.stringify(next));
+      return next;
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+  }
+}
+
+async function values<T>(kv: KV, filter: string): Promise<T[]> {
+  const out: T[] = [];
+  const keys: string[] = [];
+  for await (const key of await kv.keys(filter)) keys.push(key);
+  for (const key of keys) {
+    const found = await read<T>(kv, key);
+    if (found) out.push(found.value);
+  }
+  return out;
+}
+
+export class NatsRunStore implements RunStore {
+  readonly #kv: KV;
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  async createRun(run: RunInfo): Promise<void> {
+    await this.#kv.create(`r.${run.runId}`, JSON.stringify(run));
+  }
+
+  async appendStep(runId: string, step: StepRecord): Promise<void> {
+    await this.#kv.create(`s.${runId}.${step.index}`, JSON.stringify(step));
+  }
+
+  async finishRun(run: RunInfo): Promise<void> {
+    await this.#kv.put(`r.${run.runId}`, JSON.stringify(run));
+  }
+
+  async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
+    const runs = await values<RunInfo>(this.#kv, "r.*");
+    runs.sort((a, b) => b.startedAt - a.startedAt || b.runId.localeCompare(a.runId));
+    return options.limit === undefined ? runs : runs.slice(0, options.limit);
+  }
+
+  async getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined> {
+    const run = await read<RunInfo>(this.#kv, `r.${runId}`);
+    if (!run) return undefined;
+    const steps = await values<StepRecord>(this.#kv, `s.${runId}.*`);
+    return { run: run.value, steps: steps.sort((a, b) => a.index - b.index) };
+  }
+}
+
+interface KillRequest {
+  cascade: boolean;
+  ownerPid: number;
+}
+
+export class NatsAgentStore implements AgentStore {
+  readonly #kv: KV;
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  async insert(record: AgentRecord): Promise<void> {
+    await this.#kv.create(`a.${record.id}`, JSON.stringify(record));
+  }
+
+  async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
+    const written = await modify<AgentRecord>(this.#kv, `a.${id}`, (current) =>
+      current && current.generation === generation ? { ...current, ...patch, generation: generation + 1 } : undefined,
+    );
+    return written !== undefined;
+  }
+
+  async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
+    await modify<AgentRecord>(this.#kv, `a.${id}`, (current) => current && { ...current, usage: { ...usage } });
+  }
+
+  async get(id: string): Promise<AgentRecord | undefined> {
+    return (await read<AgentRecord>(this.#kv, `a.${id}`))?.value;
+  }
+
+  async list(filter: { parentId?: string; state?: AgentState } = {}): Promise<AgentRecord[]> {
+    const records = await values<AgentRecord>(this.#kv, "a.*");
+    return records
+      .filter((r) => (filter.parentId === undefined || r.parentId === filter.parentId) && (filter.state === undefined || r.state === filter.state))
+      .sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+  }
+
+  async requestKill(id: string, cascade: boolean): Promise<boolean> {
+    const record = await this.get(id);
+    if (!record || FINAL.has(record.state)) return false;
+    await this.#kv.put(`k.${id}`, JSON.stringify({ cascade, ownerPid: record.ownerPid } satisfies KillRequest));
+    return true;
+  }
+
+  async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
+    const taken: { id: string; cascade: boolean }[] = [];
+    const keys: string[] = [];
+    for await (const key of await this.#kv.keys("k.*")) keys.push(key);
+    for (const key of keys) {
+      const request = await read<KillRequest>(this.#kv, key);
+      if (!request || request.value.ownerPid !== ownerPid) continue;
+      try {
+        // Taken once: only the delete that finds the request's revision wins.
+        await this.#kv.delete(key, { previousSeq: request.revision });
+        taken.push({ id: key.slice(2), cascade: request.value.cascade });
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    return taken;
+  }
+
+  async putReport(agentId: string, report: Report): Promise<void> {
+    await this.#kv.put(`rep.${agentId}`, JSON.stringify(report));
+  }
+
+  async getReport(agentId: string): Promise<Report | undefined> {
+    return (await read<Report>(this.#kv, `rep.${agentId}`))?.value;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A task board on JetStream, as an event-sourced log with optimistic concurrency. Each
+ * transaction that changes anything is one message on the board's stream, holding its write set;
+ * it is published only if the stream is still at the sequence the transaction read (JetStream's
+ * expected-last-sequence check), so transactions are serialisable across every client, as SQLite's
+ * write lock makes them on one machine. A client that loses the race folds the newer messages in
+ * and runs its transaction again. Every client keeps the board folded in memory.
+ */
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ColonyError } from "../../core/errors.ts";
+import type { TaskStore, TaskTx } from "../../core/store.ts";
+import type { TaskEvent } from "../../core/tasks.ts";
+import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
+
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** A transaction lost the race for the log more often than this in a row. */
+export class TaskContentionError extends ColonyError {
+  constructor(stream: string, attempts: number) {
+    super("STORE_BUSY", `the task log ${stream} moved on under ${attempts} attempts in a row; try again`);
+  }
+}
+
+export class NatsTaskStore implements TaskStore {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #stream: string;
+  readonly #subject: string;
+  readonly #maxPayload: number;
+  readonly #state = new TaskState();
+  /** The stream sequence the state is folded up to. */
+  #applied = 0;
+  /** One transaction at a time per client: they would only race each other for the log. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string) {
+    this.#nc = nc;
+    this.#js = js;
+    this.#jsm = jsm;
+    this.#stream = stream;
+    this.#subject = subject;
+    this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<NatsTaskStore> {
+    try {
+      await jsm.streams.info(stream);
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error; // 10059: stream not found
+      await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas }).catch(async (raced: unknown) => {
+        if (!(raced instanceof JetStreamApiError)) throw raced;
+        await jsm.streams.info(stream);
+      });
+    }
+    return new NatsTaskStore(nc, js, jsm, stream, subject);
+  }
+
+  transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    const run = this.#queue.then(() => this.#transact(work));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    const attempts = 50;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      await this.#catchUp();
+      const tx = new StagedTaskTx(this.#state);
+      const result = work(tx);
+      const changes = tx.changes();
+      if (!changes) return result;
+      if (await this.#append(changes)) return result;
+      // Another client committed first: fold it in and run again on the newer state.
+    }
+    throw new TaskContentionError(this.#stream, attempts);
+  }
+
+  /** Publishes the write set if the log is still where this client read it; false if it moved. */
+  async #append(changes: TaskChanges): Promise<boolean> {
+    const payload = JSON.stringify(changes);
+    if (Buffer.byteLength(payload, "utf8") > this.#maxPayload) {
+      throw new ColonyError("VALUE_TOO_LARGE", `one task transaction is ${Buffer.byteLength(payload, "utf8")} bytes, over the NATS server's max_payload of ${this.#maxPayload}; submit fewer or smaller tasks at once, or raise max_payload`);
+    }
+    try {
+      const ack = await this.#js.publish(this.#subject, payload, { expect: { lastSequence: this.#applied, streamName: this.#stream } });
+      this.#state.apply(changes);
+      this.#applied = ack.seq;
+      return true;
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return false;
+      throw error;
+    }
+  }
+
+  /** Folds every message the log has past what this client applied. */
+  async #catchUp(): Promise<void> {
+    const head = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
+    for (let seq = this.#applied + 1; seq <= head; seq++) {
+      const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
+      if (!message) throw new ColonyError("CORRUPT", `the task log ${this.#stream} has no message ${seq}; was the stream edited by hand?`);
+      this.#state.apply(JSON.parse(Buffer.from(message.data).toString("utf8")) as TaskChanges);
+      this.#applied = seq;
+    }
+  }
+
+  async events(since: number, limit?: number): Promise<TaskEvent[]> {
+    await this.transact(() => undefined);
+    return this.#state.eventsSince(since, limit);
+  }
+
+  async head(): Promise<number> {
+    await this.transact(() => undefined);
+    return this.#state.events.length;
+  }
+
+  /** Every message on the log's subject reaches core subscribers too: that is the change signal. */
+  onChange(listener: () => void): () => void {
+    const subscription = this.#nc.subscribe(this.#subject, { callback: () => listener() });
+    return () => subscription.unsubscribe();
+  }
+}

@@ -1,0 +1,65 @@
+/** natsBackend's own behaviour: auth, bad options, prefixes, and the CLI on NATS. */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ConfigError, createColony, natsBackend, NatsConnectError } from "../src/index.ts";
+import { startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
+
+const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+
+describe("natsBackend", () => {
+  let server: NatsServer;
+  before(async () => {
+    server = await startNatsServer({ args: ["--user", "colony", "--pass", "s3cret"] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test("bad options are a ConfigError before any connection", () => {
+    assert.throws(() => natsBackend({ servers: "" }), ConfigError);
+    assert.throws(() => natsBackend({ servers: server.url, prefix: "no spaces" }), /prefix/);
+    assert.throws(() => natsBackend({ servers: server.url, replicas: 7 }), /replicas/);
+    assert.throws(() => natsBackend({ servers: server.url, token: "t", user: "u" }), /one of token/);
+  });
+
+  test("wrong credentials are refused with a clear NatsConnectError", async () => {
+    const colony = createColony({ backend: natsBackend({ servers: server.url, user: "colony", pass: "wrong" }) });
+    await assert.rejects(colony.board("b"), (error: Error) => error instanceof NatsConnectError && /authorization/i.test(error.message) && /credentials/.test(error.message));
+    await colony.close();
+  });
+
+  test("the right credentials work, and two prefixes on one server see nothing of each other", async () => {
+    const a = createColony({ backend: natsBackend({ servers: server.url, user: "colony", pass: "s3cret", prefix: "team-a" }) });
+    const b = createColony({ backend: natsBackend({ servers: server.url, user: "colony", pass: "s3cret", prefix: "team-b" }) });
+    try {
+      await (await a.board("shared")).write("k", "from a", { author: "a" });
+      await (await a.tasks()).submit({ kind: "k", input: 1 });
+      assert.equal((await b.board("shared")).view().read("k"), undefined);
+      assert.deepEqual(await (await b.tasks()).list(), []);
+      assert.equal((await (await a.tasks()).list()).length, 1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("the CLI takes --nats and COLONY_NATS_* variables; wrong credentials exit 2 with one line", () => {
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+    const submitted = run(["submit", "research", "--input", '{"q":1}', "--json", "--nats", server.url, "--nats-prefix", "cli"], { COLONY_NATS_USER: "colony", COLONY_NATS_PASS: "s3cret" });
+    assert.equal(submitted.status, 0, submitted.stderr);
+    assert.equal((JSON.parse(submitted.stdout) as { kind: string }).kind, "research");
+    const listed = run(["tasks", "--json", "--nats-prefix", "cli"], { COLONY_NATS_URL: server.url, COLONY_NATS_USER: "colony", COLONY_NATS_PASS: "s3cret" });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1);
+    const refused = run(["tasks", "--nats", server.url, "--nats-user", "colony", "--nats-pass", "nope"]);
+    assert.equal(refused.status, 2);
+    assert.equal(refused.stderr.trim().split("\n").length, 1);
+    assert.match(refused.stderr, /cannot connect to NATS .*authorization/i);
+    const both = run(["tasks", "--nats", server.url, "--db", "x.db"]);
+    assert.equal(both.status, 2);
+    assert.match(both.stderr, /--db and --nats exclude each other/);
+  });
+});
