@@ -45,6 +45,18 @@ describe("natsBackend", () => {
     }
   });
 
+  test("local fallback is off by default on NATS, where a worker on another machine may take the task", async () => {
+    const square = { name: "square", run: (ctx: { input: number }) => ctx.input * ctx.input };
+    const colony = createColony({ backend: natsBackend({ servers: server.url, user: "colony", pass: "s3cret", prefix: "fallback" }), agents: { square } });
+    try {
+      const task = await (await colony.tasks()).submit({ kind: "square", input: 3 });
+      assert.equal(task.assignee, undefined);
+      assert.equal(task.fallback, undefined);
+    } finally {
+      await colony.close();
+    }
+  });
+
   test("the CLI takes --nats and COLONY_NATS_* variables; wrong credentials exit 2 with one line", () => {
     const run = (args: string[], env: Record<string, string> = {}) =>
       spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ...env } });

@@ -130,6 +130,8 @@ export interface BackendFactory {
   readonly kind: string;
   /** Where the data lives, for messages ("sqlite .colony/colony.db"). */
   readonly location: string;
+  /** One machine's store (memory, SQLite), as opposed to a swarm's; decides defaults such as local fallback. */
+  readonly embedded: boolean;
   open(): Promise<Backend>;
 }
 

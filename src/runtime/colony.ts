@@ -41,7 +41,7 @@ export interface ColonyOptions {
    * no live worker offers runs in this process (local fallback) instead of waiting.
    */
   agents?: AgentsByKind;
-  /** Run such tasks here; default true (the embedded backends). */
+  /** Run such tasks here; default on for the embedded backends (memory, SQLite), off on NATS, where another machine's worker may come. */
   localFallback?: boolean;
   /** How long a task reserved for the least loaded worker waits for it before any worker may take it; default 2000 ms. */
   reserveMs?: number;
@@ -152,7 +152,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const taskBoards = new Map<string, Promise<TaskBoard>>();
   const workers = new Set<TaskWorker>();
   const localWorkers = new Map<string, Promise<TaskWorker>>();
-  const localFallback = options.localFallback ?? true;
+  const localFallback = options.localFallback ?? factory.embedded;
 
   let runtime: Promise<AgentRuntime> | undefined;
   const supervisors = new Set<Supervisor>();

@@ -186,6 +186,7 @@ class MemoryAgentStore implements AgentStore {
 export function memoryBackend(): BackendFactory {
   return {
     kind: "memory",
+    embedded: true,
     location: "this process",
     async open(): Promise<Backend> {
       const boards = new Map<string, MemoryBoardStore>();

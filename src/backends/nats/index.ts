@@ -127,5 +127,5 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
 export function natsBackend(options: NatsBackendOptions): BackendFactory {
   const checked = checkOptions(options);
   const where = Array.isArray(checked.servers) ? checked.servers.join(",") : checked.servers;
-  return { kind: "nats", location: `${where} (prefix ${checked.prefix})`, open: () => open(checked) };
+  return { kind: "nats", embedded: false, location: `${where} (prefix ${checked.prefix})`, open: () => open(checked) };
 }

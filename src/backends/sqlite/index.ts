@@ -289,6 +289,7 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
   const pollMs = positiveInteger("pollMs", options.pollMs ?? 50);
   return {
     kind: "sqlite",
+    embedded: true,
     location: path,
     async open(): Promise<Backend> {
       if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
