@@ -11,11 +11,11 @@
  * history read first waits for it to reach the bucket's head as read at the call.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { nextVersion } from "../../core/cas.ts";
 import { InvalidValueError } from "../../core/errors.ts";
 import type { BoardStore, DeleteRequest, HistoryQuery, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
+import { ensureStream, isConflict } from "./jetstream.ts";
 
 /** What one message in the bucket holds: the log record, plus when the key was (re)created. */
 interface Stored {
@@ -29,7 +29,6 @@ interface Stored {
   tags: string[];
 }
 
-const WRONG_LAST_SEQUENCE = 10071;
 const MIRROR_WAIT_MS = 5000;
 
 /** KV keys are subject tokens; board keys are any UTF-8. base64url maps one onto the other. */
@@ -45,10 +44,6 @@ function toRecord(stored: Stored, seq: number): StoredRecord {
 
 function toEntry(stored: Stored): StoredEntry {
   return { key: stored.key, json: stored.json!, author: stored.author, version: stored.version, createdAt: stored.createdAt, updatedAt: stored.at, tags: stored.tags };
-}
-
-function isConflict(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
 }
 
 export class NatsBoardStore implements BoardStore {
@@ -72,16 +67,7 @@ export class NatsBoardStore implements BoardStore {
     // No direct gets: the server lets a mirror of a KV stream answer those (mirror_direct), and
     // the log mirror trails the bucket, so a read right after a write could see the older value.
     const kv = await new Kvm(js).create(bucket, { history: 1, replicas, allow_direct: false });
-    try {
-      await jsm.streams.info(log);
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error; // 10059: stream not found
-      await jsm.streams.add({ name: log, mirror: { name: `KV_${bucket}` }, num_replicas: replicas, mirror_direct: false }).catch(async (raced: unknown) => {
-        // Another process created it first.
-        if (!(raced instanceof JetStreamApiError)) throw raced;
-        await jsm.streams.info(log);
-      });
-    }
+    await ensureStream(jsm, { name: log, mirror: { name: `KV_${bucket}` }, num_replicas: replicas, mirror_direct: false });
     return new NatsBoardStore(kv, jsm, bucket, log, maxPayload);
   }
 

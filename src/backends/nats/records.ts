@@ -3,17 +3,12 @@
  * compare-and-set twice over: on the record's generation (the contract) and on the key's KV
  * revision (so that two writers never both apply a move).
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentStore, Report, RunStore } from "../../core/store.ts";
+import { isConflict } from "./jetstream.ts";
 
-const WRONG_LAST_SEQUENCE = 10071;
 const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
-
-function isConflict(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
-}
 
 async function read<T>(kv: KV, key: string): Promise<{ value: T; revision: number } | undefined> {
   const entry = await kv.get(key);

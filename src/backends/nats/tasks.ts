@@ -7,14 +7,12 @@
  * and runs its transaction again. Every client keeps the board folded in memory.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
 import type { TaskStore, TaskTx } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
-
-const WRONG_LAST_SEQUENCE = 10071;
+import { ensureStream, isConflict } from "./jetstream.ts";
 
 /** A transaction lost the race for the log more often than this in a row. */
 export class TaskContentionError extends ColonyError {
@@ -46,15 +44,7 @@ export class NatsTaskStore implements TaskStore {
   }
 
   static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<NatsTaskStore> {
-    try {
-      await jsm.streams.info(stream);
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error; // 10059: stream not found
-      await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas }).catch(async (raced: unknown) => {
-        if (!(raced instanceof JetStreamApiError)) throw raced;
-        await jsm.streams.info(stream);
-      });
-    }
+    await ensureStream(jsm, { name: stream, subjects: [subject], num_replicas: replicas });
     return new NatsTaskStore(nc, js, jsm, stream, subject);
   }
 
@@ -90,7 +80,7 @@ export class NatsTaskStore implements TaskStore {
       this.#applied = ack.seq;
       return true;
     } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return false;
+      if (isConflict(error)) return false;
       throw error;
     }
   }
