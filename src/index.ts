@@ -65,8 +65,21 @@ export {
 } from "./core/tasks.ts";
 export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
-export type { BackendFactory, Backend, BoardStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
+export type { BackendFactory, Backend, BoardStore, BusHandler, BusTransport, LeaseStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
+export { Bus, BusMessageError, channel, subjectToken, type BusOptions, type BusRejection, type BusStats, type Channel, type RejectReason } from "./runtime/bus.ts";
+export { Election, NotLeaderError, type ElectionEvent, type ElectionOptions } from "./runtime/election.ts";
 export {
+  coordinatorRole,
+  nodeInfoChannel,
+  nodeRequestChannel,
+  nodeSubject,
+  progressChannel,
+  progressSubject,
+  type NodeInfo,
+  type ProgressMessage,
+} from "./runtime/tasks/node.ts";
+export {
+  BusRequestError,
   ClosedError,
   ColonyError,
   ConfigError,

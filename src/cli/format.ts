@@ -58,6 +58,14 @@ export function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
 }
 
+/** A running agent's emit, log or usage, in a few words. */
+export function progressText(event: { type: string; [field: string]: unknown }): string {
+  if (event.type === "emit") return `emitted ${String(event.name)}: ${JSON.stringify(event.data) ?? ""}`.slice(0, 200);
+  if (event.type === "log") return `log: ${String(event.message)}`.slice(0, 200);
+  if (event.type === "usage") return `used ${String(event.tokens)} tokens, $${Number(event.costUsd).toFixed(4)}`;
+  return event.type;
+}
+
 export function workerEventLine(event: WorkerEvent): string {
   const at = new Date(event.at).toISOString().slice(11, 23);
   switch (event.type) {
@@ -71,6 +79,12 @@ export function workerEventLine(event: WorkerEvent): string {
       return `${at} failed ${event.task} (${event.kind}) → ${event.status}: ${event.error}`;
     case "stale":
       return `${at} dropped ${event.task} (${event.kind}): ${event.error}`;
+    case "coordinator":
+      return event.leading ? `${at} coordinator of this task board (term ${event.term})` : `${at} no longer coordinator (term ${event.term}, ${event.reason ?? "deposed"})`;
+    case "rejected":
+      return `${at} rejected a message on ${event.subject} (${event.reason}): ${event.error.split("\n")[0]}`;
+    case "progress":
+      return `${at} ${event.task} ${progressText(event.event)}`;
     case "error":
       return `${at} error: ${event.error}`;
     case "draining":

@@ -73,6 +73,19 @@ export class NotFoundError extends ColonyError {
   }
 }
 
+/** A bus request that nobody answered: no responder listens on the subject, or none replied in time. */
+export class BusRequestError extends ColonyError {
+  readonly subject: string;
+
+  constructor(subject: string, reason: "no_responders" | "timeout", timeoutMs: number) {
+    super(
+      reason === "timeout" ? "BUS_TIMEOUT" : "BUS_NO_RESPONDERS",
+      reason === "timeout" ? `no reply on ${subject} within ${timeoutMs} ms` : `nobody listens on ${subject}`,
+    );
+    this.subject = subject;
+  }
+}
+
 /** Turns anything thrown into a one-line message, for step records and the CLI. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

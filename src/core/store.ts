@@ -112,6 +112,38 @@ export interface AgentStore {
   getReport(agentId: string): Promise<Report | undefined>;
 }
 
+/**
+ * Named leases for leader election: a holder and a revision that grows on every write of any
+ * lease, so that a revision is never seen twice. Expiry is the caller's business (measured on its
+ * own clock from when it saw a revision), so no two machines' clocks are ever compared.
+ */
+export interface LeaseStore {
+  /** The lease's holder (undefined when free) and its revision (0 = never held). */
+  get(name: string): Promise<{ holder?: string; revision: number }>;
+  /** Sets the holder if the lease is still at `revision`; the new revision, or undefined if it moved. */
+  put(name: string, holder: string, revision: number): Promise<number | undefined>;
+  /** Frees the lease if it is still at `revision`; false if it moved. */
+  release(name: string, revision: number): Promise<boolean>;
+}
+
+/** A message handler on the bus: the message's own subject, and `reply` when the sender asked for an answer. */
+export type BusHandler = (payload: Uint8Array, subject: string, reply?: (payload: Uint8Array) => void) => void;
+
+/**
+ * Publish/subscribe between the processes of one swarm: raw bytes on subjects (dot-separated
+ * tokens; `*` matches one token, `>` the rest). Delivery is at most once: what must not be lost
+ * goes through a board or a task board instead. Validation lives above it, in the runtime.
+ */
+export interface BusTransport {
+  /** The largest payload the transport carries, in bytes. */
+  readonly maxPayload: number;
+  publish(subject: string, payload: Uint8Array): void;
+  /** With `queue`, each message goes to one subscriber of the group instead of to all. */
+  subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): () => void;
+  /** The first reply; rejects with BusTimeoutError after timeoutMs, or at once if nobody listens. */
+  request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+}
+
 /** An open backend. */
 export interface Backend {
   openBoard(name: string): Promise<BoardStore>;
@@ -119,6 +151,9 @@ export interface Backend {
   openTasks(name: string): Promise<TaskStore>;
   readonly runs: RunStore;
   readonly agents: AgentStore;
+  readonly leases: LeaseStore;
+  /** Spans this process on the embedded backends, the whole swarm on NATS. */
+  readonly bus: BusTransport;
   close(): Promise<void>;
 }
 

@@ -287,6 +287,16 @@ export class TaskBoard {
     }
   }
 
+  /**
+   * Reaps now: lapsed leases go back to the queue, silent workers are marked offline. Every
+   * transaction does this too; a swarm's coordinator also does it on a timer, so that the board
+   * tells the truth while nobody claims.
+   */
+  async sweep(): Promise<void> {
+    this.#checkOpen();
+    await this.#reapLeases();
+  }
+
   close(): void {
     this.#closed = true;
     for (const changes of this.#watchers) changes.close();

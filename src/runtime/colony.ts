@@ -17,6 +17,8 @@ import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgen
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
+import { Bus } from "./bus.ts";
+import { Election, type ElectionOptions } from "./election.ts";
 import { TaskWorker, type AgentsByKind, type WorkerOptions } from "./tasks/worker.ts";
 import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/workflow.ts";
 
@@ -124,6 +126,27 @@ export interface Colony {
    * await sup.stop();
    */
   supervise(spec: SupervisorSpec): Promise<Supervisor>;
+  /**
+   * The bus: schema-checked JSON messages on subjects, queue groups, request/reply. It spans this
+   * process on the embedded backends and the whole swarm on NATS. Workers publish their tasks'
+   * progress on it (`progressChannel`) and answer `nodeRequestChannel` requests.
+   *
+   * @example
+   * const bus = await colony.bus();
+   * bus.subscribe(progressChannel, progressSubject("default"), (p) => console.log(p.task, p.event.type));
+   */
+  bus(): Promise<Bus>;
+  /**
+   * Campaigns for `role` (1–64 letters, digits, '-', '_') until stopped or the colony closes; at
+   * most one candidate of the swarm leads it at a time. Guard a leader's actions with
+   * `whileLeader` or, where it matters, `await election.confirm()`.
+   *
+   * @example
+   * const election = await colony.elect("scheduler", { leaseMs: 5000 });
+   * await election.elected();
+   * setInterval(() => void election.whileLeader(() => scheduleDueJobs()).catch(() => {}), 1000);
+   */
+  elect(role: string, options?: ElectionOptions): Promise<Election>;
   close(): Promise<void>;
 }
 
@@ -196,8 +219,15 @@ export function createColony(options: ColonyOptions = {}): Colony {
 
   const spawn = async (agent: AgentRef | SubAgent, input: unknown, spawnOptions: SpawnOptions) => (await agentRuntime()).spawn(agent, input, spawnOptions);
 
+  let opened: Promise<Bus> | undefined;
+  const bus = (): Promise<Bus> => {
+    opened ??= backend().then((b) => new Bus(b.bus));
+    return opened;
+  };
+  const elections = new Set<Election>();
+
   const startWorker = async (workerOptions: WorkerOptions & { tasks?: string }): Promise<TaskWorker> => {
-    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions);
+    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: (await backend()).leases });
     workers.add(worker);
     void worker.closed.then(() => workers.delete(worker));
     return worker.start();
@@ -273,8 +303,16 @@ export function createColony(options: ColonyOptions = {}): Colony {
       );
       return supervisor;
     },
+    bus,
+    async elect(role, electionOptions) {
+      const election = new Election((await backend()).leases, role, electionOptions);
+      elections.add(election);
+      void election.elected().catch(() => elections.delete(election));
+      return election.start();
+    },
     async close() {
       if (closed) return;
+      await Promise.all([...elections].map((e) => e.stop()));
       // Supervisors first, so that none takes its children's ends for failures to restart.
       await Promise.all([...supervisors].map((s) => s.stop()));
       await Promise.all([...workers].map((w) => w.stop()));

@@ -12,6 +12,7 @@ import type {
   BoardStore,
   DeleteRequest,
   HistoryQuery,
+  LeaseStore,
   Report,
   RunStore,
   StoredEntry,
@@ -19,6 +20,7 @@ import type {
   TaskStore,
   WriteRequest,
 } from "../../core/store.ts";
+import { LocalBus } from "../local-bus.ts";
 import { MemoryTaskStore } from "../task-state.ts";
 
 interface Slot {
@@ -177,6 +179,27 @@ class MemoryAgentStore implements AgentStore {
   }
 }
 
+class MemoryLeaseStore implements LeaseStore {
+  readonly #leases = new Map<string, { holder?: string; revision: number }>();
+  #revision = 0;
+
+  async get(name: string): Promise<{ holder?: string; revision: number }> {
+    return { ...(this.#leases.get(name) ?? { revision: 0 }) };
+  }
+
+  async put(name: string, holder: string, revision: number): Promise<number | undefined> {
+    if ((this.#leases.get(name)?.revision ?? 0) !== revision) return undefined;
+    this.#leases.set(name, { holder, revision: ++this.#revision });
+    return this.#revision;
+  }
+
+  async release(name: string, revision: number): Promise<boolean> {
+    if ((this.#leases.get(name)?.revision ?? 0) !== revision) return false;
+    this.#leases.set(name, { revision: ++this.#revision });
+    return true;
+  }
+}
+
 /**
  * A backend that keeps everything in this process's memory.
  *
@@ -194,6 +217,8 @@ export function memoryBackend(): BackendFactory {
       return {
         runs: new MemoryRunStore(),
         agents: new MemoryAgentStore(),
+        leases: new MemoryLeaseStore(),
+        bus: new LocalBus(),
         async openBoard(name: string): Promise<BoardStore> {
           let store = boards.get(name);
           if (!store) boards.set(name, (store = new MemoryBoardStore()));

@@ -11,6 +11,8 @@ import { z } from "zod";
 import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
 import type { Backend, BackendFactory, BoardStore, TaskStore } from "../../core/store.ts";
 import { NatsBoardStore } from "./board.ts";
+import { NatsBus } from "./bus.ts";
+import { NatsLeaseStore } from "./leases.ts";
 import { NatsAgentStore, NatsRunStore } from "./records.ts";
 import { NatsTaskStore } from "./tasks.ts";
 
@@ -99,10 +101,13 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const { prefix, replicas } = options;
     const runs = await kvm.create(`${prefix}_runs`, { history: 1, replicas, allow_direct: false });
     const agents = await kvm.create(`${prefix}_agents`, { history: 1, replicas, allow_direct: false });
+    const leases = await kvm.create(`${prefix}_leases`, { history: 1, replicas, allow_direct: false });
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     return {
       runs: new NatsRunStore(runs),
       agents: new NatsAgentStore(agents),
+      leases: new NatsLeaseStore(leases),
+      bus: new NatsBus(nc, prefix),
       openBoard: (name: string): Promise<BoardStore> => NatsBoardStore.open(js, jsm, `${prefix}_board_${name}`, `${prefix}_log_${name}`, replicas, maxPayload),
       openTasks: (name: string): Promise<TaskStore> => NatsTaskStore.open(nc, js, jsm, `${prefix}_tasks_${name}`, `${prefix}.tasks.${name}`, replicas),
       async close() {

@@ -69,6 +69,9 @@ function prepare(db: DatabaseSync) {
     clearKill: s("UPDATE agents SET kill_requested = NULL WHERE id = ?"),
     putReport: s("INSERT INTO reports (agent_id, data) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET data = excluded.data"),
     getReport: s("SELECT data FROM reports WHERE agent_id = ?"),
+    getLease: s("SELECT holder, revision FROM leases WHERE name = ?"),
+    nextLeaseRevision: s("UPDATE lease_revision SET revision = revision + 1 RETURNING revision"),
+    putLease: s("INSERT INTO leases (name, holder, revision) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, revision = excluded.revision"),
   };
 }
 

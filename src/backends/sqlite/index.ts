@@ -16,6 +16,7 @@ import type {
   BoardStore,
   DeleteRequest,
   HistoryQuery,
+  LeaseStore,
   Report,
   RunStore,
   StoredEntry,
@@ -23,6 +24,7 @@ import type {
   TaskStore,
   WriteRequest,
 } from "../../core/store.ts";
+import { LocalBus } from "../local-bus.ts";
 import { SqliteConnection } from "./connection.ts";
 import { SqliteTaskStore } from "./tasks.ts";
 
@@ -272,6 +274,50 @@ class SqliteAgentStore implements AgentStore {
   }
 }
 
+class SqliteLeaseStore implements LeaseStore {
+  readonly #conn: SqliteConnection;
+
+  constructor(conn: SqliteConnection) {
+    this.#conn = conn;
+  }
+
+  async get(name: string): Promise<{ holder?: string; revision: number }> {
+    const row = this.#conn.sql.getLease.get(name) as { holder: string | null; revision: number } | undefined;
+    return row ? { ...(row.holder !== null && { holder: row.holder }), revision: row.revision } : { revision: 0 };
+  }
+
+  async put(name: string, holder: string, revision: number): Promise<number | undefined> {
+    return this.#swap(name, holder, revision);
+  }
+
+  async release(name: string, revision: number): Promise<boolean> {
+    return this.#swap(name, null, revision) !== undefined;
+  }
+
+  #swap(name: string, holder: string | null, revision: number): number | undefined {
+    const { sql } = this.#conn;
+    return this.#conn.transaction(() => {
+      const row = sql.getLease.get(name) as { revision: number } | undefined;
+      if ((row?.revision ?? 0) !== revision) return undefined;
+      const next = (sql.nextLeaseRevision.get() as { revision: number }).revision;
+      sql.putLease.run(name, holder, next);
+      return next;
+    });
+  }
+}
+
+/**
+ * The colonies of one process on one file share a bus; other processes have buses of their own
+ * (what must cross processes goes through the file).
+ */
+const buses = new Map<string, LocalBus>();
+function busOf(path: string): LocalBus {
+  const key = path === ":memory:" ? `:memory:${buses.size}` : resolve(path);
+  let bus = buses.get(key);
+  if (!bus) buses.set(key, (bus = new LocalBus()));
+  return bus;
+}
+
 /**
  * The embedded default: a SQLite file that several processes may share.
  *
@@ -297,6 +343,8 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
       return {
         runs: new SqliteRunStore(conn),
         agents: new SqliteAgentStore(conn),
+        leases: new SqliteLeaseStore(conn),
+        bus: busOf(path),
         async openBoard(name: string): Promise<BoardStore> {
           return new SqliteBoardStore(name, conn);
         },

@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -125,6 +125,20 @@ const MIGRATIONS: Record<number, string> = {
       data TEXT NOT NULL,
       PRIMARY KEY (board, id)
     ) STRICT, WITHOUT ROWID;
+  `,
+  // Leases for leader election. A freed lease keeps its row so that its revision never repeats;
+  // revisions come from one counter, so no two writes of any lease share one.
+  4: `
+    CREATE TABLE leases (
+      name TEXT PRIMARY KEY,
+      holder TEXT,
+      revision INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE lease_revision (
+      only INTEGER PRIMARY KEY CHECK (only = 1),
+      revision INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO lease_revision VALUES (1, 0);
   `,
 };
 

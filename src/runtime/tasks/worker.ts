@@ -13,9 +13,12 @@ import { hostname } from "node:os";
 import { ChangeSignal } from "../../core/changes.ts";
 import { ColonyError, ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
 import type { Isolation } from "../../core/records.ts";
-import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentHandle } from "../../core/subagent-types.ts";
+import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentEvent, SubAgentHandle } from "../../core/subagent-types.ts";
+import type { LeaseStore } from "../../core/store.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.ts";
+import type { Bus } from "../bus.ts";
+import { joinSwarm, type SwarmMembership } from "./node.ts";
 
 /** Agents by task kind: objects run inline (or as given), references load in a thread or process. */
 export type AgentsByKind = Record<string, AgentRef | AnySubAgent>;
@@ -48,6 +51,12 @@ export type WorkerEvent =
   | { type: "succeeded"; task: string; kind: string; ms: number; at: number }
   | { type: "failed"; task: string; kind: string; error: string; status: Task["status"]; at: number }
   | { type: "stale"; task: string; kind: string; error: string; at: number }
+  /** What a running task's agent emits, logs or spends, as it happens. */
+  | { type: "progress"; task: string; kind: string; event: SubAgentEvent; at: number }
+  /** It became the task board's coordinator, or stopped being it. */
+  | { type: "coordinator"; leading: boolean; term: number; reason?: string; at: number }
+  /** A message on the bus was dropped: too large, not JSON, or not of its channel's schema. */
+  | { type: "rejected"; subject: string; reason: string; error: string; at: number }
   | { type: "error"; error: string; at: number }
   | { type: "draining"; running: number; at: number }
   | { type: "stopped"; at: number };
@@ -78,8 +87,11 @@ export class TaskWorker {
   #heartbeat: NodeJS.Timeout | undefined;
   #loop: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
+  readonly #swarm: { bus: Bus; leases: LeaseStore } | undefined;
+  #membership: SwarmMembership | undefined;
 
-  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions) {
+  /** With `swarm`, it also serves the bus and campaigns for coordinator (see node.ts). */
+  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions, swarm?: { bus: Bus; leases: LeaseStore }) {
     const agents = options.agents;
     if (typeof agents !== "object" || agents === null || Object.keys(agents).length === 0) {
       throw new ConfigError("a worker needs agents: an object of task kind → agent (or { module, export })");
@@ -106,6 +118,7 @@ export class TaskWorker {
     };
     this.#tasks = tasks;
     this.#spawn = spawn;
+    this.#swarm = swarm;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -114,6 +127,17 @@ export class TaskWorker {
     await this.#register();
     this.#emit({ type: "online", worker: this.id, capabilities: this.capabilities, concurrency: this.concurrency, at: Date.now() });
     this.#heartbeat = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
+    if (this.#swarm && !this.#options.local) {
+      this.#membership = joinSwarm(this, this.#tasks, this.#swarm.bus, this.#swarm.leases, {
+        // The coordinator is taken over as soon as a dead worker would be declared offline.
+        leaseMs: this.#options.ttlMs,
+        election: (event) => {
+          if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
+          else this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
+        },
+        rejected: (r) => this.#emit({ type: "rejected", subject: r.subject, reason: r.reason, error: r.error, at: r.at }),
+      });
+    }
     this.#loop = this.#claimLoop();
     void this.#wakeOnChanges();
     return this;
@@ -121,6 +145,11 @@ export class TaskWorker {
 
   get running(): number {
     return this.#running.size;
+  }
+
+  /** The ids of the tasks it runs now. */
+  get runningTasks(): string[] {
+    return [...this.#running.keys()];
   }
 
   get status(): WorkerStatus {
@@ -168,6 +197,7 @@ export class TaskWorker {
     if (this.#status === "stopped") return;
     while (this.#running.size > 0) await this.#changes.waitPast(this.#changes.version);
     clearInterval(this.#heartbeat);
+    await this.#membership?.leave().catch(() => {});
     this.#status = "stopped";
     this.#stop.abort();
     await this.#register().catch(() => {});
@@ -313,7 +343,17 @@ export class TaskWorker {
     if (!agent) throw new ConfigError(`worker ${this.id} has no agent for kind ${JSON.stringify(task.kind)}`);
     const isolation = "module" in agent ? this.#options.isolation : "inline";
     run.handle = await this.#spawn(agent, await this.#inputOf(task), { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) });
+    void this.#forwardProgress(task, run.handle).catch(() => {});
     return run.handle.result;
+  }
+
+  async #forwardProgress(task: Task, handle: SubAgentHandle): Promise<void> {
+    for await (const event of handle.events) {
+      if (event.type === "emit" || event.type === "log" || event.type === "usage") {
+        this.#emit({ type: "progress", task: task.id, kind: task.kind, event, at: event.at });
+        this.#membership?.progress(task.id, task.kind, event);
+      }
+    }
   }
 
   /**

@@ -1,0 +1,270 @@
+/**
+ * The swarm contract, run against every backend: leases and leader election (at most one leader
+ * at a time, a new one after a leader stops or goes silent, fencing of a deposed one), and the bus
+ * (subjects with wildcards, queue groups, request/reply, and messages that are too large, not JSON
+ * or not of their channel's schema: rejected, counted, never thrown at the receiver).
+ *
+ * `newColonies(n)` gives n colonies on one backend (n processes' worth of connections where the
+ * backend has them) and a cleanup.
+ */
+import assert from "node:assert/strict";
+import { afterEach, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { Bus, BusMessageError, BusRequestError, channel, ConfigError, Election, NotLeaderError, type Backend, type Colony, type ElectionEvent, type LeaseStore } from "../../src/index.ts";
+
+/** Colonies on one backend, and as many more opens of it for the tests to reach its stores and bus directly. */
+export type NewColonies = (count: number) => Promise<{ colonies: Colony[]; backends: Backend[]; cleanup(): Promise<void> }>;
+
+const LEASE_MS = 200;
+
+/** A lease store whose calls can be held up, as a paused or cut-off process's would be. */
+class PausableLeases implements LeaseStore {
+  readonly #inner: LeaseStore;
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+
+  constructor(inner: LeaseStore) {
+    this.#inner = inner;
+  }
+
+  pause(): void {
+    this.#gate ??= new Promise((resolve) => (this.#open = resolve));
+  }
+
+  resume(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  async get(name: string) {
+    await this.#gate;
+    return this.#inner.get(name);
+  }
+
+  async put(name: string, holder: string, revision: number) {
+    await this.#gate;
+    return this.#inner.put(name, holder, revision);
+  }
+
+  async release(name: string, revision: number) {
+    await this.#gate;
+    return this.#inner.release(name, revision);
+  }
+}
+
+/** Samples who counts itself leader every few ms; fails on any sample with two. */
+function watchLeaders(elections: Election[]): { stop(): void; samples: number; overlaps: string[] } {
+  const state = { samples: 0, overlaps: [] as string[], stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    const leading = elections.filter((e) => e.isLeader).map((e) => e.candidate);
+    state.samples++;
+    if (leading.length > 1) state.overlaps.push(leading.join(" and "));
+  }, 2);
+  return state;
+}
+
+async function until<T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = probe();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export function swarmContract(name: string, newColonies: NewColonies): void {
+  describe(`swarm contract: ${name}`, { timeout: 60_000 }, () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+    async function setup(count: number) {
+      const made = await newColonies(count);
+      cleanups.push(made.cleanup);
+      return { ...made, leases: made.backends.map((b) => b.leases) };
+    }
+
+    describe("leases", () => {
+      test("revisions: create only from 0, replace only at the current revision, never the same revision twice", async () => {
+        const { leases } = await setup(2);
+        const [a, b] = leases as [LeaseStore, LeaseStore];
+        assert.deepEqual(await a.get("role-x"), { revision: 0 });
+        const r1 = await a.put("role-x", "a", 0);
+        assert.ok(r1 !== undefined && r1 > 0);
+        assert.equal(await b.put("role-x", "b", 0), undefined, "a second create loses");
+        assert.deepEqual(await b.get("role-x"), { holder: "a", revision: r1 });
+        const r2 = await a.put("role-x", "a", r1);
+        assert.ok(r2 !== undefined && r2 > r1);
+        assert.equal(await b.put("role-x", "b", r1), undefined, "a stale revision loses");
+        assert.equal(await b.release("role-x", r1), false);
+        assert.equal(await a.release("role-x", r2), true);
+        const freed = await b.get("role-x");
+        assert.equal(freed.holder, undefined);
+        assert.ok(freed.revision > r2);
+        const r3 = await b.put("role-x", "b", freed.revision);
+        assert.ok(r3 !== undefined && r3 > freed.revision);
+        assert.deepEqual(await a.get("role-x"), { holder: "b", revision: r3 });
+        assert.deepEqual(await a.get("role-y"), { revision: 0 }, "leases are separate");
+      });
+    });
+
+    describe("leader election", () => {
+      test("bad roles and lease periods are a ConfigError", async () => {
+        const { leases } = await setup(1);
+        assert.throws(() => new Election(leases[0]!, "no spaces"), ConfigError);
+        assert.throws(() => new Election(leases[0]!, "ok", { leaseMs: 1 }), ConfigError);
+      });
+
+      test("of three candidates exactly one leads; when it stops, another leads at once; never two at once", async () => {
+        const { colonies } = await setup(3);
+        const elections = await Promise.all(colonies.map((c, i) => c.elect("single", { candidate: `c${i}`, leaseMs: LEASE_MS })));
+        const watch = watchLeaders(elections);
+        try {
+          const first = await until(() => elections.find((e) => e.isLeader), 5000, "a leader");
+          await sleep(LEASE_MS * 2);
+          assert.deepEqual(elections.filter((e) => e.isLeader).map((e) => e.candidate), [first.candidate], "still one leader after two lease periods");
+          assert.equal((await first.leader()).holder, first.candidate);
+          assert.ok(await first.confirm());
+          const term = first.term!;
+          await assert.rejects(elections.find((e) => e !== first)!.whileLeader(() => 1), NotLeaderError);
+          assert.equal(await first.whileLeader(() => "led"), "led");
+
+          const handedOver = Date.now();
+          await first.stop();
+          assert.equal(first.isLeader, false);
+          const second = await until(() => elections.find((e) => e.isLeader), 5000, "a second leader");
+          assert.notEqual(second.candidate, first.candidate);
+          assert.ok(Date.now() - handedOver < LEASE_MS, "a freed lease is taken within a poll, not a lease period");
+          assert.ok(second.term! > term, "terms grow");
+        } finally {
+          watch.stop();
+        }
+        assert.ok(watch.samples > 50);
+        assert.deepEqual(watch.overlaps, []);
+      });
+
+      test("a leader that goes silent: it stops counting itself leader before another is elected, within two lease periods; on waking it is fenced off", async () => {
+        const { leases } = await setup(2);
+        const paused = new PausableLeases(leases[0]!);
+        const a = new Election(paused, "silent", { candidate: "a", leaseMs: LEASE_MS });
+        const events: ElectionEvent[] = [];
+        a.on((e) => events.push(e));
+        a.start();
+        await a.elected();
+        const b = new Election(leases[1]!, "silent", { candidate: "b", leaseMs: LEASE_MS }).start();
+        const watch = watchLeaders([a, b]);
+        try {
+          await sleep(LEASE_MS);
+          assert.ok(a.isLeader && !b.isLeader);
+          paused.pause();
+          const silentFrom = Date.now();
+          await until(() => !a.isLeader, 5000, "the silent leader to stop counting itself leader");
+          await b.elected();
+          const elapsed = Date.now() - silentFrom;
+          assert.ok(elapsed < LEASE_MS * 2 + 100, `a new leader ${elapsed} ms after the old one went silent`);
+          assert.ok(await b.confirm());
+          paused.resume();
+          // Its renewal (held up while paused) must not bring it back.
+          await sleep(LEASE_MS);
+          assert.equal(a.isLeader, false);
+          assert.equal(await a.confirm(), false);
+          assert.ok(b.isLeader);
+          assert.deepEqual(
+            events.filter((e) => e.type !== "error").map((e) => e.type),
+            ["elected", "deposed"],
+          );
+        } finally {
+          watch.stop();
+          await a.stop();
+          await b.stop();
+        }
+        assert.deepEqual(watch.overlaps, []);
+      });
+
+      test("elected() rejects once the election is stopped; the colony's close stops its elections", async () => {
+        const { colonies, leases } = await setup(2);
+        const holder = await colonies[0]!.elect("busy", { candidate: "holder", leaseMs: LEASE_MS });
+        await holder.elected();
+        const waiting = await colonies[1]!.elect("busy", { candidate: "waiting", leaseMs: LEASE_MS });
+        const pending = waiting.elected();
+        await waiting.stop();
+        await assert.rejects(pending, (error: Error) => error.name === "ClosedError");
+        await colonies[0]!.close();
+        assert.equal(holder.isLeader, false);
+        assert.equal((await leases[1]!.get("busy")).holder, undefined, "closing freed the lease");
+      });
+    });
+
+    describe("bus", () => {
+      const note = channel("note", z.strictObject({ text: z.string(), n: z.number().int() }));
+      const echo = channel("echo", z.strictObject({ text: z.string() }));
+
+      test("subjects with wildcards reach every subscriber; a queue group shares its messages", async () => {
+        const { colonies } = await setup(3);
+        const [a, b, c] = (await Promise.all(colonies.map((x) => x.bus()))) as [Bus, Bus, Bus];
+        const all: string[] = [];
+        const group: Record<string, number[]> = { b: [], c: [] };
+        const offs = [
+          a.subscribe(note, "notes.>", (m, subject) => void all.push(`${subject}:${m.n}`)),
+          b.subscribe(note, "work.*", (m) => void group.b!.push(m.n), { queue: "workers" }),
+          c.subscribe(note, "work.*", (m) => void group.c!.push(m.n), { queue: "workers" }),
+        ];
+        await sleep(50);
+        a.publish(note, "notes.x.y", { text: "deep", n: 1 });
+        a.publish(note, "notes", { text: "not under notes.", n: 2 });
+        for (let n = 0; n < 40; n++) a.publish(note, "work.item", { text: "job", n });
+        await until(() => group.b!.length + group.c!.length === 40, 5000, "the queue group's 40 messages");
+        await until(() => all.length === 1, 5000, "the wildcard message");
+        assert.deepEqual(all, ["notes.x.y:1"]);
+        assert.deepEqual([...group.b!, ...group.c!].sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i), "each message to one member");
+        assert.ok(group.b!.length > 0 && group.c!.length > 0, `both members got work (${group.b!.length}/${group.c!.length})`);
+        for (const off of offs) off();
+      });
+
+      test("request/reply; nobody listening or nobody answering is a BusRequestError; a bad message is refused before it is sent", async () => {
+        const { colonies } = await setup(2);
+        const [a, b] = (await Promise.all(colonies.map((x) => x.bus()))) as [Bus, Bus];
+        const off = b.serve(echo, echo, "echo", (q) => ({ text: q.text.toUpperCase() }));
+        await sleep(50);
+        assert.deepEqual(await a.request(echo, echo, "echo", { text: "hi" }), { text: "HI" });
+        await assert.rejects(a.request(echo, echo, "nobody", { text: "hi" }, 500), (e: Error) => e instanceof BusRequestError && e.code === "BUS_NO_RESPONDERS");
+        const mute = b.subscribe(echo, "mute", () => {});
+        await sleep(50);
+        await assert.rejects(a.request(echo, echo, "mute", { text: "hi" }, 200), (e: Error) => e instanceof BusRequestError && e.code === "BUS_TIMEOUT");
+        assert.throws(() => a.publish(note, "notes.x", { text: "no n" } as never), BusMessageError);
+        assert.throws(() => a.publish(echo, "echo", { text: "x".repeat(a.maxBytes) }), /over the bus limit/);
+        off();
+        mute();
+      });
+
+      test("too large, not JSON, not of the schema, or a handler that throws: rejected and counted; the next good message is handled", async () => {
+        const { backends } = await setup(2);
+        const raw = (subject: string, payload: Uint8Array) => backends[0]!.bus.publish(subject, payload);
+        const receiver = new Bus(backends[1]!.bus, { maxBytes: 1024 });
+        const got: number[] = [];
+        const rejected: string[] = [];
+        receiver.onReject((r) => rejected.push(`${r.reason}:${r.subject}`));
+        receiver.subscribe(note, "in.*", (m) => {
+          if (m.n < 0) throw new Error("negative");
+          got.push(m.n);
+        });
+        await sleep(50);
+        const bytes = (s: string) => new TextEncoder().encode(s);
+        raw("in.a", bytes("{not json"));
+        raw("in.b", new Uint8Array([0xff, 0xfe, 0x00]));
+        raw("in.c", bytes(JSON.stringify({ text: "no n" })));
+        raw("in.d", bytes(JSON.stringify({ text: "extra", n: 1, more: true })));
+        raw("in.e", bytes(JSON.stringify({ text: "x".repeat(2000), n: 2 })));
+        raw("in.f", bytes(JSON.stringify({ text: "throws", n: -1 })));
+        raw("in.g", bytes(JSON.stringify({ text: "fine", n: 7 })));
+        await until(() => got.length === 1 && rejected.length === 6, 5000, "one good message and six rejections");
+        assert.deepEqual(got, [7]);
+        assert.deepEqual(rejected.sort(), ["handler:in.f", "malformed:in.a", "malformed:in.b", "oversized:in.e", "schema:in.c", "schema:in.d"]);
+        assert.deepEqual(receiver.stats().rejected, { oversized: 1, malformed: 2, schema: 2, handler: 1 });
+        assert.equal(receiver.stats().received, 7);
+      });
+    });
+  });
+}
