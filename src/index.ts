@@ -67,6 +67,8 @@ export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
 export type { BackendFactory, Backend, BoardStore, BusHandler, BusTransport, LeaseStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
 export { Bus, BusMessageError, channel, subjectToken, type BusOptions, type BusRejection, type BusStats, type Channel, type RejectReason } from "./runtime/bus.ts";
+export type { AgentsByKind, TaskWorker, WorkerEvent, WorkerOptions } from "./runtime/tasks/worker.ts";
+export type { Subtask, Synthesis, Workflow, WorkflowDefinition, WorkflowProgress, WorkflowResult } from "./runtime/tasks/workflow.ts";
 export { Election, NotLeaderError, type ElectionEvent, type ElectionOptions } from "./runtime/election.ts";
 export {
   coordinatorRole,

@@ -12,6 +12,7 @@ import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerSwarm } from "./commands/swarm.ts";
 import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerAgents(program);
   registerTasks(program);
   registerWorker(program);
+  registerSwarm(program);
   registerWorkflow(program);
   registerBench(program);
   registerDemo(program);

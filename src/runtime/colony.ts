@@ -147,6 +147,8 @@ export interface Colony {
    * setInterval(() => void election.whileLeader(() => scheduleDueJobs()).catch(() => {}), 1000);
    */
   elect(role: string, options?: ElectionOptions): Promise<Election>;
+  /** Who holds `role`'s lease now (a leader that died shows until another takes over), or undefined. */
+  leader(role: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -309,6 +311,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
       elections.add(election);
       void election.elected().catch(() => elections.delete(election));
       return election.start();
+    },
+    async leader(role) {
+      return (await (await backend()).leases.get(role)).holder;
     },
     async close() {
       if (closed) return;

@@ -1,0 +1,155 @@
+/**
+ * The swarm from the shell: `nodes` (every worker with its load, running tasks and last
+ * heartbeat), `nodes drain <id>` (asks a worker over the bus to finish what it holds and stop)
+ * and `status` (the coordinator, queue depth per kind, running tasks, workers by status).
+ */
+import type { Command } from "commander";
+import { BusRequestError } from "../../core/errors.ts";
+import { isLive } from "../../core/task-engine.ts";
+import type { Task, WorkerInfo } from "../../core/tasks.ts";
+import type { Colony } from "../../runtime/colony.ts";
+import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
+import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { age, table } from "../format.ts";
+
+interface SwarmFlags extends StoreFlags, OutputFlags {
+  tasks: string;
+}
+
+export type NodeStatus = "online" | "busy" | "draining" | "offline" | "stopped";
+
+export interface NodeRow {
+  id: string;
+  status: NodeStatus;
+  capabilities: string[];
+  load: number;
+  running: number;
+  concurrency: number;
+  runningTasks: string[];
+  host: string;
+  pid: number;
+  heartbeatAt: number;
+  coordinator: boolean;
+}
+
+function nodeStatus(worker: WorkerInfo, now: number): NodeStatus {
+  if ((worker.status === "online" || worker.status === "draining") && !isLive(worker, now)) return "offline";
+  if (worker.status === "online" && worker.running >= worker.concurrency) return "busy";
+  return worker.status;
+}
+
+async function nodes(colony: Colony, board: string): Promise<{ nodes: NodeRow[]; claimed: Task[]; coordinator?: string }> {
+  const tasks = await colony.tasks(board);
+  const [workers, claimed, coordinator] = await Promise.all([tasks.workers(), tasks.list({ status: "claimed" }), colony.leader(coordinatorRole(board))]);
+  const now = Date.now();
+  const rows = workers.map((w): NodeRow => {
+    const runningTasks = claimed.filter((t) => t.owner === w.id).map((t) => t.id);
+    return {
+      id: w.id,
+      status: nodeStatus(w, now),
+      capabilities: w.capabilities,
+      load: Math.round((runningTasks.length / w.concurrency) * 100) / 100,
+      running: runningTasks.length,
+      concurrency: w.concurrency,
+      runningTasks,
+      host: w.host,
+      pid: w.pid,
+      heartbeatAt: w.heartbeatAt,
+      coordinator: coordinator === w.id,
+    };
+  });
+  return { nodes: rows, claimed, ...(coordinator !== undefined && { coordinator }) };
+}
+
+function boardFlags(command: Command): Command {
+  return storeOptions(command).option("--tasks <name>", "the task board", "default");
+}
+
+export function registerSwarm(program: Command): void {
+  const nodesCommand = boardFlags(
+    program
+      .command("nodes")
+      .description("list the swarm's workers: status (online, busy, draining, offline), capabilities, load, running tasks, last heartbeat")
+      .option("--json", "print the nodes as JSON"),
+  ).action(async (_options: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<SwarmFlags>();
+    await withColony(flags, async (colony) => {
+      const { nodes: rows } = await nodes(colony, flags.tasks);
+      if (flags.json) return printJson(rows);
+      if (rows.length === 0) return console.log(`no workers on task board "${flags.tasks}" in ${colony.backend.location}; start one with \`${selfCommand("worker --agents FILE", flags)}\``);
+      const now = Date.now();
+      const lines = rows.map((n) => [
+        `${n.id}${n.coordinator ? " *" : ""}`,
+        n.status,
+        n.capabilities.join(","),
+        `${n.running}/${n.concurrency}`,
+        n.runningTasks.join(",") || "-",
+        `${n.host}:${n.pid}`,
+        `${age(now - n.heartbeatAt)} ago`,
+      ]);
+      for (const line of table([["ID", "STATUS", "CAPABILITIES", "LOAD", "RUNNING", "HOST:PID", "HEARTBEAT"], ...lines])) console.log(line);
+      if (rows.some((n) => n.coordinator)) console.log("* coordinator");
+    });
+  });
+
+  boardFlags(
+    nodesCommand
+      .command("drain")
+      .description("ask a worker over the bus to finish what it holds, claim nothing new and stop")
+      .argument("<id>", "the worker's id (see `colony nodes`)")
+      .option("--timeout-ms <ms>", "how long to wait for its answer", wholeNumber(1), 3000)
+      .option("--json", "print the worker's answer as JSON"),
+  ).action(async (id: string, _options: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<SwarmFlags & { timeoutMs: number }>();
+    await withColony(flags, async (colony) => {
+      const bus = await colony.bus();
+      let answer;
+      try {
+        answer = await bus.request(nodeRequestChannel, nodeInfoChannel, nodeSubject(id), { op: "drain" }, flags.timeoutMs);
+      } catch (error) {
+        if (!(error instanceof BusRequestError)) throw error;
+        const known = (await colony.tasks(flags.tasks).then((t) => t.workers())).find((w) => w.id === id);
+        const where = colony.backend.kind === "nats" ? "" : ` (the ${colony.backend.kind} bus does not leave its process: send SIGTERM${known ? ` to pid ${known.pid}` : ""} instead)`;
+        throw new UsageError(`worker ${JSON.stringify(id)} did not answer: ${error.message}${where}`, { cause: error });
+      }
+      if (flags.json) return printJson(answer);
+      console.log(`${answer.id} is ${answer.status}: finishing ${answer.running.length} task(s), claiming nothing new`);
+    });
+  });
+
+  boardFlags(
+    program
+      .command("status")
+      .description("the swarm at a glance: coordinator, queue depth per kind, running tasks, workers by status")
+      .option("--json", "print the status as JSON"),
+  ).action(async (_options: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<SwarmFlags>();
+    await withColony(flags, async (colony) => {
+      const tasks = await colony.tasks(flags.tasks);
+      const { nodes: rows, claimed, coordinator } = await nodes(colony, flags.tasks);
+      const queued = await tasks.list({ status: "pending" });
+      const blocked = await tasks.list({ status: "blocked" });
+      const queue: Record<string, { pending: number; blocked: number; running: number }> = {};
+      const slot = (kind: string) => (queue[kind] ??= { pending: 0, blocked: 0, running: 0 });
+      for (const t of queued) slot(t.kind).pending++;
+      for (const t of blocked) slot(t.kind).blocked++;
+      for (const t of claimed) slot(t.kind).running++;
+      const workers: Record<NodeStatus, number> = { online: 0, busy: 0, draining: 0, offline: 0, stopped: 0 };
+      for (const n of rows) workers[n.status]++;
+      const now = Date.now();
+      const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: t.attempts + 1, forMs: now - t.updatedAt }));
+      const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers };
+      if (flags.json) return printJson(status);
+      console.log(`${colony.backend.kind} ${colony.backend.location} · task board "${flags.tasks}"`);
+      console.log(`coordinator: ${coordinator ?? "none (no worker is running)"}`);
+      console.log(`workers: ${Object.entries(workers).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ") || "none"}`);
+      const kinds = Object.keys(queue).sort();
+      if (kinds.length === 0) console.log("queue: empty");
+      else for (const line of table([["KIND", "PENDING", "BLOCKED", "RUNNING"], ...kinds.map((k) => [k, String(queue[k]!.pending), String(queue[k]!.blocked), String(queue[k]!.running)])])) console.log(line);
+      if (running.length > 0) {
+        console.log("running:");
+        for (const line of table(running.map((r) => [`  ${r.id}`, r.kind, r.owner ?? "?", `attempt ${r.attempt}`, `for ${age(r.forMs)}`]))) console.log(line);
+      }
+    });
+  });
+}
