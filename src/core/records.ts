@@ -76,8 +76,10 @@ export interface AgentRecord {
   generation: number;
   isolation: Isolation;
   pid: number | undefined;
-  /** The process that owns (started) the agent. */
+  /** The process that owns (started) the agent, and its machine: pids repeat across machines. */
   ownerPid: number;
+  /** Absent on records written before it was kept, which were all of one machine. */
+  ownerHost?: string;
   startedAt: number;
   endedAt: number | undefined;
   usage: { tokens: number; costUsd: number; turns: number };

@@ -3,6 +3,7 @@
  * runs the stigmergic loop over them.
  */
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard } from "../core/task-board.ts";
@@ -276,9 +277,11 @@ export function createColony(options: ColonyOptions = {}): Colony {
         const store = (await backend()).agents;
         const records = await store.list(filter);
         // An agent whose owning process is gone (killed, crashed) can never end by itself: record
-        // that, so the registry does not show it running forever. Owners share this machine.
+        // that, so the registry does not show it running forever. Only this machine's pids can be
+        // checked: an agent of another machine is left to its own machine's colonies.
         for (const record of records) {
-          if (isFinal(record.state) || record.ownerPid === process.pid || processAlive(record.ownerPid)) continue;
+          if (isFinal(record.state) || (record.ownerHost !== undefined && record.ownerHost !== hostname())) continue;
+          if (record.ownerPid === process.pid || processAlive(record.ownerPid)) continue;
           const patch = { state: "failed" as const, reason: "crash" as const, error: `its owner process ${record.ownerPid} is gone`, endedAt: Date.now() };
           if (await store.transition(record.id, record.generation, patch)) Object.assign(record, patch, { generation: record.generation + 1 });
         }

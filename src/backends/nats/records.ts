@@ -3,6 +3,7 @@
  * compare-and-set twice over: on the record's generation (the contract) and on the key's KV
  * revision (so that two writers never both apply a move).
  */
+import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentStore, Report, RunStore } from "../../core/store.ts";
@@ -82,6 +83,7 @@ export class NatsRunStore implements RunStore {
 interface KillRequest {
   cascade: boolean;
   ownerPid: number;
+  ownerHost?: string;
 }
 
 export class NatsAgentStore implements AgentStore {
@@ -120,7 +122,7 @@ export class NatsAgentStore implements AgentStore {
   async requestKill(id: string, cascade: boolean): Promise<boolean> {
     const record = await this.get(id);
     if (!record || FINAL.has(record.state)) return false;
-    await this.#kv.put(`k.${id}`, JSON.stringify({ cascade, ownerPid: record.ownerPid } satisfies KillRequest));
+    await this.#kv.put(`k.${id}`, JSON.stringify({ cascade, ownerPid: record.ownerPid, ...(record.ownerHost !== undefined && { ownerHost: record.ownerHost }) } satisfies KillRequest));
     return true;
   }
 
@@ -130,7 +132,8 @@ export class NatsAgentStore implements AgentStore {
     for await (const key of await this.#kv.keys("k.*")) keys.push(key);
     for (const key of keys) {
       const request = await read<KillRequest>(this.#kv, key);
-      if (!request || request.value.ownerPid !== ownerPid) continue;
+      // Taken by the owner only: this store runs in the owner's process, on the owner's machine.
+      if (!request || request.value.ownerPid !== ownerPid || (request.value.ownerHost ?? hostname()) !== hostname()) continue;
       try {
         // Taken once: only the delete that finds the request's revision wins.
         await this.#kv.delete(key, { previousSeq: request.revision });

@@ -5,6 +5,7 @@
  * under their delivery policy, and ends agents: done, failed, crashed, timed out, over budget or
  * terminated — with their descendants, breadth-first, after a grace period.
  */
+import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError } from "../../core/errors.ts";
@@ -236,6 +237,7 @@ export class AgentRuntime {
         isolation,
         pid: undefined,
         ownerPid: process.pid,
+        ownerHost: hostname(),
         startedAt: Date.now(),
         endedAt: undefined,
         usage: { tokens: 0, costUsd: 0, turns: 0 },
