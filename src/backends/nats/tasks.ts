@@ -6,6 +6,7 @@
  * write lock makes them on one machine. A client that loses the race folds the newer messages in
  * and runs its transaction again. Every client keeps the board folded in memory.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
@@ -55,7 +56,7 @@ export class NatsTaskStore implements TaskStore {
   }
 
   async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
-    const attempts = 50;
+    const attempts = 100;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await this.#catchUp();
       const tx = new StagedTaskTx(this.#state);
@@ -63,7 +64,10 @@ export class NatsTaskStore implements TaskStore {
       const changes = tx.changes();
       if (!changes) return result;
       if (await this.#append(changes)) return result;
-      // Another client committed first: fold it in and run again on the newer state.
+      // Another client committed first: fold it in and run again on the newer state. The random,
+      // growing pause keeps a client with a slower round trip from losing every race to a
+      // faster one that writes back to back.
+      await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
     }
     throw new TaskContentionError(this.#stream, attempts);
   }

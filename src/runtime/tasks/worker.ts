@@ -68,6 +68,8 @@ interface Running {
   handle: SubAgentHandle | undefined;
   /** Set when the board said the claim is gone: the outcome must not be recorded. */
   stale: boolean;
+  /** Set once its outcome is being recorded: heartbeats after that may find the claim ended. */
+  recorded?: boolean;
 }
 
 export class TaskWorker {
@@ -223,7 +225,20 @@ export class TaskWorker {
     await this.#tasks.heartbeatWorker(this.#registration());
   }
 
+  /** One heartbeat round at a time: a slow store must not pile rounds up, each adding writes. */
+  #beating = false;
+
   async #beat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beatOnce();
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #beatOnce(): Promise<void> {
     try {
       await this.#register();
     } catch (error) {
@@ -238,6 +253,8 @@ export class TaskWorker {
           this.#emit({ type: "error", error: `lease heartbeat of ${run.task.id}: ${describeError(error)}`, at: Date.now() });
           continue;
         }
+        // Recorded while this heartbeat was on its way: finished, not stale.
+        if (!this.#running.has(run.task.id) || run.recorded) continue;
         // Cancelled, or the lease lapsed while we were slow: someone else may run it now.
         run.stale = true;
         this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: error.message, at: Date.now() });
@@ -314,6 +331,7 @@ export class TaskWorker {
   async #record(run: Running, outcome: { ok: true; result: unknown } | { ok: false; error: unknown }, started: number): Promise<void> {
     const { task } = run;
     if (run.stale) return;
+    run.recorded = true;
     const options = () => ({ generation: run.task.generation });
     try {
       if (outcome.ok) {
