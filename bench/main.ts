@@ -1,12 +1,13 @@
 /**
  * Colony's benchmarks: board writes and reads against raw node:sqlite, the loop's own cost,
  * sub-agents' spawn latency and message round trip against raw worker threads and processes,
- * the task board's submit → claim → complete against raw node:sqlite, and tasks end to end
- * through `colony worker` processes. Run with `npm run bench`; `node bench/main.ts --json` (or
- * `npm run -s bench -- --json`) also prints the results as JSON on stdout. Progress goes to
- * stderr. Writes BENCHMARKS.md at the repo root.
+ * the task board's submit → claim → complete against raw node:sqlite, tasks end to end
+ * through `colony worker` processes, and on NATS (private nats-servers): board writes against
+ * raw KV, task dispatch against request/reply, and tasks end to end. Run with `npm run bench`;
+ * `node bench/main.ts --json` (or `npm run -s bench -- --json`) also prints the results as JSON
+ * on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
- * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers;
+ * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers, nats;
  * `tasks` = claimers and workers) and prints their part of the report on stdout (JSON with
  * `--json`) instead of writing BENCHMARKS.md.
  */
@@ -14,41 +15,20 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createColony, memoryBackend, sqliteBackend, type Agent, type BackendFactory } from "../src/index.ts";
-import { calibrate, compare, median, progress, time, type Result, type Task } from "./measure.ts";
+import { AUTHOR, casWriter, KEYS } from "./cas.ts";
+import { calibrate, compare, comparison, median, progress, time, type Result, type Task } from "./measure.ts";
 import { RawBoard } from "./raw-sqlite.ts";
+import { natsBench } from "./nats.ts";
 import { machine, render, type Results } from "./report.ts";
 import { subAgentBench } from "./spawn.ts";
 import { taskBoardBench, workersBench } from "./tasks.ts";
 
 const ROUNDS = 15;
-const KEYS = Array.from({ length: 100 }, (_, i) => `tasks/task-${String(i).padStart(3, "0")}`);
-// About 100 bytes of JSON each.
-const VALUES = KEYS.map((_, i) => ({ title: `Summarise source ${i} for the review`, status: "open", owner: `agent-${i % 7}`, score: 0.5 + i / 1000 }));
-const AUTHOR = "bench";
-
-function ratioOf(ours: Result, raw: Result) {
-  const paired = raw.rounds.map((r, i) => r / ours.rounds[i]!);
-  return { ratio: raw.opsPerSec / ours.opsPerSec, pairedRatio: median(paired), roundMin: Math.min(...paired), roundMax: Math.max(...paired) };
-}
 
 async function boards(dir: string) {
   const ours = createColony({ backend: sqliteBackend({ path: join(dir, "ours.db") }) });
   const memory = createColony({ backend: memoryBackend() });
   return { ours, memory, board: await ours.board("bench"), memBoard: await memory.board("bench"), raw: new RawBoard(join(dir, "raw.db"), "bench") };
-}
-
-/** A task cycling CAS writes over KEYS, each expecting the version the previous write left. */
-function casWriter(write: (key: string, value: unknown, expected: number) => number | Promise<number>, sync: boolean): Task {
-  const versions = KEYS.map(() => 0);
-  let next = 0;
-  if (sync) {
-    return (n) => {
-      for (let j = 0; j < n; j++, next = (next + 1) % KEYS.length) versions[next] = write(KEYS[next]!, VALUES[next], versions[next]!) as number;
-    };
-  }
-  return async (n) => {
-    for (let j = 0; j < n; j++, next = (next + 1) % KEYS.length) versions[next] = await write(KEYS[next]!, VALUES[next], versions[next]!);
-  };
 }
 
 async function loopSteps(backend: () => BackendFactory, agentCount: number): Promise<Result> {
@@ -65,7 +45,7 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "nats"] as const;
 type Section = (typeof SECTIONS)[number];
 const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers"] };
 
@@ -128,8 +108,8 @@ async function boardBench(dir: string): Promise<Pick<Results, "writes" | "reads"
       { rounds: ROUNDS, targetMs: 100 },
     );
     return {
-      writes: { ours: writes.ours, raw: writes.raw, ...ratioOf(writes.ours, writes.raw), memory: memWrites.memory },
-      reads: { ours: reads.ours, raw: reads.raw, ...ratioOf(reads.ours, reads.raw), view: viewReads.view },
+      writes: { ...comparison(writes.ours, writes.raw), memory: memWrites.memory },
+      reads: { ...comparison(reads.ours, reads.raw), view: viewReads.view },
     };
   } finally {
     raw.close();
@@ -176,6 +156,7 @@ async function main(): Promise<void> {
       subagents: run("subagents") ? await subAgentBench(dir) : undefined,
       tasks: run("claimers") ? await taskBoardBench(dir) : undefined,
       workers: run("workers") ? await workersBench(dir) : undefined,
+      nats: run("nats") ? await natsBench() : undefined,
       seconds: 0,
     };
     results.seconds = (performance.now() - started) / 1000;

@@ -14,6 +14,24 @@ export interface Result {
   rounds: number[];
 }
 
+export interface Comparison {
+  ours: Result;
+  raw: Result;
+  /** raw ops/s ÷ our ops/s (medians): how many times longer our operation takes. */
+  ratio: number;
+  /** The median of the per-round ratios, each round's two runs being adjacent in time. */
+  pairedRatio: number;
+  /** The smallest and largest per-round ratio, rounds being interleaved pairs. */
+  roundMin: number;
+  roundMax: number;
+}
+
+/** Ours against its baseline, measured in the same interleaved rounds. */
+export function comparison(ours: Result, raw: Result): Comparison {
+  const paired = raw.rounds.map((r, i) => r / ours.rounds[i]!);
+  return { ours, raw, ratio: raw.opsPerSec / ours.opsPerSec, pairedRatio: median(paired), roundMin: Math.min(...paired), roundMax: Math.max(...paired) };
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

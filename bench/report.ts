@@ -1,18 +1,6 @@
 /** The machine description and the BENCHMARKS.md text. */
 import os from "node:os";
-import { median, type Result } from "./measure.ts";
-
-export interface Comparison {
-  ours: Result;
-  raw: Result;
-  /** raw ops/s ÷ our ops/s (medians): how many times longer our operation takes. */
-  ratio: number;
-  /** The median of the per-round ratios, each round's two runs being adjacent in time. */
-  pairedRatio: number;
-  /** The smallest and largest per-round ratio, rounds being interleaved pairs. */
-  roundMin: number;
-  roundMax: number;
-}
+import { median, type Comparison, type Result } from "./measure.ts";
 
 export interface SubAgentResults {
   spawn: {
@@ -70,6 +58,18 @@ export interface WorkersResults {
   error?: string;
 }
 
+export interface NatsResults {
+  /** `nats-server --version`, without the name. */
+  server?: string;
+  /** Why the NATS sections did not run. */
+  skipped?: string;
+  /** natsBackend `board.write` (CAS) against `kv.update` on a plain KV bucket. */
+  writes?: Comparison;
+  /** Submit → a worker in this process → the recorded result, against a core request/reply; `tasks` submitted in all, warm-up included. */
+  dispatch?: Comparison & { tasks: number };
+  workers?: WorkersResults;
+}
+
 /** Sections left out (`--only`) are undefined. */
 export interface Results extends ReturnType<typeof machine> {
   writes?: Comparison & { memory: Result };
@@ -78,6 +78,7 @@ export interface Results extends ReturnType<typeof machine> {
   subagents?: SubAgentResults;
   tasks?: TaskBoardResults;
   workers?: WorkersResults;
+  nats?: NatsResults;
   seconds: number;
 }
 
@@ -125,7 +126,7 @@ ops/s (medians), i.e. how many times longer our operation takes; "paired" is the
 per-round ratios and "rounds" their range, a measure of the machine's noise. SQLite files are
 temp files in WAL mode with \`synchronous = NORMAL\` (the sqliteBackend default).
 
-${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : ""]
+${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : ""]
   .filter(Boolean)
   .join("\n")}`;
 }
@@ -252,12 +253,6 @@ Submits alone, over every round above: ours ${ops(submitOurs)}/s (${us(submitOur
 }
 
 function workersSection(w: WorkersResults, cores: number): string {
-  const seconds = (s: number) => s.toFixed(1);
-  const rows = w.rows.map(
-    (row) =>
-      `| ${row.processes} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${x(row.vsOne)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.claimedPerWorker.map((n) => n.toLocaleString("en-US")).join(" / ")} | ${seconds(row.startupSeconds)} | ${seconds(row.stopSeconds)} |`,
-  );
-  const problems = w.rows.flatMap((row) => row.problems.map((p) => `- ${row.processes} process(es): \`${p.replaceAll("`", "'")}\``));
   return `## 6. Workers end to end
 
 \`colony worker --db FILE --capability noop --concurrency ${w.concurrency} --agents bench/fixtures/noop-agents.ts --json\`
@@ -271,12 +266,92 @@ Then SIGTERM: every worker drains and must exit 0. The workers, their change pol
 submitter share the machine's ${cores} cores and the file's one write lock; each task is a claim, a
 sub-agent spawn and a complete, each its own transaction.
 
-${
-  w.rows.length === 0
-    ? ""
-    : `| worker processes | tasks/s | ms per task | vs 1 process | submits alone/s | tasks per round | tasks claimed per worker | start-up s | SIGTERM to exit s |
+${workersTable(w)}`;
+}
+
+/** The rows of a workers end-to-end run, then why it stopped short and what the workers reported, if anything. */
+function workersTable(w: WorkersResults): string {
+  const seconds = (s: number) => s.toFixed(1);
+  const rows = w.rows.map(
+    (row) =>
+      `| ${row.processes} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${x(row.vsOne)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.claimedPerWorker.map((n) => n.toLocaleString("en-US")).join(" / ")} | ${seconds(row.startupSeconds)} | ${seconds(row.stopSeconds)} |`,
+  );
+  const problems = w.rows.flatMap((row) => row.problems.map((p) => `- ${row.processes} process(es): \`${p.replaceAll("`", "'")}\``));
+  return `${
+    w.rows.length === 0
+      ? ""
+      : `| worker processes | tasks/s | ms per task | vs 1 process | submits alone/s | tasks per round | tasks claimed per worker | start-up s | SIGTERM to exit s |
 |---:|---:|---:|---:|---:|---:|---|---:|---:|
 ${rows.join("\n")}
 `
-}${w.error ? `\n**Stopped short**: ${w.error}\n` : ""}${problems.length > 0 ? `\nProblems the workers reported:\n\n${problems.join("\n")}\n` : ""}`;
+  }${w.error ? `\n**Stopped short**: ${w.error}\n` : ""}${problems.length > 0 ? `\nProblems the workers reported:\n\n${problems.join("\n")}\n` : ""}`;
+}
+
+function natsSection(n: NatsResults, cores: number): string {
+  if (n.skipped !== undefined) {
+    return `## 7. On NATS JetStream
+
+**Skipped**: ${n.skipped}. Install nats-server (Debian: \`apt-get install nats-server\`) and run again.
+`;
+  }
+  const parts: string[] = [
+    `## 7. On NATS JetStream
+
+The same kinds of work on \`natsBackend({ servers, prefix })\` (replicas 1), each part on a private
+nats-server ${n.server ?? ""} of its own started for it (JetStream with a file store in a temp
+directory, on loopback) and stopped after; ours and its baseline use that one server in the same
+interleaved rounds. The baselines are the official clients (\`@nats-io/transport-node\`,
+\`@nats-io/jetstream\`, \`@nats-io/kv\`) with nothing around them (\`bench/raw-nats.ts\`).
+`,
+  ];
+  if (n.writes) {
+    parts.push(`### 7.1 Board compare-and-set writes on NATS
+
+\`board.write(key, value, { author, expectedVersion })\` cycling over the same 100 keys and values
+as section 1; the board is a KV bucket (history 1) plus its log, a mirror stream. The baseline
+is \`kv.update(key, JSON.stringify(value), revision)\` (\`kv.create\` for a key's first write) on a
+plain KV bucket with history 1, each write expecting the revision the previous one returned.
+Ours does not know the key's KV revision from the board version it is given, so it reads the
+key (\`kv.get\`) before the conditional update: two requests to the baseline's one.
+
+| | writes/s | µs/write | ratio |
+|---|---:|---:|---:|
+| natsBackend \`board.write\` | ${ops(n.writes.ours)} | ${us(n.writes.ours)} | ${spread(n.writes)} |
+| raw \`kv.update\` | ${ops(n.writes.raw)} | ${us(n.writes.raw)} | 1.00× |
+`);
+  }
+  if (n.dispatch) {
+    parts.push(`### 7.2 Task dispatch round trip
+
+One task at a time, \`tasks.submit({ kind: "noop", input: { i } })\` then \`tasks.wait(id)\` for its
+recorded result, run by a \`TaskWorker\` in this process (\`colony.worker({ agents: { noop },
+concurrency: 1 })\`, the no-op agent inline) on the same colony: the submit, the worker's claim,
+the sub-agent's spawn and end in the registry, the complete, and the waiter seeing it. The
+baseline is one core NATS request/reply: a subscriber in this process that answers each request
+with its own bytes, the requester sending \`{ kind, input }\` as JSON and parsing the reply.
+Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.toLocaleString("en-US")} by the end, warm-up included.
+
+| | round trips/s | µs/round trip | ratio |
+|---|---:|---:|---:|
+| submit → worker → result | ${ops(n.dispatch.ours)} | ${usWhole(n.dispatch.ours)} | ${spread(n.dispatch)} |
+| raw request/reply | ${ops(n.dispatch.raw)} | ${usWhole(n.dispatch.raw)} | 1.00× |
+`);
+  }
+  if (n.workers) {
+    const w = n.workers;
+    parts.push(`### 7.3 Workers end to end on NATS
+
+As section 6, with \`colony worker --nats URL --nats-prefix P --capability noop --concurrency ${w.concurrency}
+--agents bench/fixtures/noop-agents.ts --json\` processes, a fresh prefix (so a fresh task board)
+per row on the one server: an untimed warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M one-at-a-time
+submits, each timed from its first submit to its last task's event. This process learns that
+the tasks ended from \`tasks.watch\` (the board's events, folded from its stream), not from a
+file. There is no baseline; the ratio is to one process. Every process keeps the task board
+folded in memory from the stream, and a transaction is published only if the stream has not
+moved since it read it, so the workers and this submitter retry each other's races; all of them
+and the server share the machine's ${cores} cores.
+
+${workersTable(w)}`);
+  }
+  return parts.join("\n");
 }

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { createColony, memoryBackend, sqliteBackend, type AgentRef, type Colony, type Isolation } from "../src/index.ts";
 import type { PingerInput } from "./agents.ts";
-import { compare, median, progress, time, type Result, type Task } from "./measure.ts";
-import type { Comparison, SubAgentResults } from "./report.ts";
+import { compare, comparison, median, progress, time, type Result, type Task } from "./measure.ts";
+import type { SubAgentResults } from "./report.ts";
 
 const AGENTS = join(import.meta.dirname, "agents.ts");
 const NOOP: AgentRef = { module: AGENTS, export: "noop" };
@@ -25,11 +25,6 @@ const SPAWN_PLAN = { thread: { n: 8, rounds: 8, warmup: 4 }, process: { n: 4, ro
 const RTT_ROUNDS = 7;
 /** Turns timed per round (about 0.1 s each on an idle 2-core machine), after as many warm-up turns. */
 const RTT_TURNS: Record<Isolation, number> = { inline: 3000, thread: 2000, process: 1000 };
-
-function comparison(ours: Result, raw: Result): Comparison {
-  const paired = raw.rounds.map((r, i) => r / ours.rounds[i]!);
-  return { ours, raw, ratio: raw.opsPerSec / ours.opsPerSec, pairedRatio: median(paired), roundMin: Math.min(...paired), roundMax: Math.max(...paired) };
-}
 
 /**
  * Rounds of tasks that each report the seconds their `n` operations took (measured where the

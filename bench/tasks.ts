@@ -3,7 +3,7 @@
  * `colony.tasks()` on sqliteBackend with 1, 10 and 100 claimers (async loops in this process
  * sharing one colony), against the raw `node:sqlite` baseline of `bench/raw-tasks.ts` in the same
  * run. `workersBench`: the same no-op tasks end to end through 1, 2 and 4 `colony worker`
- * processes, submitted from this process.
+ * processes, submitted from this process; `workersOn` runs it on any store (bench/nats.ts).
  */
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { join } from "node:path";
@@ -12,9 +12,9 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createColony, sqliteBackend, type TaskBoard } from "../src/index.ts";
-import { median, progress, type Result } from "./measure.ts";
+import { comparison, median, progress, type Result } from "./measure.ts";
 import { RawTasks } from "./raw-tasks.ts";
-import type { Comparison, TaskBoardResults, WorkerExit, WorkersResults } from "./report.ts";
+import type { TaskBoardResults, WorkerExit, WorkersResults } from "./report.ts";
 
 const CLAIMERS = [1, 10, 100] as const;
 const ROUNDS = 7;
@@ -25,11 +25,6 @@ const CAPABILITIES = ["noop"];
 const LEASE_MS = 60_000;
 /** The work a claimer does between claim and complete: nothing, but awaited, as a real agent would be. */
 const work = async (_input: unknown): Promise<null> => null;
-
-function comparison(ours: Result, raw: Result): Comparison {
-  const paired = raw.rounds.map((r, i) => r / ours.rounds[i]!);
-  return { ours, raw, ratio: raw.opsPerSec / ours.opsPerSec, pairedRatio: median(paired), roundMin: Math.min(...paired), roundMax: Math.max(...paired) };
-}
 
 const result = (rounds: number[]): Result => ({ opsPerSec: median(rounds), rounds });
 
@@ -136,11 +131,20 @@ const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const NOOP_AGENTS = fileURLToPath(new URL("./fixtures/noop-agents.ts", import.meta.url));
 const PROCESSES = [1, 2, 4] as const;
 const WORKER_CONCURRENCY = 4;
-const E2E_ROUNDS = 3;
-/** Tasks per round are sized from the one-process warm-up for rounds of about this long, at least E2E_MIN_TASKS. */
-const E2E_TARGET_S = 3;
-const E2E_MIN_TASKS = 1000;
-const WARMUP_TASKS = 200;
+
+/** How many tasks the end-to-end benchmark runs, and for how long. */
+export interface E2ePlan {
+  rounds: number;
+  /** Untimed tasks once every worker is online; also what M is sized from. */
+  warmup: number;
+  /** Tasks per round are sized from the one-process warm-up for rounds of about this long… */
+  targetS: number;
+  /** …but at least this many, and at most `maxTasks`. */
+  minTasks: number;
+  maxTasks: number;
+}
+
+const SQLITE_PLAN: E2ePlan = { rounds: 3, warmup: 200, targetS: 3, minTasks: 1000, maxTasks: 10_000 };
 /** How long anything the workers should come to may take on a loaded machine before it is an error. */
 const PATIENCE_MS = 60_000;
 const POLL_MS = 10;
@@ -150,15 +154,16 @@ class WorkerProcess {
   readonly id: string;
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
   readonly counts: Record<string, number> = {};
-  /** The first few events that are not claims or successes, as printed. */
+  /** The first few events that are not claims, successes or the worker's own comings and goings, as printed. */
   readonly problems: string[] = [];
   stderr = "";
   readonly exited: Promise<WorkerExit>;
   #pending = "";
 
-  constructor(id: string, db: string) {
+  /** `store` is the flags that choose the store (`--db FILE`, `--nats URL --nats-prefix P`). */
+  constructor(id: string, store: string[]) {
     this.id = id;
-    const args = [MAIN, "worker", "--db", db, "--capability", "noop", "--concurrency", String(WORKER_CONCURRENCY), "--agents", NOOP_AGENTS, "--json", "--id", id];
+    const args = [MAIN, "worker", ...store, "--capability", "noop", "--concurrency", String(WORKER_CONCURRENCY), "--agents", NOOP_AGENTS, "--json", "--id", id];
     this.child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     // Read stdout as it comes: a full pipe would stall the worker.
     this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -199,7 +204,7 @@ class WorkerProcess {
       // Counted as unparsed, and kept below.
     }
     this.counts[type] = (this.counts[type] ?? 0) + 1;
-    if (!["online", "claimed", "succeeded", "draining", "stopped"].includes(type) && this.problems.length < 5) this.problems.push(line.slice(0, 500));
+    if (!["online", "claimed", "succeeded", "draining", "stopped", "coordinator"].includes(type) && this.problems.length < 5) this.problems.push(line.slice(0, 500));
   }
 }
 
@@ -214,8 +219,27 @@ async function until<T>(what: string, check: () => T | undefined | false | Promi
   }
 }
 
-/** What the board holds, read on a connection of its own outside any write transaction. */
-class Observer {
+/** How a row of the end-to-end benchmark sees the board: it is polled while the workers run. */
+export interface BoardObserver {
+  /** Tasks pending, blocked or claimed. */
+  inFlight(): number;
+  /** Tasks by status, over every task the board holds. */
+  statuses(): Record<string, number>;
+  /** The wall-clock time (ms) of the board's newest event. */
+  lastEventAt(): number;
+  close(): void | Promise<void>;
+}
+
+/** Where one row runs: `colony worker`'s store flags, this process's task board and its observer. */
+export interface E2eStore {
+  args: string[];
+  tasks: TaskBoard;
+  observer: BoardObserver;
+  close(): Promise<void>;
+}
+
+/** What a SQLite board holds, read on a connection of its own outside any write transaction. */
+class SqliteObserver implements BoardObserver {
   readonly #db: DatabaseSync;
   readonly #inFlight;
   readonly #statuses;
@@ -236,7 +260,6 @@ class Observer {
     return Object.fromEntries((this.#statuses.all() as { status: string; n: number }[]).map((r) => [r.status, r.n]));
   }
 
-  /** The wall-clock time (ms) of the board's newest event. */
   lastEventAt(): number {
     return (this.#lastEvent.get() as { at: number }).at;
   }
@@ -246,16 +269,36 @@ class Observer {
   }
 }
 
+/** A fresh SQLite file per row, opened (and so created) here before the workers open it. */
+async function sqliteStore(dir: string, processes: number): Promise<E2eStore> {
+  const db = join(dir, `workers-${processes}.db`);
+  const colony = createColony({ backend: sqliteBackend({ path: db }) });
+  const tasks = await colony.tasks();
+  const observer = new SqliteObserver(db);
+  return {
+    args: ["--db", db],
+    tasks,
+    observer,
+    async close() {
+      observer.close();
+      await colony.close();
+    },
+  };
+}
+
 /**
  * Submits `m` no-op tasks one at a time and waits until none is in flight. Times from the first
  * submit to the last task's end (its event's timestamp), in seconds; also the submits alone.
  */
-async function e2eRound(tasks: TaskBoard, observer: Observer, workers: WorkerProcess[], m: number, succeededBefore: number): Promise<{ seconds: number; submitSeconds: number }> {
+async function e2eRound(store: E2eStore, workers: WorkerProcess[], m: number, succeededBefore: number): Promise<{ seconds: number; submitSeconds: number }> {
+  const { tasks, observer } = store;
   const startedAt = Date.now();
   const started = performance.now();
   for (let i = 0; i < m; i++) await tasks.submit({ kind: "noop", input: { i } });
   const submitSeconds = (performance.now() - started) / 1000;
-  await until(`${m} tasks to end`, () => observer.inFlight() === 0, workers, POLL_MS);
+  // An observer that learns of tasks from events may not have seen the last submits yet.
+  const seen = () => Object.values(observer.statuses()).reduce((a, b) => a + b, 0);
+  await until(`${m} tasks to end`, () => observer.inFlight() === 0 && seen() >= succeededBefore + m, workers, POLL_MS);
   const seconds = (observer.lastEventAt() - startedAt) / 1000;
   const statuses = observer.statuses();
   if ((statuses.succeeded ?? 0) !== succeededBefore + m || Object.keys(statuses).some((s) => s !== "succeeded")) {
@@ -264,28 +307,24 @@ async function e2eRound(tasks: TaskBoard, observer: Observer, workers: WorkerPro
   return { seconds: Math.max(seconds, 0.001), submitSeconds };
 }
 
-/** N workers on a fresh file: online, warmed up, `rounds` timed rounds, then drained by SIGTERM. */
-async function e2e(dir: string, processes: number, size: (warmupRate: number) => number): Promise<WorkersResults["rows"][number]> {
-  const db = join(dir, `workers-${processes}.db`);
-  // Open (and so create) the file before the workers do.
-  const colony = createColony({ backend: sqliteBackend({ path: db }) });
-  const tasks = await colony.tasks();
-  const observer = new Observer(db);
+/** N workers on a fresh store: online, warmed up, `rounds` timed rounds, then drained by SIGTERM. */
+async function e2e(store: E2eStore, processes: number, plan: E2ePlan, size: (warmupRate: number) => number): Promise<WorkersResults["rows"][number]> {
+  const { tasks } = store;
   const workers: WorkerProcess[] = [];
   try {
     const launched = performance.now();
-    for (let i = 0; i < processes; i++) workers.push(new WorkerProcess(`bench-${processes}-${i + 1}`, db));
+    for (let i = 0; i < processes; i++) workers.push(new WorkerProcess(`bench-${processes}-${i + 1}`, store.args));
     const ids = new Set(workers.map((w) => w.id));
     await until(`${processes} worker(s) online`, async () => (await tasks.workers()).filter((w) => ids.has(w.id) && w.status === "online").length === processes, workers, 100);
     const startupSeconds = (performance.now() - launched) / 1000;
-    progress(`  ${processes} online after ${startupSeconds.toFixed(1)} s; warm-up of ${WARMUP_TASKS} tasks…`);
-    const warm = await e2eRound(tasks, observer, workers, WARMUP_TASKS, 0);
-    const m = size(WARMUP_TASKS / warm.seconds);
-    let succeeded = WARMUP_TASKS;
+    progress(`  ${processes} online after ${startupSeconds.toFixed(1)} s; warm-up of ${plan.warmup} tasks…`);
+    const warm = await e2eRound(store, workers, plan.warmup, 0);
+    const m = size(plan.warmup / warm.seconds);
+    let succeeded = plan.warmup;
     const rates: number[] = [];
     const submitRates: number[] = [];
-    for (let r = 0; r < E2E_ROUNDS; r++) {
-      const t = await e2eRound(tasks, observer, workers, m, succeeded);
+    for (let r = 0; r < plan.rounds; r++) {
+      const t = await e2eRound(store, workers, m, succeeded);
       succeeded += m;
       rates.push(m / t.seconds);
       submitRates.push(m / t.submitSeconds);
@@ -305,33 +344,39 @@ async function e2e(dir: string, processes: number, size: (warmupRate: number) =>
       worker.child.stdout.destroy();
       worker.child.stderr.destroy();
     }
-    observer.close();
-    await colony.close();
+    await store.close();
   }
 }
 
 /**
- * Start N `colony worker` processes (`--concurrency 4`, inline no-op agent) on a fresh file, wait
- * until the registry shows all N online, run an untimed warm-up, then rounds of M one-at-a-time
- * submits from this process each waited on until every task has succeeded; SIGTERM and await the
- * exits. M is sized once from the one-process warm-up and kept for 2 and 4. An error (a worker
- * that never comes online, exits, or fails a task) is reported rather than thrown.
+ * For 1, 2 and 4 processes: a fresh store from `open`, N `colony worker` processes on it
+ * (`--concurrency 4`, inline no-op agent), wait until the registry shows all N online, run an
+ * untimed warm-up, then rounds of M one-at-a-time submits from this process each waited on until
+ * every task has succeeded; SIGTERM and await the exits. M is sized once from the one-process
+ * warm-up and kept for 2 and 4. An error (a worker that never comes online, exits, or fails a
+ * task) is reported rather than thrown. `label` names the store in progress lines.
  */
-export async function workersBench(dir: string): Promise<WorkersResults> {
+export async function workersOn(label: string, open: (processes: number) => Promise<E2eStore>, plan: E2ePlan): Promise<WorkersResults> {
   const rows: WorkersResults["rows"] = [];
   let m: number | undefined;
-  const size = (rate: number) => (m ??= Math.min(10_000, Math.max(E2E_MIN_TASKS, Math.round((rate * E2E_TARGET_S) / 100) * 100)));
+  const size = (rate: number) => (m ??= Math.min(plan.maxTasks, Math.max(plan.minTasks, Math.round((rate * plan.targetS) / 100) * 100)));
+  const outline = { concurrency: WORKER_CONCURRENCY, rounds: plan.rounds, warmup: plan.warmup };
   try {
     for (const processes of PROCESSES) {
-      progress(`workers end to end: ${processes} colony worker process(es)…`);
-      rows.push(await e2e(dir, processes, size));
+      progress(`workers end to end on ${label}: ${processes} colony worker process(es)…`);
+      rows.push(await e2e(await open(processes), processes, plan, size));
     }
     const one = rows[0]!.opsPerSec;
     for (const row of rows) row.vsOne = row.opsPerSec / one;
-    return { concurrency: WORKER_CONCURRENCY, rounds: E2E_ROUNDS, warmup: WARMUP_TASKS, rows };
+    return { ...outline, rows };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    progress(`workers end to end failed: ${message}`);
-    return { concurrency: WORKER_CONCURRENCY, rounds: E2E_ROUNDS, warmup: WARMUP_TASKS, rows, error: message };
+    progress(`workers end to end on ${label} failed: ${message}`);
+    return { ...outline, rows, error: message };
   }
+}
+
+/** The end-to-end benchmark on SQLite: a fresh file per row. */
+export function workersBench(dir: string): Promise<WorkersResults> {
+  return workersOn("SQLite", (processes) => sqliteStore(dir, processes), SQLITE_PLAN);
 }
