@@ -75,7 +75,7 @@ describe("agents.list", () => {
     assert.ok((await colony.agents.list({ state: "running" })).some((r) => r.id === parent.id));
     assert.deepEqual(await colony.agents.list({ parentId: "agent-none" }), []);
 
-    const fields = ["id", "name", "parentId", "depth", "state", "generation", "isolation", "pid", "ownerPid", "startedAt", "endedAt", "usage", "reason", "error"];
+    const fields = ["id", "name", "parentId", "depth", "state", "generation", "isolation", "pid", "ownerPid", "ownerHost", "startedAt", "endedAt", "usage", "reason", "error"];
     for (const key of ["id", "name", "parentId", "depth", "state", "generation", "isolation", "pid", "ownerPid", "startedAt", "usage"]) assert.ok(key in slow, `a row has ${key}`);
     for (const key of Object.keys(slow)) assert.ok(fields.includes(key), `a row has no field ${key}`);
     assert.equal(slow.name, "slow");
