@@ -15,14 +15,27 @@ export interface TaskChanges {
   nextId: number;
 }
 
+/**
+ * The folded state, with the indexes a transaction's lookups need: tasks by status, by
+ * dependency, by parent and by idempotency key, so that a claim does not read every task the
+ * board ever held. A task's dependencies, parent and key never change after it is submitted.
+ */
 export class TaskState {
+  /** Each task as JSON, in submit order. */
   readonly tasks = new Map<string, string>();
+  /** The same tasks parsed, for lookups only: never handed out (callers get their own copies). */
+  readonly parsed = new Map<string, Task>();
+  readonly order = new Map<string, number>();
+  readonly byStatus = new Map<string, Set<string>>();
+  readonly dependentsOf = new Map<string, Set<string>>();
+  readonly childrenOf = new Map<string, Set<string>>();
+  readonly byIdempotencyKey = new Map<string, string>();
   readonly workers = new Map<string, string>();
   readonly events: string[] = [];
   nextId = 1;
 
   apply(changes: TaskChanges): void {
-    for (const [id, json] of changes.tasks) this.tasks.set(id, json);
+    for (const [id, json] of changes.tasks) this.#put(id, json);
     for (const [id, json] of changes.workers) {
       if (json === null) this.workers.delete(id);
       else this.workers.set(id, json);
@@ -31,16 +44,38 @@ export class TaskState {
     this.nextId = changes.nextId;
   }
 
+  ids(status: string): Iterable<string> {
+    return this.byStatus.get(status) ?? [];
+  }
+
   eventsSince(since: number, limit = Infinity): TaskEvent[] {
     return this.events.slice(since, since + limit).map((json) => JSON.parse(json) as TaskEvent);
   }
+
+  #put(id: string, json: string): void {
+    const task = JSON.parse(json) as Task;
+    const before = this.parsed.get(id);
+    if (before) {
+      this.byStatus.get(before.status)?.delete(id);
+    } else {
+      this.order.set(id, this.order.size);
+      for (const dep of task.dependsOn) addTo(this.dependentsOf, dep, id);
+      if (task.parentId !== undefined) addTo(this.childrenOf, task.parentId, id);
+      if (task.idempotencyKey !== undefined) this.byIdempotencyKey.set(task.idempotencyKey, id);
+    }
+    addTo(this.byStatus, task.status, id);
+    this.tasks.set(id, json);
+    this.parsed.set(id, task);
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
+  let ids = index.get(key);
+  if (!ids) index.set(key, (ids = new Set()));
+  ids.add(id);
 }
 
 type State = TaskState;
-
-function byQueueOrder(a: { task: Task; index: number }, b: { task: Task; index: number }): number {
-  return b.task.priority - a.task.priority || a.index - b.index;
-}
 
 export class StagedTaskTx implements TaskTx {
   readonly now = Date.now();
@@ -66,7 +101,7 @@ export class StagedTaskTx implements TaskTx {
   }
 
   byIdempotencyKey(key: string): Task | undefined {
-    return this.#all().find((t) => t.idempotencyKey === key);
+    return this.#find(maybe(this.#state.byIdempotencyKey.get(key)), (t) => t.idempotencyKey === key)[0];
   }
 
   put(task: Task, event?: TaskEventType): void {
@@ -76,45 +111,51 @@ export class StagedTaskTx implements TaskTx {
   }
 
   dependents(id: string): Task[] {
-    return this.#all().filter((t) => t.dependsOn.includes(id));
+    return this.#find(this.#state.dependentsOf.get(id) ?? [], (t) => t.dependsOn.includes(id));
   }
 
   children(id: string): Task[] {
-    return this.#all().filter((t) => t.parentId === id);
+    return this.#find(this.#state.childrenOf.get(id) ?? [], (t) => t.parentId === id);
   }
 
   nextClaimable(worker: string, capabilities: readonly string[], assignedOnly: boolean): Task | undefined {
-    const ready = this.#all()
-      .map((task, index) => ({ task, index }))
-      .filter(({ task: t }) => {
-        if (t.status !== "pending" || (t.runAfter !== undefined && t.runAfter > this.now)) return false;
-        if (!capabilities.includes(t.capability)) return false;
-        if (assignedOnly) return t.assignee === worker;
-        return t.assignee === undefined || t.assignee === worker || (t.assignedUntil !== undefined && t.assignedUntil < this.now);
-      });
-    return ready.sort(byQueueOrder)[0]?.task;
+    let best: Task | undefined;
+    let bestOrder = Infinity;
+    for (const [task, order] of this.#matching(this.#state.ids("pending"), (t) => {
+      if (t.status !== "pending" || (t.runAfter !== undefined && t.runAfter > this.now)) return false;
+      if (!capabilities.includes(t.capability)) return false;
+      if (assignedOnly) return t.assignee === worker;
+      return t.assignee === undefined || t.assignee === worker || (t.assignedUntil !== undefined && t.assignedUntil < this.now);
+    })) {
+      if (!best || task.priority > best.priority || (task.priority === best.priority && order < bestOrder)) {
+        best = task;
+        bestOrder = order;
+      }
+    }
+    return best && this.get(best.id);
   }
 
   expiredLeases(): Task[] {
-    return this.#all().filter((t) => t.status === "claimed" && t.leaseUntil! < this.now);
+    return this.#find(this.#state.ids("claimed"), (t) => t.status === "claimed" && t.leaseUntil! < this.now);
   }
 
   ownedBy(worker: string): Task[] {
-    return this.#all().filter((t) => t.status === "claimed" && t.owner === worker);
+    return this.#find(this.#state.ids("claimed"), (t) => t.status === "claimed" && t.owner === worker);
   }
 
   assignedTo(worker: string): Task[] {
-    return this.#all().filter((t) => t.status === "pending" && t.assignee === worker);
+    return this.#find(this.#state.ids("pending"), (t) => t.status === "pending" && t.assignee === worker);
   }
 
   load(worker: string): number {
-    return this.#all().filter(
-      (t) => (t.status === "claimed" && t.owner === worker) || (t.status === "pending" && t.assignee === worker && (t.assignedUntil === undefined || t.assignedUntil >= this.now)),
-    ).length;
+    const held = (t: Task) => (t.status === "claimed" && t.owner === worker) || (t.status === "pending" && t.assignee === worker && (t.assignedUntil === undefined || t.assignedUntil >= this.now));
+    return [...this.#matching(this.#state.ids("claimed"), held)].length + [...this.#matching(this.#state.ids("pending"), held, false)].length;
   }
 
   list(filter: TaskFilter): Task[] {
-    return this.#all().filter(
+    const ids = filter.status !== undefined ? this.#state.ids(filter.status) : filter.parentId !== undefined ? (this.#state.childrenOf.get(filter.parentId) ?? []) : this.#state.tasks.keys();
+    return this.#find(
+      ids,
       (t) =>
         (filter.status === undefined || t.status === filter.status) &&
         (filter.kind === undefined || t.kind === filter.kind) &&
@@ -135,9 +176,28 @@ export class StagedTaskTx implements TaskTx {
     this.workersWritten.set(id, null);
   }
 
-  #all(): Task[] {
-    const merged = new Map([...this.#state.tasks, ...this.tasks]);
-    return [...merged.values()].map((json) => JSON.parse(json) as Task);
+  /** Copies of the tasks that match, in submit order. */
+  #find(ids: Iterable<string>, matches: (task: Task) => boolean): Task[] {
+    return [...this.#matching(ids, matches)].sort((a, b) => a[1] - b[1]).map(([task]) => this.get(task.id)!);
+  }
+
+  /**
+   * The tasks that match, with their submit order: those of `ids` (from an index of the folded
+   * state) that this transaction did not write, then those it wrote (`staged` false: skip these).
+   * What is yielded is looked at, not handed out.
+   */
+  *#matching(ids: Iterable<string>, matches: (task: Task) => boolean, staged = true): Generator<[Task, number]> {
+    for (const id of ids) {
+      if (this.tasks.has(id)) continue;
+      const task = this.#state.parsed.get(id)!;
+      if (matches(task)) yield [task, this.#state.order.get(id)!];
+    }
+    if (!staged) return;
+    let fresh = this.#state.order.size;
+    for (const [id, json] of this.tasks) {
+      const task = JSON.parse(json) as Task;
+      if (matches(task)) yield [task, this.#state.order.get(id) ?? fresh++];
+    }
   }
 
   /** What this transaction wrote; undefined if nothing. */
@@ -145,6 +205,10 @@ export class StagedTaskTx implements TaskTx {
     if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && this.nextIdValue === this.#state.nextId) return undefined;
     return { tasks: [...this.tasks], workers: [...this.workersWritten], events: this.events, nextId: this.nextIdValue };
   }
+}
+
+function maybe(id: string | undefined): string[] {
+  return id === undefined ? [] : [id];
 }
 
 /** The memory backend's task board. */
