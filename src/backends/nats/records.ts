@@ -18,20 +18,37 @@ async function read<T>(kv: KV, key: string): Promise<{ value: T; revision: numbe
 }
 
 /**
- * Reads `key`, lets `change` compute its next value (undefined = leave it), and writes it only
- * if nobody wrote the key in between; reads again when someone did. Returns what was written.
+ * What this client last read or wrote of each key, with its revision: a guess at the current
+ * value that saves a read when this client is the key's only writer (as an agent's owner is). A
+ * wrong guess costs one refused update and a read; it can never be written over another's write.
  */
-async function modify<T>(kv: KV, key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+type Known = Map<string, { value: unknown; revision: number }>;
+
+/**
+ * Lets `change` compute the key's next value from its current one (undefined = leave it), and
+ * writes it only if nobody wrote the key in between; reads again when someone did. Returns what
+ * was written.
+ */
+async function modify<T>(kv: KV, known: Known, key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+  let current = known.get(key) as { value: T; revision: number } | undefined;
+  let guessed = current !== undefined;
   for (;;) {
-    const current = await read<T>(kv, key);
+    if (!guessed) current = await read<T>(kv, key);
     const next = change(current?.value);
-    if (next === undefined) return undefined;
+    if (next === undefined) {
+      // Nothing to do by the guess: make sure of it on the real value.
+      if (!guessed) return undefined;
+      guessed = false;
+      continue;
+    }
     try {
-      if (current) await kv.update(key, JSON.stringify(next), current.revision);
-      else await kv.create(key, JSON.stringify(next));
+      const revision = current ? await kv.update(key, JSON.stringify(next), current.revision) : await kv.create(key, JSON.stringify(next));
+      known.set(key, { value: next, revision });
       return next;
     } catch (error) {
       if (!isConflict(error)) throw error;
+      known.delete(key);
+      guessed = false;
     }
   }
 }
@@ -88,24 +105,28 @@ interface KillRequest {
 
 export class NatsAgentStore implements AgentStore {
   readonly #kv: KV;
+  readonly #known: Known = new Map();
 
   constructor(kv: KV) {
     this.#kv = kv;
   }
 
   async insert(record: AgentRecord): Promise<void> {
-    await this.#kv.create(`a.${record.id}`, JSON.stringify(record));
+    const revision = await this.#kv.create(`a.${record.id}`, JSON.stringify(record));
+    this.#known.set(`a.${record.id}`, { value: structuredClone(record), revision });
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
-    const written = await modify<AgentRecord>(this.#kv, `a.${id}`, (current) =>
+    const written = await modify<AgentRecord>(this.#kv, this.#known, `a.${id}`, (current) =>
       current && current.generation === generation ? { ...current, ...patch, generation: generation + 1 } : undefined,
     );
+    // An ended agent's record is rarely written again: forget it, so the guesses stay few.
+    if (FINAL.has(patch.state)) this.#known.delete(`a.${id}`);
     return written !== undefined;
   }
 
   async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
-    await modify<AgentRecord>(this.#kv, `a.${id}`, (current) => current && { ...current, usage: { ...usage } });
+    await modify<AgentRecord>(this.#kv, this.#known, `a.${id}`, (current) => current && { ...current, usage: { ...usage } });
   }
 
   async get(id: string): Promise<AgentRecord | undefined> {
