@@ -1,10 +1,10 @@
 /** natsBackend's own behaviour: auth, bad options, prefixes, and the CLI on NATS. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ConfigError, createColony, natsBackend, NatsConnectError } from "../src/index.ts";
-import { startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
+import { freePort, startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
@@ -73,5 +73,21 @@ describe("natsBackend", () => {
     const both = run(["tasks", "--nats", server.url, "--db", "x.db"]);
     assert.equal(both.status, 2);
     assert.match(both.stderr, /--db and --nats exclude each other/);
+  });
+
+  test("a server without JetStream, or with nothing listening, is a NatsConnectError that says what to do", async () => {
+    const port = await freePort();
+    const plain = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      await new Promise<void>((resolve) => plain.stderr.setEncoding("utf8").on("data", (chunk: string) => chunk.includes("Server is ready") && resolve()));
+      const noJetStream = createColony({ backend: natsBackend({ servers: `nats://127.0.0.1:${port}` }) });
+      await assert.rejects(noJetStream.board("b"), (error: Error) => error instanceof NatsConnectError && /start nats-server with -js/.test(error.message));
+      await noJetStream.close();
+    } finally {
+      plain.kill();
+    }
+    const nobody = createColony({ backend: natsBackend({ servers: `nats://127.0.0.1:${await freePort()}`, timeoutMs: 1000 }) });
+    await assert.rejects(nobody.board("b"), (error: Error) => error instanceof NatsConnectError && /is nats-server running there/.test(error.message));
+    await nobody.close();
   });
 });

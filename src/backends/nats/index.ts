@@ -84,6 +84,15 @@ function connectionOptions(options: NatsBackendOptions): NodeConnectionOptions {
   return { servers, name: `colony-${process.pid}`, timeout: options.timeoutMs ?? 5000, maxReconnectAttempts: -1, ...auth, ...(tls && { tls }) };
 }
 
+/** The oldest nats-server whose KV and JetStream behaviour Colony relies on (Debian ships 2.9). */
+const OLDEST_SERVER: [number, number] = [2, 9];
+
+function checkServerVersion(version: string | undefined, where: string): void {
+  const [major = 0, minor = 0] = (version ?? "").split(".").map((n) => Number.parseInt(n, 10));
+  if (major > OLDEST_SERVER[0] || (major === OLDEST_SERVER[0] && minor >= OLDEST_SERVER[1])) return;
+  throw new NatsConnectError(`nats-server ${version ?? "(unknown version)"} at ${where} is too old: Colony needs ${OLDEST_SERVER.join(".")} or newer (JetStream KV compare-and-set, stream mirrors of KV buckets)`);
+}
+
 async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> {
   const where = Array.isArray(options.servers) ? options.servers.join(",") : options.servers;
   let nc: NatsConnection;
@@ -95,6 +104,7 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     throw new NatsConnectError(`cannot connect to NATS at ${where}: ${why}${hint}`, { cause: error });
   }
   try {
+    checkServerVersion(nc.info?.version, where);
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const kvm = new Kvm(js);
@@ -116,6 +126,7 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     };
   } catch (error) {
     await nc.close();
+    if (error instanceof NatsConnectError) throw error;
     if (error instanceof JetStreamApiError || /jetstream/i.test(describeError(error))) {
       throw new NatsConnectError(`NATS at ${where} has no usable JetStream (${describeError(error)}); start nats-server with -js`, { cause: error });
     }
