@@ -28,6 +28,8 @@ export interface ElectionOptions {
 export type ElectionEvent =
   | { type: "elected"; role: string; term: number; at: number }
   | { type: "deposed"; role: string; term: number; reason: "lost" | "expired" | "stopped"; at: number }
+  /** Campaigning ended (after `deposed`, if it was leading). */
+  | { type: "stopped"; role: string; at: number }
   | { type: "error"; role: string; error: string; at: number };
 
 /** `whileLeader` was asked of a candidate that is not leading (any more). */
@@ -136,7 +138,7 @@ export class Election {
         if (event.type === "elected") {
           done();
           resolve(event.term);
-        } else if (event.type === "deposed" && event.reason === "stopped") {
+        } else if (event.type === "stopped") {
           done();
           reject(new ClosedError(`the ${this.role} election of ${this.candidate}`));
         }
@@ -227,7 +229,8 @@ export class Election {
     this.#heldUntil = 0;
     this.#termAbort?.abort(new NotLeaderError(this.role, this.candidate));
     this.#termAbort = undefined;
-    if (term !== undefined || reason === "stopped") this.#emit({ type: "deposed", role: this.role, term: term ?? 0, reason, at: Date.now() });
+    if (term !== undefined) this.#emit({ type: "deposed", role: this.role, term, reason, at: Date.now() });
+    if (reason === "stopped") this.#emit({ type: "stopped", role: this.role, at: Date.now() });
   }
 
   #error(error: unknown): void {

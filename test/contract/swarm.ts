@@ -188,9 +188,12 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
         const holder = await colonies[0]!.elect("busy", { candidate: "holder", leaseMs: LEASE_MS });
         await holder.elected();
         const waiting = await colonies[1]!.elect("busy", { candidate: "waiting", leaseMs: LEASE_MS });
+        const seen: string[] = [];
+        waiting.on((e) => seen.push(e.type));
         const pending = waiting.elected();
         await waiting.stop();
         await assert.rejects(pending, (error: Error) => error.name === "ClosedError");
+        assert.deepEqual(seen, ["stopped"], "a candidate that never led is not deposed");
         await colonies[0]!.close();
         assert.equal(holder.isLeader, false);
         assert.equal((await leases[1]!.get("busy")).holder, undefined, "closing freed the lease");

@@ -135,7 +135,7 @@ export class TaskWorker {
         leaseMs: this.#options.ttlMs,
         election: (event) => {
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
-          else this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
+          else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
         },
         rejected: (r) => this.#emit({ type: "rejected", subject: r.subject, reason: r.reason, error: r.error, at: r.at }),
       });
