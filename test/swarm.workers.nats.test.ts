@@ -129,6 +129,22 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     assert.equal((await tasks.wait(task.id)).result, 30);
   });
 
+  test("submit --wait shows what the task's agent emits, from the worker's progress on the bus", async () => {
+    const { flags } = swarm();
+    const worker = startWorker(flags, "emitter", "--capability", "chatty");
+    await online(worker);
+    const child = spawn(process.execPath, [CLI, "submit", "chatty", "--input", JSON.stringify({ steps: 3, ms: 100 }), "--wait", ...flags], { stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    const [code] = (await once(child, "close")) as [number];
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /succeeded/);
+    const emitted = stderr.split("\n").filter((l) => /emitted step/.test(l));
+    assert.deepEqual(emitted.map((l) => /"i":(\d)/.exec(l)?.[1]), ["1", "2", "3"], stderr);
+  });
+
   test("kill -9 the coordinator's worker: another worker is coordinator within two lease periods", async () => {
     const { colony, flags } = swarm();
     const workers = ["k1", "k2", "k3"].map((id) => startWorker(flags, id, "--capability", "echo"));

@@ -8,7 +8,8 @@ import { NotFoundError } from "../../core/errors.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus } from "../../core/tasks.ts";
 import { UsageError, printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, workerRows } from "../format.ts";
+import { progressChannel, progressSubject, type ProgressMessage } from "../../runtime/tasks/node.ts";
+import { progressText, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, workerRows } from "../format.ts";
 
 interface BoardFlags extends StoreFlags, OutputFlags {
   tasks: string;
@@ -194,6 +195,17 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
   await withColony(flags, async (colony) => {
     const board = await colony.tasks(flags.tasks);
     const asked = Date.now();
+    // What its agent emits, logs and spends, as the worker running it publishes it on the bus;
+    // heard from before the submit, so that nothing it says early is missed.
+    let taskId: string | undefined = undefined;
+    const early: ProgressMessage[] = [];
+    const showProgress = (message: ProgressMessage) => console.error(`  ${((Date.now() - asked) / 1000).toFixed(1)} s  ${message.task} ${progressText(message.event)}`);
+    const stopProgress = flags.wait
+      ? (await colony.bus()).subscribe(progressChannel, progressSubject(board.name), (message) => {
+          if (taskId === undefined) early.push(message);
+          else if (message.task === taskId) showProgress(message);
+        })
+      : () => {};
     const task = await board.submit({
       kind,
       input,
@@ -217,6 +229,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
         );
       }
     }
+    taskId = task.id;
     if (!flags.wait) {
       if (flags.json) return printJson(task);
       return console.log(`${task.id} ${task.status}${task.reason ? ` (${task.reason})` : ""}`);
@@ -225,6 +238,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
     const started = Date.now();
     const { signal, dispose, exitCode } = interrupted();
     let current = task;
+    for (const message of early.splice(0)) if (message.task === task.id) showProgress(message);
     try {
       const { snapshot, events } = await watchFrom(board, signal, task.id, () => mustGet(board, task.id));
       const progress = (next: Task) => {
@@ -244,6 +258,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
         }
       }
     } finally {
+      stopProgress();
       dispose();
     }
 
@@ -324,7 +339,7 @@ export function registerTasks(program: Command): void {
     .option("--idempotency-key <key>", "a second submit with the same key returns the first task")
     .option("--capability <name>", "what a worker must offer to claim it (default the kind)")
     .option("--route <route>", "any (the least loaded worker), direct:WORKER, or broadcast (one copy per live worker)")
-    .option("--wait", "wait until the task ends, showing its progress on stderr; exit 1 unless it succeeded")
+    .option("--wait", "wait until the task ends, showing its progress (and, on NATS, what its agent emits) on stderr; exit 1 unless it succeeded")
     .option("--json", "print the task as JSON")
     .action(async (kind: string, _options: unknown, command: Command) => submitCommand(kind, command.optsWithGlobals<SubmitFlags>()));
 
