@@ -1,5 +1,10 @@
-/** What the NATS stores share: reading JetStream's error codes, and creating a stream once. */
-import { JetStreamApiError, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+/**
+ * What the NATS stores share: reading JetStream's error codes, creating a stream once, riding out
+ * an outage (a lost server, a leader election), and hearing of each stored message.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { DeliverPolicy, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { ClosedConnectionError, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
 
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -22,3 +27,85 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
     });
   }
 }
+
+/**
+ * How long an operation keeps trying through a lost connection or a JetStream leader election
+ * (seconds on a cluster: a raft election alone may take up to 9) before its error reaches the caller.
+ */
+export const OUTAGE_MS = 30_000;
+
+/** JetStream's "system temporarily unavailable" and "stream is offline": there is no leader yet. */
+const LEADERLESS = new Set([10008, 10118]);
+
+/** Whether a request went unanswered (timed out, nobody to take it yet) rather than being refused. */
+export function isTransient(error: unknown): boolean {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof TimeoutError || cause instanceof NoRespondersError) return true;
+    if (cause instanceof JetStreamApiError && LEADERLESS.has(cause.code)) return true;
+  }
+  return false;
+}
+
+/** Runs a read again while it fails transiently, for up to `OUTAGE_MS`. */
+export async function outlast<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + OUTAGE_MS;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isTransient(error) || Date.now() + wait > deadline) throw error;
+    }
+    await sleep(wait);
+  }
+}
+
+/** How long a change listener's pulls last; its consumer's idle heartbeat is half that. */
+const HEARTBEAT_PULL_MS = 2000;
+
+/**
+ * Calls `listener` after each message is stored on `stream`, until the returned function is
+ * called, whatever happens to the servers meanwhile.
+ *
+ * A core subscription to the stream's subjects is no such signal on a cluster: it hears a
+ * publish before the stream leader has committed it, so a reader woken by it may find nothing
+ * new yet and sleep through the change. A consumer hears only stored messages, but it lives on
+ * one server: when that server dies, or restarts, the consumer may go quiet for good (a KV watch
+ * does; nats.js's ordered consumer, whose consumer sat on a killed stream leader, reports missed
+ * heartbeats for ever, and one reset by a reconnect may stall). So the consumer pulls briefly
+ * (the server sends an idle heartbeat every half pull), and one that has given no sign of life
+ * for two pulls is dropped and a new one made; each new one first calls the listener, for
+ * whatever was stored while there was none.
+ */
+export function onStored(js: JetStreamClient, stream: string, listener: () => void): () => void {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.New, headers_only: true });
+        const stored = await consumer.consume({ expires: HEARTBEAT_PULL_MS });
+        stop.signal.addEventListener("abort", () => void stored.stop(), { once: true });
+        if (stop.signal.aborted) return void stored.stop();
+        let heard = Date.now();
+        void (async () => {
+          for await (const status of stored.status()) if (status.type === "heartbeat") heard = Date.now();
+        })();
+        const watchdog = setInterval(() => Date.now() - heard > 2 * HEARTBEAT_PULL_MS && stored.stop(), HEARTBEAT_PULL_MS / 2).unref();
+        try {
+          listener();
+          for await (const _ of stored) {
+            heard = Date.now();
+            listener();
+          }
+        } finally {
+          clearInterval(watchdog);
+        }
+      } catch (error) {
+        // The connection closed: nothing more will change that this process can see.
+        if (error instanceof ClosedConnectionError) return;
+      }
+      await sleep(500, undefined, { signal: stop.signal }).catch(() => {});
+    }
+  })();
+  return () => stop.abort();
+}
+

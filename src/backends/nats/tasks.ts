@@ -5,7 +5,13 @@
  * expected-last-sequence check), so transactions are serialisable across every client, as SQLite's
  * write lock makes them on one machine. A client that loses the race folds the newer messages in
  * and runs its transaction again. Every client keeps the board folded in memory.
+ *
+ * A publish whose answer never comes (the client's server died after passing it on, a stream
+ * leader is being elected) may have been stored or not. It is sent again under the same message
+ * id until the log says which, so that a caller is never told "failed" about a transaction that
+ * was applied, and no transaction is applied twice.
  */
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -13,7 +19,7 @@ import { ColonyError } from "../../core/errors.ts";
 import type { TaskStore, TaskTx } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
-import { ensureStream, isConflict } from "./jetstream.ts";
+import { ensureStream, isConflict, isTransient, onStored, OUTAGE_MS, outlast } from "./jetstream.ts";
 
 /** A transaction lost the race for the log more often than this in a row. */
 export class TaskContentionError extends ColonyError {
@@ -23,7 +29,6 @@ export class TaskContentionError extends ColonyError {
 }
 
 export class NatsTaskStore implements TaskStore {
-  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
@@ -36,7 +41,6 @@ export class NatsTaskStore implements TaskStore {
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string) {
-    this.#nc = nc;
     this.#js = js;
     this.#jsm = jsm;
     this.#stream = stream;
@@ -45,7 +49,7 @@ export class NatsTaskStore implements TaskStore {
   }
 
   static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<NatsTaskStore> {
-    await ensureStream(jsm, { name: stream, subjects: [subject], num_replicas: replicas });
+    await outlast(() => ensureStream(jsm, { name: stream, subjects: [subject], num_replicas: replicas }));
     return new NatsTaskStore(nc, js, jsm, stream, subject);
   }
 
@@ -58,7 +62,7 @@ export class NatsTaskStore implements TaskStore {
   async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const attempts = 100;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      await this.#catchUp();
+      await outlast(() => this.#catchUp());
       const tx = new StagedTaskTx(this.#state);
       const result = work(tx);
       const changes = tx.changes();
@@ -72,21 +76,44 @@ export class NatsTaskStore implements TaskStore {
     throw new TaskContentionError(this.#stream, attempts);
   }
 
-  /** Publishes the write set if the log is still where this client read it; false if it moved. */
+  /**
+   * Publishes the write set if the log is still where this client read it; false if it moved.
+   * An unanswered publish is sent again with the same id: the server answers the copy of one it
+   * stored as a duplicate, or, if the log moved on meanwhile, the message after where this client
+   * read tells whether it was ours.
+   */
   async #append(changes: TaskChanges): Promise<boolean> {
     const payload = JSON.stringify(changes);
     if (Buffer.byteLength(payload, "utf8") > this.#maxPayload) {
       throw new ColonyError("VALUE_TOO_LARGE", `one task transaction is ${Buffer.byteLength(payload, "utf8")} bytes, over the NATS server's max_payload of ${this.#maxPayload}; submit fewer or smaller tasks at once, or raise max_payload`);
     }
-    try {
-      const ack = await this.#js.publish(this.#subject, payload, { expect: { lastSequence: this.#applied, streamName: this.#stream } });
-      this.#state.apply(changes);
-      this.#applied = ack.seq;
-      return true;
-    } catch (error) {
-      if (isConflict(error)) return false;
-      throw error;
+    const read = this.#applied;
+    const options = { msgID: randomUUID(), expect: { lastSequence: read, streamName: this.#stream } };
+    const deadline = Date.now() + OUTAGE_MS;
+    let unanswered = false;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        const ack = await this.#js.publish(this.#subject, payload, options);
+        return this.#applyOwn(changes, ack.seq);
+      } catch (error) {
+        if (isConflict(error)) return unanswered && (await outlast(() => this.#holds(read + 1, options.msgID))) && this.#applyOwn(changes, read + 1);
+        if (!isTransient(error) || Date.now() + wait > deadline) throw error;
+        unanswered = true;
+      }
+      await sleep(wait);
     }
+  }
+
+  #applyOwn(changes: TaskChanges, seq: number): true {
+    this.#state.apply(changes);
+    this.#applied = seq;
+    return true;
+  }
+
+  /** Whether the log's message at `seq` is the one published under `msgID`. */
+  async #holds(seq: number, msgID: string): Promise<boolean> {
+    const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
+    return message?.header?.get("Nats-Msg-Id") === msgID;
   }
 
   /** Folds every message the log has past what this client applied. */
@@ -110,9 +137,7 @@ export class NatsTaskStore implements TaskStore {
     return this.#state.events.length;
   }
 
-  /** Every message on the log's subject reaches core subscribers too: that is the change signal. */
   onChange(listener: () => void): () => void {
-    const subscription = this.#nc.subscribe(this.#subject, { callback: () => listener() });
-    return () => subscription.unsubscribe();
+    return onStored(this.#js, this.#stream, listener);
   }
 }
