@@ -12,6 +12,7 @@ import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
 import type { Backend, BackendFactory, BoardStore, TaskStore } from "../../core/store.ts";
 import { NatsBoardStore } from "./board.ts";
 import { NatsBus } from "./bus.ts";
+import { KvCas, outlast } from "./jetstream.ts";
 import { NatsLeaseStore } from "./leases.ts";
 import { NatsAgentStore, NatsRunStore } from "./records.ts";
 import { NatsTaskStore } from "./tasks.ts";
@@ -109,14 +110,13 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const jsm = await jetstreamManager(nc);
     const kvm = new Kvm(js);
     const { prefix, replicas } = options;
-    const runs = await kvm.create(`${prefix}_runs`, { history: 1, replicas, allow_direct: false });
-    const agents = await kvm.create(`${prefix}_agents`, { history: 1, replicas, allow_direct: false });
-    const leases = await kvm.create(`${prefix}_leases`, { history: 1, replicas, allow_direct: false });
+    const bucket = (name: string) => outlast(() => kvm.create(name, { history: 1, replicas, allow_direct: false }));
+    const [runs, agents, leases] = [await bucket(`${prefix}_runs`), await bucket(`${prefix}_agents`), await bucket(`${prefix}_leases`)];
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     return {
       runs: new NatsRunStore(runs),
-      agents: new NatsAgentStore(agents),
-      leases: new NatsLeaseStore(leases),
+      agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, `${prefix}_agents`, replicas)),
+      leases: new NatsLeaseStore(leases, new KvCas(js, jsm, leases, `${prefix}_leases`, replicas)),
       bus: new NatsBus(nc, prefix),
       openBoard: (name: string): Promise<BoardStore> => NatsBoardStore.open(js, jsm, `${prefix}_board_${name}`, `${prefix}_log_${name}`, replicas, maxPayload),
       openTasks: (name: string): Promise<TaskStore> => NatsTaskStore.open(nc, js, jsm, `${prefix}_tasks_${name}`, `${prefix}.tasks.${name}`, replicas),

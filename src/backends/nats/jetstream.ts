@@ -4,7 +4,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeliverPolicy, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
-import { ClosedConnectionError, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { ClosedConnectionError, headers, NoRespondersError, TimeoutError, type MsgHdrs } from "@nats-io/transport-node";
 
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -109,3 +110,72 @@ export function onStored(js: JetStreamClient, stream: string, listener: () => vo
   return () => stop.abort();
 }
 
+
+/**
+ * Compare-and-set on one KV key's revision, made to hold on a replicated bucket too. There
+ * nats-server 2.9 does not hold a key's expected revision against writes still in flight through
+ * the stream's raft group or across a leader change (nats-server#4320), so two writers expecting
+ * one revision can both win. On such a bucket a write is also conditional on the whole bucket's
+ * last sequence, which the server does hold: writers to one bucket then take turns.
+ */
+export class KvCas {
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #kv: KV;
+  readonly #stream: string;
+  readonly #subjects: string;
+  readonly #serial: boolean;
+
+  constructor(js: JetStreamClient, jsm: JetStreamManager, kv: KV, bucket: string, replicas: number) {
+    this.#js = js;
+    this.#jsm = jsm;
+    this.#kv = kv;
+    this.#stream = `KV_${bucket}`;
+    this.#subjects = `$KV.${bucket}.`;
+    this.#serial = replicas > 1;
+  }
+
+  /** Writes `value` if the key is at `revision` (0 = absent); its new revision, or undefined if it moved. */
+  async put(key: string, value: string, revision: number): Promise<number | undefined> {
+    if (this.#serial) return this.#serialWrite(key, value, revision);
+    try {
+      return revision === 0 ? await this.#kv.create(key, value) : await this.#kv.update(key, value, revision);
+    } catch (error) {
+      if (isConflict(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Deletes the key if it is at `revision`; false if it moved. */
+  async remove(key: string, revision: number): Promise<boolean> {
+    if (this.#serial) {
+      const marker = headers();
+      marker.set("KV-Operation", "DEL");
+      return (await this.#serialWrite(key, "", revision, marker)) !== undefined;
+    }
+    try {
+      await this.#kv.delete(key, { previousSeq: revision });
+      return true;
+    } catch (error) {
+      if (isConflict(error)) return false;
+      throw error;
+    }
+  }
+
+  async #serialWrite(key: string, payload: string, revision: number, marker?: MsgHdrs): Promise<number | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      // The head first: a key newer than it was written in between, and is read again.
+      const head = (await outlast(() => this.#jsm.streams.info(this.#stream))).state.last_seq;
+      const current = (await outlast(() => this.#kv.get(key)))?.revision ?? 0;
+      if (current > head) continue;
+      if (current !== revision) return undefined;
+      try {
+        return (await this.#js.publish(`${this.#subjects}${key}`, payload, { expect: { lastSequence: head }, ...(marker && { headers: marker }) })).seq;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+      // Another key of the bucket moved: try again after a random, growing pause.
+      await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
+    }
+  }
+}

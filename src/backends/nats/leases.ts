@@ -1,37 +1,28 @@
-/** Leases on JetStream KV: a lease's revision is its key's KV revision, and every change is CAS on it. */
+/** Leases on JetStream KV: a lease's revision is its key's KV revision, and every change is CAS on it (see KvCas). */
 import type { KV } from "@nats-io/kv";
 import type { LeaseStore } from "../../core/store.ts";
-import { isConflict } from "./jetstream.ts";
+import { outlast, type KvCas } from "./jetstream.ts";
 
 export class NatsLeaseStore implements LeaseStore {
   readonly #kv: KV;
+  readonly #cas: KvCas;
 
-  constructor(kv: KV) {
+  constructor(kv: KV, cas: KvCas) {
     this.#kv = kv;
+    this.#cas = cas;
   }
 
   async get(name: string): Promise<{ holder?: string; revision: number }> {
-    const entry = await this.#kv.get(name);
+    const entry = await outlast(() => this.#kv.get(name));
     if (!entry) return { revision: 0 };
     return entry.operation === "PUT" ? { holder: entry.string(), revision: entry.revision } : { revision: entry.revision };
   }
 
-  async put(name: string, holder: string, revision: number): Promise<number | undefined> {
-    try {
-      return revision === 0 ? await this.#kv.create(name, holder) : await this.#kv.update(name, holder, revision);
-    } catch (error) {
-      if (isConflict(error)) return undefined;
-      throw error;
-    }
+  put(name: string, holder: string, revision: number): Promise<number | undefined> {
+    return this.#cas.put(name, holder, revision);
   }
 
-  async release(name: string, revision: number): Promise<boolean> {
-    try {
-      await this.#kv.delete(name, { previousSeq: revision });
-      return true;
-    } catch (error) {
-      if (isConflict(error)) return false;
-      throw error;
-    }
+  release(name: string, revision: number): Promise<boolean> {
+    return this.#cas.remove(name, revision);
   }
 }

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentStore, Report, RunStore } from "../../core/store.ts";
-import { isConflict } from "./jetstream.ts";
+import type { KvCas } from "./jetstream.ts";
 
 const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
 
@@ -29,7 +29,7 @@ type Known = Map<string, { value: unknown; revision: number }>;
  * writes it only if nobody wrote the key in between; reads again when someone did. Returns what
  * was written.
  */
-async function modify<T>(kv: KV, known: Known, key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+async function modify<T>(kv: KV, cas: KvCas, known: Known, key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
   let current = known.get(key) as { value: T; revision: number } | undefined;
   let guessed = current !== undefined;
   for (;;) {
@@ -41,15 +41,13 @@ async function modify<T>(kv: KV, known: Known, key: string, change: (current: T 
       guessed = false;
       continue;
     }
-    try {
-      const revision = current ? await kv.update(key, JSON.stringify(next), current.revision) : await kv.create(key, JSON.stringify(next));
+    const revision = await cas.put(key, JSON.stringify(next), current?.revision ?? 0);
+    if (revision !== undefined) {
       known.set(key, { value: next, revision });
       return next;
-    } catch (error) {
-      if (!isConflict(error)) throw error;
-      known.delete(key);
-      guessed = false;
     }
+    known.delete(key);
+    guessed = false;
   }
 }
 
@@ -105,10 +103,12 @@ interface KillRequest {
 
 export class NatsAgentStore implements AgentStore {
   readonly #kv: KV;
+  readonly #cas: KvCas;
   readonly #known: Known = new Map();
 
-  constructor(kv: KV) {
+  constructor(kv: KV, cas: KvCas) {
     this.#kv = kv;
+    this.#cas = cas;
   }
 
   async insert(record: AgentRecord): Promise<void> {
@@ -117,7 +117,7 @@ export class NatsAgentStore implements AgentStore {
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
-    const written = await modify<AgentRecord>(this.#kv, this.#known, `a.${id}`, (current) =>
+    const written = await modify<AgentRecord>(this.#kv, this.#cas, this.#known, `a.${id}`, (current) =>
       current && current.generation === generation ? { ...current, ...patch, generation: generation + 1 } : undefined,
     );
     // An ended agent's record is rarely written again: forget it, so the guesses stay few.
@@ -126,7 +126,7 @@ export class NatsAgentStore implements AgentStore {
   }
 
   async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
-    await modify<AgentRecord>(this.#kv, this.#known, `a.${id}`, (current) => current && { ...current, usage: { ...usage } });
+    await modify<AgentRecord>(this.#kv, this.#cas, this.#known, `a.${id}`, (current) => current && { ...current, usage: { ...usage } });
   }
 
   async get(id: string): Promise<AgentRecord | undefined> {
@@ -155,13 +155,8 @@ export class NatsAgentStore implements AgentStore {
       const request = await read<KillRequest>(this.#kv, key);
       // Taken by the owner only: this store runs in the owner's process, on the owner's machine.
       if (!request || request.value.ownerPid !== ownerPid || (request.value.ownerHost ?? hostname()) !== hostname()) continue;
-      try {
-        // Taken once: only the delete that finds the request's revision wins.
-        await this.#kv.delete(key, { previousSeq: request.revision });
-        taken.push({ id: key.slice(2), cascade: request.value.cascade });
-      } catch (error) {
-        if (!isConflict(error)) throw error;
-      }
+      // Taken once: only the delete that finds the request's revision wins.
+      if (await this.#cas.remove(key, request.revision)) taken.push({ id: key.slice(2), cascade: request.value.cascade });
     }
     return taken;
   }
