@@ -264,8 +264,10 @@ export class Board implements BoardHandle {
       this.#entries.set(key, entry);
       this.#seq = record.seq;
     } else {
-      // Another writer got in between: catch up so that the next view shows this write.
-      await this.#catchUp(record.seq);
+      // Another writer got in between: catch up so that the next view shows this write. The
+      // write is stored either way: if the catch-up fails, the caller still hears of its success,
+      // and the view catches up on its next refresh.
+      await this.#catchUp(record.seq).catch(() => {});
     }
     return entry;
   }
@@ -286,7 +288,8 @@ export class Board implements BoardHandle {
       this.#entries.delete(key);
       this.#seq = record.seq;
     } else {
-      await this.#catchUp(record.seq);
+      // Stored either way (see write).
+      await this.#catchUp(record.seq).catch(() => {});
     }
     return true;
   }
