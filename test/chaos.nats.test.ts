@@ -6,11 +6,9 @@
  * have no gaps, watchers saw every record once, and what a caller was told failed did not happen.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { after, describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -21,8 +19,8 @@ import { startNatsCluster, startNatsServer, type NatsServer } from "../src/testi
 import { alive, tempDir, waitFor } from "./fixtures/helpers.ts";
 import { startNatsProxy } from "./fixtures/nats-proxy.ts";
 import { echo, type GatedInput } from "./fixtures/worker-agents.ts";
+import { WorkerProcess } from "./fixtures/worker-process.ts";
 
-const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
 const T = { timeout: 60_000 };
 /** How long to wait for anything the system should come to; generous, as the machine may be loaded. */
@@ -315,67 +313,17 @@ async function leadOn(urls: string[], server: NatsServer, stream: string): Promi
   }
 }
 
-interface CliWorkerEvent {
-  type: string;
-  worker?: string;
-  task?: string;
-  attempt?: number;
-  error?: string;
-}
-
-/** A `colony worker --json` process: its events as they come, its stderr, and how it ended. */
-class CliWorker {
-  readonly id: string;
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly events: CliWorkerEvent[] = [];
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #pending = "";
-
-  constructor(id: string, args: string[]) {
-    this.id = id;
-    this.child = spawn(process.execPath, [MAIN, "worker", "--agents", AGENTS, "--id", id, "--json", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NODE_COMPILE_CACHE: join(dir.path, "compile-cache") },
-    });
-    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      this.#pending += chunk;
-      const lines = this.#pending.split("\n");
-      this.#pending = lines.pop()!;
-      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line) as CliWorkerEvent);
-    });
-    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
-    cleanups.push(async () => {
-      this.kill("SIGKILL");
-      await this.exited;
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Waits for an event of this type (and task, if given), failing early if the process ends. */
-  async event(type: string, task?: string): Promise<CliWorkerEvent> {
-    return waitFor(
-      () => {
-        const found = this.events.find((e) => e.type === type && (task === undefined || e.task === task));
-        if (!found && !this.running) throw new Error(`worker ${this.id} exited before ${type} ${task ?? ""}: ${this.stderr}`);
-        return found;
-      },
-      PATIENCE,
-      `worker ${this.id} to report ${type}${task ? ` of ${task}` : ""}`,
-    );
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.running) this.child.kill(signal);
-  }
+/** A `colony worker --json` process on the test's store, killed at the end of the test. */
+function cliWorker(id: string, args: string[]): WorkerProcess {
+  const worker = new WorkerProcess(id, ["--agents", AGENTS, "--id", id, "--json", ...args], {
+    env: { ...process.env, NODE_COMPILE_CACHE: join(dir.path, "compile-cache") },
+    patienceMs: PATIENCE,
+  });
+  cleanups.push(async () => {
+    worker.kill("SIGKILL");
+    await worker.exited;
+  });
+  return worker;
 }
 
 describe("NATS under chaos", () => {
@@ -438,7 +386,7 @@ describe("NATS under chaos", () => {
     const prefix = swarmPrefix();
     const tasks = await colonyOn(server.url, { prefix }).tasks();
     const flags = ["--nats", server.url, "--nats-prefix", prefix, "--capability", "gated", "--lease-ms", "1000"];
-    const [a, b] = [new CliWorker("kill-a", flags), new CliWorker("kill-b", flags)];
+    const [a, b] = [cliWorker("kill-a", flags), cliWorker("kill-b", flags)];
     await Promise.all([a.event("online"), b.event("online")]);
 
     const gate: GatedInput = { dir: dir.path, name: "killed" };
@@ -491,7 +439,7 @@ describe("NATS under chaos", () => {
     const board = await colonyOn(server.url, { prefix }).board("restart");
     // Workers in this process and a `colony worker` process, all running the same `echo` agent.
     const { succeeded, errors } = await startWorkers([0, 1].map(() => colonyOn(server.url, { prefix })), { echo });
-    const cli = new CliWorker("restart-cli", ["--nats", server.url, "--nats-prefix", prefix, "--capability", "echo", "--lease-ms", String(LEASE_MS), "--concurrency", "2"]);
+    const cli = cliWorker("restart-cli", ["--nats", server.url, "--nats-prefix", prefix, "--capability", "echo", "--lease-ms", String(LEASE_MS), "--concurrency", "2"]);
     await cli.event("online");
 
     const watchedTasks = watchTasks(tasks);

@@ -5,84 +5,19 @@
  * test/fixtures/worker-agents.ts; the board is polled, never timed.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createColony, NoWorkerError, sqliteBackend, type Colony, type Task, type TaskBoard } from "../src/index.ts";
 import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
 import { echo, type GatedInput, type Ran } from "./fixtures/worker-agents.ts";
+import { WorkerProcess } from "./fixtures/worker-process.ts";
 
-const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
 const T = { timeout: 30_000 };
 /** How long to wait for anything the board should come to; generous, as the machine may be loaded. */
 const PATIENCE = 15_000;
-
-interface WorkerEvent {
-  type: string;
-  worker?: string;
-  task?: string;
-  kind?: string;
-  attempt?: number;
-  status?: string;
-  error?: string;
-  running?: number;
-}
-
-/** A `colony worker --json` process: its events as they come, its stderr, and how it ended. */
-class WorkerProcess {
-  readonly id: string;
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly events: WorkerEvent[] = [];
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #pending = "";
-
-  constructor(id: string, args: string[]) {
-    this.id = id;
-    this.child = spawn(process.execPath, [MAIN, "worker", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      this.#pending += chunk;
-      const lines = this.#pending.split("\n");
-      this.#pending = lines.pop()!;
-      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line) as WorkerEvent);
-    });
-    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Waits for an event of this type (and task, if given), failing early if the process ends. */
-  async event(type: string, task?: string): Promise<WorkerEvent> {
-    return waitFor(
-      () => {
-        const found = this.events.find((e) => e.type === type && (task === undefined || e.task === task));
-        if (!found && !this.running) throw new Error(`worker ${this.id} exited before ${type} ${task ?? ""}: ${this.stderr}`);
-        return found;
-      },
-      PATIENCE,
-      `worker ${this.id} to report ${type}${task ? ` of ${task}` : ""}`,
-    );
-  }
-
-  claimed(): string[] {
-    return this.events.filter((e) => e.type === "claimed").map((e) => e.task!);
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.running) this.child.kill(signal);
-  }
-}
 
 const dir = tempDir("colony-workers-");
 const workers: WorkerProcess[] = [];
@@ -90,7 +25,7 @@ const colonies: Colony[] = [];
 
 /** Starts `colony worker --json` on `db` with the fixture's agents and waits until it is online. */
 async function startWorker(db: string, id: string, flags: string[] = []): Promise<WorkerProcess> {
-  const worker = new WorkerProcess(id, ["--db", db, "--agents", AGENTS, "--id", id, "--json", ...flags]);
+  const worker = new WorkerProcess(id, ["--db", db, "--agents", AGENTS, "--id", id, "--json", ...flags], { patienceMs: PATIENCE });
   workers.push(worker);
   const online = await worker.event("online");
   assert.equal(online.worker, id);
