@@ -308,7 +308,7 @@ interleaved rounds. The baselines are the official clients (\`@nats-io/transport
     parts.push(`### 7.1 Board compare-and-set writes on NATS
 
 \`board.write(key, value, { author, expectedVersion })\` cycling over the same 100 keys and values
-as section 1; the board is a KV bucket (history 1) plus its log, a mirror stream. The baseline
+as section 1; the board is a KV bucket that keeps every revision, its stream being the log. The baseline
 is \`kv.update(key, JSON.stringify(value), revision)\` (\`kv.create\` for a key's first write) on a
 plain KV bucket with history 1, each write expecting the revision the previous one returned.
 Ours does not know the key's KV revision from the board version it is given, so it reads the
