@@ -7,12 +7,12 @@ import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentStore, Report, RunStore } from "../../core/store.ts";
-import type { KvCas } from "./jetstream.ts";
+import { isConflict, isTransient, outlast, type KvCas } from "./jetstream.ts";
 
 const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
 
 async function read<T>(kv: KV, key: string): Promise<{ value: T; revision: number } | undefined> {
-  const entry = await kv.get(key);
+  const entry = await outlast(() => kv.get(key));
   if (!entry || entry.operation !== "PUT") return undefined;
   return { value: entry.json<T>(), revision: entry.revision };
 }
@@ -51,11 +51,34 @@ async function modify<T>(kv: KV, cas: KvCas, known: Known, key: string, change: 
   }
 }
 
+async function keysOf(kv: KV, filter: string): Promise<string[]> {
+  return outlast(async () => {
+    const keys: string[] = [];
+    for await (const key of await kv.keys(filter)) keys.push(key);
+    return keys;
+  });
+}
+
+/**
+ * Creates a key only this client writes (it holds a fresh id), through an outage: an unanswered
+ * create is sent again, and one that then finds the key there had landed. The revision, when known.
+ */
+async function createOwn(kv: KV, key: string, value: string): Promise<number | undefined> {
+  let unanswered = false;
+  return outlast(async () => {
+    try {
+      return await kv.create(key, value);
+    } catch (error) {
+      if (unanswered && isConflict(error)) return undefined;
+      if (isTransient(error)) unanswered = true;
+      throw error;
+    }
+  });
+}
+
 async function values<T>(kv: KV, filter: string): Promise<T[]> {
   const out: T[] = [];
-  const keys: string[] = [];
-  for await (const key of await kv.keys(filter)) keys.push(key);
-  for (const key of keys) {
+  for (const key of await keysOf(kv, filter)) {
     const found = await read<T>(kv, key);
     if (found) out.push(found.value);
   }
@@ -70,15 +93,15 @@ export class NatsRunStore implements RunStore {
   }
 
   async createRun(run: RunInfo): Promise<void> {
-    await this.#kv.create(`r.${run.runId}`, JSON.stringify(run));
+    await createOwn(this.#kv, `r.${run.runId}`, JSON.stringify(run));
   }
 
   async appendStep(runId: string, step: StepRecord): Promise<void> {
-    await this.#kv.create(`s.${runId}.${step.index}`, JSON.stringify(step));
+    await createOwn(this.#kv, `s.${runId}.${step.index}`, JSON.stringify(step));
   }
 
   async finishRun(run: RunInfo): Promise<void> {
-    await this.#kv.put(`r.${run.runId}`, JSON.stringify(run));
+    await outlast(() => this.#kv.put(`r.${run.runId}`, JSON.stringify(run)));
   }
 
   async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
@@ -112,8 +135,8 @@ export class NatsAgentStore implements AgentStore {
   }
 
   async insert(record: AgentRecord): Promise<void> {
-    const revision = await this.#kv.create(`a.${record.id}`, JSON.stringify(record));
-    this.#known.set(`a.${record.id}`, { value: structuredClone(record), revision });
+    const revision = await createOwn(this.#kv, `a.${record.id}`, JSON.stringify(record));
+    if (revision !== undefined) this.#known.set(`a.${record.id}`, { value: structuredClone(record), revision });
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
@@ -143,14 +166,13 @@ export class NatsAgentStore implements AgentStore {
   async requestKill(id: string, cascade: boolean): Promise<boolean> {
     const record = await this.get(id);
     if (!record || FINAL.has(record.state)) return false;
-    await this.#kv.put(`k.${id}`, JSON.stringify({ cascade, ownerPid: record.ownerPid, ...(record.ownerHost !== undefined && { ownerHost: record.ownerHost }) } satisfies KillRequest));
+    await outlast(() => this.#kv.put(`k.${id}`, JSON.stringify({ cascade, ownerPid: record.ownerPid, ...(record.ownerHost !== undefined && { ownerHost: record.ownerHost }) } satisfies KillRequest)));
     return true;
   }
 
   async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
     const taken: { id: string; cascade: boolean }[] = [];
-    const keys: string[] = [];
-    for await (const key of await this.#kv.keys("k.*")) keys.push(key);
+    const keys = await keysOf(this.#kv, "k.*");
     for (const key of keys) {
       const request = await read<KillRequest>(this.#kv, key);
       // Taken by the owner only: this store runs in the owner's process, on the owner's machine.
@@ -162,7 +184,7 @@ export class NatsAgentStore implements AgentStore {
   }
 
   async putReport(agentId: string, report: Report): Promise<void> {
-    await this.#kv.put(`rep.${agentId}`, JSON.stringify(report));
+    await outlast(() => this.#kv.put(`rep.${agentId}`, JSON.stringify(report)));
   }
 
   async getReport(agentId: string): Promise<Report | undefined> {
