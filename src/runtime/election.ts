@@ -40,6 +40,8 @@ export class NotLeaderError extends ColonyError {
 }
 
 const ROLE = /^[A-Za-z0-9_-]{1,64}$/;
+/** The shortest lease an election takes: a quarter of it is how often candidates ask the store. */
+export const MIN_ELECTION_LEASE_MS = 20;
 /** A leader stops counting itself leader this much before its lease could lapse for others. */
 const MARGIN = 0.1;
 
@@ -64,7 +66,9 @@ export class Election {
   constructor(store: LeaseStore, role: string, options: ElectionOptions = {}) {
     if (!ROLE.test(role)) throw new ConfigError(`election role ${JSON.stringify(role)}: use 1 to 64 letters, digits, '-' or '_'`);
     const leaseMs = options.leaseMs ?? 5000;
-    if (!Number.isInteger(leaseMs) || leaseMs < 20) throw new ConfigError(`election leaseMs is a whole number of milliseconds >= 20, got ${String(options.leaseMs)}`);
+    if (!Number.isInteger(leaseMs) || leaseMs < MIN_ELECTION_LEASE_MS) {
+      throw new ConfigError(`election leaseMs is a whole number of milliseconds >= ${MIN_ELECTION_LEASE_MS}, got ${String(options.leaseMs)}`);
+    }
     if (options.candidate !== undefined && (typeof options.candidate !== "string" || options.candidate.length === 0 || options.candidate.length > 256)) {
       throw new ConfigError("election candidate is a string of 1 to 256 characters");
     }

@@ -18,6 +18,7 @@ import type { LeaseStore } from "../../core/store.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.ts";
 import type { Bus } from "../bus.ts";
+import { MIN_ELECTION_LEASE_MS } from "../election.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
 
 /** Agents by task kind: objects run inline (or as given), references load in a thread or process. */
@@ -132,7 +133,7 @@ export class TaskWorker {
     if (this.#swarm && !this.#options.local) {
       this.#membership = joinSwarm(this, this.#tasks, this.#swarm.bus, this.#swarm.leases, {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
-        leaseMs: this.#options.ttlMs,
+        leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
         election: (event) => {
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
