@@ -111,10 +111,16 @@ export class Election {
    * its lease at the revision it last wrote. A deposed leader gets false, however late it wakes.
    */
   async confirm(): Promise<boolean> {
+    // Not while a renewal is on its way, whose new revision the store may show before we know it.
+    while (this.#busy) await this.#busy;
     if (!this.isLeader) return false;
-    const revision = this.#revision;
-    const current = await this.#store.get(this.role);
-    return current.revision === revision && this.isLeader;
+    const check = this.#store.get(this.role).then((current) => current.revision === this.#revision && this.isLeader);
+    this.#busy = check.then(
+      () => {},
+      () => {},
+    );
+    void this.#busy.then(() => (this.#busy = undefined));
+    return check;
   }
 
   /**

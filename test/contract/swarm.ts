@@ -183,6 +183,34 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
         assert.deepEqual(watch.overlaps, []);
       });
 
+      test("confirm() holds for a leader all through its renewals, even while one is on its way", async () => {
+        const { leases } = await setup(1);
+        const inner = leases[0]!;
+        // Renewals that take a while: the store may show the new revision before the leader knows it.
+        const slow: LeaseStore = {
+          get: (name) => inner.get(name),
+          put: async (name, holder, revision) => {
+            const written = await inner.put(name, holder, revision);
+            await sleep(8);
+            return written;
+          },
+          release: (name, revision) => inner.release(name, revision),
+        };
+        const leader = new Election(slow, "confirming", { candidate: "only", leaseMs: 40 }).start();
+        try {
+          await leader.elected();
+          const answers: boolean[] = [];
+          for (let i = 0; i < 60; i++) {
+            answers.push(await leader.confirm());
+            await sleep(2);
+          }
+          assert.ok(leader.isLeader);
+          assert.deepEqual(answers.filter((a) => !a).length, 0, "every confirm() of a leader that never lost its lease is true");
+        } finally {
+          await leader.stop();
+        }
+      });
+
       test("elected() rejects once the election is stopped; the colony's close stops its elections", async () => {
         const { colonies, leases } = await setup(2);
         const holder = await colonies[0]!.elect("busy", { candidate: "holder", leaseMs: LEASE_MS });
