@@ -32,9 +32,10 @@ export interface NodeRow {
   coordinator: boolean;
 }
 
-function nodeStatus(worker: WorkerInfo, now: number): NodeStatus {
+/** Busy by the tasks it holds on the board now, not by the count of its last heartbeat. */
+function nodeStatus(worker: WorkerInfo, holding: number, now: number): NodeStatus {
   if ((worker.status === "online" || worker.status === "draining") && !isLive(worker, now)) return "offline";
-  if (worker.status === "online" && worker.running >= worker.concurrency) return "busy";
+  if (worker.status === "online" && holding >= worker.concurrency) return "busy";
   return worker.status;
 }
 
@@ -46,7 +47,7 @@ async function nodes(colony: Colony, board: string): Promise<{ nodes: NodeRow[];
     const runningTasks = claimed.filter((t) => t.owner === w.id).map((t) => t.id);
     return {
       id: w.id,
-      status: nodeStatus(w, now),
+      status: nodeStatus(w, runningTasks.length, now),
       capabilities: w.capabilities,
       load: Math.round((runningTasks.length / w.concurrency) * 100) / 100,
       running: runningTasks.length,
