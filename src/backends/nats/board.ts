@@ -20,13 +20,12 @@
  * through such an outage too.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { nextVersion } from "../../core/cas.ts";
 import { InvalidValueError } from "../../core/errors.ts";
 import type { BoardStore, DeleteRequest, HistoryQuery, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
-import { ensureStream, isConflict, isTransient, onStored, OUTAGE_MS, outlast } from "./jetstream.ts";
+import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
 
 /** What one message in the bucket holds: the log record, plus when the key was (re)created. */
 interface Stored {
@@ -159,7 +158,7 @@ export class NatsBoardStore implements BoardStore {
 
   /** After a lost race on a replicated bucket, where every writer races every other: a random, growing pause, so that none starves. */
   async #lost(attempt: number): Promise<void> {
-    if (this.#serial) await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
+    if (this.#serial) await contentionPause(attempt);
   }
 
   /**
@@ -183,19 +182,13 @@ export class NatsBoardStore implements BoardStore {
     // Which message would be this write: the bucket's next one, or the key's next one (the server's
     // message get takes next_by_subj since 2.9; nats.js types it for direct gets only).
     const next = read.head === undefined ? ({ next_by_subj: subject, seq: revision + 1 } as unknown as MsgRequest) : { seq: read.head + 1 };
-    const deadline = Date.now() + OUTAGE_MS;
-    let unanswered = false;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-      try {
+    return sendThrough(
+      async () => {
         if (read.head !== undefined) return (await this.#js.publish(subject, payload, { msgID: stored.id, expect: { lastSequence: read.head } })).seq;
         return read.current === null ? await this.#kv.create(encodeKey(key), payload) : await this.#kv.update(encodeKey(key), payload, revision);
-      } catch (error) {
-        if (isConflict(error)) return unanswered ? outlast(() => this.#landed(next, stored.id!)) : undefined;
-        if (!isTransient(error) || Date.now() + wait > deadline) throw error;
-        unanswered = true;
-      }
-      await sleep(wait);
-    }
+      },
+      () => this.#landed(next, stored.id!),
+    );
   }
 
   /** The seq of write `id` if it is the message `next` asks for; undefined if another write is. */

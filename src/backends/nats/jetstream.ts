@@ -33,7 +33,7 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
  * How long an operation keeps trying through a lost connection or a JetStream leader election
  * (seconds on a cluster: a raft election alone may take up to 9) before its error reaches the caller.
  */
-export const OUTAGE_MS = 30_000;
+const OUTAGE_MS = 30_000;
 
 /** JetStream's "system temporarily unavailable" and "stream is offline": there is no leader yet. */
 const LEADERLESS = new Set([10008, 10118]);
@@ -58,6 +58,37 @@ export async function outlast<T>(read: () => Promise<T>): Promise<T> {
     }
     await sleep(wait);
   }
+}
+
+/**
+ * Sends a conditional write through an outage: an unanswered send is sent again (under the same
+ * message id, so the server stores it once). Returns what `send` returns, or, when refused as a
+ * conflict, undefined if the first answer was that refusal, and otherwise what `landed` says: an
+ * earlier copy may have been stored, moving the log on, and only the log can tell.
+ */
+export async function sendThrough<T>(send: () => Promise<T>, landed: () => Promise<T | undefined>): Promise<T | undefined> {
+  let unanswered = false;
+  try {
+    return await outlast(async () => {
+      try {
+        return await send();
+      } catch (error) {
+        if (isTransient(error)) unanswered = true;
+        throw error;
+      }
+    });
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+    return unanswered ? outlast(landed) : undefined;
+  }
+}
+
+/**
+ * After a lost compare-and-set race: a random, growing pause, so that a client with a slower
+ * round trip does not lose every race to one that writes back to back.
+ */
+export function contentionPause(attempt: number): Promise<void> {
+  return sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
 }
 
 /** How long a change listener's pulls last; its consumer's idle heartbeat is half that. */
@@ -109,7 +140,6 @@ export function onStored(js: JetStreamClient, stream: string, listener: () => vo
   })();
   return () => stop.abort();
 }
-
 
 /**
  * Compare-and-set on one KV key's revision, made to hold on a replicated bucket too. There
@@ -174,8 +204,8 @@ export class KvCas {
       } catch (error) {
         if (!isConflict(error)) throw error;
       }
-      // Another key of the bucket moved: try again after a random, growing pause.
-      await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
+      // Another key of the bucket moved: try again.
+      await contentionPause(attempt);
     }
   }
 }

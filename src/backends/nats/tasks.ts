@@ -12,14 +12,13 @@
  * was applied, and no transaction is applied twice.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
 import type { TaskStore, TaskTx } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
-import { ensureStream, isConflict, isTransient, onStored, OUTAGE_MS, outlast } from "./jetstream.ts";
+import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
@@ -72,10 +71,8 @@ export class NatsTaskStore implements TaskStore {
       const changes = tx.changes();
       if (!changes) return result;
       if (await this.#append(changes)) return result;
-      // Another client committed first: fold it in and run again on the newer state. The random,
-      // growing pause keeps a client with a slower round trip from losing every race to a
-      // faster one that writes back to back.
-      await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
+      // Another client committed first: fold it in and run again on the newer state.
+      await contentionPause(attempt);
     }
     throw new TaskContentionError(this.#stream, attempts);
   }
@@ -93,31 +90,20 @@ export class NatsTaskStore implements TaskStore {
     }
     const read = this.#applied;
     const options = { msgID: randomUUID(), expect: { lastSequence: read, streamName: this.#stream } };
-    const deadline = Date.now() + OUTAGE_MS;
-    let unanswered = false;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-      try {
-        const ack = await this.#js.publish(this.#subject, payload, options);
-        return this.#applyOwn(changes, ack.seq);
-      } catch (error) {
-        if (isConflict(error)) return unanswered && (await outlast(() => this.#holds(read + 1, options.msgID))) && this.#applyOwn(changes, read + 1);
-        if (!isTransient(error) || Date.now() + wait > deadline) throw error;
-        unanswered = true;
-      }
-      await sleep(wait);
-    }
-  }
-
-  #applyOwn(changes: TaskChanges, seq: number): true {
+    const seq = await sendThrough(
+      async () => (await this.#js.publish(this.#subject, payload, options)).seq,
+      () => this.#holds(read + 1, options.msgID),
+    );
+    if (seq === undefined) return false;
     this.#state.apply(changes);
     this.#applied = seq;
     return true;
   }
 
-  /** Whether the log's message at `seq` is the one published under `msgID`. */
-  async #holds(seq: number, msgID: string): Promise<boolean> {
+  /** `seq` if the log's message there is the one published under `msgID`. */
+  async #holds(seq: number, msgID: string): Promise<number | undefined> {
     const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
-    return message?.header?.get("Nats-Msg-Id") === msgID;
+    return message?.header?.get("Nats-Msg-Id") === msgID ? seq : undefined;
   }
 
   /** Folds every message the log has past what this client applied. */
