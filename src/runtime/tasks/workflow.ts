@@ -7,10 +7,12 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { ConfigError, describeError } from "../../core/errors.ts";
+import { checkBudget } from "../../core/governance.ts";
 import type { AgentRef, AnySubAgent, Budget, SubAgent } from "../../core/subagent-types.ts";
 import { BudgetExceededError } from "../../core/subagent-types.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, type Task, type TaskStatus } from "../../core/tasks.ts";
+import { longTimeout } from "../../core/timers.ts";
 import type { AgentsByKind, Spawn, TaskWorker, WorkerOptions } from "./worker.ts";
 
 /** One piece of work a decomposition asks for; `dependsOn` names other subtasks' ids. */
@@ -106,6 +108,7 @@ export function checkWorkflow(definition: WorkflowDefinition): void {
   if (typeof definition.execute !== "object" || definition.execute === null || Object.keys(definition.execute).length === 0) {
     throw new ConfigError(`workflow ${definition.name}: execute is an object of subtask kind → agent`);
   }
+  checkBudget(definition.budget, `workflow ${definition.name}`);
 }
 
 /** Runs a step: a function directly, an agent as a sub-agent of its own. */
@@ -126,7 +129,8 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
       const runId = `${definition.name}-${randomUUID().slice(0, 8)}`;
       const tasks = await deps.tasks(definition.tasks);
       const stop = new AbortController();
-      const abort = AbortSignal.any([stop.signal, ...(options.signal ? [options.signal] : []), ...(wallMs ? [AbortSignal.timeout(wallMs)] : [])]);
+      const wall = new AbortController();
+      const abort = AbortSignal.any([stop.signal, wall.signal, ...(options.signal ? [options.signal] : [])]);
 
       const subtasks = await perform(definition.decompose, input, deps.spawn, `${definition.name}.decompose`, perAgent);
       const parsed = subtasksSchema.safeParse(subtasks);
@@ -147,6 +151,8 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
         isolation: "thread",
         id: `local-${runId}`,
       });
+      // Counted from the start; a long timer, as AbortSignal.timeout fires at once past 2^31 ms.
+      const cancelWall = wallMs ? longTimeout(() => wall.abort(), wallMs - (Date.now() - started), { unref: true }) : undefined;
       try {
         const since = await tasks.head();
         const items = (subtasks as Subtask[]).map((s) => ({
@@ -164,7 +170,7 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
         const ended = await waitForAll(tasks, submitted, since, abort, options.onProgress);
         if (abort.aborted) {
           await tasks.cancel(runId);
-          if (wallMs && !stop.signal.aborted && !options.signal?.aborted) throw new BudgetExceededError("wallMs", wallMs, Date.now() - started, `workflow ${definition.name}`);
+          if (wallMs && wall.signal.aborted && !stop.signal.aborted && !options.signal?.aborted) throw new BudgetExceededError("wallMs", wallMs, Date.now() - started, `workflow ${definition.name}`);
           abort.throwIfAborted();
         }
         const results: Record<string, unknown> = {};
@@ -188,6 +194,7 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
         throw error;
       } finally {
         clearInterval(keepAlive);
+        cancelWall?.();
         stop.abort();
         // Nothing runs here any more unless the run was cut short; then its agents must stop too.
         await local.stop();
