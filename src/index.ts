@@ -33,7 +33,7 @@ export type {
   SubAgentHandle,
   TurnResult,
 } from "./core/subagent-types.ts";
-export { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "./core/subagent-types.ts";
+export { BudgetExceededError, DEFAULT_ENV, PermissionError, SubAgentError, TransitionError } from "./core/subagent-types.ts";
 export {
   SupervisorEscalationError,
   type RestartType,

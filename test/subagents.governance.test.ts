@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BudgetExceededError, SubAgentError, type Isolation, type SubAgent } from "../src/index.ts";
+import { BudgetExceededError, DEFAULT_ENV, SubAgentError, type Isolation, type SubAgent } from "../src/index.ts";
 import { alive, collect, waitFor, colonyPerFile, subtree } from "./fixtures/helpers.ts";
 import { ref, thrower } from "./fixtures/subagents.ts";
 
@@ -164,11 +164,11 @@ describe("permissions", () => {
       );
       const out = (await handle.result) as {
         permissions: unknown;
-        writes: Record<string, { ok?: boolean; version?: number; permission?: boolean; code?: string }>;
+        writes: Record<string, { ok?: boolean; version?: number; author?: string; permission?: boolean; code?: string }>;
         child: { spawned: boolean; error: { permission: boolean; code: string } };
       };
-      assert.deepEqual(out.permissions, { writePrefixes: ["drafts/"] });
-      assert.deepEqual(out.writes["drafts/a"], { ok: true, version: 1 });
+      assert.deepEqual(out.permissions, { writePrefixes: ["drafts/"], boards: [boardName], env: [...DEFAULT_ENV] });
+      assert.deepEqual(out.writes["drafts/a"], { ok: true, version: 1, author: `permissionProbe@${handle.id}` });
       assert.equal(out.writes["final/x"]!.permission, true, "rebuilt as a PermissionError in the agent");
       assert.equal(out.writes["final/x"]!.code, "PERMISSION");
       assert.equal(out.child.spawned, false);
@@ -177,8 +177,8 @@ describe("permissions", () => {
 
       const board = await env.colony.board(boardName);
       const history = await board.history();
-      // A referenced agent is named after its export unless the spawn names it.
-      assert.deepEqual(history.map((r) => [r.op, r.key, r.author]), [["write", "drafts/a", "permissionProbe"]]);
+      // A referenced agent is named after its export unless the spawn names it; its id follows.
+      assert.deepEqual(history.map((r) => [r.op, r.key, r.author]), [["write", "drafts/a", `permissionProbe@${handle.id}`]]);
       assert.equal(await board.get("final/x"), undefined);
       assert.equal((await env.colony.agents.list({ parentId: handle.id })).length, 0, "the refused child was never registered");
     });
@@ -191,14 +191,19 @@ describe("permissions", () => {
       { isolation: "thread", board: "narrow", permissions: { writePrefixes: ["drafts/"], tools: ["search"] } },
     );
     const out = (await handle.result) as {
-      child: { spawned: boolean; result: { permissions: unknown; writes: Record<string, { ok?: boolean; permission?: boolean }> } };
+      child: { spawned: boolean; result: { permissions: unknown; writes: Record<string, { ok?: boolean; author?: string; permission?: boolean }> } };
     };
     assert.equal(out.child.spawned, true);
-    assert.deepEqual(out.child.result.permissions, { tools: ["search"], writePrefixes: ["drafts/sub/"] }, "tools inherited, prefixes narrowed");
-    assert.deepEqual(out.child.result.writes["drafts/sub/1"], { ok: true, version: 1 });
+    assert.deepEqual(
+      out.child.result.permissions,
+      { tools: ["search"], writePrefixes: ["drafts/sub/"], boards: ["narrow"], env: [...DEFAULT_ENV] },
+      "tools, boards and env inherited, prefixes narrowed",
+    );
+    const [child] = await env.colony.agents.list({ parentId: handle.id });
+    assert.deepEqual(out.child.result.writes["drafts/sub/1"], { ok: true, version: 1, author: `probe-child@${child!.id}` });
     assert.equal(out.child.result.writes["drafts/other"]!.permission, true);
     const history = await (await env.colony.board("narrow")).history();
-    assert.deepEqual(history.map((r) => [r.key, r.author]), [["drafts/sub/1", "probe-child"]]);
+    assert.deepEqual(history.map((r) => [r.key, r.author]), [["drafts/sub/1", `probe-child@${child!.id}`]]);
   });
 
   it("tools: useTool outside the list is a PermissionError; a child asking for more tools is refused", T, async () => {
@@ -226,6 +231,6 @@ describe("permissions", () => {
       "no turn ran",
     );
     const allowed = await env.colony.spawn(ref("shellUser"), null, { isolation: "thread", permissions: { tools: ["search", "shell"] } });
-    assert.deepEqual(await allowed.result, { tools: ["search", "shell"] });
+    assert.deepEqual(await allowed.result, { tools: ["search", "shell"], boards: [], env: [...DEFAULT_ENV] });
   });
 });

@@ -4,6 +4,7 @@
  * permissions that a child may only narrow.
  */
 import { ConfigError } from "./errors.ts";
+import { checkDuration } from "./timers.ts";
 import type { Usage } from "./records.ts";
 import { BudgetExceededError, PermissionError, type Budget, type Permissions } from "./subagent-types.ts";
 
@@ -22,6 +23,7 @@ export function checkBudget(budget: unknown, where: string): Budget {
       throw new ConfigError(`${where}: budget.${name} is a number >= 0, got ${String(value)}`);
     }
     if (name === "errorRate" && value > 1) throw new ConfigError(`${where}: budget.errorRate is a share from 0 to 1, got ${value}`);
+    if (name === "wallMs") checkDuration(value, `${where}: budget.wallMs`);
   }
   return budget as Budget;
 }
@@ -189,22 +191,47 @@ export class Ledger {
   }
 }
 
-/** A child's permissions: its own request narrowed from its parent's; widening is refused. */
+/** Whether a child's list may be taken from its parent's: every entry must be covered by one of the parent's. */
+type Covers = (parentEntry: string, childEntry: string) => boolean;
+const same: Covers = (p, c) => p === c;
+const prefixOf: Covers = (p, c) => c.startsWith(p);
+
+/** What each list of `Permissions` holds, how a child's entry is covered, and how a refusal reads. */
+const LISTS: readonly { name: keyof Permissions; covers: Covers; refusal: string }[] = [
+  { name: "tools", covers: same, refusal: "tools its parent may not use" },
+  { name: "writePrefixes", covers: prefixOf, refusal: "to write under prefixes its parent may not" },
+  { name: "boards", covers: same, refusal: "boards its parent may not touch" },
+  { name: "env", covers: same, refusal: "environment variables its parent was not given" },
+];
+
+/**
+ * A child's permissions: its own request narrowed from its parent's. A list the child leaves out
+ * is its parent's; a list it names must lie within its parent's (when the parent has one), or
+ * the spawn is refused with `PermissionError` and nothing starts.
+ */
 export function narrowPermissions(parent: Permissions, requested: Permissions | undefined, who: string): Permissions {
-  const tools = requested?.tools;
-  if (tools !== undefined && parent.tools !== undefined) {
-    const extra = tools.filter((t) => !parent.tools!.includes(t));
-    if (extra.length > 0) throw new PermissionError(`${who} asks for tools its parent may not use: ${extra.join(", ")}`);
+  const narrowed: Permissions = {};
+  for (const { name, covers, refusal } of LISTS) {
+    const asked = requested?.[name];
+    if (asked !== undefined && (!Array.isArray(asked) || asked.some((entry) => typeof entry !== "string"))) {
+      throw new ConfigError(`${who}: permissions.${name} is an array of strings`);
+    }
+    const allowed = parent[name];
+    if (asked !== undefined && allowed !== undefined) {
+      const extra = asked.filter((entry) => !allowed.some((mine) => covers(mine, entry)));
+      if (extra.length > 0) throw new PermissionError(`${who} asks for ${refusal}: ${extra.map((e) => JSON.stringify(e)).join(", ")}`);
+    }
+    const list = asked ?? allowed;
+    if (list !== undefined) narrowed[name] = [...new Set(list)];
   }
-  const prefixes = requested?.writePrefixes;
-  if (prefixes !== undefined && parent.writePrefixes !== undefined) {
-    const extra = prefixes.filter((p) => !parent.writePrefixes!.some((q) => p.startsWith(q)));
-    if (extra.length > 0) throw new PermissionError(`${who} asks to write under prefixes its parent may not: ${extra.join(", ")}`);
+  return narrowed;
+}
+
+/** Refuses a board outside an agent's `boards` permission. */
+export function checkBoard(permissions: Permissions, board: string, who: string): void {
+  if (permissions.boards !== undefined && !permissions.boards.includes(board)) {
+    throw new PermissionError(`${who} may not touch board ${JSON.stringify(board)}: it may touch only ${permissions.boards.map((b) => JSON.stringify(b)).join(", ") || "no board"}`);
   }
-  return {
-    ...((tools ?? parent.tools) !== undefined && { tools: [...(tools ?? parent.tools)!] }),
-    ...((prefixes ?? parent.writePrefixes) !== undefined && { writePrefixes: [...(prefixes ?? parent.writePrefixes)!] }),
-  };
 }
 
 export function checkWrite(permissions: Permissions, key: string, who: string): void {

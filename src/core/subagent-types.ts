@@ -51,7 +51,20 @@ export interface Permissions {
   tools?: string[];
   /** Key prefixes the agent may write; undefined = all its parent may write. */
   writePrefixes?: string[];
+  /**
+   * Boards the agent and its descendants may be given; default its parent's. An agent spawned
+   * with no parent agent may touch only its own board, unless its spawn names more.
+   */
+  boards?: string[];
+  /**
+   * Names of the environment variables a thread or process child gets (the values are this
+   * process's); default its parent's. An agent spawned with no parent agent gets `DEFAULT_ENV`.
+   */
+  env?: string[];
 }
+
+/** Environment variables a thread or process child gets when nothing above it names others. */
+export const DEFAULT_ENV: readonly string[] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_ENV"];
 
 /** A definition that a thread or process loads by itself: a module and the export to take. */
 export interface AgentRef {
@@ -95,9 +108,13 @@ export interface SpawnOptions {
   name?: string;
   /** For `thread`: V8 heap limits of the worker. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
-  /** For `process`: the names of the environment variables it gets (default PATH, HOME, LANG, TZ, TMPDIR, NODE_ENV); no others. */
+  /**
+   * For `thread` and `process`: the names of the environment variables it gets, no others; the
+   * same as `permissions.env`, and like it only a narrowing of its parent's (default: its parent's;
+   * at the top, PATH, HOME, LANG, TZ, TMPDIR and NODE_ENV).
+   */
   env?: string[];
-  /** The board the child reads and writes; default the parent's. */
+  /** The board the child reads and writes; default the parent's. It must be among its `permissions.boards`. */
   board?: string;
 }
 

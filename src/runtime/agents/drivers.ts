@@ -25,16 +25,23 @@ export interface DriverEvents {
 
 export interface DriverOptions {
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
-  env?: string[];
+  /** The names of the environment variables a thread or process child gets, with this process's values. */
+  env: readonly string[];
+}
+
+function allowedEnv(names: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of names) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
 }
 
 /** Runs the entry files as .ts from a checkout and as .js from the built package. */
 const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const THREAD_ENTRY = new URL(`./thread-entry${ext}`, import.meta.url);
 const PROCESS_ENTRY = new URL(`./process-entry${ext}`, import.meta.url);
-
-/** Environment variables a process child gets unless the spawn names others. */
-export const DEFAULT_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_ENV"];
 
 export function startDriver(
   isolation: Isolation,
@@ -97,6 +104,8 @@ function inlineDriver(start: StartMessage, definition: SubAgent | undefined, eve
 function threadDriver(start: StartMessage, events: DriverEvents, options: DriverOptions): Driver {
   const worker = new Worker(THREAD_ENTRY, {
     workerData: start,
+    // A copy of only the allowed variables: the thread's process.env is this object, not ours.
+    env: allowedEnv(options.env),
     ...(options.resourceLimits && { resourceLimits: options.resourceLimits }),
   });
   let ended = false;
@@ -126,13 +135,8 @@ function threadDriver(start: StartMessage, events: DriverEvents, options: Driver
 }
 
 function processDriver(start: StartMessage, events: DriverEvents, options: DriverOptions): Driver {
-  const env: Record<string, string> = {};
-  for (const name of options.env ?? DEFAULT_ENV) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
   const child = fork(PROCESS_ENTRY, [], {
-    env,
+    env: allowedEnv(options.env),
     execArgv: [],
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],

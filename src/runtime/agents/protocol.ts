@@ -68,7 +68,12 @@ export const startMessage = z.object({
   input: z.unknown(),
   agent: z.object({ module: z.string(), export: z.string().optional() }).optional(),
   board: z.string().optional(),
-  permissions: z.object({ tools: z.array(z.string()).optional(), writePrefixes: z.array(z.string()).optional() }),
+  permissions: z.object({
+    tools: z.array(z.string()).optional(),
+    writePrefixes: z.array(z.string()).optional(),
+    boards: z.array(z.string()).optional(),
+    env: z.array(z.string()).optional(),
+  }),
   remaining: z.object({ tokens: z.number().optional(), costUsd: z.number().optional() }),
 });
 export type StartMessage = z.infer<typeof startMessage>;

@@ -9,10 +9,12 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError } from "../../core/errors.ts";
-import { Ledger, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
+import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
 import type { AgentStore } from "../../core/store.ts";
+import { checkDuration, longTimeout } from "../../core/timers.ts";
 import {
   BudgetExceededError,
+  DEFAULT_ENV,
   SubAgentError,
   TransitionError,
   canTransition,
@@ -55,8 +57,32 @@ function newAgentId(): string {
   return `agent-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
+const MAX_NAME_LENGTH = 128;
+// C0 and C1 controls, DEL: a name is shown in terminals and logs.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 function agentName(agent: AgentRef | AnySubAgent, options: SpawnOptions): string {
-  return options.name ?? (agent as SubAgent).name ?? (agent as AgentRef).export ?? "agent";
+  const name: unknown = options.name ?? (agent as SubAgent).name ?? (agent as AgentRef).export ?? "agent";
+  if (typeof name !== "string" || name.length === 0 || name.length > MAX_NAME_LENGTH || CONTROL.test(name) || !name.isWellFormed()) {
+    throw new ConfigError(`an agent's name is 1 to ${MAX_NAME_LENGTH} characters without control characters, got ${JSON.stringify(String(name).slice(0, 40))}${String(name).length > 40 ? "…" : ""}`);
+  }
+  return name;
+}
+
+/**
+ * Who a sub-agent's board writes are by: its name, then its id after the last "@". A spawner
+ * picks the name, but never the id, so no agent can write as another.
+ */
+export function authorOf(agent: { id: string; name: string }): string {
+  return `${agent.name}@${agent.id}`;
+}
+
+/** A spawn's request of permissions, with its `env` option folded in. */
+function requestedPermissions(options: SpawnOptions, who: string): Permissions | undefined {
+  if (options.env === undefined) return options.permissions;
+  if (options.permissions?.env !== undefined) throw new ConfigError(`${who}: give env once, as the spawn's env or as permissions.env`);
+  return { ...options.permissions, env: options.env };
 }
 
 interface Node {
@@ -79,7 +105,8 @@ interface Node {
   /** Set once the agent is being stopped, so the end it reaches is reported as this. */
   stopping: { reason: FailureReason; detail: string } | undefined;
   keepChildren: boolean;
-  timers: NodeJS.Timeout[];
+  /** Cancels each timer set for this node (timeout, wall-time budget). */
+  timers: (() => void)[];
   ended: Promise<void>;
   markEnded(): void;
   /** How many host messages failed the schema check. */
@@ -185,18 +212,22 @@ export class AgentRuntime {
     const declared = definition;
     const delivery = options.delivery ?? declared?.delivery ?? "streaming";
     if (!POLICIES.includes(delivery)) throw new ConfigError(`delivery is streaming, immediate, deferred or on_demand, got ${JSON.stringify(delivery)}`);
-    if (options.timeoutMs !== undefined && (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0)) {
-      throw new ConfigError(`timeoutMs is a number of milliseconds > 0, got ${String(options.timeoutMs)}`);
-    }
+    if (options.timeoutMs !== undefined) checkDuration(options.timeoutMs, "timeoutMs", { positive: true });
     const name = agentName(agent, options);
     const budget = { ...checkBudget(declared?.budget, name), ...checkBudget(options.budget, name) };
-    const parentPermissions = scope.parent?.permissions ?? {};
-    const permissions = narrowPermissions(parentPermissions, options.permissions, name);
+    const board = options.board ?? scope.parent?.board ?? scope.board;
+    if (board !== undefined && typeof board !== "string") throw new ConfigError(`${name}: board is a board's name, got ${typeof board}`);
+    const permissions = narrowPermissions(scope.parent?.permissions ?? {}, requestedPermissions(options, name), name);
+    if (!scope.parent) {
+      // At the top of a tree: the environment a child gets by default, and only its own board.
+      permissions.env ??= [...DEFAULT_ENV];
+      permissions.boards ??= board === undefined ? [] : [board];
+    }
+    if (board !== undefined) checkBoard(permissions, board, name);
     if (declared?.tools) narrowPermissions(permissions, { tools: declared.tools }, name);
     const parentLedger = scope.parent?.ledger ?? scope.ledger;
     // Refused here, before anything starts, when a limit of any ancestor would be crossed.
     const ledger = parentLedger ? parentLedger.spawn(name, budget) : new Ledger(name, budget);
-    const board = options.board ?? scope.parent?.board ?? scope.board;
     const depth = scope.parent ? scope.parent.depth + 1 : 0;
 
     let markEnded!: () => void;
@@ -270,7 +301,7 @@ export class AgentRuntime {
           message: (raw) => void this.#onMessage(node, raw),
           exit: (detail) => void this.#end(node, { ok: false, reason: "crash", error: detail }),
         },
-        { resourceLimits: options.resourceLimits, env: options.env },
+        { resourceLimits: options.resourceLimits, env: permissions.env ?? DEFAULT_ENV },
       );
     } catch (error) {
       await this.#end(node, { ok: false, reason: "crash", error: `could not start: ${describeError(error)}` });
@@ -278,13 +309,17 @@ export class AgentRuntime {
     }
     await this.#move(node, "running", { pid: node.driver.pid });
     if (options.timeoutMs !== undefined) {
-      node.timers.push(setTimeout(() => void this.#stop(node, "timeout", `no result within ${options.timeoutMs} ms`, DEFAULT_GRACE_MS / 4, true), options.timeoutMs));
+      node.timers.push(longTimeout(() => void this.#stop(node, "timeout", `no result within ${options.timeoutMs} ms`, DEFAULT_GRACE_MS / 4, true), options.timeoutMs));
     }
-    const deadline = ledger.wallDeadline();
-    if (deadline !== undefined) {
-      node.timers.push(setTimeout(() => void this.#stop(node, "budget", "its wall-time budget ran out", DEFAULT_GRACE_MS / 4, true), Math.max(0, deadline - Date.now())));
-    }
+    this.#armWallBudget(node);
     return node;
+  }
+
+  /** Stops the node once the earliest wall-time budget over it runs out. */
+  #armWallBudget(node: Node): void {
+    const deadline = node.ledger.wallDeadline();
+    if (deadline === undefined) return;
+    node.timers.push(longTimeout(() => void this.#stop(node, "budget", "its wall-time budget ran out", DEFAULT_GRACE_MS / 4, true), deadline - Date.now()));
   }
 
   async #onMessage(node: Node, raw: unknown): Promise<void> {
@@ -365,10 +400,7 @@ export class AgentRuntime {
       if (declared.budget !== undefined) {
         const before = node.ledger.wallDeadline();
         node.ledger.adopt(checkBudget(declared.budget, node.name));
-        const deadline = node.ledger.wallDeadline();
-        if (deadline !== undefined && deadline !== before) {
-          node.timers.push(setTimeout(() => void this.#stop(node, "budget", "its wall-time budget ran out", DEFAULT_GRACE_MS / 4, true), Math.max(0, deadline - Date.now())));
-        }
+        if (node.ledger.wallDeadline() !== before) this.#armWallBudget(node);
       }
     } catch (error) {
       node.refusal = error as Error;
@@ -391,12 +423,12 @@ export class AgentRuntime {
       case "board.write": {
         const [key, value, options] = args as [string, unknown, { tags?: string[]; expectedVersion?: number }];
         checkWrite(node.permissions, key, node.name);
-        return (await this.#board(node)).write(key, value, { ...options, author: node.name });
+        return (await this.#board(node)).write(key, value, { ...options, author: authorOf(node) });
       }
       case "board.delete": {
         const [key, options] = args as [string, { expectedVersion?: number }];
         checkWrite(node.permissions, key, node.name);
-        return (await this.#board(node)).delete(key, { ...options, author: node.name });
+        return (await this.#board(node)).delete(key, { ...options, author: authorOf(node) });
       }
       case "board.get":
         return (await this.#board(node)).get(args[0] as string);
@@ -557,7 +589,7 @@ export class AgentRuntime {
     node.record.endedAt = Date.now();
     // An agent asked to stop ends as what it was asked for, even if it returns a result meanwhile.
     const final: Outcome = node.stopping ? { ok: false, reason: node.stopping.reason, error: node.stopping.detail } : outcome;
-    for (const timer of node.timers) clearTimeout(timer);
+    for (const cancel of node.timers) cancel();
     const state: AgentState = final.ok ? "succeeded" : final.reason === "terminated" ? "terminated" : "failed";
     node.ledger.ended(!final.ok);
     try {
