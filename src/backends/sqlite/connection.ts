@@ -2,8 +2,10 @@
  * One connection to a Colony SQLite file: the prepared statements of boards, runs and agents,
  * IMMEDIATE transactions, and change notification across processes (by polling data_version).
  */
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { ColonyError } from "../../core/errors.ts";
+import { ColonyError, ConfigError } from "../../core/errors.ts";
 import { migrate } from "./schema.ts";
 
 export interface ConnectionOptions {
@@ -16,6 +18,19 @@ export interface ConnectionOptions {
 export class StoreBusyError extends ColonyError {
   constructor(path: string, cause: unknown) {
     super("STORE_BUSY", `the database ${path} stayed locked by another writer; try again or raise busyTimeoutMs`, { cause });
+  }
+}
+
+/**
+ * The database file cannot be opened or created as given: a directory, not a database, damaged,
+ * read-only, or in a place that cannot hold it. The user's to fix, so a `ConfigError`.
+ */
+export class StoreOpenError extends ConfigError {
+  readonly path: string;
+
+  constructor(path: string, problem: string, cause?: unknown) {
+    super(`database ${path}: ${problem}`, { cause });
+    this.path = path;
   }
 }
 
@@ -89,9 +104,7 @@ export class SqliteConnection {
   constructor(path: string, options: ConnectionOptions) {
     this.path = path;
     this.#pollMs = options.pollMs;
-    this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
-    migrate(this.db, path);
+    this.db = open(path, options);
     this.sql = prepare(this.db);
   }
 
@@ -166,4 +179,96 @@ export class SqliteConnection {
 function isBusy(error: unknown): boolean {
   const code = (error as { errcode?: number }).errcode;
   return code === 5 || code === 6; // SQLITE_BUSY, SQLITE_LOCKED
+}
+
+/** Opens (creating if need be) and migrates the file; whatever is wrong with it is one `StoreOpenError`. */
+function open(path: string, options: ConnectionOptions): DatabaseSync {
+  if (path !== ":memory:") makeParents(path);
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
+    migrate(db, path);
+    return db;
+  } catch (error) {
+    if (db?.isOpen) db.close();
+    if (error instanceof ColonyError) throw error; // a newer schema: migrate says so itself
+    if (isBusy(error)) throw new StoreBusyError(path, error);
+    throw new StoreOpenError(path, problemOf(path, error), error);
+  }
+}
+
+/**
+ * Creates the file's missing directories one at a time. Not `mkdirSync(…, { recursive: true })`:
+ * where a directory exists but refuses new entries (ENOENT under /proc), Node's retries it forever.
+ */
+function makeParents(path: string): void {
+  const missing: string[] = [];
+  for (let dir = dirname(resolve(path)); !existsSync(dir) && dir !== dirname(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") continue; // another process was quicker
+      throw new StoreOpenError(path, `cannot create its directory ${dir}: ${errnoText(error)}`, error);
+    }
+  }
+}
+
+/** What SQLite's complaint means for this file, in words that say what to do. */
+function problemOf(path: string, error: unknown): string {
+  const sqlite = (error as { errcode?: number; errstr?: string }).errstr ?? String(error);
+  switch (((error as { errcode?: number }).errcode ?? 0) & 0xff) {
+    case 8: // SQLITE_READONLY
+      return `is read-only; Colony writes to it and to ${basename(path)}-wal and -shm beside it, so make both the file and its directory writable`;
+    case 11: // SQLITE_CORRUPT
+      return `is damaged (truncated or malformed: ${sqlite}); restore it from a copy or move it away to start afresh`;
+    case 26: // SQLITE_NOTADB
+      return "is not a SQLite database; give the path of a Colony database, or of one to create";
+    case 14: // SQLITE_CANTOPEN
+      return whyCannotOpen(path) ?? `SQLite cannot open it (${sqlite})`;
+    default:
+      return `SQLite cannot use it (${sqlite})`;
+  }
+}
+
+/**
+ * SQLite says only "unable to open": the file system says why. A probe that creates the file
+ * removes it again; it runs only after SQLite failed.
+ */
+function whyCannotOpen(path: string): string | undefined {
+  let exists: boolean;
+  try {
+    if (statSync(path).isDirectory()) return `is a directory; give a file path, such as ${join(path, "colony.db")}`;
+    exists = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") return errnoText(error);
+    exists = false;
+  }
+  try {
+    closeSync(openSync(path, exists ? "r+" : "wx"));
+    if (!exists) unlinkSync(path);
+  } catch (error) {
+    return `cannot be ${exists ? "opened for writing" : "created"}: ${errnoText(error)}`;
+  }
+  try {
+    accessSync(dirname(resolve(path)), constants.W_OK);
+  } catch (error) {
+    return `its directory is not writable (${errnoText(error)}); Colony creates ${basename(path)}-wal and -shm beside the file`;
+  }
+  return undefined;
+}
+
+function errnoText(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  const reasons: Record<string, string> = {
+    EACCES: "permission denied",
+    EPERM: "not permitted",
+    EROFS: "a read-only file system",
+    ENOTDIR: "a part of the path is a file, not a directory",
+    ENOENT: "the file system refuses new entries there",
+    ENOSPC: "no space left on the device",
+    EISDIR: "it is a directory",
+  };
+  return code === undefined ? message : `${reasons[code] ?? message} (${code})`;
 }

@@ -3,8 +3,7 @@
  * processes at once. Every write is one IMMEDIATE transaction (version check, entry upsert, log
  * append), so the write lock is taken before the version is read and no update is lost.
  */
-import { mkdirSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { nextVersion } from "../../core/cas.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
@@ -28,7 +27,7 @@ import { LocalBus } from "../local-bus.ts";
 import { SqliteConnection } from "./connection.ts";
 import { SqliteTaskStore } from "./tasks.ts";
 
-export { StoreBusyError } from "./connection.ts";
+export { StoreBusyError, StoreOpenError } from "./connection.ts";
 
 export interface SqliteBackendOptions {
   /** The database file; default `.colony/colony.db` under the working directory. `:memory:` works too. */
@@ -338,7 +337,6 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
     embedded: true,
     location: path,
     async open(): Promise<Backend> {
-      if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
       const conn = new SqliteConnection(path, { synchronous, busyTimeoutMs, pollMs });
       return {
         runs: new SqliteRunStore(conn),
