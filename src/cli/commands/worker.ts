@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import type { Isolation } from "../../core/records.ts";
-import type { WorkerEvent } from "../../runtime/tasks/worker.ts";
+import { DEFAULT_WORKER_ISOLATION, containUncaughtErrors, type WorkerEvent } from "../../runtime/tasks/worker.ts";
 import { UsageError, storeOptions, wholeNumber, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { workerEventLine } from "../format.ts";
 import { loadAgents } from "../load.ts";
@@ -23,9 +23,9 @@ export function registerWorker(program: Command): void {
       .command("worker")
       .description("claim tasks for some capabilities and run them with the agents of a module, until SIGTERM (which drains)")
       .requiredOption("--agents <file>", "a module exporting one agent per task kind (export const research = ...)")
-      .option("--capability <kinds>", "comma-separated task capabilities to claim (default: every agent the module exports)", list)
+      .option("--capability <kinds>", "comma-separated capabilities to claim; it runs only the agents of these names (default: every agent the module exports)", list)
       .option("--concurrency <n>", "tasks run at once", wholeNumber(1), 1)
-      .addOption(new Option("--isolation <mode>", "where each task's agent runs").choices(["inline", "thread", "process"]).default("inline"))
+      .addOption(new Option("--isolation <mode>", "where each task's agent runs: in the worker, or in a thread or process of its own").choices(["inline", "thread", "process"]).default(DEFAULT_WORKER_ISOLATION))
       .option("--lease-ms <ms>", "lease per claim, renewed while the task runs", wholeNumber(100), 30_000)
       .option("--tasks <name>", "the task board", "default")
       .option("--id <id>", "the worker's id (default host-pid-random)")
@@ -37,28 +37,37 @@ export function registerWorker(program: Command): void {
     if (missing.length > 0) {
       throw new UsageError(`--capability ${missing.join(",")}: ${flags.agents} exports no agent under that name (it exports ${Object.keys(agents).join(", ")})`);
     }
-    await withColony(flags, async (colony) => {
-      const worker = await colony.worker({
-        agents,
-        capabilities,
-        concurrency: flags.concurrency,
-        isolation: flags.isolation,
-        leaseMs: flags.leaseMs,
-        tasks: flags.tasks,
-        id: flags.id,
+    // Only what it offers: a task of another kind that comes by an offered capability is refused, not run.
+    const offered = Object.fromEntries(capabilities.map((c) => [c, agents[c]!]));
+    const print = (event: WorkerEvent) => process.stdout.write(flags.json ? `${JSON.stringify(event)}\n` : `${workerEventLine(event)}\n`);
+    // From before the first claim: an inline agent's stray error fails its task instead of killing
+    // the worker and stranding every task it holds.
+    const uncontain = containUncaughtErrors(print);
+    try {
+      await withColony(flags, async (colony) => {
+        const worker = await colony.worker({
+          agents: offered,
+          capabilities,
+          concurrency: flags.concurrency,
+          isolation: flags.isolation,
+          leaseMs: flags.leaseMs,
+          tasks: flags.tasks,
+          id: flags.id,
+        });
+        print({ type: "online", worker: worker.id, capabilities, concurrency: worker.concurrency, at: Date.now() });
+        worker.on(print);
+        const drain = () => void worker.drain();
+        process.once("SIGTERM", drain);
+        process.once("SIGINT", drain);
+        try {
+          await worker.closed;
+        } finally {
+          process.off("SIGTERM", drain);
+          process.off("SIGINT", drain);
+        }
       });
-      const print = (event: WorkerEvent) => process.stdout.write(flags.json ? `${JSON.stringify(event)}\n` : `${workerEventLine(event)}\n`);
-      print({ type: "online", worker: worker.id, capabilities, concurrency: worker.concurrency, at: Date.now() });
-      worker.on(print);
-      const drain = () => void worker.drain();
-      process.once("SIGTERM", drain);
-      process.once("SIGINT", drain);
-      try {
-        await worker.closed;
-      } finally {
-        process.off("SIGTERM", drain);
-        process.off("SIGINT", drain);
-      }
-    });
+    } finally {
+      uncontain();
+    }
   });
 }

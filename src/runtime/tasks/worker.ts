@@ -8,6 +8,7 @@
  * retries (backoff, `maxAttempts`, dead letters) hold across workers, so another worker may take
  * the next attempt.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ChangeSignal } from "../../core/changes.ts";
@@ -20,6 +21,9 @@ import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.t
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
+
+/** Where a worker runs a referenced agent unless told; `colony worker` shares it. See `WorkerOptions.isolation`. */
+export const DEFAULT_WORKER_ISOLATION: Isolation = "inline";
 
 /** Agents by task kind: objects run inline (or as given), references load in a thread or process. */
 export type AgentsByKind = Record<string, AgentRef | AnySubAgent>;
@@ -40,7 +44,12 @@ export interface WorkerOptions {
   ttlMs?: number;
   /** How often an idle worker looks for work besides being woken by board changes; default 500 ms. */
   pollMs?: number;
-  /** How references in `agents` run; objects always run inline. Default `thread`. */
+  /**
+   * How references in `agents` run; objects always run inline. Default `inline`, as for `colony
+   * worker` and `spawn`: a thread or process per task loads the agent's module anew each time,
+   * which is worth it only for an agent that must be stoppable, memory-capped or kept from the
+   * environment.
+   */
   isolation?: Isolation;
   /** Runs only what fell back to it from its own process. */
   local?: boolean;
@@ -71,6 +80,53 @@ interface Running {
   stale: boolean;
   /** Set once its outcome is being recorded: heartbeats after that may find the claim ended. */
   recorded?: boolean;
+  /** Fails the task with an error its inline agent threw where nothing awaited it; set while it runs. */
+  crash?: (error: unknown) => void;
+  crashed?: boolean;
+}
+
+/** The task whose inline agent code runs now: set around each spawn, inherited by all that code starts. */
+const agentScope = new AsyncLocalStorage<Running>();
+
+/** An inline agent threw where nothing awaited it: in a timer, a callback, a promise nobody awaited. */
+export class AgentUncaughtError extends ColonyError {
+  constructor(origin: string, cause: unknown) {
+    super("AGENT_UNCAUGHT", `its agent raised an ${origin} outside its run: ${describeError(cause)}`, { cause });
+  }
+}
+
+/** A task of a kind the worker does not offer reached it through a capability it does offer. */
+export class UnofferedKindError extends ConfigError {
+  constructor(task: Pick<Task, "id" | "kind" | "capability">, worker: string, offers: string[]) {
+    super(
+      `task ${task.id} of kind ${JSON.stringify(task.kind)} came by capability ${JSON.stringify(task.capability)}, but worker ${worker} runs only the agents of what it offers (${offers.join(", ")}); submit it with capability ${JSON.stringify(task.kind)}`,
+    );
+  }
+}
+
+/**
+ * For a process that hosts workers (`colony worker`): an error that nothing awaited, raised by an
+ * inline agent's code, fails that agent's task and the worker goes on. One that no running task
+ * raised (module-level code of the agents, a task that already ended) goes to `report` as an
+ * error event; the process goes on too, as dying would strand every lease its workers hold.
+ * Node runs these handlers in the async context of the code that threw (for a rejection, of the
+ * code that made or rejected the promise), which is how the task is found. Returns the uninstall.
+ */
+export function containUncaughtErrors(report: (event: Extract<WorkerEvent, { type: "error" }>) => void): () => void {
+  const contain = (origin: string) => (error: unknown) => {
+    const run = agentScope.getStore();
+    if (run?.crash && !run.crashed && !run.recorded && !run.stale) return run.crash(new AgentUncaughtError(origin, error));
+    const where = run ? `from the agent of task ${run.task.id}, which no longer runs here` : "outside any task";
+    report({ type: "error", error: `${origin} ${where}: ${describeError(error)}`, at: Date.now() });
+  };
+  const exception = contain("uncaught exception");
+  const rejection = contain("unhandled rejection");
+  process.on("uncaughtException", exception);
+  process.on("unhandledRejection", rejection);
+  return () => {
+    process.off("uncaughtException", exception);
+    process.off("unhandledRejection", rejection);
+  };
 }
 
 export class TaskWorker {
@@ -116,7 +172,7 @@ export class TaskWorker {
       // Not less than a lease: a worker merely slowed down (a busy store, a long GC) is not taken for dead sooner than its leases would lapse.
       ttlMs: positive("ttlMs", options.ttlMs ?? Math.max(leaseMs, heartbeatMs * 3)),
       pollMs: positive("pollMs", options.pollMs ?? 500),
-      isolation: options.isolation ?? "thread",
+      isolation: options.isolation ?? DEFAULT_WORKER_ISOLATION,
       local: options.local ?? false,
     };
     this.#tasks = tasks;
@@ -358,12 +414,27 @@ export class TaskWorker {
 
   async #execute(run: Running): Promise<unknown> {
     const { task } = run;
+    // Claims go by capability, agents by kind: without this, a submit of any kind under a capability
+    // this worker offers would start any agent its module exports.
+    if (!this.capabilities.includes(task.kind)) throw new UnofferedKindError(task, this.id, this.capabilities);
     const agent = this.#options.agents[task.kind];
     if (!agent) throw new ConfigError(`worker ${this.id} has no agent for kind ${JSON.stringify(task.kind)}`);
     const isolation = "module" in agent ? this.#options.isolation : "inline";
-    run.handle = await this.#spawn(agent, await this.#inputOf(task), { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) });
+    const input = await this.#inputOf(task);
+    const { promise: crashed, reject } = Promise.withResolvers<never>();
+    crashed.catch(() => {}); // only raced below
+    run.crash = (error) => {
+      run.crashed = true;
+      reject(error);
+      void run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
+    };
+    // Whatever the agent's code starts inline (timers, promises) inherits this context, so that an
+    // error it throws where nothing awaits it can be pinned on this task (see `containUncaughtErrors`).
+    const options: SpawnOptions = { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) };
+    run.handle = await agentScope.run(run, () => this.#spawn(agent, input, options));
+    if (run.crashed) void run.handle.terminate({ graceMs: 1000 }).catch(() => {});
     void this.#forwardProgress(task, run.handle).catch(() => {});
-    return run.handle.result;
+    return Promise.race([run.handle.result, crashed]);
   }
 
   async #forwardProgress(task: Task, handle: SubAgentHandle): Promise<void> {
