@@ -6,6 +6,7 @@
  * handled as usual.
  */
 import { z } from "zod";
+import { escapeName } from "../backends/nats/names.ts";
 import { ColonyError, describeError } from "../core/errors.ts";
 import type { BusTransport } from "../core/store.ts";
 
@@ -43,9 +44,14 @@ export class BusMessageError extends ColonyError {
   }
 }
 
-/** Subject tokens carry ids (task ids, worker ids): no dots, spaces or wildcards in them. */
+/**
+ * An id (a task id, a worker id, a board name) as one subject token, one to one, so that `w.1`
+ * and `w_1` never share a subject: letters, digits and '-' as they are, anything else escaped
+ * (`w.1` → `w_2e1`, `w_1` → `w_5f1`). Never a dot, a space or a wildcard. The rule is NATS's
+ * names' (the embedded buses keep NATS's subject rules), in one place: `escapeName`.
+ */
 export function subjectToken(value: string): string {
-  return value.replace(/[^A-Za-z0-9_-]/g, "_");
+  return escapeName(value);
 }
 
 export interface BusOptions {

@@ -1,6 +1,7 @@
 /**
  * The bus on core NATS: subjects, queue groups and request/reply as the server gives them. Every
- * subject lives under `${prefix}.bus.`, so swarms sharing a server never hear each other.
+ * subject lives under the prefix's root (`${escaped prefix}.bus.`, see names.ts), so swarms
+ * sharing a server never hear each other.
  */
 import { RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { BusRequestError } from "../../core/errors.ts";
@@ -10,9 +11,9 @@ export class NatsBus implements BusTransport {
   readonly #nc: NatsConnection;
   readonly #root: string;
 
-  constructor(nc: NatsConnection, prefix: string) {
+  constructor(nc: NatsConnection, root: string) {
     this.#nc = nc;
-    this.#root = `${prefix}.bus.`;
+    this.#root = root;
   }
 
   get maxPayload(): number {

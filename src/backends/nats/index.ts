@@ -14,6 +14,7 @@ import { NatsBoardStore } from "./board.ts";
 import { NatsBus } from "./bus.ts";
 import { KvCas, outlast } from "./jetstream.ts";
 import { NatsLeaseStore } from "./leases.ts";
+import { natsNames, type NatsNames } from "./names.ts";
 import { NatsAgentStore, NatsRunStore } from "./records.ts";
 import { NatsTaskStore } from "./tasks.ts";
 
@@ -28,7 +29,10 @@ export interface NatsBackendOptions {
   /** A .creds file (a user JWT and its seed). */
   credsFile?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Names every bucket and stream of this swarm; default "colony". */
+  /**
+   * Names every bucket, stream and subject of this swarm (`colony_board_main`, `colony.bus.…`);
+   * default "colony". Letters, digits and '-' stand for themselves; '_' is escaped (see names.ts).
+   */
   prefix?: string;
   /** JetStream replicas of every bucket and stream; 1 to 5, default 1 (3 on a three-server cluster). */
   replicas?: number;
@@ -56,7 +60,7 @@ const optionsSchema = z.strictObject({
   timeoutMs: z.number().int().min(1).optional(),
 });
 
-function checkOptions(options: NatsBackendOptions): Required<Pick<NatsBackendOptions, "prefix" | "replicas">> & NatsBackendOptions {
+function checkOptions(options: NatsBackendOptions): Required<Pick<NatsBackendOptions, "prefix" | "replicas">> & NatsBackendOptions & { names: NatsNames } {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -65,7 +69,8 @@ function checkOptions(options: NatsBackendOptions): Required<Pick<NatsBackendOpt
   const auth = [options.token, options.user, options.nkeySeed, options.credsFile].filter((a) => a !== undefined).length;
   if (auth > 1) throw new ConfigError("natsBackend: give one of token, user/pass, nkeySeed or credsFile");
   if (options.pass !== undefined && options.user === undefined) throw new ConfigError("natsBackend: pass needs user");
-  return { ...parsed.data, prefix: parsed.data.prefix ?? "colony", replicas: parsed.data.replicas ?? 1 };
+  const prefix = parsed.data.prefix ?? "colony";
+  return { ...parsed.data, prefix, replicas: parsed.data.replicas ?? 1, names: natsNames(prefix) };
 }
 
 function connectionOptions(options: NatsBackendOptions): NodeConnectionOptions {
@@ -109,17 +114,23 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const kvm = new Kvm(js);
-    const { prefix, replicas } = options;
+    const { names, replicas } = options;
     const bucket = (name: string) => outlast(() => kvm.create(name, { history: 1, replicas, allow_direct: false }));
-    const [runs, agents, leases] = [await bucket(`${prefix}_runs`), await bucket(`${prefix}_agents`), await bucket(`${prefix}_leases`)];
+    const [runs, agents, leases] = [await bucket(names.runs), await bucket(names.agents), await bucket(names.leases)];
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     return {
       runs: new NatsRunStore(runs),
-      agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, `${prefix}_agents`, replicas)),
-      leases: new NatsLeaseStore(leases, new KvCas(js, jsm, leases, `${prefix}_leases`, replicas)),
-      bus: new NatsBus(nc, prefix),
-      openBoard: (name: string): Promise<BoardStore> => NatsBoardStore.open(js, jsm, `${prefix}_board_${name}`, `${prefix}_log_${name}`, replicas, maxPayload),
-      openTasks: (name: string): Promise<TaskStore> => NatsTaskStore.open(nc, js, jsm, `${prefix}_tasks_${name}`, `${prefix}.tasks.${name}`, replicas),
+      agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, names.agents, replicas)),
+      leases: new NatsLeaseStore(leases, new KvCas(js, jsm, leases, names.leases, replicas)),
+      bus: new NatsBus(nc, names.bus),
+      async openBoard(name: string): Promise<BoardStore> {
+        const { bucket, log } = names.board(name);
+        return NatsBoardStore.open(js, jsm, bucket, log, replicas, maxPayload);
+      },
+      async openTasks(name: string): Promise<TaskStore> {
+        const { stream, subject } = names.tasks(name);
+        return NatsTaskStore.open(nc, js, jsm, stream, subject, replicas);
+      },
       async close() {
         await nc.close();
       },

@@ -53,10 +53,12 @@ export const nodeInfoChannel = channel(
 );
 export type NodeInfo = z.infer<typeof nodeInfoChannel.schema>;
 
+/** Where a task's progress is published: the board and task ids as one subject token each (see subjectToken); task "*" hears every task. */
 export function progressSubject(board: string, task = "*"): string {
   return `progress.${subjectToken(board)}.${task === "*" ? "*" : subjectToken(task)}`;
 }
 
+/** Where a worker answers info and drain requests: its id as one token, so that `w.1` and `w_1` are two nodes. */
 export function nodeSubject(worker: string): string {
   return `node.${subjectToken(worker)}`;
 }
