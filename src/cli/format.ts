@@ -1,11 +1,47 @@
 /**
  * Text shapes shared by the commands. Every line is built here so that `run`, `runs`, `bench`
- * and `demo` print one language.
+ * and `demo` print one language, and human-readable output reaches the terminal through `say`
+ * and `warn`, which show control characters rather than let the terminal obey them (`--json`
+ * output is the data, exactly, and does not pass through them).
  */
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
 import { TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
 import type { WorkerEvent } from "../runtime/tasks/worker.ts";
+
+// The characters a terminal acts on instead of showing, or that reorder what it shows: C0 controls,
+// DEL, C1 controls (U+009B alone starts a control sequence on many terminals), the line and
+// paragraph separators, and the bidirectional formatting characters (marks, embeddings, overrides,
+// isolates). Names, tags, kinds and error messages are data from anyone who can write to the store.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const SHORT: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * `text` with each of those characters written as a visible escape (`\x1b`, `\u202e`, `\n`); all
+ * else as is. Escaping twice changes nothing more, as an escape is printable ASCII.
+ */
+export function visible(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return SHORT[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
+}
+
+/** Prints lines for a human on stdout: one argument, one line, made `visible` (a newline inside one is shown as `\n`, not obeyed). */
+export function say(...lines: string[]): void {
+  for (const line of lines) console.log(visible(line));
+}
+
+/** `say` on stderr: hints, progress, waiting. */
+export function warn(...lines: string[]): void {
+  for (const line of lines) console.error(visible(line));
+}
+
+/** Text meant to span lines (a result, pretty JSON) as its lines, for `say`. */
+export function linesOf(text: string): string[] {
+  return text.split(/\r?\n/);
+}
 
 export function preview(value: unknown, width = 72): string {
   const text = JSON.stringify(value) ?? "null";
@@ -52,10 +88,11 @@ export function runSummary(run: RunInfo): string {
   return `stopped: ${reason}${error} · ${run.steps} steps · ${run.totalTokens} tokens · ${usd(run.totalCostUsd)} · ${run.durationMs ?? "?"} ms`;
 }
 
-/** Columns padded to their widest cell. */
+/** Columns padded to their widest cell, each cell made `visible` first so that the padding is counted on what shows. */
 export function table(rows: string[][]): string[] {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? [];
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
+  const cells = rows.map((r) => r.map(visible));
+  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => r[c]?.length ?? 0))) ?? [];
+  return cells.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
 }
 
 /** A running agent's emit, log or usage, in a few words. */
@@ -204,15 +241,16 @@ export function taskProgress(task: Task): string {
   }
 }
 
-function json(value: unknown, indent: string): string {
-  return (JSON.stringify(value, null, 2) ?? "undefined").split("\n").join(`\n${indent}`);
+/** Pretty JSON as lines: its newlines are the only ones, since JSON.stringify escapes those inside strings. */
+function json(value: unknown): string[] {
+  return (JSON.stringify(value, null, 2) ?? "undefined").split("\n");
 }
 
 /** One task in full, for `colony task <id>`. */
 export function taskLines(task: Task, options: { subtasks?: Task[]; now?: number } = {}): string[] {
   const now = options.now ?? Date.now();
   const when = (at: number) => `${new Date(at).toISOString()} (${age(now - at)} ago)`;
-  const fields: [string, string | undefined][] = [
+  const fields: [string, string | string[] | undefined][] = [
     ["status", `${task.status}${task.reason ? ` (${task.reason})` : ""}`],
     ["capability", task.capability],
     ["route", routeText(task.route)],
@@ -232,11 +270,15 @@ export function taskLines(task: Task, options: { subtasks?: Task[]; now?: number
     ["created", when(task.createdAt)],
     ["updated", when(task.updatedAt)],
     ["error", task.error],
-    ["input", json(task.input ?? null, " ".repeat(14))],
-    ["result", task.status === "succeeded" || task.result !== undefined ? json(task.result ?? null, " ".repeat(14)) : undefined],
+    ["input", json(task.input ?? null)],
+    ["result", task.status === "succeeded" || task.result !== undefined ? json(task.result ?? null) : undefined],
   ];
   const lines = [`task ${task.id} (${task.kind}): ${task.status}`];
-  for (const [name, value] of fields) if (value !== undefined) lines.push(`  ${name.padEnd(12)}${value}`);
+  for (const [name, value] of fields) {
+    if (value === undefined) continue;
+    const [first, ...rest] = typeof value === "string" ? [value] : value;
+    lines.push(`  ${name.padEnd(12)}${first}`, ...rest.map((line) => `${" ".repeat(14)}${line}`));
+  }
   lines.push(`  failures    ${task.failures.length === 0 ? "none" : ""}`.trimEnd());
   for (const f of task.failures) {
     lines.push(`    attempt ${f.attempt} ${new Date(f.at).toISOString()} ${f.kind === "lease" ? "lease lapsed" : "error"}${f.worker ? ` on ${f.worker}` : ""}: ${f.error}`);

@@ -3,7 +3,7 @@ import { NotFoundError } from "../../core/errors.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
 import { UsageError, printJson, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { table, usd } from "../format.ts";
+import { say, table, usd, warn } from "../format.ts";
 
 interface AgentsFlags extends StoreFlags, OutputFlags {
   parent?: string;
@@ -89,9 +89,9 @@ export function registerAgents(program: Command): void {
         if (flags.json) return printJson(records);
         if (records.length === 0) {
           const filter = [flags.parent && `child of ${flags.parent}`, flags.state && `${flags.state}`].filter(Boolean).join(", ");
-          return console.log(`no agents${filter ? ` (${filter})` : ""} in ${colony.backend.location}`);
+          return say(`no agents${filter ? ` (${filter})` : ""} in ${colony.backend.location}`);
         }
-        for (const line of agentRows(records)) console.log(line);
+        say(...agentRows(records));
       });
     });
 
@@ -119,14 +119,14 @@ export function registerAgents(program: Command): void {
         const targets = targetsOf(before, id, flags.cascade);
         const others = targets.size - 1;
         const owner = record ? ` (owner pid ${record.ownerPid})` : "";
-        console.error(`asked to terminate ${id}${others > 0 ? ` and ${others} descendant(s)` : ""}${owner}; waiting up to ${KILL_WAIT_MS / 1000} s…`);
+        warn(`asked to terminate ${id}${others > 0 ? ` and ${others} descendant(s)` : ""}${owner}; waiting up to ${KILL_WAIT_MS / 1000} s…`);
 
         const seen = new Map(before.filter((a) => targets.has(a.id)).map((a) => [a.id, a.state]));
         let ended: AgentRecord[];
         for (;;) {
           const now = (await colony.agents.list()).filter((a) => targets.has(a.id));
           for (const a of now) {
-            if (seen.get(a.id) !== a.state) console.error(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${a.id} ${a.name}: ${seen.get(a.id) ?? "?"} → ${a.state}`);
+            if (seen.get(a.id) !== a.state) warn(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${a.id} ${a.name}: ${seen.get(a.id) ?? "?"} → ${a.state}`);
             seen.set(a.id, a.state);
           }
           ended = now;
@@ -138,14 +138,13 @@ export function registerAgents(program: Command): void {
         if (flags.json) printJson(agent);
         const late = ended.filter((a) => !isFinal(a.state));
         if (late.length > 0) {
-          console.error(`colony: ${late.map((a) => `${a.id} is still ${a.state}`).join(", ")} after ${KILL_WAIT_MS / 1000} s`);
+          warn(`colony: ${late.map((a) => `${a.id} is still ${a.state}`).join(", ")} after ${KILL_WAIT_MS / 1000} s`);
           process.exitCode = 1;
           return;
         }
         if (flags.json || !agent) return;
         const ms = Date.now() - started;
-        console.log(`${agent.id} ${agent.name}: ${outcome(agent)} (${ms} ms)`);
-        for (const a of ended) if (a.id !== id) console.log(`  ${a.id} ${a.name}: ${outcome(a)}`);
+        say(`${agent.id} ${agent.name}: ${outcome(agent)} (${ms} ms)`, ...ended.filter((a) => a.id !== id).map((a) => `  ${a.id} ${a.name}: ${outcome(a)}`));
       });
     });
 }

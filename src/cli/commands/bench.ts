@@ -8,7 +8,7 @@ import type { RunResult } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import { createColony } from "../../runtime/colony.ts";
 import { printJson, wholeNumber, type OutputFlags } from "../common.ts";
-import { table, usd } from "../format.ts";
+import { say, table, usd, warn } from "../format.ts";
 import { loadRunDefinition } from "../load.ts";
 
 interface BenchFlags extends OutputFlags {
@@ -86,7 +86,7 @@ export function registerBench(program: Command): void {
       const flags = command.optsWithGlobals<BenchFlags>();
       const definition = await loadRunDefinition(file);
       const report = await benchDefinition(definition, flags.runs, flags.memory ?? false, (r) =>
-        console.error(`run ${r.run}/${flags.runs}: ${r.stopReason}, ${r.steps} steps, ${r.durationMs} ms`),
+        warn(`run ${r.run}/${flags.runs}: ${r.stopReason}, ${r.steps} steps, ${r.durationMs} ms`),
       );
       if (flags.json) return printJson(report);
       const agents = definition.agents.map((a) => a.name);
@@ -100,6 +100,6 @@ export function registerBench(program: Command): void {
       ];
       const rows = report.runs.map((r) => row(`#${r.run} ${r.stopReason}`, r));
       rows.push(row("median", report.median));
-      for (const line of table([["RUN", "STEPS", "TOKENS", "COST", "DURATION", "FIRES"], ...rows])) console.log(line);
+      say(...table([["RUN", "STEPS", "TOKENS", "COST", "DURATION", "FIRES"], ...rows]));
     });
 }

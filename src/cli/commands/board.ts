@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { viewAt } from "../../core/board.ts";
 import { UsageError, printJson, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { entryLine, recordLine } from "../format.ts";
+import { entryLine, recordLine, say, warn } from "../format.ts";
 
 interface BoardFlags extends StoreFlags, OutputFlags {
   history?: boolean;
@@ -28,17 +28,18 @@ export function registerBoard(program: Command): void {
         if (flags.watch) {
           const controller = new AbortController();
           process.once("SIGINT", () => controller.abort());
-          console.error(`watching board "${name}" from log position ${board.seq}; Ctrl-C to stop`);
+          warn(`watching board "${name}" from log position ${board.seq}; Ctrl-C to stop`);
           for await (const record of board.watch({ signal: controller.signal })) {
-            console.log(flags.json ? JSON.stringify(record) : recordLine(record));
+            if (flags.json) console.log(JSON.stringify(record));
+            else say(recordLine(record));
           }
           return;
         }
         if (flags.history) {
           const records = await board.history({ key: flags.key });
           if (flags.json) printJson(records);
-          else if (records.length === 0) console.log(`board "${name}" has no writes${flags.key ? ` to [${flags.key}]` : ""}`);
-          else for (const record of records) console.log(recordLine(record));
+          else if (records.length === 0) say(`board "${name}" has no writes${flags.key ? ` to [${flags.key}]` : ""}`);
+          else say(...records.map(recordLine));
           return;
         }
         if (flags.at !== undefined && flags.at > board.seq) {
@@ -51,8 +52,7 @@ export function registerBoard(program: Command): void {
           return;
         }
         const where = flags.at === undefined ? `at log position ${view.seq}` : `as of log position ${flags.at} (now ${board.seq})`;
-        console.log(`board "${name}" ${where}, ${view.size} entr${view.size === 1 ? "y" : "ies"}`);
-        for (const entry of view.entries()) console.log(entryLine(entry));
+        say(`board "${name}" ${where}, ${view.size} entr${view.size === 1 ? "y" : "ies"}`, ...view.entries().map(entryLine));
       });
     });
 }

@@ -8,6 +8,7 @@ import choose, { QUESTION } from "../../demo/workflow.ts";
 import type { RunResult } from "../../core/records.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { UsageError, natsCredentialsEnv, printJson, selfCommand, storeArgs, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { linesOf, say } from "../format.ts";
 import { runAndReport } from "./run.ts";
 import { runWorkflowAndReport } from "./workflow.ts";
 
@@ -26,16 +27,18 @@ async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
     ["researcher → critic → writer, until the critic approves", essay],
     ["three researchers at once, then a synthesizer", survey],
   ] as const) {
-    if (!flags.json) console.log(`\n== ${definition.name}: ${title} (board "${definition.board}")`);
+    if (!flags.json) say("", `== ${definition.name}: ${title} (board "${definition.board}")`);
     results.push(await runAndReport(colony, definition, { ...flags, fresh: true }));
   }
   if (!flags.json) {
-    console.log(`\nDeterministic agents, no model: tokens are characters/4 of what each agent wrote.`);
+    say("", "Deterministic agents, no model: tokens are characters/4 of what each agent wrote.");
     if (!flags.memory) {
-      console.log(`Saved to ${colony.backend.location}. Look around:`);
-      console.log(`  ${selfCommand("board essay", flags)}              the final board`);
-      console.log(`  ${selfCommand("board essay --history", flags)}   every write, in order`);
-      console.log(`  ${selfCommand("runs", flags)}                    past runs`);
+      say(
+        `Saved to ${colony.backend.location}. Look around:`,
+        `  ${selfCommand("board essay", flags)}              the final board`,
+        `  ${selfCommand("board essay --history", flags)}   every write, in order`,
+        `  ${selfCommand("runs", flags)}                    past runs`,
+      );
     }
   }
   return results;
@@ -48,7 +51,7 @@ async function startWorkers(colony: Colony, flags: DemoFlags): Promise<ChildProc
     const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000"];
     const env = { ...process.env, ...natsCredentialsEnv(flags) };
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
-    if (!flags.json) createInterface({ input: child.stdout! }).on("line", (line) => console.log(`  [worker ${i}] ${line.slice(13)}`));
+    if (!flags.json) createInterface({ input: child.stdout! }).on("line", (line) => say(`  [worker ${i}] ${line.slice(13)}`));
     else child.stdout!.resume();
     workers.push(child);
   }
@@ -78,14 +81,14 @@ async function stopWorkers(workers: ChildProcess[]): Promise<void> {
 
 async function workflowDemo(colony: Colony, flags: DemoFlags) {
   if (flags.memory) throw new UsageError("demo workflow runs worker processes that share the store: use the SQLite default or --db, not --memory");
-  if (!flags.json) console.log(`\n== ${choose.name}: a question → three research subtasks and a comparison, on ${WORKERS} worker processes`);
+  if (!flags.json) say("", `== ${choose.name}: a question → three research subtasks and a comparison, on ${WORKERS} worker processes`);
   const workers = await startWorkers(colony, flags);
   try {
     const outcome = await runWorkflowAndReport(colony, choose, QUESTION, flags);
     if (flags.json) return outcome;
-    console.log(`\n${String(outcome.result)}\n`);
-    for (const task of outcome.tasks) console.log(`  ${task.id.padEnd(40)} ${task.status.padEnd(9)} by ${task.owner ?? "-"}`);
-    console.log(`\n${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand("tasks", flags)}\` shows the board.`);
+    say("", ...linesOf(String(outcome.result)), "");
+    say(...outcome.tasks.map((task) => `  ${task.id.padEnd(40)} ${task.status.padEnd(9)} by ${task.owner ?? "-"}`));
+    say("", `${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand("tasks", flags)}\` shows the board.`);
     return outcome;
   } finally {
     await stopWorkers(workers);

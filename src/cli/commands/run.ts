@@ -4,7 +4,7 @@ import type { RunResult } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { runSummary, stepLines } from "../format.ts";
+import { runSummary, say, stepLines } from "../format.ts";
 import { loadRunDefinition } from "../load.ts";
 import { createStepper, type Stepper } from "../stepper.ts";
 import { loadWorkflow, runWorkflowFile } from "./workflow.ts";
@@ -37,14 +37,14 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
   try {
     const result = await colony.run({ ...def, signal: controller.signal }, {
       onStep: (step) => {
-        if (!flags.json) console.log(stepLines(step).join("\n"));
+        if (!flags.json) say(...stepLines(step));
       },
       ...(stepper && { beforeStep: (index, view) => stepper.beforeStep(index, view) }),
     });
     if (!flags.json) {
       const { run } = await colony.runs.get(result.runId);
-      console.log(runSummary(run));
-      console.log(`run ${result.runId} on board "${result.board}" (${colony.backend.kind}: ${colony.backend.location})`);
+      say(runSummary(run));
+      say(`run ${result.runId} on board "${result.board}" (${colony.backend.kind}: ${colony.backend.location})`);
     }
     return result;
   } finally {
@@ -75,7 +75,7 @@ export function registerRun(program: Command): void {
       }).finally(() => stepper?.close());
       if (flags.json) printJson(result);
       else if (!flags.memory) {
-        console.log(`inspect it: ${selfCommand(`board ${result.board}`, flags)}   ·   ${selfCommand(`runs ${result.runId}`, flags)}`);
+        say(`inspect it: ${selfCommand(`board ${result.board}`, flags)}   ·   ${selfCommand(`runs ${result.runId}`, flags)}`);
       }
       if (result.stopReason === "error") process.exitCode = 1;
     });

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { printJson, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { runSummary, stepLines, table, usd } from "../format.ts";
+import { runSummary, say, stepLines, table, usd } from "../format.ts";
 
 interface RunsFlags extends StoreFlags, OutputFlags {
   limit?: number;
@@ -20,14 +20,14 @@ export function registerRuns(program: Command): void {
         if (runId !== undefined) {
           const { run, steps } = await colony.runs.get(runId);
           if (flags.json) return printJson({ run, steps });
-          console.log(`run ${run.runId} "${run.name}" on board "${run.board}", started ${new Date(run.startedAt).toISOString()}`);
-          for (const step of steps) console.log(stepLines(step).join("\n"));
-          console.log(runSummary(run));
+          say(`run ${run.runId} "${run.name}" on board "${run.board}", started ${new Date(run.startedAt).toISOString()}`);
+          for (const step of steps) say(...stepLines(step));
+          say(runSummary(run));
           return;
         }
         const runs = await colony.runs.list({ limit: flags.limit });
         if (flags.json) return printJson(runs);
-        if (runs.length === 0) return console.log(`no runs yet in ${colony.backend.location}`);
+        if (runs.length === 0) return say(`no runs yet in ${colony.backend.location}`);
         const rows = runs.map((r) => [
           r.runId,
           r.name,
@@ -38,7 +38,7 @@ export function registerRuns(program: Command): void {
           r.durationMs === undefined ? "-" : `${r.durationMs} ms`,
           new Date(r.startedAt).toISOString(),
         ]);
-        for (const line of table([["RUN", "NAME", "STOP", "STEPS", "TOKENS", "COST", "DURATION", "STARTED"], ...rows])) console.log(line);
+        say(...table([["RUN", "NAME", "STOP", "STEPS", "TOKENS", "COST", "DURATION", "STARTED"], ...rows]));
       });
     });
 }

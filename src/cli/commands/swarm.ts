@@ -10,7 +10,7 @@ import type { Task, WorkerInfo } from "../../core/tasks.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
 import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
-import { age, table } from "../format.ts";
+import { age, say, table } from "../format.ts";
 
 interface SwarmFlags extends StoreFlags, OutputFlags {
   tasks: string;
@@ -77,7 +77,7 @@ export function registerSwarm(program: Command): void {
     await withColony(flags, async (colony) => {
       const { nodes: rows } = await nodes(colony, flags.tasks);
       if (flags.json) return printJson(rows);
-      if (rows.length === 0) return console.log(`no workers on task board "${flags.tasks}" in ${colony.backend.location}; start one with \`${selfCommand("worker --agents FILE", flags)}\``);
+      if (rows.length === 0) return say(`no workers on task board "${flags.tasks}" in ${colony.backend.location}; start one with \`${selfCommand("worker --agents FILE", flags)}\``);
       const now = Date.now();
       const lines = rows.map((n) => [
         `${n.id}${n.coordinator ? " *" : ""}`,
@@ -88,8 +88,8 @@ export function registerSwarm(program: Command): void {
         `${n.host}:${n.pid}`,
         `${age(now - n.heartbeatAt)} ago`,
       ]);
-      for (const line of table([["ID", "STATUS", "CAPABILITIES", "LOAD", "RUNNING", "HOST:PID", "HEARTBEAT"], ...lines])) console.log(line);
-      if (rows.some((n) => n.coordinator)) console.log("* coordinator");
+      say(...table([["ID", "STATUS", "CAPABILITIES", "LOAD", "RUNNING", "HOST:PID", "HEARTBEAT"], ...lines]));
+      if (rows.some((n) => n.coordinator)) say("* coordinator");
     });
   });
 
@@ -114,7 +114,7 @@ export function registerSwarm(program: Command): void {
         throw new UsageError(`worker ${JSON.stringify(id)} did not answer: ${error.message}${where}`, { cause: error });
       }
       if (flags.json) return printJson(answer);
-      console.log(`${answer.id} is ${answer.status}: finishing ${answer.running.length} task(s), claiming nothing new`);
+      say(`${answer.id} is ${answer.status}: finishing ${answer.running.length} task(s), claiming nothing new`);
     });
   });
 
@@ -141,16 +141,13 @@ export function registerSwarm(program: Command): void {
       const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: t.attempts + 1, forMs: now - t.updatedAt }));
       const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers };
       if (flags.json) return printJson(status);
-      console.log(`${colony.backend.kind} ${colony.backend.location} · task board "${flags.tasks}"`);
-      console.log(`coordinator: ${coordinator ?? "none (no worker is running)"}`);
-      console.log(`workers: ${Object.entries(workers).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ") || "none"}`);
+      say(`${colony.backend.kind} ${colony.backend.location} · task board "${flags.tasks}"`);
+      say(`coordinator: ${coordinator ?? "none (no worker is running)"}`);
+      say(`workers: ${Object.entries(workers).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ") || "none"}`);
       const kinds = Object.keys(queue).sort();
-      if (kinds.length === 0) console.log("queue: empty");
-      else for (const line of table([["KIND", "PENDING", "BLOCKED", "RUNNING"], ...kinds.map((k) => [k, String(queue[k]!.pending), String(queue[k]!.blocked), String(queue[k]!.running)])])) console.log(line);
-      if (running.length > 0) {
-        console.log("running:");
-        for (const line of table(running.map((r) => [`  ${r.id}`, r.kind, r.owner ?? "?", `attempt ${r.attempt}`, `for ${age(r.forMs)}`]))) console.log(line);
-      }
+      if (kinds.length === 0) say("queue: empty");
+      else say(...table([["KIND", "PENDING", "BLOCKED", "RUNNING"], ...kinds.map((k) => [k, String(queue[k]!.pending), String(queue[k]!.blocked), String(queue[k]!.running)])]));
+      if (running.length > 0) say("running:", ...table(running.map((r) => [`  ${r.id}`, r.kind, r.owner ?? "?", `attempt ${r.attempt}`, `for ${age(r.forMs)}`])));
     });
   });
 }

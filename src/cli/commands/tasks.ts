@@ -9,7 +9,7 @@ import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus } from "../../core/tasks.ts";
 import { UsageError, printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { progressChannel, progressSubject, type ProgressMessage } from "../../runtime/tasks/node.ts";
-import { progressText, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, workerRows } from "../format.ts";
+import { linesOf, progressText, say, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, warn, workerRows } from "../format.ts";
 
 interface BoardFlags extends StoreFlags, OutputFlags {
   tasks: string;
@@ -155,9 +155,8 @@ async function listCommand(flags: ListFlags): Promise<void> {
     const show = (tasks: Task[]) => {
       const shown = tasks.filter((t) => statuses.includes(t.status));
       const head = `task board "${board.name}" in ${colony.backend.location}${what ? ` (${what})` : ""}`;
-      if (shown.length === 0) return console.log(`${head} has no tasks`);
-      console.log(`${head}: ${shown.length} task${shown.length === 1 ? "" : "s"}`);
-      for (const line of taskBoardLines(shown, { statuses, limit: flags.limit })) console.log(line);
+      if (shown.length === 0) return say(`${head} has no tasks`);
+      say(`${head}: ${shown.length} task${shown.length === 1 ? "" : "s"}`, ...taskBoardLines(shown, { statuses, limit: flags.limit }));
     };
 
     if (!flags.watch) {
@@ -171,7 +170,7 @@ async function listCommand(flags: ListFlags): Promise<void> {
       const { snapshot, events } = await watchFrom(board, signal, undefined, () => board.list(filter));
       const known = new Map(snapshot.map((t) => [t.id, t]));
       if (!flags.json) show(snapshot);
-      console.error(`watching task board "${board.name}"${where ? ` (${where})` : ""}; Ctrl-C to stop`);
+      warn(`watching task board "${board.name}"${where ? ` (${where})` : ""}; Ctrl-C to stop`);
       reapWhile(board, signal);
       for await (const event of events) {
         const t = event.task;
@@ -180,8 +179,12 @@ async function listCommand(flags: ListFlags): Promise<void> {
         if (before && before.generation >= t.generation) continue;
         known.set(t.id, t);
         if (flags.status !== undefined && t.status !== flags.status && before?.status !== flags.status) continue;
-        console.log(flags.json ? JSON.stringify(event) : taskEventLine(event));
-        if (!flags.json) console.error(`  ${taskCounts(known.values())}`);
+        if (flags.json) {
+          console.log(JSON.stringify(event));
+        } else {
+          say(taskEventLine(event));
+          warn(`  ${taskCounts(known.values())}`);
+        }
       }
     } finally {
       dispose();
@@ -199,7 +202,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
     // heard from before the submit, so that nothing it says early is missed.
     let taskId: string | undefined = undefined;
     const early: ProgressMessage[] = [];
-    const showProgress = (message: ProgressMessage) => console.error(`  ${((Date.now() - asked) / 1000).toFixed(1)} s  ${message.task} ${progressText(message.event)}`);
+    const showProgress = (message: ProgressMessage) => warn(`  ${((Date.now() - asked) / 1000).toFixed(1)} s  ${message.task} ${progressText(message.event)}`);
     const stopProgress = flags.wait
       ? (await colony.bus()).subscribe(progressChannel, progressSubject(board.name), (message) => {
           if (taskId === undefined) early.push(message);
@@ -219,12 +222,12 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
       route,
     });
     if (flags.idempotencyKey !== undefined && task.createdAt < asked) {
-      console.error(`colony: ${task.id} was already submitted with idempotency key ${JSON.stringify(flags.idempotencyKey)}; this is that task`);
+      warn(`colony: ${task.id} was already submitted with idempotency key ${JSON.stringify(flags.idempotencyKey)}; this is that task`);
     }
     if (!FINAL_STATUSES.has(task.status) && task.route.mode === "any") {
       const workers = await board.workers();
       if (!workers.some((w) => w.status === "online" && !w.local && w.capabilities.includes(task.capability))) {
-        console.error(
+        warn(
           `colony: hint: no live worker offers ${JSON.stringify(task.capability)}; the task waits for one (start one with \`${again(flags, `worker --agents FILE --capability ${task.capability}`)}\`)`,
         );
       }
@@ -232,7 +235,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
     taskId = task.id;
     if (!flags.wait) {
       if (flags.json) return printJson(task);
-      return console.log(`${task.id} ${task.status}${task.reason ? ` (${task.reason})` : ""}`);
+      return say(`${task.id} ${task.status}${task.reason ? ` (${task.reason})` : ""}`);
     }
 
     const started = Date.now();
@@ -244,11 +247,11 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
       const progress = (next: Task) => {
         if (next.generation <= current.generation) return;
         if (next.status !== current.status || next.owner !== current.owner) {
-          console.error(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${next.id} ${current.status} → ${taskProgress(next)}`);
+          warn(`  ${((Date.now() - started) / 1000).toFixed(1)} s  ${next.id} ${current.status} → ${taskProgress(next)}`);
         }
         current = next;
       };
-      console.error(`waiting for ${task.id} (${task.kind}, ${taskProgress(task)}); Ctrl-C stops waiting, not the task`);
+      warn(`waiting for ${task.id} (${task.kind}, ${taskProgress(task)}); Ctrl-C stops waiting, not the task`);
       progress(snapshot);
       if (!FINAL_STATUSES.has(current.status)) {
         reapWhile(board, signal);
@@ -263,7 +266,7 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
     }
 
     if (!FINAL_STATUSES.has(current.status)) {
-      console.error(`colony: stopped waiting; ${current.id} is still ${current.status} on the board (\`${again(flags, `cancel ${current.id}`)}\` cancels it)`);
+      warn(`colony: stopped waiting; ${current.id} is still ${current.status} on the board (\`${again(flags, `cancel ${current.id}`)}\` cancels it)`);
       process.exitCode = exitCode() || 130;
       return;
     }
@@ -271,12 +274,11 @@ async function submitCommand(kind: string, flags: SubmitFlags): Promise<void> {
     if (flags.json) return printJson(current);
     const took = `${((Date.now() - started) / 1000).toFixed(1)} s, ${current.attempts + (current.status === "succeeded" ? 1 : 0)} attempt(s)`;
     if (current.status === "succeeded") {
-      console.log(`${current.id} succeeded (${took})`);
-      console.log(JSON.stringify(current.result ?? null, null, 2));
+      say(`${current.id} succeeded (${took})`, ...linesOf(JSON.stringify(current.result ?? null, null, 2)));
       return;
     }
-    console.log(`${current.id} ${current.status} (${took}): ${current.reason ?? current.error ?? current.status}`);
-    for (const f of current.failures) console.log(`  attempt ${f.attempt}${f.worker ? ` on ${f.worker}` : ""}: ${f.kind === "lease" ? "lease lapsed: " : ""}${f.error}`);
+    say(`${current.id} ${current.status} (${took}): ${current.reason ?? current.error ?? current.status}`);
+    for (const f of current.failures) say(`  attempt ${f.attempt}${f.worker ? ` on ${f.worker}` : ""}: ${f.kind === "lease" ? "lease lapsed: " : ""}${f.error}`);
   });
 }
 
@@ -353,7 +355,7 @@ export function registerTasks(program: Command): void {
         const task = await mustGet(board, id);
         if (flags.json) return printJson(task);
         const subtasks = await board.list({ parentId: id });
-        for (const line of taskLines(task, { subtasks })) console.log(line);
+        say(...taskLines(task, { subtasks }));
       });
     });
 
@@ -376,9 +378,9 @@ export function registerTasks(program: Command): void {
         for (const t of cancelled) {
           const was = before.get(t.id)!;
           const holder = was.status === "claimed" ? ` by ${was.owner ?? "?"}, which stops it at its next heartbeat` : "";
-          console.log(`cancelled ${t.id} (${t.kind}), was ${was.status}${holder}${t.id === id ? "" : `: ${t.reason ?? "subtask"}`}`);
+          say(`cancelled ${t.id} (${t.kind}), was ${was.status}${holder}${t.id === id ? "" : `: ${t.reason ?? "subtask"}`}`);
         }
-        for (const t of failed) console.log(`failed ${t.id} (${t.kind}): ${t.reason ?? "a dependency was cancelled"}`);
+        for (const t of failed) say(`failed ${t.id} (${t.kind}): ${t.reason ?? "a dependency was cancelled"}`);
       });
     });
 
@@ -391,9 +393,9 @@ export function registerTasks(program: Command): void {
         const workers = await board.workers();
         if (flags.json) return printJson(workers);
         if (workers.length === 0) {
-          return console.log(`no workers on task board "${board.name}" in ${colony.backend.location}; start one with \`${again(flags, "worker --agents FILE")}\``);
+          return say(`no workers on task board "${board.name}" in ${colony.backend.location}; start one with \`${again(flags, "worker --agents FILE")}\``);
         }
-        for (const line of workerRows(workers)) console.log(line);
+        say(...workerRows(workers));
       });
     });
 }

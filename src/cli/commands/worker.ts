@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import type { Isolation } from "../../core/records.ts";
 import { DEFAULT_WORKER_ISOLATION, containUncaughtErrors, type WorkerEvent } from "../../runtime/tasks/worker.ts";
 import { UsageError, storeOptions, wholeNumber, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
-import { workerEventLine } from "../format.ts";
+import { visible, workerEventLine } from "../format.ts";
 import { loadAgents } from "../load.ts";
 
 interface WorkerFlags extends StoreFlags, OutputFlags {
@@ -39,7 +39,7 @@ export function registerWorker(program: Command): void {
     }
     // Only what it offers: a task of another kind that comes by an offered capability is refused, not run.
     const offered = Object.fromEntries(capabilities.map((c) => [c, agents[c]!]));
-    const print = (event: WorkerEvent) => process.stdout.write(flags.json ? `${JSON.stringify(event)}\n` : `${workerEventLine(event)}\n`);
+    const print = (event: WorkerEvent) => process.stdout.write(flags.json ? `${JSON.stringify(event)}\n` : `${visible(workerEventLine(event))}\n`);
     // From before the first claim: an inline agent's stray error fails its task instead of killing
     // the worker and stranding every task it holds.
     const uncontain = containUncaughtErrors(print);

@@ -3,6 +3,7 @@ import { ConfigError } from "../../core/errors.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { checkWorkflow, type WorkflowDefinition, type WorkflowProgress, type WorkflowResult } from "../../runtime/tasks/workflow.ts";
 import { UsageError, parseJson, printJson, selfCommand, storeOptions, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { linesOf, say, visible } from "../format.ts";
 import { importFile } from "../load.ts";
 
 export interface WorkflowFlags extends StoreFlags, OutputFlags {
@@ -25,8 +26,9 @@ export async function runWorkflowAndReport<I, R>(colony: Colony, definition: Wor
   const live = !flags.json && process.stderr.isTTY;
   const onProgress = (progress: WorkflowProgress) => {
     if (flags.json) return;
-    if (live) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
-    else process.stderr.write(`${progressLine(progress)}\n`);
+    // The line is made visible before the terminal's own "clear the line" is put in front of it.
+    if (live) process.stderr.write(`\r\x1b[K${visible(progressLine(progress))}`);
+    else process.stderr.write(`${visible(progressLine(progress))}\n`);
   };
   const result = await colony.workflow(definition).run(input, { onProgress });
   if (live) process.stderr.write("\n");
@@ -54,8 +56,8 @@ export async function runWorkflowFile(definition: WorkflowDefinition, flags: Wor
   await withColony(flags, async (colony) => {
     const outcome = await runWorkflowAndReport(colony, definition, input, flags);
     if (flags.json) return printJson(outcome);
-    console.log(typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result, null, 2));
-    console.log(`\n${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`${selfCommand("tasks", flags)}\``);
+    say(...linesOf(typeof outcome.result === "string" ? outcome.result : (JSON.stringify(outcome.result, null, 2) ?? "undefined")));
+    say("", `${outcome.tasks.length} subtask(s) in ${outcome.ms} ms (run ${outcome.runId}); see them with \`${selfCommand("tasks", flags)}\``);
   });
 }
 
