@@ -85,6 +85,16 @@ export class StagedTaskTx implements TaskTx {
   readonly workersWritten = new Map<string, string | null>();
   readonly events: string[] = [];
   nextIdValue: number;
+  /**
+   * What this transaction wrote, parsed, in the order first written, and indexed as the folded
+   * state is: a lookup reads only the staged tasks that may match, so a transaction that writes
+   * n tasks (a cascade down a long chain) does not read all n on each of its n lookups.
+   */
+  readonly #staged = new Map<string, { task: Task; order: number }>();
+  readonly #stagedByStatus = new Map<string, Set<string>>();
+  readonly #stagedDependents = new Map<string, Set<string>>();
+  readonly #stagedChildren = new Map<string, Set<string>>();
+  readonly #stagedByKey = new Map<string, Set<string>>();
 
   constructor(state: State) {
     this.#state = state;
@@ -101,27 +111,35 @@ export class StagedTaskTx implements TaskTx {
   }
 
   byIdempotencyKey(key: string): Task | undefined {
-    return this.#find(maybe(this.#state.byIdempotencyKey.get(key)), (t) => t.idempotencyKey === key)[0];
+    return this.#find(maybe(this.#state.byIdempotencyKey.get(key)), this.#stagedByKey.get(key), (t) => t.idempotencyKey === key)[0];
   }
 
   put(task: Task, event?: TaskEventType): void {
     const json = JSON.stringify(task);
     this.tasks.set(task.id, json);
+    const staged = JSON.parse(json) as Task;
+    const order = this.#staged.get(task.id)?.order ?? this.#state.order.get(task.id) ?? this.#state.order.size + this.#staged.size;
+    this.#staged.set(task.id, { task: staged, order });
+    // Memberships only grow here; each lookup's predicate checks the staged task itself.
+    addTo(this.#stagedByStatus, staged.status, task.id);
+    for (const dep of staged.dependsOn) addTo(this.#stagedDependents, dep, task.id);
+    if (staged.parentId !== undefined) addTo(this.#stagedChildren, staged.parentId, task.id);
+    if (staged.idempotencyKey !== undefined) addTo(this.#stagedByKey, staged.idempotencyKey, task.id);
     if (event) this.events.push(`{"seq":${this.#state.events.length + this.events.length + 1},"at":${this.now},"type":"${event}","task":${json}}`);
   }
 
   dependents(id: string): Task[] {
-    return this.#find(this.#state.dependentsOf.get(id) ?? [], (t) => t.dependsOn.includes(id));
+    return this.#find(this.#state.dependentsOf.get(id) ?? [], this.#stagedDependents.get(id), (t) => t.dependsOn.includes(id));
   }
 
   children(id: string): Task[] {
-    return this.#find(this.#state.childrenOf.get(id) ?? [], (t) => t.parentId === id);
+    return this.#find(this.#state.childrenOf.get(id) ?? [], this.#stagedChildren.get(id), (t) => t.parentId === id);
   }
 
   nextClaimable(worker: string, capabilities: readonly string[], assignedOnly: boolean): Task | undefined {
     let best: Task | undefined;
     let bestOrder = Infinity;
-    for (const [task, order] of this.#matching(this.#state.ids("pending"), (t) => {
+    for (const [task, order] of this.#matching(this.#state.ids("pending"), this.#stagedByStatus.get("pending"), (t) => {
       if (t.status !== "pending" || (t.runAfter !== undefined && t.runAfter > this.now)) return false;
       if (!capabilities.includes(t.capability)) return false;
       if (assignedOnly) return t.assignee === worker;
@@ -136,26 +154,35 @@ export class StagedTaskTx implements TaskTx {
   }
 
   expiredLeases(): Task[] {
-    return this.#find(this.#state.ids("claimed"), (t) => t.status === "claimed" && t.leaseUntil! < this.now);
+    return this.#find(this.#state.ids("claimed"), this.#stagedByStatus.get("claimed"), (t) => t.status === "claimed" && t.leaseUntil! < this.now);
   }
 
   ownedBy(worker: string): Task[] {
-    return this.#find(this.#state.ids("claimed"), (t) => t.status === "claimed" && t.owner === worker);
+    return this.#find(this.#state.ids("claimed"), this.#stagedByStatus.get("claimed"), (t) => t.status === "claimed" && t.owner === worker);
   }
 
   assignedTo(worker: string): Task[] {
-    return this.#find(this.#state.ids("pending"), (t) => t.status === "pending" && t.assignee === worker);
+    return this.#find(this.#state.ids("pending"), this.#stagedByStatus.get("pending"), (t) => t.status === "pending" && t.assignee === worker);
   }
 
   load(worker: string): number {
-    const held = (t: Task) => (t.status === "claimed" && t.owner === worker) || (t.status === "pending" && t.assignee === worker && (t.assignedUntil === undefined || t.assignedUntil >= this.now));
-    return [...this.#matching(this.#state.ids("claimed"), held)].length + [...this.#matching(this.#state.ids("pending"), held, false)].length;
+    let count = 0;
+    for (const _ of this.#matching(this.#state.ids("claimed"), this.#stagedByStatus.get("claimed"), (t) => t.status === "claimed" && t.owner === worker)) count++;
+    const reserved = (t: Task) => t.status === "pending" && t.assignee === worker && (t.assignedUntil === undefined || t.assignedUntil >= this.now);
+    for (const _ of this.#matching(this.#state.ids("pending"), this.#stagedByStatus.get("pending"), reserved)) count++;
+    return count;
   }
 
   list(filter: TaskFilter): Task[] {
-    const ids = filter.status !== undefined ? this.#state.ids(filter.status) : filter.parentId !== undefined ? (this.#state.childrenOf.get(filter.parentId) ?? []) : this.#state.tasks.keys();
+    const [ids, staged] =
+      filter.status !== undefined
+        ? [this.#state.ids(filter.status), this.#stagedByStatus.get(filter.status)]
+        : filter.parentId !== undefined
+          ? [this.#state.childrenOf.get(filter.parentId) ?? [], this.#stagedChildren.get(filter.parentId)]
+          : [this.#state.tasks.keys(), this.#staged.keys()];
     return this.#find(
       ids,
+      staged,
       (t) =>
         (filter.status === undefined || t.status === filter.status) &&
         (filter.kind === undefined || t.kind === filter.kind) &&
@@ -177,26 +204,24 @@ export class StagedTaskTx implements TaskTx {
   }
 
   /** Copies of the tasks that match, in submit order. */
-  #find(ids: Iterable<string>, matches: (task: Task) => boolean): Task[] {
-    return [...this.#matching(ids, matches)].sort((a, b) => a[1] - b[1]).map(([task]) => this.get(task.id)!);
+  #find(ids: Iterable<string>, staged: Iterable<string> | undefined, matches: (task: Task) => boolean): Task[] {
+    return [...this.#matching(ids, staged, matches)].sort((a, b) => a[1] - b[1]).map(([task]) => this.get(task.id)!);
   }
 
   /**
    * The tasks that match, with their submit order: those of `ids` (from an index of the folded
-   * state) that this transaction did not write, then those it wrote (`staged` false: skip these).
-   * What is yielded is looked at, not handed out.
+   * state) that this transaction did not write, then those of `staged` (from the same index of
+   * what it wrote). What is yielded is looked at, not handed out.
    */
-  *#matching(ids: Iterable<string>, matches: (task: Task) => boolean, staged = true): Generator<[Task, number]> {
+  *#matching(ids: Iterable<string>, staged: Iterable<string> | undefined, matches: (task: Task) => boolean): Generator<[Task, number]> {
     for (const id of ids) {
-      if (this.tasks.has(id)) continue;
+      if (this.#staged.has(id)) continue;
       const task = this.#state.parsed.get(id)!;
       if (matches(task)) yield [task, this.#state.order.get(id)!];
     }
-    if (!staged) return;
-    let fresh = this.#state.order.size;
-    for (const [id, json] of this.tasks) {
-      const task = JSON.parse(json) as Task;
-      if (matches(task)) yield [task, this.#state.order.get(id) ?? fresh++];
+    for (const id of staged ?? []) {
+      const { task, order } = this.#staged.get(id)!;
+      if (matches(task)) yield [task, order];
     }
   }
 

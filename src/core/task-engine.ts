@@ -121,23 +121,39 @@ function freshId(tx: TaskTx, chosen: ReadonlySet<string>): string {
   }
 }
 
-/** Batch ids ordered so that dependencies come first; throws on a cycle, naming it. */
+/**
+ * Batch ids ordered so that dependencies come first; throws on a cycle, naming it. A depth-first
+ * walk on a stack of its own, so that a chain of any length fits (recursion overflowed past a
+ * few thousand).
+ */
 function topologicalOrder(batch: Map<string, SubmitItem>): string[] {
   const order: string[] = [];
   const state = new Map<string, "visiting" | "done">();
-  const visit = (id: string, path: string[]): void => {
-    const seen = state.get(id);
-    if (seen === "done") return;
-    if (seen === "visiting") {
-      const cycle = [...path.slice(path.indexOf(id)), id];
-      throw new InvalidTaskError(`dependsOn forms a cycle: ${cycle.join(" → ")}`);
-    }
+  const path: { id: string; deps: string[]; next: number }[] = [];
+  const enter = (id: string): void => {
     state.set(id, "visiting");
-    for (const dep of batch.get(id)!.dependsOn ?? []) if (batch.has(dep)) visit(dep, [...path, id]);
-    state.set(id, "done");
-    order.push(id);
+    path.push({ id, deps: (batch.get(id)!.dependsOn ?? []).filter((dep) => batch.has(dep)), next: 0 });
   };
-  for (const id of batch.keys()) visit(id, []);
+  for (const start of batch.keys()) {
+    if (state.has(start)) continue;
+    enter(start);
+    while (path.length > 0) {
+      const top = path[path.length - 1]!;
+      if (top.next === top.deps.length) {
+        state.set(top.id, "done");
+        order.push(top.id);
+        path.pop();
+        continue;
+      }
+      const dep = top.deps[top.next++]!;
+      const seen = state.get(dep);
+      if (seen === "visiting") {
+        const cycle = [...path.slice(path.findIndex((frame) => frame.id === dep)).map((frame) => frame.id), dep];
+        throw new InvalidTaskError(`dependsOn forms a cycle: ${cycle.join(" → ")}`);
+      }
+      if (seen === undefined) enter(dep);
+    }
+  }
   return order;
 }
 
@@ -316,44 +332,55 @@ export function cancel(tx: TaskTx, id: string, reserveMs: number): Task {
   const root = tx.get(id);
   if (!root) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
   const ended: Task[] = [];
-  const visit = (task: Task, reason: string): void => {
+  // Breadth-first on a queue, not by recursion: a subtask tree of any depth fits.
+  const queue = [root];
+  for (let i = 0; i < queue.length; i++) {
+    const task = queue[i]!;
     if (!FINAL_STATUSES.has(task.status)) {
+      const reason = task === root ? "cancelled" : `parent ${id} was cancelled`;
       ended.push(change(tx, task, { status: "cancelled", reason, leaseUntil: undefined, assignee: undefined, assignedUntil: undefined }, "cancelled"));
     }
-    for (const child of tx.children(task.id)) visit(child, `parent ${id} was cancelled`);
-  };
-  visit(root, "cancelled");
-  for (const task of ended) settled(tx, task, reserveMs);
+    queue.push(...tx.children(task.id));
+  }
+  settled(tx, ended, reserveMs);
   return tx.get(id)!;
 }
 
-/** After a task ends: its dependents move on (or fail with it), and a broadcast parent may collect. */
-function settled(tx: TaskTx, task: Task, reserveMs: number): void {
-  for (const dependent of tx.dependents(task.id)) {
-    if (dependent.status !== "blocked") continue;
-    const state = dependencyState(tx, dependent);
-    if (state.failed) {
-      settled(tx, change(tx, dependent, { status: "failed", reason: state.failed }, "failed"), reserveMs);
-    } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
-      // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
-      const reason = `worker ${dependent.route.worker} it was routed to is not live`;
-      settled(tx, change(tx, dependent, { status: "failed", reason }, "failed"), reserveMs);
-    } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
-      const pending: Task = { ...dependent, status: "pending", reason: undefined };
-      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
-    } else if (dependent.route.mode !== "broadcast") {
-      // Not a change of state: no new generation, no event.
-      tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
+/**
+ * After tasks end: their dependents move on (or fail with them), and a broadcast parent may
+ * collect. What ends in turn is settled from a work list, not by recursion, so that a chain of
+ * any length fails or is cancelled without overflowing the stack.
+ */
+function settled(tx: TaskTx, ended: Task | Task[], reserveMs: number): void {
+  const work = Array.isArray(ended) ? [...ended] : [ended];
+  for (let task = work.pop(); task; task = work.pop()) {
+    for (const dependent of tx.dependents(task.id)) {
+      if (dependent.status !== "blocked") continue;
+      const state = dependencyState(tx, dependent);
+      if (state.failed) {
+        work.push(change(tx, dependent, { status: "failed", reason: state.failed }, "failed"));
+      } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
+        // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
+        const reason = `worker ${dependent.route.worker} it was routed to is not live`;
+        work.push(change(tx, dependent, { status: "failed", reason }, "failed"));
+      } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
+        const pending: Task = { ...dependent, status: "pending", reason: undefined };
+        change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
+      } else if (dependent.route.mode !== "broadcast") {
+        // Not a change of state: no new generation, no event.
+        tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
+      }
     }
+    const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
+    const group = parent?.route.mode === "broadcast" && parent.status === "blocked" ? collect(tx, parent) : undefined;
+    if (group) work.push(group);
   }
-  const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
-  if (parent?.route.mode === "broadcast" && parent.status === "blocked") collect(tx, parent, reserveMs);
 }
 
-/** Ends a broadcast task once every copy has ended: succeeded if all did, failed otherwise. */
-function collect(tx: TaskTx, group: Task, reserveMs: number): void {
+/** Ends a broadcast task once every copy has ended (succeeded if all did, failed otherwise) and returns it. */
+function collect(tx: TaskTx, group: Task): Task | undefined {
   const copies = tx.children(group.id);
-  if (copies.some((c) => !FINAL_STATUSES.has(c.status))) return;
+  if (copies.some((c) => !FINAL_STATUSES.has(c.status))) return undefined;
   const results: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
   for (const copy of copies) {
@@ -364,7 +391,7 @@ function collect(tx: TaskTx, group: Task, reserveMs: number): void {
   const failed = Object.keys(errors).length;
   const status: TaskStatus = failed === 0 ? "succeeded" : "failed";
   const reason = failed === 0 ? undefined : `${failed} of ${copies.length} worker(s) did not succeed`;
-  settled(tx, change(tx, group, { status, result: { results, errors }, reason, error: reason }, status), reserveMs);
+  return change(tx, group, { status, result: { results, errors }, reason, error: reason }, status);
 }
 
 /**

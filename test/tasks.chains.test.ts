@@ -1,0 +1,84 @@
+/**
+ * Long dependency chains and deep subtask trees: submitted in any order, failed, lapsed or
+ * cancelled at the head, they settle without overflowing the stack, and the board stays usable.
+ * (Recursion overflowed past about 4,000 tasks, and every later read reaped into the overflow.)
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { createColony, memoryBackend, sqliteBackend, type Colony, type TaskBoard } from "../src/index.ts";
+import { tempDir } from "./fixtures/helpers.ts";
+
+/** The issue's bar for one chain; the other cases use a fifth of it, still five times past where recursion broke. */
+const N = 100_000;
+const M = N / 5;
+const T = { timeout: 300_000 };
+
+const backends: [string, () => { colony: Colony; dispose(): void }][] = [
+  ["memory", () => ({ colony: createColony({ backend: memoryBackend() }), dispose() {} })],
+  [
+    "SQLite",
+    () => {
+      const dir = tempDir("colony-chains-");
+      return { colony: createColony({ backend: sqliteBackend({ path: join(dir.path, "colony.db") }) }), dispose: () => dir.dispose() };
+    },
+  ],
+];
+
+/** A chain t0 ← t1 ← … ← t(n-1), listed tail first so the submit must order it itself. */
+function reversedChain(n: number, extra: { maxAttempts?: number } = {}) {
+  return Array.from({ length: n }, (_, i) => n - 1 - i).map((i) => ({ id: `t${i}`, kind: i === 0 ? "head" : "link", ...(i > 0 && { dependsOn: [`t${i - 1}`] }), ...extra }));
+}
+
+async function withBoard(open: () => { colony: Colony; dispose(): void }, fn: (tasks: TaskBoard) => Promise<void>): Promise<void> {
+  const { colony, dispose } = open();
+  try {
+    await fn(await colony.tasks());
+  } finally {
+    await colony.close();
+    dispose();
+  }
+}
+
+for (const [name, open] of backends) {
+  describe(`${name}: long chains and deep trees`, () => {
+    it(`a chain of ${N} submitted tail first is ordered; a failed head fails every link; the board still answers`, T, async () => {
+      await withBoard(open, async (tasks) => {
+        const submitted = await tasks.submitAll(reversedChain(N));
+        assert.equal(submitted.length, N);
+        const head = (await tasks.claim({ worker: "w", capabilities: ["head"], leaseMs: 60_000 }))!;
+        assert.equal(head.id, "t0");
+        await tasks.fail("t0", "broken", { generation: head.generation, retryable: false });
+        const tail = (await tasks.get(`t${N - 1}`))!;
+        assert.equal(tail.status, "failed");
+        assert.match(tail.reason ?? "", /t\d+/);
+        assert.equal((await tasks.list({ status: "failed" })).length, N);
+        assert.equal(await tasks.claim({ worker: "w", capabilities: ["link"], leaseMs: 1000 }), undefined);
+      });
+    });
+
+    it(`a head of ${M} whose last lease lapses goes dead and takes the chain with it, on the next read`, T, async () => {
+      await withBoard(open, async (tasks) => {
+        await tasks.submitAll(reversedChain(M, { maxAttempts: 1 }));
+        const head = (await tasks.claim({ worker: "w", capabilities: ["head"], leaseMs: 1 }))!;
+        // The lease is 1 ms: each get reaps, so the head turns dead once that time has passed.
+        let seen = head;
+        while (seen.status === "claimed") seen = (await tasks.get("t0"))!;
+        assert.equal(seen.status, "dead");
+        assert.equal((await tasks.get(`t${M - 1}`))!.status, "failed");
+        await tasks.submit({ id: "after", kind: "other" });
+        assert.equal((await tasks.claim({ worker: "w2", capabilities: ["other"], leaseMs: 1000 }))?.id, "after");
+      });
+    });
+
+    it(`cancelling the root of a subtask tree ${M} deep cancels every level`, T, async () => {
+      await withBoard(open, async (tasks) => {
+        await tasks.submitAll(Array.from({ length: M }, (_, i) => ({ id: `s${i}`, kind: "k", ...(i > 0 && { parentId: `s${i - 1}` }) })));
+        assert.equal((await tasks.cancel("s0")).status, "cancelled");
+        const deepest = (await tasks.get(`s${M - 1}`))!;
+        assert.equal(deepest.status, "cancelled");
+        assert.match(deepest.reason ?? "", /s0/);
+      });
+    });
+  });
+}
