@@ -4,7 +4,7 @@
 export { createColony, type Colony, type ColonyOptions } from "./runtime/colony.ts";
 export { memoryBackend } from "./backends/memory/index.ts";
 export { natsBackend, NatsConnectError, type NatsBackendOptions } from "./backends/nats/index.ts";
-export { sqliteBackend, StoreBusyError, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
+export { sqliteBackend, StoreBusyError, StoreOpenError, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
 export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
 export type { Board } from "./core/board.ts";
 export type {
@@ -68,6 +68,7 @@ export type { RunHooks } from "./core/run.ts";
 export type { BackendFactory, Backend, BoardStore, BusHandler, BusTransport, LeaseStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
 export { Bus, BusMessageError, channel, subjectToken, type BusOptions, type BusRejection, type BusStats, type Channel, type RejectReason } from "./runtime/bus.ts";
 export type { AgentsByKind, TaskWorker, WorkerEvent, WorkerOptions } from "./runtime/tasks/worker.ts";
+export { AgentUncaughtError, UnofferedKindError, containUncaughtErrors } from "./runtime/tasks/worker.ts";
 export type { Subtask, Synthesis, Workflow, WorkflowDefinition, WorkflowProgress, WorkflowResult } from "./runtime/tasks/workflow.ts";
 export { Election, NotLeaderError, type ElectionEvent, type ElectionOptions } from "./runtime/election.ts";
 export {

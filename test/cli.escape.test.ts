@@ -164,6 +164,14 @@ describe("control characters in the CLI's output", () => {
     assert.deepEqual([agent!.name, agent!.error], [AGENT, FAILURE]);
   });
 
+  test("an error line quoting what a user typed shows its controls escaped, and still exits 2", async () => {
+    const { code, stdout, stderr } = await colony("cancel", `ghost${C1}${TITLE}`);
+    assert.equal(code, 2);
+    assert.equal(stdout, "");
+    assert.doesNotMatch(stderr, RAW);
+    assert.match(stderr, /^colony: task "ghost\\x9b31m.*not found\n$/);
+  });
+
   test("a table pads the escaped cells, so its columns still line up", () => {
     const [head, row, plain] = table([["A", "B"], [`x${CLEAR}`, "Q"], ["y", "Z"]]);
     assert.equal(head!.indexOf("B"), row!.indexOf("Q"));

@@ -16,6 +16,7 @@ import { registerSwarm } from "./commands/swarm.ts";
 import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
+import { linesOf, warn } from "./format.ts";
 
 const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER", "NATS_CONNECT"]);
 
@@ -51,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const debug = argv.includes("--debug");
     const user = error instanceof ColonyError && USER_ERRORS.has(error.code);
-    console.error(`colony: ${describeError(error)}`);
+    // The message may carry what a user or an agent wrote (a kind, a name): shown, never obeyed.
+    warn(...linesOf(`colony: ${describeError(error)}`));
     if (debug && error instanceof Error) console.error(error.stack);
     return user ? 2 : 1;
   }
