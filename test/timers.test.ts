@@ -79,6 +79,16 @@ describe("long timeouts and wall-time budgets", () => {
     });
   });
 
+  it("a worker's periods past what one timer holds are refused, as is an election's lease", T, async () => {
+    await withColony(async (colony) => {
+      const agents = { k: { name: "k", run: () => 1 } };
+      for (const option of ["leaseMs", "heartbeatMs", "ttlMs", "pollMs"]) {
+        await assert.rejects(colony.worker({ agents, [option]: 2 ** 31 }), new RegExp(`${option} is at most ${MAX_TIMER_MS} ms`));
+      }
+      await assert.rejects(async () => colony.elect("role", { leaseMs: 2 ** 31 }), /leaseMs is a whole number of milliseconds from \d+ to 2147483647/);
+    });
+  });
+
   it("a workflow with a 30-day wall budget finishes instead of being cut off at once", T, async () => {
     await withColony(async (colony) => {
       const flow = colony.workflow({

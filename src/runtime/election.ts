@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { ClosedError, ColonyError, ConfigError, describeError } from "../core/errors.ts";
 import type { LeaseStore } from "../core/store.ts";
+import { MAX_TIMER_MS } from "../core/timers.ts";
 
 export interface ElectionOptions {
   /** Who campaigns: shown as the leader; default a random id. */
@@ -66,8 +67,8 @@ export class Election {
   constructor(store: LeaseStore, role: string, options: ElectionOptions = {}) {
     if (!ROLE.test(role)) throw new ConfigError(`election role ${JSON.stringify(role)}: use 1 to 64 letters, digits, '-' or '_'`);
     const leaseMs = options.leaseMs ?? 5000;
-    if (!Number.isInteger(leaseMs) || leaseMs < MIN_ELECTION_LEASE_MS) {
-      throw new ConfigError(`election leaseMs is a whole number of milliseconds >= ${MIN_ELECTION_LEASE_MS}, got ${String(options.leaseMs)}`);
+    if (!Number.isInteger(leaseMs) || leaseMs < MIN_ELECTION_LEASE_MS || leaseMs > MAX_TIMER_MS) {
+      throw new ConfigError(`election leaseMs is a whole number of milliseconds from ${MIN_ELECTION_LEASE_MS} to ${MAX_TIMER_MS}, got ${String(options.leaseMs)}`);
     }
     if (options.candidate !== undefined && (typeof options.candidate !== "string" || options.candidate.length === 0 || options.candidate.length > 256)) {
       throw new ConfigError("election candidate is a string of 1 to 256 characters");

@@ -16,6 +16,7 @@ import { ColonyError, ConfigError, InvalidValueError, describeError } from "../.
 import type { Isolation } from "../../core/records.ts";
 import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentEvent, SubAgentHandle } from "../../core/subagent-types.ts";
 import type { LeaseStore } from "../../core/store.ts";
+import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.ts";
 import type { Bus } from "../bus.ts";
@@ -163,15 +164,15 @@ export class TaskWorker {
       throw new ConfigError(`capability ${unknown.map((c) => JSON.stringify(c)).join(", ")} has no agent; the agents offer ${Object.keys(agents).join(", ")}`);
     }
     this.concurrency = positive("concurrency", options.concurrency ?? 1);
-    const leaseMs = positive("leaseMs", options.leaseMs ?? 30_000);
-    const heartbeatMs = positive("heartbeatMs", options.heartbeatMs ?? Math.max(1, Math.min(5000, Math.floor(leaseMs / 3))));
+    const leaseMs = duration("leaseMs", options.leaseMs ?? 30_000);
+    const heartbeatMs = duration("heartbeatMs", options.heartbeatMs ?? Math.max(1, Math.min(5000, Math.floor(leaseMs / 3))));
     this.#options = {
       agents,
       leaseMs,
       heartbeatMs,
       // Not less than a lease: a worker merely slowed down (a busy store, a long GC) is not taken for dead sooner than its leases would lapse.
-      ttlMs: positive("ttlMs", options.ttlMs ?? Math.max(leaseMs, heartbeatMs * 3)),
-      pollMs: positive("pollMs", options.pollMs ?? 500),
+      ttlMs: duration("ttlMs", options.ttlMs ?? Math.max(leaseMs, heartbeatMs * 3)),
+      pollMs: duration("pollMs", options.pollMs ?? 500),
       isolation: options.isolation ?? DEFAULT_WORKER_ISOLATION,
       local: options.local ?? false,
     };
@@ -485,4 +486,11 @@ async function whileBusy<T>(record: () => Promise<T>, attempts = 5): Promise<T> 
 function positive(name: string, value: unknown): number {
   if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigError(`worker: ${name} is a whole number >= 1, got ${String(value)}`);
   return value as number;
+}
+
+/** A period the worker runs a timer on: one timer holds it, so past MAX_TIMER_MS it is refused. */
+function duration(name: string, value: unknown): number {
+  const ms = positive(name, value);
+  if (ms > MAX_TIMER_MS) throw new ConfigError(`worker: ${name} is at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${ms}`);
+  return ms;
 }
