@@ -6,7 +6,7 @@
  */
 import { ChangeSignal } from "./changes.ts";
 import { ClosedError, ConfigError } from "./errors.ts";
-import { checkKey, checkTags, parseFrozen, toJson } from "./json.ts";
+import { checkAuthor, checkKey, checkTags, parseFrozen, toJson } from "./json.ts";
 import type { BoardStore, StoredEntry, StoredRecord } from "./store.ts";
 
 export interface Entry<V = unknown> {
@@ -239,18 +239,13 @@ export class Board implements BoardHandle {
   async write<V>(key: string, value: V, options: WriteOptions): Promise<Entry<V>> {
     this.#checkOpen();
     checkKey(key);
-    checkAuthor(options?.author);
-    checkExpectedVersion(options.expectedVersion);
-    const tags = checkTags(key, options.tags);
+    // Each option is read once: a getter must not show the checks one thing and the store another.
+    const { author, tags: givenTags, expectedVersion } = options ?? ({} as Partial<WriteOptions>);
+    checkAuthor(author);
+    checkExpectedVersion(expectedVersion);
+    const tags = checkTags(key, givenTags);
     const json = toJson(key, value, this.#limits.maxValueBytes);
-    const { record, createdAt } = await this.#store.write({
-      key,
-      json,
-      author: options.author,
-      tags,
-      expectedVersion: options.expectedVersion,
-      at: Date.now(),
-    });
+    const { record, createdAt } = await this.#store.write({ key, json, author, tags, expectedVersion, at: Date.now() });
     const entry: Entry<V> = Object.freeze({
       key,
       value: parseFrozen(json) as V,
@@ -275,14 +270,10 @@ export class Board implements BoardHandle {
   async delete(key: string, options: DeleteOptions): Promise<boolean> {
     this.#checkOpen();
     checkKey(key);
-    checkAuthor(options?.author);
-    checkExpectedVersion(options.expectedVersion);
-    const record = await this.#store.delete({
-      key,
-      author: options.author,
-      expectedVersion: options.expectedVersion,
-      at: Date.now(),
-    });
+    const { author, expectedVersion } = options ?? ({} as Partial<DeleteOptions>);
+    checkAuthor(author);
+    checkExpectedVersion(expectedVersion);
+    const record = await this.#store.delete({ key, author, expectedVersion, at: Date.now() });
     if (record === undefined) return false;
     if (record.seq === this.#seq + 1) {
       this.#entries.delete(key);
@@ -399,13 +390,7 @@ export class Board implements BoardHandle {
   }
 }
 
-function checkAuthor(author: unknown): void {
-  if (typeof author !== "string" || author.length === 0) {
-    throw new ConfigError(`every write names its author: pass { author: "name" } (got ${JSON.stringify(author)})`);
-  }
-}
-
-function checkExpectedVersion(expected: unknown): void {
+function checkExpectedVersion(expected: unknown): asserts expected is number | undefined {
   if (expected !== undefined && (!Number.isInteger(expected) || (expected as number) < 0)) {
     throw new ConfigError(`expectedVersion is a whole number >= 0 (0 = create only), got ${String(expected)}`);
   }

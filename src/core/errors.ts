@@ -29,12 +29,21 @@ export class VersionConflictError extends ColonyError {
   }
 }
 
+/**
+ * A short, printable quote of caller text for a message: a refused 10 MB name must not make a
+ * 10 MB message. JSON escapes show control characters and lone surrogates.
+ */
+export function quote(text: string, maxChars = 64): string {
+  if (text.length <= maxChars) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, maxChars))}… (${text.length} characters)`;
+}
+
 /** A key that is empty, too long, not well-formed UTF-8 or holds control characters. */
 export class InvalidKeyError extends ColonyError {
   readonly key: string;
 
   constructor(key: string, reason: string) {
-    super("INVALID_KEY", `invalid key ${JSON.stringify(key)}: ${reason}`);
+    super("INVALID_KEY", `invalid key ${quote(key)}: ${reason}`);
     this.key = key;
   }
 }
@@ -56,6 +65,20 @@ export class InvalidValueError extends ColonyError {
 export class ConfigError extends ColonyError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("CONFIG", message, options);
+  }
+}
+
+/**
+ * A write or delete whose author is missing, empty, too long, not well-formed UTF-8 or holds
+ * control characters. A `ConfigError` (code `CONFIG`): the caller names the author.
+ */
+export class InvalidAuthorError extends ConfigError {
+  /** What was passed as the author. */
+  readonly author: unknown;
+
+  constructor(author: unknown, reason: string) {
+    super(typeof author === "string" && author.length > 0 ? `invalid author ${quote(author)}: ${reason}` : reason);
+    this.author = author;
   }
 }
 

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { ChangeSignal } from "./changes.ts";
 import { ClosedError } from "./errors.ts";
-import { toJson } from "./json.ts";
+import { toJson, truncateUtf8 } from "./json.ts";
 import type { TaskStore, TaskTx } from "./store.ts";
 import * as engine from "./task-engine.ts";
 import {
@@ -31,6 +31,12 @@ export interface TaskBoardOptions {
    */
   localFallback?: (capability: string, kind: string) => Promise<string | undefined>;
 }
+
+/**
+ * A failure message is kept to this many bytes of UTF-8: longer ones are cut, with a marker
+ * saying how much, not refused, since a refusal would lose the record of a failed attempt.
+ */
+export const MAX_FAILURE_BYTES = 16 * 1024;
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const whole = (what: string, min: number) =>
@@ -189,12 +195,14 @@ export class TaskBoard {
 
   /**
    * Records a failed attempt. Retryable (the default) goes back to `pending` after an exponential
-   * backoff, or to `dead` past `maxAttempts`; not retryable ends `failed` at once.
+   * backoff, or to `dead` past `maxAttempts`; not retryable ends `failed` at once. A message over
+   * `MAX_FAILURE_BYTES` is stored cut, ending "… (N bytes cut)".
    */
   async fail(id: string, error: string | Error, options: { generation: number; retryable?: boolean }): Promise<Task> {
     this.#checkOpen();
     const generation = generationOf(options, "fail");
-    const message = error instanceof Error ? error.message || error.name : String(error);
+    const text = error instanceof Error ? error.message || error.name : String(error);
+    const message = truncateUtf8(String(text), MAX_FAILURE_BYTES);
     return this.#change((tx) => engine.fail(tx, id, message, generation, options.retryable ?? true, this.#reserveMs));
   }
 
