@@ -57,8 +57,19 @@ export interface HistoryQuery {
 }
 
 /**
+ * Messages a store found in its log but skipped, because Colony did not write them: how many
+ * (each counted once per process), and why, for the newest few.
+ */
+export interface RejectedMessages {
+  count: number;
+  last: string[];
+}
+
+/**
  * One board's storage. Each successful `write` and `delete` appends exactly one record to the
  * board's log in the same atomic step as the entry change; `seq` is gap-free per board.
+ *
+ * (On a networked store, a message Colony did not write leaves a gap: see `rejected`.)
  *
  * Versions never repeat for a key: a delete takes the next version (a tombstone) and a write
  * after it the one after that. A key that does not exist has version 0 for compare-and-set.
@@ -78,6 +89,13 @@ export interface BoardStore {
    * backend can see them) by another one. A spurious call is allowed; a missed one is not.
    */
   onChange(listener: () => void): () => void;
+  /**
+   * A networked store (NATS) reads a log that programs other than Colony can publish to; what
+   * does not hold a record as Colony writes it is skipped, as if never written (its `seq` is a
+   * gap), and counted here. The embedded stores (memory, SQLite) are written only through
+   * Colony's own code, so they have nothing to count and omit this.
+   */
+  rejected?(): RejectedMessages;
 }
 
 /** Where runs and their steps are kept, so they can be inspected after the process exits. */
@@ -154,6 +172,8 @@ export interface Backend {
   readonly leases: LeaseStore;
   /** Spans this process on the embedded backends, the whole swarm on NATS. */
   readonly bus: BusTransport;
+  /** The sum of `rejected()` over every board and task board this backend opened; omitted where no store has it. */
+  rejected?(): RejectedMessages;
   close(): Promise<void>;
 }
 
@@ -221,4 +241,6 @@ export interface TaskStore {
   head(): Promise<number>;
   /** As `BoardStore.onChange`: called when events may have been appended; never missed. */
   onChange(listener: () => void): () => void;
+  /** As `BoardStore.rejected`: log messages that were not Colony's write sets, skipped (NATS only). */
+  rejected?(): RejectedMessages;
 }

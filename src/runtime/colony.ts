@@ -13,7 +13,7 @@ import { BOARD_NAME } from "../core/run-definition.ts";
 import { executeRun, type RunHooks, type Spawner } from "../core/run.ts";
 import type { RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
-import type { Backend, BackendFactory, Report } from "../core/store.ts";
+import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
@@ -53,6 +53,12 @@ export interface ColonyOptions {
 export interface Colony {
   /** The backend's kind and location, for messages. */
   readonly backend: { kind: string; location: string };
+  /**
+   * Messages found in the logs of the boards and task boards this colony opened that Colony did
+   * not write, and so skipped: how many, and why for the newest few. Only NATS can hold such
+   * (anyone with access can publish on its subjects); zero on the embedded backends.
+   */
+  rejected(): Promise<RejectedMessages>;
   /** Opens (creating if needed) a board; the same name gives the same object. */
   board(name: string): Promise<Board>;
   /**
@@ -249,6 +255,10 @@ export function createColony(options: ColonyOptions = {}): Colony {
 
   return {
     backend: { kind: factory.kind, location: factory.location },
+    async rejected() {
+      const none = { count: 0, last: [] };
+      return opening ? ((await backend()).rejected?.() ?? none) : none;
+    },
     worker: startWorker,
     workflow: (definition) => createWorkflow(definition, { tasks, spawn, startWorker }),
     board,

@@ -24,33 +24,14 @@ import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jet
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { nextVersion } from "../../core/cas.ts";
 import { InvalidValueError } from "../../core/errors.ts";
-import type { BoardStore, DeleteRequest, HistoryQuery, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
+import type { BoardStore, DeleteRequest, HistoryQuery, RejectedMessages, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
+import { encodeKey, readStored, type Stored } from "./board-record.ts";
 import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
-
-/** What one message in the bucket holds: the log record, plus when the key was (re)created. */
-interface Stored {
-  op: "write" | "delete";
-  key: string;
-  version: number;
-  author: string;
-  at: number;
-  createdAt: number;
-  json: string | null;
-  tags: string[];
-  /** Tells this write from any other, to find out whether an unanswered one was stored (absent in older records). */
-  id?: string;
-}
+import { Rejections } from "./rejections.ts";
 
 const MIRROR_WAIT_MS = 5000;
 /** A stream's per-subject limit meaning none: the bucket keeps every revision, and so is the log. */
 const EVERY_REVISION = -1;
-
-/** KV keys are subject tokens; board keys are any UTF-8. base64url maps one onto the other. */
-const encodeKey = (key: string) => Buffer.from(key, "utf8").toString("base64url");
-
-function decode(data: Uint8Array): Stored {
-  return JSON.parse(Buffer.from(data).toString("utf8")) as Stored;
-}
 
 function toRecord(stored: Stored, seq: number): StoredRecord {
   return { seq, op: stored.op, key: stored.key, version: stored.version, author: stored.author, at: stored.at, json: stored.json, tags: stored.tags };
@@ -60,9 +41,14 @@ function toEntry(stored: Stored): StoredEntry {
   return { key: stored.key, json: stored.json!, author: stored.author, version: stored.version, createdAt: stored.createdAt, updatedAt: stored.at, tags: stored.tags };
 }
 
-/** A key as read for a write: its current message, and (on a replicated bucket) the bucket's head before it. */
+/**
+ * A key as read for a write: its current message (whose revision the write is conditional on),
+ * the newest record of it that Colony wrote (the current message, unless a foreign one came
+ * after), and (on a replicated bucket) the bucket's head before it.
+ */
 interface Read {
   current: KvEntry | null;
+  stored: Stored | undefined;
   head: number | undefined;
 }
 
@@ -78,6 +64,7 @@ export class NatsBoardStore implements BoardStore {
   readonly #serial: boolean;
 
   readonly #maxPayload: number;
+  readonly #rejections = new Rejections();
 
   private constructor(kv: KV, js: JetStreamClient, jsm: JetStreamManager, bucket: string, log: string, maxPayload: number, serial: boolean) {
     this.#maxPayload = maxPayload;
@@ -118,7 +105,7 @@ export class NatsBoardStore implements BoardStore {
     const id = randomUUID();
     for (let attempt = 1; ; attempt++) {
       const read = await outlast(() => this.#read(request.key));
-      const previous = read.current ? decode(read.current.value) : undefined;
+      const previous = read.stored;
       const live = previous?.op === "write" ? previous.version : 0;
       const version = nextVersion(request.key, request.expectedVersion, live, previous?.version ?? 0);
       const createdAt = live > 0 ? previous!.createdAt : request.at;
@@ -135,7 +122,7 @@ export class NatsBoardStore implements BoardStore {
     const id = randomUUID();
     for (let attempt = 1; ; attempt++) {
       const read = await outlast(() => this.#read(request.key));
-      const previous = read.current ? decode(read.current.value) : undefined;
+      const previous = read.stored;
       const live = previous?.op === "write" ? previous.version : 0;
       if (live === 0 && request.expectedVersion === undefined) return undefined;
       const version = nextVersion(request.key, request.expectedVersion, live, previous?.version ?? 0);
@@ -152,8 +139,39 @@ export class NatsBoardStore implements BoardStore {
     for (;;) {
       const head = this.#serial ? await this.#head(this.#bucketStream) : undefined;
       const current = await this.#kv.get(encodeKey(key));
-      if (head === undefined || (current?.revision ?? 0) <= head) return { current, head };
+      if (head === undefined || (current?.revision ?? 0) <= head) return { current, stored: await this.#newest(current), head };
     }
+  }
+
+  /**
+   * The newest record Colony wrote of the key whose current message is `current`. A foreign
+   * message there (or a KV delete, which Colony never makes) is skipped as the log skips it: the
+   * key is what the records before it made it.
+   */
+  async #newest(current: KvEntry | null): Promise<Stored | undefined> {
+    if (!current) return undefined;
+    const stored = this.#accept(current.revision, current.value, current.key);
+    if (stored) return stored;
+    let newest: Stored | undefined;
+    const revisions = await this.#kv.history({ key: current.key });
+    for await (const entry of revisions) {
+      newest = this.#accept(entry.revision, entry.value, entry.key) ?? newest;
+      if (entry.revision >= current.revision) break;
+    }
+    revisions.stop();
+    return newest;
+  }
+
+  /** The record in the bucket's message `seq` on encoded key `token`; undefined, counted, if Colony did not write it. */
+  #accept(seq: number, data: Uint8Array, token: string): Stored | undefined {
+    const read = readStored(data, token);
+    if (read.ok) return read.stored;
+    this.#rejections.note(this.#bucketStream, seq, read.reason);
+    return undefined;
+  }
+
+  rejected(): RejectedMessages {
+    return this.#rejections.snapshot();
   }
 
   /** After a lost race on a replicated bucket, where every writer races every other: a random, growing pause, so that none starves. */
@@ -194,14 +212,14 @@ export class NatsBoardStore implements BoardStore {
   /** The seq of write `id` if it is the message `next` asks for; undefined if another write is. */
   async #landed(next: MsgRequest, id: string): Promise<number | undefined> {
     const message = await this.#jsm.streams.getMessage(this.#bucketStream, next);
-    return message && decode(message.data).id === id ? message.seq : undefined;
+    if (!message) return undefined;
+    const read = readStored(message.data, message.subject.slice(this.#subjects.length));
+    return read.ok && read.stored.id === id ? message.seq : undefined;
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
-    const current = await outlast(() => this.#kv.get(encodeKey(key)));
-    if (!current || current.operation !== "PUT") return undefined;
-    const stored = decode(current.value);
-    return stored.op === "write" ? toEntry(stored) : undefined;
+    const stored = await outlast(async () => this.#newest(await this.#kv.get(encodeKey(key))));
+    return stored?.op === "write" ? toEntry(stored) : undefined;
   }
 
   /**
@@ -218,10 +236,8 @@ export class NatsBoardStore implements BoardStore {
       const entries: StoredEntry[] = [];
       const keys = await this.#kv.keys();
       for await (const encoded of keys) {
-        const current = await this.#kv.get(encoded);
-        if (!current || current.operation !== "PUT") continue;
-        const stored = decode(current.value);
-        if (stored.op === "write") entries.push(toEntry(stored));
+        const stored = await this.#newest(await this.#kv.get(encoded));
+        if (stored?.op === "write") entries.push(toEntry(stored));
       }
       if ((await this.#head(this.#bucketStream)) === before) return { entries, seq: before };
     }
@@ -246,20 +262,23 @@ export class NatsBoardStore implements BoardStore {
     const out: StoredRecord[] = [];
     for (let seq = since + 1; seq <= head && out.length < limit; seq++) {
       const stored = await this.#record(seq);
-      if (query.key === undefined || stored.key === query.key) out.push(toRecord(stored, seq));
+      if (stored && (query.key === undefined || stored.key === query.key)) out.push(toRecord(stored, seq));
     }
     return out;
   }
 
-  /** The log record at `seq`: in the bucket, or, if the bucket dropped it (made before it kept every revision), in the log mirror. */
-  async #record(seq: number): Promise<Stored> {
+  /**
+   * The log record at `seq`: in the bucket, or, if the bucket dropped it (made before it kept
+   * every revision), in the log mirror. Undefined, counted, if Colony did not write it.
+   */
+  async #record(seq: number): Promise<Stored | undefined> {
     let message = await this.#jsm.streams.getMessage(this.#bucketStream, { seq });
     if (!message) {
       await this.#mirrorAt(seq);
       message = await this.#jsm.streams.getMessage(this.#logStream, { seq });
     }
     if (!message) throw new Error(`the log of ${this.#bucketStream} has no record ${seq}; was the stream edited by hand?`);
-    return decode(message.data);
+    return this.#accept(seq, message.data, message.subject.slice(this.#subjects.length));
   }
 
   /** Calls `listener` after every write to the bucket (see `onStored`). */

@@ -9,13 +9,14 @@ import { Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { z } from "zod";
 import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
-import type { Backend, BackendFactory, BoardStore, TaskStore } from "../../core/store.ts";
+import type { Backend, BackendFactory, BoardStore, RejectedMessages, TaskStore } from "../../core/store.ts";
 import { NatsBoardStore } from "./board.ts";
 import { NatsBus } from "./bus.ts";
 import { KvCas, outlast } from "./jetstream.ts";
 import { NatsLeaseStore } from "./leases.ts";
 import { natsNames, type NatsNames } from "./names.ts";
 import { NatsAgentStore, NatsRunStore } from "./records.ts";
+import { totalOf } from "./rejections.ts";
 import { NatsTaskStore } from "./tasks.ts";
 
 export interface NatsBackendOptions {
@@ -118,6 +119,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const bucket = (name: string) => outlast(() => kvm.create(name, { history: 1, replicas, allow_direct: false }));
     const [runs, agents, leases] = [await bucket(names.runs), await bucket(names.agents), await bucket(names.leases)];
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const opened = new Set<{ rejected(): RejectedMessages }>();
+    const track = <S extends { rejected(): RejectedMessages }>(store: S): S => (opened.add(store), store);
     return {
       runs: new NatsRunStore(runs),
       agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, names.agents, replicas)),
@@ -125,12 +128,13 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
       bus: new NatsBus(nc, names.bus),
       async openBoard(name: string): Promise<BoardStore> {
         const { bucket, log } = names.board(name);
-        return NatsBoardStore.open(js, jsm, bucket, log, replicas, maxPayload);
+        return track(await NatsBoardStore.open(js, jsm, bucket, log, replicas, maxPayload));
       },
       async openTasks(name: string): Promise<TaskStore> {
         const { stream, subject } = names.tasks(name);
-        return NatsTaskStore.open(nc, js, jsm, stream, subject, replicas);
+        return track(await NatsTaskStore.open(nc, js, jsm, stream, subject, replicas));
       },
+      rejected: () => totalOf([...opened].map((store) => store.rejected())),
       async close() {
         await nc.close();
       },

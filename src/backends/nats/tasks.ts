@@ -15,10 +15,12 @@ import { randomUUID } from "node:crypto";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
-import type { TaskStore, TaskTx } from "../../core/store.ts";
+import type { RejectedMessages, TaskStore, TaskTx } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
 import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
+import { Rejections } from "./rejections.ts";
+import { readChanges } from "./task-log.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
@@ -40,6 +42,7 @@ export class NatsTaskStore implements TaskStore {
   readonly #state = new TaskState();
   /** The stream sequence the state is folded up to. */
   #applied = 0;
+  readonly #rejections = new Rejections();
   /** One transaction at a time per client: they would only race each other for the log. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -113,8 +116,7 @@ export class NatsTaskStore implements TaskStore {
     for (let seq = this.#applied + 1; seq <= head; seq++) {
       const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
       if (!message) throw new ColonyError("CORRUPT", `the task log ${this.#stream} has no message ${seq}; was the stream edited by hand?`);
-      this.#state.apply(JSON.parse(Buffer.from(message.data).toString("utf8")) as TaskChanges);
-      this.#applied = seq;
+      this.#fold(seq, message.data);
     }
   }
 
@@ -130,12 +132,23 @@ export class NatsTaskStore implements TaskStore {
       let folded = 0;
       for await (const message of batch) {
         if (message.seq !== this.#applied + 1) continue;
-        this.#state.apply(JSON.parse(Buffer.from(message.data).toString("utf8")) as TaskChanges);
-        this.#applied = message.seq;
+        this.#fold(message.seq, message.data);
         folded++;
       }
       if (folded === 0) return;
     }
+  }
+
+  /** Applies the message at `seq`, or skips and counts it if it is not a write set Colony could have made here. */
+  #fold(seq: number, data: Uint8Array): void {
+    const read = readChanges(data, this.#state);
+    if (read.ok) this.#state.apply(read.changes);
+    else this.#rejections.note(this.#stream, seq, read.reason);
+    this.#applied = seq;
+  }
+
+  rejected(): RejectedMessages {
+    return this.#rejections.snapshot();
   }
 
   async events(since: number, limit?: number): Promise<TaskEvent[]> {

@@ -1,7 +1,8 @@
 /**
  * The swarm from the shell: `nodes` (every worker with its load, running tasks and last
  * heartbeat), `nodes drain <id>` (asks a worker over the bus to finish what it holds and stop)
- * and `status` (the coordinator, queue depth per kind, running tasks, workers by status).
+ * and `status` (the coordinator, queue depth per kind, running tasks, workers by status, and any
+ * foreign messages skipped on the task board's log).
  */
 import type { Command } from "commander";
 import { BusRequestError } from "../../core/errors.ts";
@@ -139,7 +140,9 @@ export function registerSwarm(program: Command): void {
       for (const n of rows) workers[n.status]++;
       const now = Date.now();
       const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: t.attempts + 1, forMs: now - t.updatedAt }));
-      const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers };
+      // Read after the task board was folded: what its log held that Colony did not write.
+      const rejected = await colony.rejected();
+      const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers, ...(rejected.count > 0 && { rejected }) };
       if (flags.json) return printJson(status);
       say(`${colony.backend.kind} ${colony.backend.location} · task board "${flags.tasks}"`);
       say(`coordinator: ${coordinator ?? "none (no worker is running)"}`);
@@ -148,6 +151,7 @@ export function registerSwarm(program: Command): void {
       if (kinds.length === 0) say("queue: empty");
       else say(...table([["KIND", "PENDING", "BLOCKED", "RUNNING"], ...kinds.map((k) => [k, String(queue[k]!.pending), String(queue[k]!.blocked), String(queue[k]!.running)])]));
       if (running.length > 0) say("running:", ...table(running.map((r) => [`  ${r.id}`, r.kind, r.owner ?? "?", `attempt ${r.attempt}`, `for ${age(r.forMs)}`])));
+      if (rejected.count > 0) say(`skipped ${rejected.count} message(s) Colony did not write; the newest:`, ...rejected.last.map((reason) => `  ${reason}`));
     });
   });
 }

@@ -1,0 +1,119 @@
+/**
+ * What a message on a task board's stream must hold to be folded in: a write set as Colony's
+ * transactions publish them (see task-state.ts), whose tasks, workers and events have the shapes
+ * the engine and `watch()` rely on. Anyone with access can publish on the subject; one message that
+ * is not this must be skipped, not folded, or every client's fold throws from then on.
+ */
+import { z } from "zod";
+import { TASK_STATUSES, type TaskEventType } from "../../core/tasks.ts";
+import type { TaskChanges, TaskState } from "../task-state.ts";
+
+const EVENT_TYPES = ["submitted", "unblocked", "claimed", "released", "retrying", "succeeded", "failed", "dead", "cancelled", "reassigned"] as const satisfies readonly TaskEventType[];
+// A new event type must be added above, or its events would be skipped as foreign.
+const everyEventType: Record<Exclude<TaskEventType, (typeof EVENT_TYPES)[number]>, never> = {};
+void everyEventType;
+
+const whole = z.number().int();
+const time = z.number();
+
+// z.object, not strictObject: a newer Colony may add fields, and the JSON text is kept as read.
+const taskSchema = z.object({
+  id: z.string(),
+  kind: z.string(),
+  capability: z.string(),
+  input: z.unknown().optional(),
+  status: z.enum(TASK_STATUSES),
+  generation: whole.min(0),
+  dependsOn: z.array(z.string()),
+  parentId: z.string().optional(),
+  owner: z.string().optional(),
+  leaseUntil: time.optional(),
+  leaseMs: time.optional(),
+  attempts: whole.min(0),
+  maxAttempts: whole.min(1),
+  priority: z.number(),
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+  reason: z.string().optional(),
+  failures: z.array(z.object({ attempt: whole, worker: z.string().optional(), at: time, kind: z.enum(["error", "lease"]), error: z.string() })),
+  route: z.discriminatedUnion("mode", [z.object({ mode: z.literal("any") }), z.object({ mode: z.literal("direct"), worker: z.string() }), z.object({ mode: z.literal("broadcast") })]),
+  assignee: z.string().optional(),
+  assignedUntil: time.optional(),
+  fallback: z.string().optional(),
+  runAfter: time.optional(),
+  timeoutMs: time.optional(),
+  backoff: z.object({ baseMs: time, maxMs: time }),
+  idempotencyKey: z.string().optional(),
+  createdAt: time,
+  updatedAt: time,
+});
+
+const workerSchema = z.object({
+  id: z.string(),
+  capabilities: z.array(z.string()),
+  concurrency: whole.min(1),
+  running: whole.min(0),
+  status: z.enum(["online", "draining", "offline", "stopped"]),
+  pid: whole,
+  host: z.string(),
+  local: z.boolean(),
+  startedAt: time,
+  heartbeatAt: time,
+  ttlMs: time,
+});
+
+const eventSchema = z.object({ seq: whole, at: time, type: z.enum(EVENT_TYPES), task: taskSchema });
+
+const changesSchema = z.object({
+  tasks: z.array(z.tuple([z.string(), z.string()])),
+  workers: z.array(z.tuple([z.string(), z.string().nullable()])),
+  events: z.array(z.string()),
+  nextId: whole.min(1),
+});
+
+export type ReadChanges = { ok: true; changes: TaskChanges } | { ok: false; reason: string };
+
+/** The write set in `data`, if it is one that can follow `state`; otherwise why not. */
+export function readChanges(data: Uint8Array, state: TaskState): ReadChanges {
+  const parsed = parseJson(Buffer.from(data).toString("utf8"));
+  if (parsed === undefined) return { ok: false, reason: "not JSON" };
+  const envelope = changesSchema.safeParse(parsed);
+  if (!envelope.success) return refused("not a write set", envelope.error);
+  const changes = envelope.data;
+  // Ids come from nextId: a fold that moved it back would hand out ids already taken.
+  if (changes.nextId < state.nextId) return { ok: false, reason: `nextId ${changes.nextId} is behind the board's ${state.nextId}` };
+  for (const [id, json] of changes.tasks) {
+    const task = taskSchema.safeParse(parseJson(json));
+    if (!task.success) return refused(`task ${JSON.stringify(id)}`, task.error);
+    if (task.data.id !== id) return { ok: false, reason: `task ${JSON.stringify(id)} holds task ${JSON.stringify(task.data.id)}` };
+  }
+  for (const [id, json] of changes.workers) {
+    if (json === null) continue;
+    const worker = workerSchema.safeParse(parseJson(json));
+    if (!worker.success) return refused(`worker ${JSON.stringify(id)}`, worker.error);
+    if (worker.data.id !== id) return { ok: false, reason: `worker ${JSON.stringify(id)} holds worker ${JSON.stringify(worker.data.id)}` };
+  }
+  for (const [i, json] of changes.events.entries()) {
+    const event = eventSchema.safeParse(parseJson(json));
+    if (!event.success) return refused(`event ${i}`, event.error);
+    // Events are read back by position: a seq out of line would shift every later one.
+    const seq = state.events.length + i + 1;
+    if (event.data.seq !== seq) return { ok: false, reason: `event ${i} has seq ${event.data.seq}, not ${seq}` };
+  }
+  return { ok: true, changes };
+}
+
+/** Not JSON reads as undefined, which no schema here accepts. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function refused(what: string, error: z.ZodError): { ok: false; reason: string } {
+  const issue = error.issues[0];
+  const where = issue?.path.length ? ` at ${issue.path.join(".")}` : "";
+  return { ok: false, reason: `${what}${where}: ${issue?.message ?? "invalid"}` };
+}
