@@ -107,7 +107,15 @@ const expectArb: fc.Arbitrary<Expect> = fc.oneof(
   fc.nat(8).map((n): Expect => ({ kind: "exactly", n })),
 );
 
-const valueArb = fc.oneof(fc.integer(), fc.string({ maxLength: 20 }), fc.jsonValue({ maxDepth: 3 }));
+/** JSON values as a board takes them: -0, which JSON cannot carry, is refused, so it becomes 0 here. */
+function withoutNegativeZero(value: unknown): unknown {
+  if (Object.is(value, -0)) return 0;
+  if (Array.isArray(value)) return value.map(withoutNegativeZero);
+  if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNegativeZero(v)]));
+  return value;
+}
+const jsonValueArb = (maxDepth: number) => fc.jsonValue({ maxDepth }).map(withoutNegativeZero);
+const valueArb = fc.oneof(fc.integer(), fc.string({ maxLength: 20 }), jsonValueArb(3));
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant("write" as const), key: fc.constantFrom(...KEYS), value: valueArb, expect: expectArb }) },
@@ -133,7 +141,7 @@ function resolveExpect(model: Model, key: string, expect: Expect): number | unde
   }
 }
 
-/** What JSON storage makes of a value (it turns -0 into 0, for one). */
+/** What JSON storage makes of a value. */
 function stored(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value));
 }
@@ -279,7 +287,7 @@ for (const make of [memory, sqlite]) {
       const board = await colony.board(`v${run++}`);
       let i = 0;
       await fc.assert(
-        fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), fc.array(fc.string({ minLength: 1, maxLength: 5 }), { maxLength: 3 }), async (value, tags) => {
+        fc.asyncProperty(jsonValueArb(4), fc.array(fc.string({ minLength: 1, maxLength: 5 }), { maxLength: 3 }), async (value, tags) => {
           const key = `value/${i++}`;
           const entry = await board.write(key, value, { author: "prop", tags });
           const want = stored(value);

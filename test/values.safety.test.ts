@@ -120,12 +120,11 @@ for (const [name, open] of backends) {
         });
       }
 
-      test("-0 is stored as 0, as JSON has it, in the entry returned and in the store alike", async () => {
-        const entry = await board.write("k", { n: -0, list: [0 * -1] }, { author: "a" });
-        for (const value of [entry.value, (await board.get("k"))?.value]) {
-          assert.ok(Object.is((value as { n: number }).n, 0));
-          assert.ok(Object.is((value as { list: number[] }).list[0], 0));
-        }
+      test("-0, which JSON would turn into 0, is refused by path; nothing is written", async () => {
+        await assert.rejects(board.write("k", { n: 1, list: [2, 0 * -1] }, { author: "a" }), invalidValueAt("value.list[1]", /-0 is not a JSON number/));
+        await assert.rejects(board.write("k", -0, { author: "a" }), invalidValueAt("value", /write 0/));
+        await assertNothingWritten(0);
+        assert.ok(Object.is((await board.write("k", { n: 0 }, { author: "a" })).value.n, 0));
       });
 
       test("0, escaped characters and keys outside the BMP still round-trip", async () => {

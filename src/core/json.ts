@@ -2,7 +2,7 @@
  * Key, author, tag and value rules of a board. A value must survive a JSON round trip unchanged,
  * so values that `JSON.stringify` would silently alter (undefined, NaN, a Date, a Map, a class
  * instance, a symbol key, a getter) are refused with the path to the offending part rather than
- * stored wrong; only -0 is stored as 0 (see `write`). The value is read once, by the walk that
+ * stored wrong; so is -0, which JSON has no way to write. The value is read once, by the walk that
  * checks it and writes its JSON text, so what is stored is exactly what was checked.
  */
 import { InvalidAuthorError, InvalidKeyError, InvalidValueError } from "./errors.ts";
@@ -124,8 +124,8 @@ function write(walk: Walk, value: unknown, at: Segment): string {
       return counted(walk, literal(value) ?? fail(walk, at, "a string with a lone surrogate is not valid UTF-8"));
     case "number":
       if (!Number.isFinite(value)) fail(walk, at, `${value} is not a JSON number`);
-      // -0 is written 0, as by JSON.stringify, and reads back as 0. Not refused: plain arithmetic
-      // makes it (0 * -1, Math.round(-0.4)), so refusing would fail ordinary writes now and then.
+      // JSON.stringify writes -0 as 0, which reads back as another number (Object.is tells).
+      if (value === 0 && 1 / value < 0) fail(walk, at, "-0 is not a JSON number (JSON has no negative zero); write 0");
       return counted(walk, String(value));
     case "boolean":
       return value ? "true" : "false";
