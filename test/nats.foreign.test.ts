@@ -138,3 +138,17 @@ test("foreign messages on a board's KV subjects are skipped and counted; open, g
     assert.match(rejected.last.join("\n"), /not a board record/);
   });
 });
+
+test("a board client open while a foreign message lands goes on writing and refreshing past it", { timeout: 60_000 }, async () => {
+  const prefix = `f${randomUUID().slice(0, 8)}`;
+  const { bucket } = natsNames(prefix).board("main");
+  await withColony(prefix, async (colony) => {
+    const board = await colony.board("main");
+    await board.write("a", 1, { author: "me" });
+    await publish(`$KV.${bucket}.somekey`, "not json");
+    await board.write("b", 2, { author: "me" });
+    await board.write("a", 3, { author: "me", expectedVersion: 1 });
+    assert.equal(await board.refresh(), board.seq);
+    assert.deepEqual([...board.view().entries()].map((e) => [e.key, e.value, e.version]), [["a", 3, 2], ["b", 2, 1]]);
+  });
+});

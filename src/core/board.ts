@@ -324,7 +324,9 @@ export class Board implements BoardHandle {
     for (;;) {
       const records = await this.#store.history({ since: this.#seq, limit: REFRESH_BATCH });
       for (const stored of records) {
-        if (stored.seq !== this.#seq + 1) continue;
+        // Seen already; past that, a networked store may skip a position (a foreign message it
+        // refused), so the next record is not always seq + 1.
+        if (stored.seq <= this.#seq) continue;
         applyRecord(this.#entries, toLogRecord(stored));
         this.#seq = stored.seq;
       }
