@@ -86,6 +86,7 @@ export {
   ClosedError,
   ColonyError,
   ConfigError,
+  InvalidAuthorError,
   InvalidKeyError,
   InvalidValueError,
   NotFoundError,

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { checkBudget } from "./governance.ts";
+import { checkAuthor } from "./json.ts";
 import type { RunDefinition } from "./run-types.ts";
 
 export const BOARD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -59,6 +60,8 @@ export function checkRunDefinition(definition: unknown): CheckedRunDefinition {
   for (const agent of def.agents) checkBudget(agent.budget, `run definition: agent ${agent.name}`);
   const names = new Set<string>();
   for (const agent of def.agents) {
+    // A loop agent's name is the author of its writes: refused here, not at its first write.
+    checkAuthor(agent.name);
     if (names.has(agent.name)) throw new ConfigError(`run definition: two agents are named "${agent.name}"; names must be unique`);
     names.add(agent.name);
   }
