@@ -8,6 +8,7 @@ import { ChangeSignal } from "./changes.ts";
 import { ClosedError } from "./errors.ts";
 import { toJson, truncateUtf8 } from "./json.ts";
 import type { TaskStore, TaskTx } from "./store.ts";
+import { MAX_DURATION_MS } from "./timers.ts";
 import * as engine from "./task-engine.ts";
 import {
   FINAL_STATUSES,
@@ -58,7 +59,7 @@ const submitSchema = z.strictObject({
   parentId: id("parentId").optional(),
   priority: whole("priority", -1_000_000).max(1_000_000, { message: "priority is between -1000000 and 1000000" }).optional(),
   maxAttempts: whole("maxAttempts", 1).optional(),
-  timeoutMs: whole("timeoutMs", 1).optional(),
+  timeoutMs: whole("timeoutMs", 1).max(MAX_DURATION_MS, { message: `timeoutMs is at most ${MAX_DURATION_MS} ms (ten years)` }).optional(),
   idempotencyKey: name("idempotencyKey").optional(),
   capability: name("capability").optional(),
   route: routeSchema.optional(),
