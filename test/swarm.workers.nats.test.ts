@@ -96,7 +96,9 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     const progress: ProgressMessage[] = [];
     bus.subscribe(progressChannel, progressSubject("default"), (m) => void progress.push(m));
     await sleep(100);
-    const task = await tasks.submit({ kind: "chatty", input: { steps: 30, ms: 50 } });
+    // Long enough (10 s) to still hold node-a's first slot when status is read below, however slow
+    // a loaded machine starts the CLI: else node-a takes a second echo and none is left pending.
+    const task = await tasks.submit({ kind: "chatty", input: { steps: 200, ms: 50 } });
     await waitFor(() => progress.length >= 3, 10_000, "progress on the bus");
     assert.deepEqual(progress.slice(0, 3).map((p) => [p.task, p.worker, p.event.type, (p.event as { data?: { i: number } }).data?.i]), [
       [task.id, "node-a", "emit", 1],
@@ -126,7 +128,7 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     assert.equal(drained.id, "node-b");
     assert.equal(await b.exited, 0, "node-b finished its task and exited");
     assert.ok(b.events.some((e) => e.type === "succeeded"), "it finished what it held");
-    assert.equal((await tasks.wait(task.id)).result, 30);
+    assert.equal((await tasks.wait(task.id)).result, 200);
   });
 
   test("submit --wait shows what the task's agent emits, from the worker's progress on the bus", async () => {
