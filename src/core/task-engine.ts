@@ -313,7 +313,9 @@ function failAttempt(tx: TaskTx, task: Task, kind: "error" | "lease", error: str
     next = change(tx, task, { ...base, status: "dead", reason: `gave up after ${attempts} attempt(s); last: ${error}` }, "dead");
   } else {
     const delay = Math.min(task.backoff.maxMs, task.backoff.baseMs * 2 ** (attempts - 1));
-    const pending: Task = { ...task, ...base, status: "pending", runAfter: tx.now + delay, reason: `retry ${attempts + 1} of ${task.maxAttempts} after ${delay} ms` };
+    // A lapsed lease ended at leaseUntil, however late someone noticed: its backoff runs from then.
+    const from = kind === "lease" ? Math.min(tx.now, task.leaseUntil ?? tx.now) : tx.now;
+    const pending: Task = { ...task, ...base, status: "pending", runAfter: from + delay, reason: `retry ${attempts + 1} of ${task.maxAttempts} after ${delay} ms` };
     return change(tx, task, { ...pending, ...reservation(tx, pending, reserveMs) }, kind === "lease" ? "released" : "retrying");
   }
   settled(tx, next, reserveMs);

@@ -624,6 +624,17 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         assert.equal((await tasks.complete(kept.id, "ok", { generation: kept.generation })).status, "succeeded");
       });
 
+      it("a lapsed lease's retry backoff counts from when the lease ended, not from when it was noticed", async () => {
+        const task = await tasks.submit({ kind: "k", backoff: { baseMs: 200 } });
+        const held = await claimed("w1", ["k"], SHORT_LEASE_MS);
+        // Nobody looks until the lease and its backoff are both over.
+        await sleep(SHORT_LEASE_MS + 200 + 60);
+        const lapsed = await get(task.id);
+        assert.equal(lapsed.status, "pending");
+        assert.equal(lapsed.runAfter, held.leaseUntil! + 200);
+        assert.equal((await claimed("w2")).id, task.id, "its backoff is already over");
+      });
+
       it("a lapse past maxAttempts makes the task dead", async () => {
         await tasks.submit({ id: "once", kind: "k", maxAttempts: 1 });
         await claimed("w1", ["k"], SHORT_LEASE_MS);
