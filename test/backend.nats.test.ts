@@ -1,12 +1,10 @@
 /** natsBackend's own behaviour: auth, bad options, prefixes, and the CLI on NATS. */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ConfigError, createColony, natsBackend, NatsConnectError } from "../src/index.ts";
 import { freePort, startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
-
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+import { runCliSync } from "./fixtures/cli.ts";
 
 describe("natsBackend", () => {
   let server: NatsServer;
@@ -58,20 +56,19 @@ describe("natsBackend", () => {
   });
 
   test("the CLI takes --nats and COLONY_NATS_* variables; wrong credentials exit 2 with one line", () => {
-    const run = (args: string[], env: Record<string, string> = {}) =>
-      spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+    const run = (args: string[], env: Record<string, string> = {}) => runCliSync(args, { env: { ...process.env, ...env } });
     const submitted = run(["submit", "research", "--input", '{"q":1}', "--json", "--nats", server.url, "--nats-prefix", "cli"], { COLONY_NATS_USER: "colony", COLONY_NATS_PASS: "s3cret" });
-    assert.equal(submitted.status, 0, submitted.stderr);
+    assert.equal(submitted.code, 0, submitted.stderr);
     assert.equal((JSON.parse(submitted.stdout) as { kind: string }).kind, "research");
     const listed = run(["tasks", "--json", "--nats-prefix", "cli"], { COLONY_NATS_URL: server.url, COLONY_NATS_USER: "colony", COLONY_NATS_PASS: "s3cret" });
-    assert.equal(listed.status, 0, listed.stderr);
+    assert.equal(listed.code, 0, listed.stderr);
     assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1);
     const refused = run(["tasks", "--nats", server.url, "--nats-user", "colony", "--nats-pass", "nope"]);
-    assert.equal(refused.status, 2);
+    assert.equal(refused.code, 2);
     assert.equal(refused.stderr.trim().split("\n").length, 1);
     assert.match(refused.stderr, /cannot connect to NATS .*authorization/i);
     const both = run(["tasks", "--nats", server.url, "--db", "x.db"]);
-    assert.equal(both.status, 2);
+    assert.equal(both.code, 2);
     assert.match(both.stderr, /--db and --nats exclude each other/);
   });
 

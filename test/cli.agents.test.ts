@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,8 +8,8 @@ import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { AgentRecord } from "../src/index.ts";
+import { runCliSync } from "./fixtures/cli.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const OWNER = fileURLToPath(new URL("./fixtures/agents-owner.ts", import.meta.url));
 
 let dir: string;
@@ -18,10 +18,7 @@ let owner: ChildProcess;
 let ownerErr = "";
 let ids: { process: string; inline: string };
 
-function colony(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 15_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const colony = (...args: string[]) => runCliSync(args, { cwd: dir, timeoutMs: 15_000 });
 
 function list(...args: string[]): AgentRecord[] {
   const result = colony("agents", "--db", db, "--json", ...args);

@@ -7,17 +7,13 @@
  * older Colony or another client could have written it.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { linesOf, table, visible } from "../src/cli/format.ts";
 import { createColony, sqliteBackend, type AgentRecord, type Task, type WorkerInfo } from "../src/index.ts";
-
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+import { cliJson, runCli, type CliOptions } from "./fixtures/cli.ts";
 
 const CLEAR = "\x1b[2J\x1b[H";
 const TITLE = "\x1b]0;pwned\x07";
@@ -43,15 +39,11 @@ let env: NodeJS.ProcessEnv;
 let failedId: string;
 let claimedId: string;
 
-async function colony(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args, "--db", db], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "close")) as [number | null];
-  return { code, stdout, stderr };
-}
+/** This file's CLI runs: in its directory, with its compile cache, 20 s at most. */
+const on = (): CliOptions => ({ cwd: dir, env, timeoutMs: 20_000 });
+/** The CLI on this file's database. */
+const colony = (...args: string[]) => runCli([...args, "--db", db], on());
+const json = <T>(...args: string[]) => cliJson<T>([...args, "--json", "--db", db], on());
 
 /** Runs a human-readable command: it succeeds, and nothing raw reaches stdout or stderr. */
 async function human(...args: string[]): Promise<string> {
@@ -62,12 +54,6 @@ async function human(...args: string[]): Promise<string> {
     assert.equal(raw, null, `colony ${args.join(" ")} wrote U+${raw?.[0].charCodeAt(0).toString(16).padStart(4, "0")} raw on ${stream}: ${JSON.stringify(text)}`);
   }
   return stdout;
-}
-
-async function json<T>(...args: string[]): Promise<T> {
-  const { code, stdout, stderr } = await colony(...args, "--json");
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as T;
 }
 
 before(async () => {

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createColony, sqliteBackend, type Task, type WorkerInfo } from "../src/index.ts";
+import { CLI, cliJson, runCli, type CliOptions } from "./fixtures/cli.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/subagents.ts", import.meta.url));
 
 let dir: string;
@@ -17,22 +17,11 @@ const children = new Set<ChildProcess>();
 /** Each run is a fresh Node: a compile cache shared by this file's runs saves most of their start-up. */
 let env: NodeJS.ProcessEnv;
 
+/** This file's CLI runs: in its directory, with its compile cache, 20 s at most. */
+const on = (): CliOptions => ({ cwd: dir, env, timeoutMs: 20_000 });
 /** Runs the CLI to its end; independent runs go at once (each is a Node start-up). */
-async function colony(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "close")) as [number | null];
-  return { code, stdout, stderr };
-}
-
-async function json<T>(...args: string[]): Promise<T> {
-  const result = await colony(...args, "--db", db, "--json");
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as T;
-}
+const colony = (...args: string[]) => runCli(args, on());
+const json = <T>(...args: string[]) => cliJson<T>([...args, "--db", db, "--json"], on());
 
 /** A long-running CLI command, its output collected as it comes. */
 function start(...args: string[]) {

@@ -1,21 +1,18 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { CLI, runCliSync } from "./fixtures/cli.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const COUNTER = fileURLToPath(new URL("../examples/counter.ts", import.meta.url));
 
 let dir: string;
 let db: string;
 
-function colony(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8" });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const colony = (...args: string[]) => runCliSync(args, { cwd: dir });
 
 function json<T>(...args: string[]): T {
   const result = colony(...args, "--json");

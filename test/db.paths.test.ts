@@ -5,15 +5,14 @@
  * measured one, catches that).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { runCli, type CliResult } from "./fixtures/cli.ts";
 import { sqliteColony, tempDir } from "./fixtures/helpers.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
 const T = { timeout: 30_000 };
 /** The cases are independent processes: they run at once. */
@@ -26,23 +25,11 @@ let good: string;
 /** Each run is a fresh Node: a compile cache shared by this file's runs saves most of their start-up. */
 let env: NodeJS.ProcessEnv;
 
-type Result = { code: number | null; stdout: string; stderr: string };
-
 /** Runs the CLI to its end; `as` runs it as another user (root only). */
-async function colony(args: string[], as?: { uid: number; gid: number }): Promise<Result> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: dir.path, env, stdio: ["ignore", "pipe", "pipe"], ...as });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "close")) as [number | null];
-  children.delete(child);
-  return { code, stdout, stderr };
-}
+const colony = (args: string[], as?: { uid: number; gid: number }) => runCli(args, { cwd: dir.path, env, ...as, onSpawn: (child) => children.add(child) });
 
 /** Exit 2 and exactly one line on stderr: `colony: database <path>: <problem>`. */
-function assertRefused(result: Result, path: string, problem: RegExp): void {
+function assertRefused(result: CliResult, path: string, problem: RegExp): void {
   assert.equal(result.code, 2, result.stderr);
   const lines = result.stderr.trimEnd().split("\n");
   assert.equal(lines.length, 1, result.stderr);

@@ -5,19 +5,15 @@
  * the same on a private nats-server.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { escapeName, MAX_STREAM_NAME, natsNames } from "../src/backends/nats/names.ts";
 import { ConfigError, createColony, defineSubAgent, natsBackend, nodeSubject, progressSubject, subjectToken, type Colony, type NodeInfo } from "../src/index.ts";
+import { cliJson } from "./fixtures/cli.ts";
 import { waitFor } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
-
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
 /** Strings that the old mapping, or a careless new one, would fold together. */
 const TRICKY = ["a", "b", "r", "q", "x", "_", "__", "a_", "_a", "a_b", "a.b", "a-b", "a__b", "a_2eb", "a_5fb", "_2e", "_5f", "5f", "5fx", "2e", "u", "_u", "_u00fc", "ü", "€", "\ud800", "\udc00", "board", "_board_", "board_x", "q_board_r", "c_board_q", "c_board_q_board_r", "runs", "_runs", "b_runs", "log", "tasks", "x_tasks_y", "KV_tasks", "c.tasks.q", "*", ">", " "];
@@ -204,13 +200,8 @@ describe("NATS names on a server", { timeout: 60_000 }, () => {
     const echo = defineSubAgent<unknown, unknown>({ name: "echo", run: async (ctx) => ctx.input });
     try {
       const [dotted, underscored] = [await colony.worker({ id: "w.1", agents: { echo }, leaseMs: 2000 }), await colony.worker({ id: "w_1", agents: { echo }, leaseMs: 2000 })];
-      const child = spawn(process.execPath, [CLI, "nodes", "drain", "w.1", "--json", "--nats", nats.server.url, "--nats-prefix", prefix], { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
-      let [stdout, stderr] = ["", ""];
-      child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      const [code] = (await once(child, "close")) as [number];
-      assert.equal(code, 0, stderr);
-      assert.equal((JSON.parse(stdout) as NodeInfo).id, "w.1");
+      const drained = await cliJson<NodeInfo>(["nodes", "drain", "w.1", "--json", "--nats", nats.server.url, "--nats-prefix", prefix], { timeoutMs: 20_000 });
+      assert.equal(drained.id, "w.1");
       await waitFor(() => dotted.status !== "online", 5000, "w.1 to drain");
       // A drain request reaches a worker within milliseconds; give a wrong one ample time to land.
       await new Promise((resolve) => setTimeout(resolve, 500));

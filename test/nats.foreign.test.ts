@@ -4,18 +4,15 @@
  * one such message making every fold throw. On a private nats-server.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { natsNames } from "../src/backends/nats/names.ts";
 import { createColony, natsBackend, type Colony } from "../src/index.ts";
+import { cliJson } from "./fixtures/cli.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const nats = natsServerPerFile();
 
 /** Publishes each payload through JetStream, so that each is stored before the test goes on. */
@@ -38,16 +35,7 @@ async function withColony<T>(prefix: string, work: (colony: Colony) => Promise<T
   }
 }
 
-async function cli<T>(prefix: string, ...args: string[]): Promise<T> {
-  const child = spawn(process.execPath, [CLI, ...args, "--nats", nats.server.url, "--nats-prefix", prefix, "--json"], { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const [code] = (await once(child, "close")) as [number];
-  assert.equal(code, 0, `colony ${args.join(" ")}: ${stderr}`);
-  return JSON.parse(stdout) as T;
-}
+const cli = <T>(prefix: string, ...args: string[]) => cliJson<T>([...args, "--nats", nats.server.url, "--nats-prefix", prefix, "--json"], { timeoutMs: 20_000 });
 
 const task = (id: string) => JSON.stringify({ id });
 

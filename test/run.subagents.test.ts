@@ -3,8 +3,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { BudgetExceededError, createColony, memoryBackend, SubAgentError, type Agent, type SubAgent } from "../src/index.ts";
-
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+import { CLI } from "./fixtures/cli.ts";
 
 const summarizer: SubAgent<{ text: string }, string> = {
   name: "summarizer",

@@ -13,10 +13,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { coordinatorRole, createColony, natsBackend, nodeInfoChannel, nodeRequestChannel, nodeSubject, progressChannel, progressSubject, type Colony, type NodeInfo, type ProgressMessage, type WorkerEvent } from "../src/index.ts";
+import { CLI, cliJson, runCli } from "./fixtures/cli.ts";
 import { waitFor } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
 const LEASE_MS = 1000;
 
@@ -69,16 +69,7 @@ function startWorker(flags: string[], id: string, ...extra: string[]): WorkerPro
   return { id, child, events, exited };
 }
 
-async function cli<T>(flags: string[], ...args: string[]): Promise<T> {
-  const child = spawn(process.execPath, [CLI, ...args, ...flags, "--json"], { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const [code] = (await once(child, "close")) as [number];
-  assert.equal(code, 0, `colony ${args.join(" ")}: ${stderr}`);
-  return JSON.parse(stdout) as T;
-}
+const cli = <T>(flags: string[], ...args: string[]) => cliJson<T>([...args, ...flags, "--json"], { timeoutMs: 20_000 });
 
 const online = (w: WorkerProcess) => waitFor(() => w.events.some((e) => e.type === "online"), 15_000, `${w.id} online`);
 const leading = (w: WorkerProcess) => w.events.filter((e) => e.type === "coordinator").at(-1)?.type === "coordinator" && (w.events.filter((e) => e.type === "coordinator").at(-1) as { leading: boolean }).leading;
@@ -135,12 +126,7 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     const { flags } = swarm();
     const worker = startWorker(flags, "emitter", "--capability", "chatty");
     await online(worker);
-    const child = spawn(process.execPath, [CLI, "submit", "chatty", "--input", JSON.stringify({ steps: 3, ms: 100 }), "--wait", ...flags], { stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    const [code] = (await once(child, "close")) as [number];
+    const { code, stdout, stderr } = await runCli(["submit", "chatty", "--input", JSON.stringify({ steps: 3, ms: 100 }), "--wait", ...flags], { timeoutMs: 30_000 });
     assert.equal(code, 0, stderr);
     assert.match(stdout, /succeeded/);
     const emitted = stderr.split("\n").filter((l) => /emitted step/.test(l));

@@ -5,87 +5,19 @@
  * agents are in test/fixtures/unsafe-agents.ts; the board is polled, never timed.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { Colony, Task, TaskBoard } from "../src/index.ts";
-import { sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
-import { research, sleepy, type Traced } from "./fixtures/unsafe-agents.ts";
-import { WorkerProcess } from "./fixtures/worker-process.ts";
+import type { Task } from "../src/index.ts";
+import { runCli } from "./fixtures/cli.ts";
+import { waitFor } from "./fixtures/helpers.ts";
+import { research, sleepy } from "./fixtures/unsafe-agents.ts";
+import { PATIENCE, workerLab } from "./fixtures/worker-process.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const AGENTS = fileURLToPath(new URL("./fixtures/unsafe-agents.ts", import.meta.url));
 const T = { timeout: 30_000 };
-/** How long to wait for anything the board should come to; generous, as the machine may be loaded. */
-const PATIENCE = 15_000;
 
-const dir = tempDir("colony-worker-safety-");
-const workers: WorkerProcess[] = [];
-const colonies: Colony[] = [];
-
-after(async () => {
-  for (const worker of workers) worker.kill("SIGKILL");
-  await Promise.all(workers.map((w) => w.exited));
-  for (const worker of workers) {
-    worker.child.stdout.destroy();
-    worker.child.stderr.destroy();
-  }
-  for (const colony of colonies) await colony.close();
-  dir.dispose();
-});
-
-async function startWorker(db: string, id: string, flags: string[] = []): Promise<WorkerProcess> {
-  const worker = new WorkerProcess(id, ["--db", db, "--agents", AGENTS, "--id", id, "--json", ...flags], { patienceMs: PATIENCE });
-  workers.push(worker);
-  assert.equal((await worker.event("online")).worker, id);
-  return worker;
-}
-
-function freshDb(name: string): { db: string; colony: Colony } {
-  const db = join(dir.path, `${name}.db`);
-  const colony = sqliteColony(db);
-  colonies.push(colony);
-  return { db, colony };
-}
-
-function traced(name: string): Traced {
-  return { dir: dir.path, name };
-}
-
-/** The lines an agent wrote for `name`. */
-function trace(name: string): string[] {
-  try {
-    return readFileSync(join(dir.path, `${name}.log`), "utf8").split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-function open(name: string): void {
-  writeFileSync(join(dir.path, `${name}.go`), "");
-}
-
-/** Waits for the task to end; fails at once if `worker` exits meanwhile. */
-async function settled(tasks: TaskBoard, id: string, worker?: WorkerProcess): Promise<Task> {
-  return waitFor(async () => {
-    if (worker && !worker.running) throw new Error(`worker ${worker.id} exited before task ${id} ended: ${worker.stderr}`);
-    const task = await tasks.get(id);
-    return task && ["succeeded", "failed", "dead", "cancelled"].includes(task.status) && task;
-  }, PATIENCE, `task ${id} to end`);
-}
-
-async function colonyCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "close")) as [number | null];
-  return { code, stdout, stderr };
-}
+const { dir, startWorker, freshDb, input: traced, trace, open, settled } = workerLab("colony-worker-safety-", AGENTS);
+const colonyCli = (...args: string[]) => runCli(args, { cwd: dir });
 
 describe("a worker runs only the agents of the capabilities it offers", () => {
   it("`colony submit sleepy --capability research` on a `--capability research` worker: failed for good, naming both, and sleepy never starts", T, async () => {

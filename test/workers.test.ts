@@ -5,75 +5,19 @@
  * test/fixtures/worker-agents.ts; the board is polled, never timed.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createColony, NoWorkerError, sqliteBackend, type Colony, type Task, type TaskBoard } from "../src/index.ts";
-import { alive, sqliteColony, tempDir, waitFor } from "./fixtures/helpers.ts";
-import { echo, type GatedInput, type Ran } from "./fixtures/worker-agents.ts";
-import { WorkerProcess } from "./fixtures/worker-process.ts";
+import { createColony, NoWorkerError, sqliteBackend, type Task, type TaskBoard } from "../src/index.ts";
+import { alive, sqliteColony, waitFor } from "./fixtures/helpers.ts";
+import { echo, type Ran } from "./fixtures/worker-agents.ts";
+import { PATIENCE, WorkerProcess, workerLab } from "./fixtures/worker-process.ts";
 
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
 const T = { timeout: 30_000 };
-/** How long to wait for anything the board should come to; generous, as the machine may be loaded. */
-const PATIENCE = 15_000;
 
-const dir = tempDir("colony-workers-");
-const workers: WorkerProcess[] = [];
-const colonies: Colony[] = [];
-
-/** Starts `colony worker --json` on `db` with the fixture's agents and waits until it is online. */
-async function startWorker(db: string, id: string, flags: string[] = []): Promise<WorkerProcess> {
-  const worker = new WorkerProcess(id, ["--db", db, "--agents", AGENTS, "--id", id, "--json", ...flags], { patienceMs: PATIENCE });
-  workers.push(worker);
-  const online = await worker.event("online");
-  assert.equal(online.worker, id);
-  return worker;
-}
-
-/** A colony on a fresh SQLite file of its own, closed after the file's tests. */
-function freshDb(name: string): { db: string; colony: Colony } {
-  const db = join(dir.path, `${name}.db`);
-  const colony = sqliteColony(db);
-  colonies.push(colony);
-  return { db, colony };
-}
-
-function gate(name: string): GatedInput {
-  return { dir: dir.path, name };
-}
-
-/** The lines the `gated` agent wrote for `name`: `start <pid>` and `done <pid>`. */
-function trace(name: string): string[] {
-  try {
-    return readFileSync(join(dir.path, `${name}.log`), "utf8").split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-function open(name: string): void {
-  writeFileSync(join(dir.path, `${name}.go`), "");
-}
-
-async function settled(tasks: TaskBoard, id: string): Promise<Task> {
-  return waitFor(async () => {
-    const task = await tasks.get(id);
-    return task && ["succeeded", "failed", "dead", "cancelled"].includes(task.status) && task;
-  }, PATIENCE, `task ${id} to end`);
-}
-
-after(async () => {
-  for (const worker of workers) worker.kill("SIGKILL");
-  await Promise.all(workers.map((w) => w.exited));
-  for (const worker of workers) {
-    worker.child.stdout.destroy();
-    worker.child.stderr.destroy();
-  }
-  for (const colony of colonies) await colony.close();
-  dir.dispose();
-});
+const { dir, workers, colonies, startWorker, freshDb, input: gate, trace, open, settled } = workerLab("colony-workers-", AGENTS);
 
 describe("colony worker processes", () => {
   for (const isolation of ["inline", "process"] as const) {
@@ -359,13 +303,13 @@ describe("colony worker processes", () => {
     }
 
     it("an --agents file that is missing, exports no agents or does not parse: exit 2, one line on stderr", T, async () => {
-      const db = join(dir.path, "bad.db");
-      const none = join(dir.path, "no-agents.mjs");
+      const db = join(dir, "bad.db");
+      const none = join(dir, "no-agents.mjs");
       writeFileSync(none, "export const answer = 42;\n");
-      const broken = join(dir.path, "broken.mjs");
+      const broken = join(dir, "broken.mjs");
       writeFileSync(broken, "export const = ;\n");
       const cases: [string, RegExp][] = [
-        [join(dir.path, "missing.ts"), /missing\.ts: no such file/],
+        [join(dir, "missing.ts"), /missing\.ts: no such file/],
         [none, /no-agents\.mjs: exports no agents/],
         [broken, /broken\.mjs(:\d+)?: syntax error/],
       ];
@@ -381,7 +325,7 @@ describe("colony worker processes", () => {
     });
 
     it("an unknown --capability: exit 2, one line on stderr naming it and what the module offers", T, async () => {
-      const db = join(dir.path, "bad-capability.db");
+      const db = join(dir, "bad-capability.db");
       const { code, stderr, proc } = await failing(["--db", db, "--agents", AGENTS, "--capability", "echo,nope", "--json"]);
       assert.equal(code, 2, stderr);
       const line = oneLine(stderr);
