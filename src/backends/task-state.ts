@@ -4,7 +4,7 @@
  * never shares an object with the store. A transaction stages its writes; they are applied only
  * if its work returns (and, on NATS, once the log took them), so a refused submit leaves nothing.
  */
-import type { TaskStore, TaskTx } from "../core/store.ts";
+import type { TaskStore, TaskTx, TaskView } from "../core/store.ts";
 import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../core/tasks.ts";
 
 /** What one transaction changed: tasks and workers by id (a worker's null = removed), appended events, the next id. */
@@ -232,6 +232,11 @@ export class StagedTaskTx implements TaskTx {
   }
 }
 
+/** For stores whose transaction that writes nothing costs no more than a read: the look, or else the work, in one transaction. */
+export function lookOrWork<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): (tx: TaskTx) => T {
+  return (tx) => (look(tx) ?? { value: work(tx) }).value;
+}
+
 function maybe(id: string | undefined): string[] {
   return id === undefined ? [] : [id];
 }
@@ -240,6 +245,10 @@ function maybe(id: string | undefined): string[] {
 export class MemoryTaskStore implements TaskStore {
   readonly #state = new TaskState();
   readonly #listeners = new Set<() => void>();
+
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T> {
+    return this.transact(lookOrWork(look, work));
+  }
 
   async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const tx = new StagedTaskTx(this.#state);

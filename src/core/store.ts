@@ -190,19 +190,12 @@ export interface BackendFactory {
   open(): Promise<Backend>;
 }
 
-/**
- * One task board's state as seen inside a transaction. Reads see every write made earlier in the
- * same transaction; all of it commits at once or not at all.
- */
-export interface TaskTx {
-  /** The transaction's clock, read once at its start. */
+/** One task board's state as one consistent snapshot: what reads need, and nothing that writes. */
+export interface TaskView {
+  /** The snapshot's clock, read once at its start. */
   readonly now: number;
-  /** A fresh task id, unique on this board. */
-  nextId(): string;
   get(id: string): Task | undefined;
   byIdempotencyKey(key: string): Task | undefined;
-  /** Stores a new or changed task; with `event`, appends it to the board's event log. */
-  put(task: Task, event?: TaskEventType): void;
   /** Tasks whose `dependsOn` names `id`. */
   dependents(id: string): Task[];
   /** Tasks whose `parentId` is `id`. */
@@ -223,6 +216,17 @@ export interface TaskTx {
   load(worker: string): number;
   list(filter: TaskFilter): Task[];
   workers(): WorkerInfo[];
+}
+
+/**
+ * One task board's state as seen inside a transaction. Reads see every write made earlier in the
+ * same transaction; all of it commits at once or not at all.
+ */
+export interface TaskTx extends TaskView {
+  /** A fresh task id, unique on this board. */
+  nextId(): string;
+  /** Stores a new or changed task; with `event`, appends it to the board's event log. */
+  put(task: Task, event?: TaskEventType): void;
   putWorker(worker: WorkerInfo): void;
   deleteWorker(id: string): void;
 }
@@ -235,6 +239,15 @@ export interface TaskTx {
 export interface TaskStore {
   /** Runs `work` in one transaction. `work` is synchronous and touches nothing outside `tx`. */
   transact<T>(work: (tx: TaskTx) => T): Promise<T>;
+  /**
+   * Answers from a read when it can, and writes only when it must: runs `look` on one consistent
+   * snapshot, and if it answers (`{ value }`) that is the result; if it answers undefined, runs
+   * `work` in a transaction instead. On SQLite the look is a read transaction, which neither takes
+   * nor waits for the write lock, so reads and idle workers polling for work do not hold up the
+   * ones recording results. Where a transaction that writes nothing costs no more than a read
+   * (memory, NATS), both may run in one transaction.
+   */
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T>;
   /** Events with `seq` greater than `since`, in order. */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** The newest event's `seq`; 0 before the first. */

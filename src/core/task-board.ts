@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ChangeSignal } from "./changes.ts";
 import { ClosedError } from "./errors.ts";
 import { toJson, truncateUtf8 } from "./json.ts";
-import type { TaskStore, TaskTx } from "./store.ts";
+import type { TaskStore, TaskTx, TaskView } from "./store.ts";
 import { MAX_DURATION_MS } from "./timers.ts";
 import * as engine from "./task-engine.ts";
 import {
@@ -125,6 +125,11 @@ async function waitOrLapse(changes: ChangeSignal, seen: number, signal: AbortSig
   }
 }
 
+/** A copy of what a change returns, shaped as reads shape it (no undefined fields). */
+function handOut<T>(result: T): T {
+  return result === undefined ? result : (JSON.parse(JSON.stringify(result)) as T);
+}
+
 export type WorkerRegistration = Omit<WorkerInfo, "heartbeatAt" | "startedAt">;
 
 export class TaskBoard {
@@ -175,7 +180,12 @@ export class TaskBoard {
   async claim(request: ClaimRequest): Promise<Task | undefined> {
     this.#checkOpen();
     const checked = check(claimSchema, request, "claim");
-    return this.#change((tx) => engine.claim(tx, checked, this.#reserveMs));
+    // Nothing for this worker and nothing to reap: answered from a read, without a write.
+    const claimed = await this.#store.readOrTransact(
+      (view) => (engine.needsReap(view) || engine.claimable(view, checked) ? undefined : { value: undefined }),
+      (tx) => engine.claim(tx, checked, this.#reserveMs),
+    );
+    return handOut(claimed);
   }
 
   /** Extends the lease of a claimed task; `StaleTaskError` if the claim is no longer yours. */
@@ -313,25 +323,27 @@ export class TaskBoard {
 
   /** Runs a change; what it returns is handed out as a copy, shaped as reads shape it. */
   async #change<T>(work: (tx: TaskTx) => T): Promise<T> {
-    const result = await this.#store.transact(work);
-    return result === undefined ? result : (JSON.parse(JSON.stringify(result)) as T);
+    return handOut(await this.#store.transact(work));
   }
 
   /** Reaps lapsed leases; returns when each lease still held ends. */
   #reapLeases(): Promise<Map<string, number>> {
-    return this.#store.transact((tx) => {
-      engine.reap(tx, this.#reserveMs);
-      return new Map(tx.list({ status: "claimed" }).map((t) => [t.id, t.leaseUntil!]));
-    });
+    return this.#read((view) => new Map(view.list({ status: "claimed" }).map((t) => [t.id, t.leaseUntil!])));
   }
 
-  /** Reads after reaping, so that a lease that lapsed shows as such. */
-  #read<T>(work: (tx: TaskTx) => T): Promise<T> {
+  /**
+   * Reads after reaping, so that a lease that lapsed shows as such; from a plain read (no write,
+   * no write lock) when there is nothing to reap.
+   */
+  #read<T>(work: (view: TaskView) => T): Promise<T> {
     this.#checkOpen();
-    return this.#store.transact((tx) => {
-      engine.reap(tx, this.#reserveMs);
-      return work(tx);
-    });
+    return this.#store.readOrTransact(
+      (view) => (engine.needsReap(view) ? undefined : { value: work(view) }),
+      (tx) => {
+        engine.reap(tx, this.#reserveMs);
+        return work(tx);
+      },
+    );
   }
 
   /** A local worker for the batch's capabilities that no live worker offers, if this process can run them. */

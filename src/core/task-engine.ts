@@ -4,7 +4,7 @@
  * exponential backoff, dead letters, cancel cascades, dependency propagation, and reaping lapsed
  * leases and silent workers. Every backend runs these same functions over its own `TaskTx`.
  */
-import type { TaskTx } from "./store.ts";
+import type { TaskTx, TaskView } from "./store.ts";
 import {
   FINAL_STATUSES,
   InvalidTaskError,
@@ -260,9 +260,7 @@ function waitingOn(ids: string[]): string {
 /** Gives the first task in line to `request.worker`, or undefined. Only one claimer gets a task. */
 export function claim(tx: TaskTx, request: ClaimRequest, reserveMs: number): Task | undefined {
   reap(tx, reserveMs);
-  // A local worker only runs what fell back to it, never other processes' work.
-  const local = tx.workers().find((w) => w.id === request.worker)?.local ?? false;
-  const task = tx.nextClaimable(request.worker, request.capabilities, local);
+  const task = nextFor(tx, request);
   if (!task) return undefined;
   return change(
     tx,
@@ -402,11 +400,11 @@ function collect(tx: TaskTx, group: Task): Task | undefined {
  */
 export function reap(tx: TaskTx, reserveMs: number): void {
   for (const worker of tx.workers()) {
-    if (worker.status !== "online" && worker.status !== "draining" && worker.heartbeatAt + FORGET_AFTER_MS < tx.now) {
+    if (forgotten(worker, tx.now)) {
       tx.deleteWorker(worker.id);
       continue;
     }
-    if ((worker.status !== "online" && worker.status !== "draining") || isLive(worker, tx.now)) continue;
+    if (!silent(worker, tx.now)) continue;
     tx.putWorker({ ...worker, status: "offline", running: 0 });
     for (const task of tx.ownedBy(worker.id)) {
       failAttempt(tx, task, "lease", `worker ${worker.id} went offline (no heartbeat for ${tx.now - worker.heartbeatAt} ms)`, true, reserveMs);
@@ -416,6 +414,32 @@ export function reap(tx: TaskTx, reserveMs: number): void {
   for (const task of tx.expiredLeases()) {
     failAttempt(tx, task, "lease", `lease held by ${task.owner ?? "?"} lapsed`, true, reserveMs);
   }
+}
+
+/** A worker gone long enough to drop from the registry. */
+function forgotten(worker: WorkerInfo, now: number): boolean {
+  return worker.status !== "online" && worker.status !== "draining" && worker.heartbeatAt + FORGET_AFTER_MS < now;
+}
+
+/** A worker that counts as serving but whose heartbeats stopped: it is to be marked offline. */
+function silent(worker: WorkerInfo, now: number): boolean {
+  return (worker.status === "online" || worker.status === "draining") && !isLive(worker, now);
+}
+
+/** Whether `reap` would change anything: a read that finds nothing to reap need not write. */
+export function needsReap(view: TaskView): boolean {
+  return view.workers().some((w) => forgotten(w, view.now) || silent(w, view.now)) || view.expiredLeases().length > 0;
+}
+
+/** Whether `claim` could give `request.worker` a task, as `view` stands and with nothing to reap. */
+export function claimable(view: TaskView, request: ClaimRequest): boolean {
+  return nextFor(view, request) !== undefined;
+}
+
+function nextFor(view: TaskView, request: ClaimRequest): Task | undefined {
+  // A local worker only runs what fell back to it, never other processes' work.
+  const local = view.workers().find((w) => w.id === request.worker)?.local ?? false;
+  return view.nextClaimable(request.worker, request.capabilities, local);
 }
 
 /** Pending tasks reserved for a worker that will not claim them: direct ones fail, the others go to the next in line. */

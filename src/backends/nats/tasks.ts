@@ -15,9 +15,9 @@ import { randomUUID } from "node:crypto";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
-import type { RejectedMessages, TaskStore, TaskTx } from "../../core/store.ts";
+import type { RejectedMessages, TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
-import { StagedTaskTx, TaskState, type TaskChanges } from "../task-state.ts";
+import { StagedTaskTx, TaskState, lookOrWork, type TaskChanges } from "../task-state.ts";
 import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
 import { Rejections } from "./rejections.ts";
 import { readChanges } from "./task-log.ts";
@@ -57,6 +57,11 @@ export class NatsTaskStore implements TaskStore {
   static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<NatsTaskStore> {
     await outlast(() => ensureStream(jsm, { name: stream, subjects: [subject], num_replicas: replicas }));
     return new NatsTaskStore(nc, js, jsm, stream, subject);
+  }
+
+  /** One transaction: catching up is the cost of a read here, and a look that answers publishes nothing. */
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T> {
+    return this.transact(lookOrWork(look, work));
   }
 
   transact<T>(work: (tx: TaskTx) => T): Promise<T> {

@@ -4,7 +4,7 @@
  * of them gets a given task.
  */
 import type { StatementSync } from "node:sqlite";
-import type { TaskStore, TaskTx } from "../../core/store.ts";
+import type { TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../../core/tasks.ts";
 import type { SqliteConnection } from "./connection.ts";
 
@@ -177,6 +177,12 @@ export class SqliteTaskStore implements TaskStore {
     this.#conn = conn;
     this.#sql = prepare(conn);
     this.#sql.ensure.run(board);
+  }
+
+  /** The look in a read transaction (one WAL snapshot, no write lock); the work, if needed, in an IMMEDIATE one. */
+  async readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T> {
+    const answer = this.#conn.snapshot(() => look(new SqliteTaskTx(this.#board, this.#sql)));
+    return answer ? answer.value : this.transact(work);
   }
 
   async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
