@@ -14,20 +14,26 @@
  * drops old revisions, as it does under load or while its leader fails over, the revisions
  * dropped meanwhile never reach it, and the log has holes.)
  *
+ * A write costs one round trip: the client keeps what it last knew of each key (see
+ * `board-known.ts`) and sends the conditional update on that, reading the key only when the
+ * server refuses it. History and loads read the stream in batches (see `stream-read.ts`).
+ *
  * A write whose answer never comes (a lost connection, a leader election) may have been stored
  * or not: it is tried again until the key's next revision says whether it is this write, so that
  * a caller is never told "failed" or "conflict" about a write that was applied. Reads are retried
  * through such an outage too.
  */
 import { randomUUID } from "node:crypto";
-import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, MsgRequest, StreamState } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { nextVersion } from "../../core/cas.ts";
 import { InvalidValueError } from "../../core/errors.ts";
 import type { BoardStore, DeleteRequest, HistoryQuery, RejectedMessages, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
+import { KnownKeys, summary, type Known } from "./board-known.ts";
 import { encodeKey, readStored, type Stored } from "./board-record.ts";
 import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
 import { Rejections } from "./rejections.ts";
+import { readStream, type StreamMessage } from "./stream-read.ts";
 
 const MIRROR_WAIT_MS = 5000;
 /** A stream's per-subject limit meaning none: the bucket keeps every revision, and so is the log. */
@@ -41,17 +47,6 @@ function toEntry(stored: Stored): StoredEntry {
   return { key: stored.key, json: stored.json!, author: stored.author, version: stored.version, createdAt: stored.createdAt, updatedAt: stored.at, tags: stored.tags };
 }
 
-/**
- * A key as read for a write: its current message (whose revision the write is conditional on),
- * the newest record of it that Colony wrote (the current message, unless a foreign one came
- * after), and (on a replicated bucket) the bucket's head before it.
- */
-interface Read {
-  current: KvEntry | null;
-  stored: Stored | undefined;
-  head: number | undefined;
-}
-
 export class NatsBoardStore implements BoardStore {
   readonly #kv: KV;
   readonly #js: JetStreamClient;
@@ -62,6 +57,8 @@ export class NatsBoardStore implements BoardStore {
   readonly #subjects: string;
   /** Writes are conditional on the whole bucket's last sequence, not the key's (see `open`). */
   readonly #serial: boolean;
+  /** What this client last knew of each key: a write expects it, and reads only after a conflict. */
+  readonly #known = new KnownKeys();
 
   readonly #maxPayload: number;
   readonly #rejections = new Rejections();
@@ -101,45 +98,70 @@ export class NatsBoardStore implements BoardStore {
     });
   }
 
+  /**
+   * Sends the write conditional on what this client knows of the key, reading the key only when
+   * it knows nothing, when the server refuses (another client wrote since), or before refusing an
+   * expected version that the possibly stale knowledge does not match.
+   */
   async write(request: WriteRequest): Promise<{ record: StoredRecord; createdAt: number }> {
     const id = randomUUID();
-    for (let attempt = 1; ; attempt++) {
-      const read = await outlast(() => this.#read(request.key));
-      const previous = read.stored;
+    const token = encodeKey(request.key);
+    let known = this.#known.of(token);
+    for (let lost = 0; ; ) {
+      const fresh = known === undefined;
+      known ??= await outlast(() => this.#read(request.key));
+      const previous = known.record;
       const live = previous?.op === "write" ? previous.version : 0;
+      if (!fresh && request.expectedVersion !== undefined && request.expectedVersion !== live) {
+        known = undefined;
+        continue;
+      }
       const version = nextVersion(request.key, request.expectedVersion, live, previous?.version ?? 0);
       const createdAt = live > 0 ? previous!.createdAt : request.at;
       const stored: Stored = { op: "write", key: request.key, version, author: request.author, at: request.at, createdAt, json: request.json, tags: request.tags, id };
-      const seq = await this.#put(request.key, stored, read);
+      const seq = await this.#put(request.key, stored, known);
       if (seq !== undefined) return { record: toRecord(stored, seq), createdAt };
-      // Someone wrote (the key, or on a replicated bucket any key) between our read and our
-      // write: read again (and refuse, if a version was expected and the key moved).
-      await this.#lost(attempt);
+      // Someone wrote (the key, or on a replicated bucket any key) since what we knew: read again
+      // (and refuse, if a version was expected and the key moved).
+      known = undefined;
+      if (fresh) await this.#lost(++lost);
     }
   }
 
   async delete(request: DeleteRequest): Promise<StoredRecord | undefined> {
     const id = randomUUID();
-    for (let attempt = 1; ; attempt++) {
-      const read = await outlast(() => this.#read(request.key));
-      const previous = read.stored;
+    let known = this.#known.of(encodeKey(request.key));
+    for (let lost = 0; ; ) {
+      const fresh = known === undefined;
+      known ??= await outlast(() => this.#read(request.key));
+      const previous = known.record;
       const live = previous?.op === "write" ? previous.version : 0;
+      // "No such key" and a refused version are answers only a read may give.
+      if (!fresh && (live === 0 || (request.expectedVersion !== undefined && request.expectedVersion !== live))) {
+        known = undefined;
+        continue;
+      }
       if (live === 0 && request.expectedVersion === undefined) return undefined;
       const version = nextVersion(request.key, request.expectedVersion, live, previous?.version ?? 0);
       if (live === 0) return undefined;
       const stored: Stored = { op: "delete", key: request.key, version, author: request.author, at: request.at, createdAt: previous!.createdAt, json: null, tags: [], id };
-      const seq = await this.#put(request.key, stored, read);
+      const seq = await this.#put(request.key, stored, known);
       if (seq !== undefined) return toRecord(stored, seq);
-      await this.#lost(attempt);
+      known = undefined;
+      if (fresh) await this.#lost(++lost);
     }
   }
 
-  /** The key's current message; on a replicated bucket also the head it is current at (read first: a key newer than it is read again). */
-  async #read(key: string): Promise<Read> {
+  /** The key as it is now; on a replicated bucket, as of the head read first (a key newer than it is read again). */
+  async #read(key: string): Promise<Known> {
     for (;;) {
-      const head = this.#serial ? await this.#head(this.#bucketStream) : undefined;
+      const head = this.#serial ? (await this.#state()).last_seq : undefined;
       const current = await this.#kv.get(encodeKey(key));
-      if (head === undefined || (current?.revision ?? 0) <= head) return { current, stored: await this.#newest(current), head };
+      const revision = current?.revision ?? 0;
+      if (head === undefined || revision <= head) {
+        const stored = await this.#newest(current);
+        return this.#known.learn(encodeKey(key), { revision, at: head ?? revision, record: stored && summary(stored) });
+      }
     }
   }
 
@@ -150,15 +172,16 @@ export class NatsBoardStore implements BoardStore {
    */
   async #newest(current: KvEntry | null): Promise<Stored | undefined> {
     if (!current) return undefined;
-    const stored = this.#accept(current.revision, current.value, current.key);
-    if (stored) return stored;
+    return this.#accept(current.revision, current.value, current.key) ?? this.#newestBefore(current.key, current.revision);
+  }
+
+  /** The newest record Colony wrote of encoded key `token` up to bucket sequence `seq`. */
+  async #newestBefore(token: string, seq: number): Promise<Stored | undefined> {
     let newest: Stored | undefined;
-    const revisions = await this.#kv.history({ key: current.key });
-    for await (const entry of revisions) {
-      newest = this.#accept(entry.revision, entry.value, entry.key) ?? newest;
-      if (entry.revision >= current.revision) break;
+    for await (const message of readStream(this.#js, this.#jsm, this.#bucketStream, { from: 1, through: seq, subject: `${this.#subjects}${token}` })) {
+      if (message.seq > seq) break;
+      newest = this.#accept(message.seq, message.data, token) ?? newest;
     }
-    revisions.stop();
     return newest;
   }
 
@@ -180,11 +203,11 @@ export class NatsBoardStore implements BoardStore {
   }
 
   /**
-   * The write, if nothing it depends on moved since `read`; undefined if another writer got there
+   * The write, if nothing it depends on moved since `known`; undefined if another writer got there
    * first. An unanswered write is sent again; once the log has moved on, the message after where
-   * it was read tells whether it was this write.
+   * it was known tells whether it was this write.
    */
-  async #put(key: string, stored: Stored, read: Read): Promise<number | undefined> {
+  async #put(key: string, stored: Stored, known: Known): Promise<number | undefined> {
     const payload = JSON.stringify(stored);
     const bytes = Buffer.byteLength(payload, "utf8");
     if (bytes > this.#maxPayload) {
@@ -195,18 +218,21 @@ export class NatsBoardStore implements BoardStore {
         "VALUE_TOO_LARGE",
       );
     }
-    const subject = `${this.#subjects}${encodeKey(key)}`;
-    const revision = read.current?.revision ?? 0;
+    const token = encodeKey(key);
+    const subject = `${this.#subjects}${token}`;
+    const { revision, at } = known;
     // Which message would be this write: the bucket's next one, or the key's next one (the server's
     // message get takes next_by_subj since 2.9; nats.js types it for direct gets only).
-    const next = read.head === undefined ? ({ next_by_subj: subject, seq: revision + 1 } as unknown as MsgRequest) : { seq: read.head + 1 };
-    return sendThrough(
+    const next = this.#serial ? { seq: at + 1 } : ({ next_by_subj: subject, seq: revision + 1 } as unknown as MsgRequest);
+    const seq = await sendThrough(
       async () => {
-        if (read.head !== undefined) return (await this.#js.publish(subject, payload, { msgID: stored.id, expect: { lastSequence: read.head } })).seq;
-        return read.current === null ? await this.#kv.create(encodeKey(key), payload) : await this.#kv.update(encodeKey(key), payload, revision);
+        if (this.#serial) return (await this.#js.publish(subject, payload, { msgID: stored.id, expect: { lastSequence: at } })).seq;
+        return revision === 0 ? await this.#kv.create(token, payload) : await this.#kv.update(token, payload, revision);
       },
       () => this.#landed(next, stored.id!),
     );
+    if (seq !== undefined) this.#known.wrote(token, seq, summary(stored));
+    return seq;
   }
 
   /** The seq of write `id` if it is the message `next` asks for; undefined if another write is. */
@@ -218,13 +244,18 @@ export class NatsBoardStore implements BoardStore {
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
-    const stored = await outlast(async () => this.#newest(await this.#kv.get(encodeKey(key))));
+    const stored = await outlast(async () => {
+      const current = await this.#kv.get(encodeKey(key));
+      const newest = await this.#newest(current);
+      if (current && newest) this.#known.learn(current.key, { revision: current.revision, at: current.revision, record: summary(newest) });
+      return newest;
+    });
     return stored?.op === "write" ? toEntry(stored) : undefined;
   }
 
   /**
-   * Every live entry and the log position they reflect. The bucket's last values are read
-   * between two looks at its head; if a write slipped in between, it is read again.
+   * Every live entry and the log position they reflect: each key's last message, read in batches
+   * between two looks at the bucket's head; if a write slipped in between, it is read again.
    */
   load(): Promise<{ entries: StoredEntry[]; seq: number }> {
     return outlast(() => this.#load());
@@ -232,22 +263,33 @@ export class NatsBoardStore implements BoardStore {
 
   async #load(): Promise<{ entries: StoredEntry[]; seq: number }> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const before = await this.#head(this.#bucketStream);
-      const entries: StoredEntry[] = [];
-      const keys = await this.#kv.keys();
-      for await (const encoded of keys) {
-        const stored = await this.#newest(await this.#kv.get(encoded));
-        if (stored?.op === "write") entries.push(toEntry(stored));
+      const before = (await this.#state()).last_seq;
+      const newest: { token: string; seq: number; stored: Stored | undefined }[] = [];
+      for await (const message of readStream(this.#js, this.#jsm, this.#bucketStream, { lastPerSubject: true, subject: `${this.#subjects}>` })) {
+        const token = message.subject.slice(this.#subjects.length);
+        newest.push({ token, seq: message.seq, stored: this.#accept(message.seq, message.data, token) });
       }
-      if ((await this.#head(this.#bucketStream)) === before) return { entries, seq: before };
+      if ((await this.#state()).last_seq !== before) continue;
+      const entries: StoredEntry[] = [];
+      for (const { token, seq, stored } of newest) {
+        // A foreign last message: the key is what Colony's records before it made it.
+        const record = stored ?? (await this.#newestBefore(token, seq));
+        if (record === undefined) continue;
+        this.#known.learn(token, { revision: seq, at: seq, record: summary(record) });
+        if (record.op === "write") entries.push(toEntry(record));
+      }
+      this.#known.complete(before);
+      return { entries, seq: before };
     }
     // Written to without pause: fold the log instead, which is consistent by construction.
-    const seq = await this.#head(this.#bucketStream);
+    const seq = (await this.#state()).last_seq;
     const live = new Map<string, StoredEntry>();
     for (const record of await this.#history({ since: 0, limit: seq })) {
       if (record.op === "delete") live.delete(record.key);
       else live.set(record.key, { key: record.key, json: record.json!, author: record.author, version: record.version, createdAt: live.get(record.key)?.createdAt ?? record.at, updatedAt: record.at, tags: record.tags });
     }
+    // Every record up to `seq` was learned on the way, so a key with none had none.
+    this.#known.complete(seq);
     return { entries: [...live.values()], seq };
   }
 
@@ -255,30 +297,53 @@ export class NatsBoardStore implements BoardStore {
     return outlast(() => this.#history(query));
   }
 
+  /**
+   * The records after `since`, read in batches from the bucket's stream (only the key's subject
+   * for `{ key }`). Every message read also tells this client what it knows of its key.
+   */
   async #history(query: HistoryQuery): Promise<StoredRecord[]> {
     const since = query.since ?? 0;
     const limit = query.limit ?? Infinity;
-    const head = await this.#head(this.#bucketStream);
+    const state = await this.#state();
+    const head = state.last_seq;
+    // A board from before the bucket kept every revision has holes where it dropped records; those
+    // are in the log mirror, and a hole's key is unknown until it is read, so every message is.
+    const holes = state.first_seq > 1 || state.num_deleted > 0;
+    const subject = query.key !== undefined && !holes ? `${this.#subjects}${encodeKey(query.key)}` : undefined;
+    const continuous = subject === undefined && this.#known.continues(since);
     const out: StoredRecord[] = [];
-    for (let seq = since + 1; seq <= head && out.length < limit; seq++) {
-      const stored = await this.#record(seq);
-      if (stored && (query.key === undefined || stored.key === query.key)) out.push(toRecord(stored, seq));
+    // The last message read, once the limit stops the read short of the head.
+    let through = head;
+    const take = (message: StreamMessage): boolean => {
+      const token = message.subject.slice(this.#subjects.length);
+      const stored = this.#accept(message.seq, message.data, token);
+      if (continuous) this.#known.follow(token, message.seq, stored && summary(stored));
+      else if (stored) this.#known.learn(token, { revision: message.seq, at: message.seq, record: summary(stored) });
+      if (stored && (query.key === undefined || stored.key === query.key)) out.push(toRecord(stored, message.seq));
+      if (out.length < limit) return false;
+      through = message.seq;
+      return true;
+    };
+    let next = since + 1;
+    scan: {
+      for await (const message of readStream(this.#js, this.#jsm, this.#bucketStream, { from: next, through: head, ...(subject !== undefined && { subject }) })) {
+        if (message.seq > head) break;
+        for (; holes && next < message.seq; next++) if (take(await this.#mirrored(next))) break scan;
+        next = message.seq + 1;
+        if (take(message)) break scan;
+      }
+      for (; holes && next <= head; next++) if (take(await this.#mirrored(next))) break scan;
     }
+    if (continuous) this.#known.complete(through);
     return out;
   }
 
-  /**
-   * The log record at `seq`: in the bucket, or, if the bucket dropped it (made before it kept
-   * every revision), in the log mirror. Undefined, counted, if Colony did not write it.
-   */
-  async #record(seq: number): Promise<Stored | undefined> {
-    let message = await this.#jsm.streams.getMessage(this.#bucketStream, { seq });
-    if (!message) {
-      await this.#mirrorAt(seq);
-      message = await this.#jsm.streams.getMessage(this.#logStream, { seq });
-    }
+  /** Message `seq` of the log mirror, which holds what the bucket of a board from the old layout dropped. */
+  async #mirrored(seq: number): Promise<StreamMessage> {
+    await this.#mirrorAt(seq);
+    const message = await this.#jsm.streams.getMessage(this.#logStream, { seq });
     if (!message) throw new Error(`the log of ${this.#bucketStream} has no record ${seq}; was the stream edited by hand?`);
-    return this.#accept(seq, message.data, message.subject.slice(this.#subjects.length));
+    return message;
   }
 
   /** Calls `listener` after every write to the bucket (see `onStored`). */
@@ -286,14 +351,14 @@ export class NatsBoardStore implements BoardStore {
     return onStored(this.#js, this.#bucketStream, listener);
   }
 
-  async #head(stream: string): Promise<number> {
-    return (await this.#jsm.streams.info(stream)).state.last_seq;
+  async #state(): Promise<StreamState> {
+    return (await this.#jsm.streams.info(this.#bucketStream)).state;
   }
 
   /** Waits until the log mirror holds every write up to `seq`. */
   async #mirrorAt(seq: number): Promise<void> {
     const deadline = Date.now() + MIRROR_WAIT_MS;
-    for (let wait = 1; (await this.#head(this.#logStream)) < seq; wait = Math.min(wait * 2, 50)) {
+    for (let wait = 1; (await this.#jsm.streams.info(this.#logStream)).state.last_seq < seq; wait = Math.min(wait * 2, 50)) {
       if (Date.now() > deadline) throw new Error(`the log mirror ${this.#logStream} is behind its bucket by more than ${MIRROR_WAIT_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
