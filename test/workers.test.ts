@@ -68,6 +68,35 @@ describe("colony worker processes", () => {
     });
   }
 
+  it("a worker killed with SIGKILL while holding a batch of claims: another worker redoes each task, once", T, async () => {
+    const { db, colony } = freshDb("batch-kill");
+    const tasks = await colony.tasks();
+    const names = ["batch-1", "batch-2", "batch-3", "batch-4"];
+    // On the board before A starts, so that A's first claim takes all four at once.
+    const submitted = await tasks.submitAll(names.map((name) => ({ id: name, kind: "gated", input: gate(name), backoff: { baseMs: 50 } })));
+    const a = await startWorker(db, "batch-a", ["--lease-ms", "900", "--capability", "gated", "--concurrency", "4"]);
+    await waitFor(() => names.every((name) => trace(name).length === 1), PATIENCE, "A's four agents to start");
+    const held = await Promise.all(names.map((id) => tasks.get(id)));
+    assert.ok(held.every((t) => t?.status === "claimed" && t.owner === "batch-a"));
+    assert.equal(new Set(held.map((t) => t!.updatedAt)).size, 1, "claimed in one transaction");
+    const b = await startWorker(db, "batch-b", ["--capability", "gated", "--concurrency", "4"]);
+
+    a.kill("SIGKILL");
+    assert.equal((await a.exited).signal, "SIGKILL");
+    await waitFor(() => names.every((name) => trace(name).length === 2), PATIENCE, "B's four agents to start");
+    for (const name of names) open(name);
+    for (const task of submitted) {
+      const done = await settled(tasks, task.id);
+      assert.equal(done.status, "succeeded");
+      assert.equal(done.owner, "batch-b");
+      assert.equal(done.attempts, 1);
+      assert.deepEqual(done.failures.map((f) => [f.attempt, f.worker, f.kind]), [[1, "batch-a", "lease"]]);
+      assert.deepEqual(trace(task.id), [`start ${a.pid}`, `start ${b.pid}`, `done ${b.pid}`], `${task.id} ran to its end once, on B`);
+    }
+    b.kill("SIGTERM");
+    assert.equal((await b.exited).code, 0);
+  });
+
   it("a poison task ends dead after maxAttempts with its failures; the worker goes on serving", T, async () => {
     const { db, colony } = freshDb("poison");
     const tasks = await colony.tasks();

@@ -257,17 +257,15 @@ function waitingOn(ids: string[]): string {
   return `waiting on ${ids.join(", ")}`;
 }
 
-/** Gives the first task in line to `request.worker`, or undefined. Only one claimer gets a task. */
-export function claim(tx: TaskTx, request: ClaimRequest, reserveMs: number): Task | undefined {
+/** Gives up to `max` tasks first in line to `request.worker`, in line order. Only one claimer gets a task. */
+export function claim(tx: TaskTx, request: ClaimRequest, reserveMs: number, max = 1): Task[] {
   reap(tx, reserveMs);
-  const task = nextFor(tx, request);
-  if (!task) return undefined;
-  return change(
-    tx,
-    task,
-    { status: "claimed", owner: request.worker, leaseMs: request.leaseMs, leaseUntil: tx.now + request.leaseMs, assignee: undefined, assignedUntil: undefined, runAfter: undefined, reason: undefined },
-    "claimed",
-  );
+  const claimed: Task[] = [];
+  for (let task = nextFor(tx, request); task; task = claimed.length < max ? nextFor(tx, request) : undefined) {
+    const patch = { status: "claimed", owner: request.worker, leaseMs: request.leaseMs, leaseUntil: tx.now + request.leaseMs, assignee: undefined, assignedUntil: undefined, runAfter: undefined, reason: undefined } as const;
+    claimed.push(change(tx, task, patch, "claimed"));
+  }
+  return claimed;
 }
 
 /** The task, if `generation` still holds its claim and the lease has not lapsed; else `StaleTaskError`. */

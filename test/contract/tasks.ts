@@ -363,6 +363,51 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
     });
 
     describe("claim", () => {
+      it("claimMany takes up to max tasks in line order (priority, then age), each under its own lease", async () => {
+        await tasks.submitAll([
+          { id: "a", kind: "k" },
+          { id: "b", kind: "k", priority: 5 },
+          { id: "c", kind: "k" },
+          { id: "d", kind: "other" },
+          { id: "e", kind: "k" },
+        ]);
+        const first = await tasks.claimMany({ worker: "w1", capabilities: ["k"], leaseMs: 5000, max: 3 });
+        assert.deepEqual(first.map((t) => t.id), ["b", "a", "c"]);
+        for (const task of first) {
+          assert.equal(task.status, "claimed");
+          assert.equal(task.owner, "w1");
+          assert.equal(task.leaseUntil, task.updatedAt + 5000);
+        }
+        assert.deepEqual((await tasks.claimMany({ worker: "w2", capabilities: ["k", "other"], leaseMs: 5000, max: 5 })).map((t) => t.id), ["d", "e"]);
+        assert.deepEqual(await tasks.claimMany({ worker: "w3", capabilities: ["k", "other"], leaseMs: 5000, max: 2 }), []);
+        assert.equal((await eventsOf(tasks)).filter((e) => e.type === "claimed").length, 5);
+        await assert.rejects(tasks.claimMany({ worker: "w1", capabilities: ["k"], leaseMs: 5000, max: 0 }), invalid(/max/));
+        await assert.rejects(tasks.claimMany({ worker: "w1", capabilities: ["k"], leaseMs: 5000, max: 1.5 }), invalid(/max/));
+      });
+
+      it("completeAndClaim records the result and claims the next in one step; a stale generation does neither", async () => {
+        await tasks.submitAll([
+          { id: "one", kind: "k" },
+          { id: "two", kind: "k" },
+          { id: "three", kind: "k" },
+        ]);
+        const held = await claimed("w1");
+        const next = { worker: "w1", capabilities: ["k"], leaseMs: 5000 };
+        const head = await tasks.head();
+        const { task, claimed: more } = await tasks.completeAndClaim(held.id, "r1", { generation: held.generation }, { ...next, max: 2 });
+        assert.equal(task.status, "succeeded");
+        assert.equal(task.result, "r1");
+        assert.deepEqual(more.map((t) => [t.id, t.status, t.owner]), [["two", "claimed", "w1"], ["three", "claimed", "w1"]]);
+        assert.deepEqual((await eventsOf(tasks, head)).map((e) => [e.type, e.task.id]), [["succeeded", "one"], ["claimed", "two"], ["claimed", "three"]]);
+
+        await assert.rejects(tasks.completeAndClaim(held.id, "again", { generation: held.generation }, { ...next, max: 1 }), isStale(held.id, held.generation));
+        await tasks.submit({ id: "four", kind: "k" });
+        await assert.rejects(tasks.completeAndClaim(more[0]!.id, "r2", { generation: more[0]!.generation - 1 }, { ...next, max: 1 }), StaleTaskError);
+        assert.equal((await get("four")).status, "pending", "a refused completion claims nothing");
+        const done = await tasks.completeAndClaim(more[0]!.id, "r2", { generation: more[0]!.generation });
+        assert.deepEqual([done.task.status, done.claimed], ["succeeded", []], "without next it only completes");
+      });
+
       it("pending → claimed → succeeded, each move a new generation and an event", async () => {
         const task = await tasks.submit({ kind: "k", input: "in" });
         const before = Date.now();

@@ -18,7 +18,7 @@ import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentEvent, SubAgentHandle
 import type { LeaseStore } from "../../core/store.ts";
 import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
-import { StaleTaskError, type Task, type WorkerStatus } from "../../core/tasks.ts";
+import { StaleTaskError, type ClaimRequest, type Task, type WorkerStatus } from "../../core/tasks.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
@@ -140,6 +140,8 @@ export class TaskWorker {
   readonly #spawn: Spawn;
   readonly #options: Required<Omit<WorkerOptions, "id" | "capabilities" | "agents" | "concurrency">> & { agents: AgentsByKind };
   readonly #running = new Map<string, Running>();
+  /** Slots promised to claims on their way (the claim loop's, and those made with a completion). */
+  #claiming = 0;
   readonly #changes = new ChangeSignal();
   readonly #listeners = new Set<(event: WorkerEvent) => void>();
   readonly #stop = new AbortController();
@@ -325,26 +327,42 @@ export class TaskWorker {
     const stopped = this.#stop.signal;
     while (this.#status === "online" && !stopped.aborted) {
       const seen = this.#changes.version;
-      if (this.#running.size >= this.concurrency) {
+      const free = this.#free();
+      if (free === 0) {
         await this.#changes.waitPast(seen, stopped);
         continue;
       }
-      let task: Task | undefined;
+      let tasks: Task[] = [];
+      this.#claiming += free;
       try {
-        task = await this.#tasks.claim({ worker: this.id, capabilities: this.capabilities, leaseMs: this.#options.leaseMs });
+        tasks = await this.#tasks.claimMany({ ...this.#claimRequest(), max: free });
       } catch (error) {
         this.#emit({ type: "error", error: `claim: ${describeError(error)}`, at: Date.now() });
+      } finally {
+        this.#claiming -= free;
       }
-      if (task && this.#status !== "online") {
-        // Drained or stopped while this claim was on its way: hand it back untouched.
-        await this.#tasks.release(task.id, { generation: task.generation }).catch(() => {});
-        break;
-      }
-      if (task) {
-        this.#run(task);
+      if (tasks.length > 0) {
+        await this.#start(tasks);
         continue;
       }
       await this.#changes.waitPast(seen, AbortSignal.any([stopped, AbortSignal.timeout(this.#options.pollMs)]));
+    }
+  }
+
+  /** Slots neither running a task nor promised to a claim on its way. */
+  #free(): number {
+    return Math.max(0, this.concurrency - this.#running.size - this.#claiming);
+  }
+
+  #claimRequest(): ClaimRequest {
+    return { worker: this.id, capabilities: this.capabilities, leaseMs: this.#options.leaseMs };
+  }
+
+  /** Runs what was claimed; what came after a drain or stop began is handed back untouched. */
+  async #start(tasks: Task[]): Promise<void> {
+    for (const task of tasks) {
+      if (this.#status === "online" && !this.#stop.signal.aborted) this.#run(task);
+      else await this.#tasks.release(task.id, { generation: task.generation }).catch(() => {});
     }
   }
 
@@ -395,8 +413,20 @@ export class TaskWorker {
       if (outcome.ok) {
         const { result } = outcome;
         try {
-          await whileBusy(() => this.#tasks.complete(task.id, result, options()));
+          // Its slot is free once this is recorded: the same transaction claims what fills it
+          // (and any other free slot), so a busy worker moves on in one round trip.
+          const free = this.#status === "online" && !this.#stop.signal.aborted ? this.#free() + 1 : 0;
+          this.#claiming += free;
+          let claimed: Task[];
+          try {
+            ({ claimed } = await whileBusy(() => this.#tasks.completeAndClaim(task.id, result, options(), { ...this.#claimRequest(), max: free })));
+          } finally {
+            this.#claiming -= free;
+          }
           this.#emit({ type: "succeeded", task: task.id, kind: task.kind, ms: Date.now() - started, at: Date.now() });
+          // This task's slot is still counted until it leaves #running (see #run), so it goes first.
+          this.#running.delete(task.id);
+          await this.#start(claimed);
           return;
         } catch (error) {
           if (!(error instanceof InvalidValueError)) throw error;
