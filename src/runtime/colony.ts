@@ -226,7 +226,8 @@ export function createColony(options: ColonyOptions = {}): Colony {
     return opened;
   };
 
-  const spawn = async (agent: AgentRef | SubAgent, input: unknown, spawnOptions: SpawnOptions) => (await agentRuntime()).spawn(agent, input, spawnOptions);
+  const spawn = async (agent: AgentRef | SubAgent, input: unknown, spawnOptions: SpawnOptions, registerAfterMs?: number) =>
+    (await agentRuntime()).spawn(agent, input, spawnOptions, { registerAfterMs });
 
   let opened: Promise<Bus> | undefined;
   const bus = (): Promise<Bus> => {

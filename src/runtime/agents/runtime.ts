@@ -121,6 +121,8 @@ interface Node {
   markReady(): void;
   /** Set when the agent's own declarations break its limits: its first turn is refused with it. */
   refusal: Error | undefined;
+  /** Whether its record is in the registry yet (see `SpawnScope.registerAfterMs`). */
+  registered: boolean;
 }
 
 export interface RuntimeDeps {
@@ -134,6 +136,13 @@ export interface SpawnScope {
   parent?: Node;
   ledger?: Ledger;
   board?: string;
+  /**
+   * For an inline agent: keep its record out of the registry until it has run this long, and if
+   * it ends sooner, write it once, as it ended. A worker's short tasks then cost the registry one
+   * write each instead of four (created, running, its turn, its end), and a longer one is listed
+   * while it runs from this long after its start.
+   */
+  registerAfterMs?: number;
 }
 
 export class AgentRuntime {
@@ -257,6 +266,7 @@ export class AgentRuntime {
       ready: new Promise<void>((resolve) => (markReady = resolve)),
       markReady: () => markReady(),
       refusal: undefined,
+      registered: false,
       relay,
       record: {
         id,
@@ -276,7 +286,12 @@ export class AgentRuntime {
         error: undefined,
       },
     };
-    await this.#deps.agents.insert(node.record);
+    const lazy = scope.registerAfterMs !== undefined && isolation === "inline";
+    if (!lazy) await this.#register(node);
+    else {
+      const timer = setTimeout(() => void this.#register(node).catch(() => {}), scope.registerAfterMs).unref();
+      node.timers.push(() => clearTimeout(timer));
+    }
     this.#nodes.set(id, node);
     scope.parent?.children.add(node);
     this.#watchKills();
@@ -366,7 +381,7 @@ export class AgentRuntime {
           // Descendants' usage counts for every ancestor, in the registry too.
           for (let up: Node | undefined = node; up; up = up.parent) {
             up.record.usage = { ...up.record.usage, tokens: up.ledger.used.tokens, costUsd: up.ledger.used.costUsd };
-            await this.#deps.agents.updateUsage(up.id, up.record.usage);
+            if (up.registered) await this.#deps.agents.updateUsage(up.id, up.record.usage);
           }
           this.#event(node, { type: "usage", tokens: message.tokens, costUsd: message.costUsd, at: Date.now() });
           return;
@@ -466,7 +481,7 @@ export class AgentRuntime {
         node.ledger.countTurn();
         node.record.usage = { ...node.record.usage, turns: node.record.usage.turns + 1 };
         // In the registry at once: a one-shot agent makes no other move before it ends.
-        await this.#deps.agents.updateUsage(node.id, node.record.usage);
+        if (node.registered) await this.#deps.agents.updateUsage(node.id, node.record.usage);
         await this.#deps.beforeTurn?.({ id: node.id, name: node.name, turn });
         if (node.record.state === "waiting") await this.#move(node, "running");
         this.#event(node, { type: "turn", turn, at: Date.now() });
@@ -531,24 +546,44 @@ export class AgentRuntime {
    * time, each checked against the state the previous one left (a host's "ready" can race its
    * timeout, say).
    */
-  async #move(node: Node, state: AgentState, patch: Partial<AgentRecord> = {}): Promise<void> {
+  #move(node: Node, state: AgentState, patch: Partial<AgentRecord> = {}): Promise<void> {
+    return this.#inTurn(node, () => this.#moveNow(node, state, patch));
+  }
+
+  /** Runs `step` after the node's registry writes before it (moves, its registration), one at a time. */
+  async #inTurn(node: Node, step: () => Promise<void>): Promise<void> {
     const previous = node.moving;
     let release!: () => void;
     node.moving = new Promise<void>((resolve) => (release = resolve));
     await previous;
     try {
-      await this.#moveNow(node, state, patch);
+      await step();
     } finally {
       release();
     }
+  }
+
+  /** Puts the node's record, as it stands now, in the registry (at once, or when it is due). */
+  #register(node: Node): Promise<void> {
+    return this.#inTurn(node, async () => {
+      if (node.registered || isFinal(node.record.state)) return;
+      await this.#deps.agents.insert({ ...node.record });
+      node.registered = true;
+    });
   }
 
   async #moveNow(node: Node, state: AgentState, patch: Partial<AgentRecord>): Promise<void> {
     const from = node.record.state;
     if (!canTransition(from, state)) throw new TransitionError(node.id, `cannot move from ${from} to ${state}`);
     const next = { ...patch, state, usage: node.record.usage };
-    if (!(await this.#deps.agents.transition(node.id, node.record.generation, next))) {
-      throw new TransitionError(node.id, `its record moved past generation ${node.record.generation} (another writer changed it)`);
+    if (node.registered) {
+      if (!(await this.#deps.agents.transition(node.id, node.record.generation, next))) {
+        throw new TransitionError(node.id, `its record moved past generation ${node.record.generation} (another writer changed it)`);
+      }
+    } else if (isFinal(state)) {
+      // It ended before it was due in the registry: its one write, as it ended.
+      await this.#deps.agents.insert({ ...node.record, ...next, generation: node.record.generation + 1 });
+      node.registered = true;
     }
     Object.assign(node.record, next, { generation: node.record.generation + 1 });
     this.#event(node, { type: "state", state, at: Date.now() });

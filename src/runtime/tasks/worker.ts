@@ -46,6 +46,11 @@ export interface WorkerOptions {
   /** How often an idle worker looks for work besides being woken by board changes; default 500 ms. */
   pollMs?: number;
   /**
+   * How long an inline agent runs before `colony agents` lists it; default 200 ms. One that ends
+   * sooner is listed once, as it ended: a short task costs the registry one write, not four.
+   */
+  registerAfterMs?: number;
+  /**
    * How references in `agents` run; objects always run inline. Default `inline`, as for `colony
    * worker` and `spawn`: a thread or process per task loads the agent's module anew each time,
    * which is worth it only for an agent that must be stoppable, memory-capped or kept from the
@@ -72,7 +77,8 @@ export type WorkerEvent =
   | { type: "draining"; running: number; at: number }
   | { type: "stopped"; at: number };
 
-export type Spawn = (agent: AgentRef | AnySubAgent, input: unknown, options: SpawnOptions) => Promise<SubAgentHandle>;
+/** Spawns a task's agent; an inline one is listed in the registry only once it has run `registerAfterMs` (or has ended). */
+export type Spawn = (agent: AgentRef | AnySubAgent, input: unknown, options: SpawnOptions, registerAfterMs?: number) => Promise<SubAgentHandle>;
 
 interface Running {
   task: Task;
@@ -175,6 +181,7 @@ export class TaskWorker {
       // Not less than a lease: a worker merely slowed down (a busy store, a long GC) is not taken for dead sooner than its leases would lapse.
       ttlMs: duration("ttlMs", options.ttlMs ?? Math.max(leaseMs, heartbeatMs * 3)),
       pollMs: duration("pollMs", options.pollMs ?? 500),
+      registerAfterMs: duration("registerAfterMs", options.registerAfterMs ?? 200),
       isolation: options.isolation ?? DEFAULT_WORKER_ISOLATION,
       local: options.local ?? false,
     };
@@ -462,7 +469,7 @@ export class TaskWorker {
     // Whatever the agent's code starts inline (timers, promises) inherits this context, so that an
     // error it throws where nothing awaits it can be pinned on this task (see `containUncaughtErrors`).
     const options: SpawnOptions = { isolation, name: `${task.kind}:${task.id}`, ...(task.timeoutMs !== undefined && { timeoutMs: task.timeoutMs }) };
-    run.handle = await agentScope.run(run, () => this.#spawn(agent, input, options));
+    run.handle = await agentScope.run(run, () => this.#spawn(agent, input, options, this.#options.registerAfterMs));
     if (run.crashed) void run.handle.terminate({ graceMs: 1000 }).catch(() => {});
     void this.#forwardProgress(task, run.handle).catch(() => {});
     return Promise.race([run.handle.result, crashed]);
