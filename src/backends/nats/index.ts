@@ -12,7 +12,7 @@ import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
 import type { Backend, BackendFactory, BoardStore, RejectedMessages, TaskStore } from "../../core/store.ts";
 import { NatsBoardStore } from "./board.ts";
 import { NatsBus } from "./bus.ts";
-import { KvCas, outlast } from "./jetstream.ts";
+import { closeFeeds, KvCas, outlast } from "./jetstream.ts";
 import { NatsLeaseStore } from "./leases.ts";
 import { natsNames, type NatsNames } from "./names.ts";
 import { NatsAgentStore, NatsRunStore } from "./records.ts";
@@ -136,6 +136,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
       },
       rejected: () => totalOf([...opened].map((store) => store.rejected())),
       async close() {
+        // Before the connection goes: the change feeds' consumers are deleted, not left to expire.
+        await closeFeeds(js);
         await nc.close();
       },
     };

@@ -3,7 +3,7 @@
  * an outage (a lost server, a leader election), and hearing of each stored message.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeliverPolicy, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { ClosedConnectionError, headers, NoRespondersError, TimeoutError, type MsgHdrs } from "@nats-io/transport-node";
 
@@ -91,12 +91,44 @@ export function contentionPause(attempt: number): Promise<void> {
   return sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
 }
 
-/** How long a change listener's pulls last; its consumer's idle heartbeat is half that. */
+/** How long a change feed's pulls last; its consumer's idle heartbeat is half that. */
 const HEARTBEAT_PULL_MS = 2000;
 
 /**
+ * How long the server keeps a change feed's consumer that nobody pulls from: the consumer of a
+ * process killed before it could delete it goes away by itself. (A consumer that nats.js makes
+ * again on its own, after a reconnect or a gap, takes its fixed 5 minutes instead.)
+ */
+const ABANDONED_MS = 10 * HEARTBEAT_PULL_MS;
+
+/** How long closing waits for the server to confirm a feed's consumer deleted; an unreachable one lets it expire. */
+const DELETE_WAIT_MS = 2000;
+
+/** One change feed: a consumer on one stream, shared by every listener of this connection. */
+interface Feed {
+  readonly listeners: Set<() => void>;
+  readonly stop: AbortController;
+  /** Settles once the feed has stopped and its consumer is deleted (or left to expire). */
+  readonly done: Promise<void>;
+}
+
+interface Feeds {
+  readonly open: Map<string, Feed>;
+  /** Feeds stopped whose consumer is still being deleted. */
+  readonly closing: Set<Promise<void>>;
+}
+
+/** The change feeds of each connection's JetStream client, by stream. */
+const feedsOf = new WeakMap<JetStreamClient, Feeds>();
+
+/**
  * Calls `listener` after each message is stored on `stream`, until the returned function is
- * called, whatever happens to the servers meanwhile.
+ * called, whatever happens to the servers meanwhile. A listener may be called when nothing was
+ * stored; it is never left uncalled after a message stored once it was added.
+ *
+ * Every listener of one stream on one connection shares one feed, so that a thousand waits leave
+ * no more consumers on the server than one: the first listener starts it, the last to leave stops
+ * it and deletes its consumer, and `closeFeeds` does so for those still open.
  *
  * A core subscription to the stream's subjects is no such signal on a cluster: it hears a
  * publish before the stream leader has committed it, so a reader woken by it may find nothing
@@ -105,40 +137,92 @@ const HEARTBEAT_PULL_MS = 2000;
  * does; nats.js's ordered consumer, whose consumer sat on a killed stream leader, reports missed
  * heartbeats for ever, and one reset by a reconnect may stall). So the consumer pulls briefly
  * (the server sends an idle heartbeat every half pull), and one that has given no sign of life
- * for two pulls is dropped and a new one made; each new one first calls the listener, for
+ * for two pulls is dropped and a new one made; each new one first calls the listeners, for
  * whatever was stored while there was none.
  */
 export function onStored(js: JetStreamClient, stream: string, listener: () => void): () => void {
-  const stop = new AbortController();
-  void (async () => {
-    while (!stop.signal.aborted) {
+  let feeds = feedsOf.get(js);
+  if (!feeds) feedsOf.set(js, (feeds = { open: new Map(), closing: new Set() }));
+  let feed = feeds.open.get(stream);
+  if (!feed) {
+    const listeners = new Set<() => void>();
+    const stop = new AbortController();
+    feed = { listeners, stop, done: runFeed(js, stream, listeners, stop.signal) };
+    feeds.open.set(stream, feed);
+  }
+  // A wrapper of its own, so that one function added twice is two listeners.
+  const entry = () => listener();
+  feed.listeners.add(entry);
+  const [joined, opened] = [feed, feeds];
+  return () => {
+    if (joined.listeners.delete(entry) && joined.listeners.size === 0) endFeed(opened, stream, joined);
+  };
+}
+
+/**
+ * Stops every change feed of this client and deletes their consumers (waiting a moment at most for
+ * the server to confirm): a connection about to close leaves no consumer behind. Listeners still
+ * added hear nothing more.
+ */
+export async function closeFeeds(js: JetStreamClient): Promise<void> {
+  const feeds = feedsOf.get(js);
+  if (!feeds) return;
+  for (const [stream, feed] of feeds.open) endFeed(feeds, stream, feed);
+  // A feed still waiting on an unreachable server gives up when the connection closes.
+  await Promise.race([Promise.all(feeds.closing), sleep(DELETE_WAIT_MS, undefined, { ref: false })]);
+}
+
+function endFeed(feeds: Feeds, stream: string, feed: Feed): void {
+  if (feeds.open.get(stream) === feed) feeds.open.delete(stream);
+  if (feed.stop.signal.aborted) return;
+  feed.stop.abort();
+  feeds.closing.add(feed.done);
+  void feed.done.then(() => feeds.closing.delete(feed.done));
+}
+
+async function runFeed(js: JetStreamClient, stream: string, listeners: Set<() => void>, signal: AbortSignal): Promise<void> {
+  const notify = () => {
+    for (const listener of [...listeners]) listener();
+  };
+  while (!signal.aborted) {
+    let consumer: Consumer | undefined;
+    try {
+      // From the next message on; should nats.js make the consumer again before one arrives, it
+      // starts there too, not (as with DeliverPolicy.New) from the stream's first message.
+      const last = (await (await js.streams.get(stream)).info(true)).state.last_seq;
+      if (signal.aborted) break;
+      consumer = await js.consumers.get(stream, { opt_start_seq: last + 1, headers_only: true, inactive_threshold: ABANDONED_MS });
+      if (signal.aborted) break;
+      const stored = await consumer.consume({ expires: HEARTBEAT_PULL_MS });
+      const onAbort = () => void stored.stop();
+      signal.addEventListener("abort", onAbort, { once: true });
+      let heard = Date.now();
+      void (async () => {
+        for await (const status of stored.status()) if (status.type === "heartbeat") heard = Date.now();
+      })();
+      const watchdog = setInterval(() => Date.now() - heard > 2 * HEARTBEAT_PULL_MS && stored.stop(), HEARTBEAT_PULL_MS / 2).unref();
       try {
-        const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.New, headers_only: true });
-        const stored = await consumer.consume({ expires: HEARTBEAT_PULL_MS });
-        stop.signal.addEventListener("abort", () => void stored.stop(), { once: true });
-        if (stop.signal.aborted) return void stored.stop();
-        let heard = Date.now();
-        void (async () => {
-          for await (const status of stored.status()) if (status.type === "heartbeat") heard = Date.now();
-        })();
-        const watchdog = setInterval(() => Date.now() - heard > 2 * HEARTBEAT_PULL_MS && stored.stop(), HEARTBEAT_PULL_MS / 2).unref();
-        try {
-          listener();
-          for await (const _ of stored) {
-            heard = Date.now();
-            listener();
-          }
-        } finally {
-          clearInterval(watchdog);
+        notify();
+        for await (const _ of stored) {
+          heard = Date.now();
+          notify();
         }
-      } catch (error) {
-        // The connection closed: nothing more will change that this process can see.
-        if (error instanceof ClosedConnectionError) return;
+      } finally {
+        clearInterval(watchdog);
+        signal.removeEventListener("abort", onAbort);
       }
-      await sleep(500, undefined, { signal: stop.signal }).catch(() => {});
+    } catch (error) {
+      // The connection closed: nothing more will change that this process can see, and the
+      // consumer, if any, expires on the server.
+      if (error instanceof ClosedConnectionError) return;
+    } finally {
+      // A dropped consumer is deleted in the background (its server may be gone); the last one
+      // is waited for, briefly, so that a closing connection takes the request with it.
+      const deleted = consumer?.delete().catch(() => false);
+      if (deleted && signal.aborted) await Promise.race([deleted, sleep(DELETE_WAIT_MS, undefined, { ref: false })]);
     }
-  })();
-  return () => stop.abort();
+    await sleep(500, undefined, { signal }).catch(() => {});
+  }
 }
 
 /**
