@@ -8,16 +8,21 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { coordinatorRole, createColony, natsBackend, nodeInfoChannel, nodeRequestChannel, nodeSubject, progressChannel, progressSubject, type Colony, type NodeInfo, type ProgressMessage, type WorkerEvent } from "../src/index.ts";
 import { CLI, cliJson, runCli } from "./fixtures/cli.ts";
-import { waitFor } from "./fixtures/helpers.ts";
+import { tempDir, waitFor } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
 const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.url));
+/** Files whose existence lets the gated agents end (see test/fixtures/worker-agents.ts). */
+const gates = tempDir("colony-swarm-gates-");
+after(() => gates.dispose());
 const LEASE_MS = 1000;
 
 const nats = natsServerPerFile();
@@ -87,9 +92,10 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     const progress: ProgressMessage[] = [];
     bus.subscribe(progressChannel, progressSubject("default"), (m) => void progress.push(m));
     await sleep(100);
-    // Long enough (10 s) to still hold node-a's first slot when status is read below, however slow
-    // a loaded machine starts the CLI: else node-a takes a second echo and none is left pending.
-    const task = await tasks.submit({ kind: "chatty", input: { steps: 200, ms: 50 } });
+    // Every task here holds its slot until the test opens its gate, however slow a loaded machine
+    // is to start the CLI: else node-a could take a second echo and leave none pending.
+    const [chattyGate, echoGate] = [join(gates.path, "chatty.go"), join(gates.path, "echo.go")];
+    const task = await tasks.submit({ kind: "chatty", input: { steps: 30, ms: 50, gate: chattyGate } });
     await waitFor(() => progress.length >= 3, 10_000, "progress on the bus");
     assert.deepEqual(progress.slice(0, 3).map((p) => [p.task, p.worker, p.event.type, (p.event as { data?: { i: number } }).data?.i]), [
       [task.id, "node-a", "emit", 1],
@@ -102,7 +108,7 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
       ["node-a", "online", ["chatty", "echo"], [task.id], coordinator.id === "node-a"],
       ["node-b", "online", ["echo"], [], coordinator.id === "node-b"],
     ]);
-    await tasks.submitAll([{ kind: "echo", input: { ms: 5000 } }, { kind: "echo", input: { ms: 5000 } }, { kind: "echo", input: { ms: 5000 } }, { kind: "alpha" }]);
+    await tasks.submitAll([{ kind: "echo", input: { gate: echoGate } }, { kind: "echo", input: { gate: echoGate } }, { kind: "echo", input: { gate: echoGate } }, { kind: "alpha" }]);
     const status = await waitFor(async () => {
       const s = await cli<{ coordinator: string; queue: Record<string, { pending: number; running: number }>; running: { id: string }[]; workers: Record<string, number> }>(flags, "status");
       return s.running.length === 3 && s;
@@ -115,11 +121,13 @@ describe("colony worker swarm on NATS", { timeout: 90_000 }, () => {
     const info: NodeInfo = await bus.request(nodeRequestChannel, nodeInfoChannel, nodeSubject("node-b"), { op: "info" });
     assert.equal(info.status, "busy");
     assert.equal(info.running.length, 1);
+    writeFileSync(echoGate, "");
+    writeFileSync(chattyGate, "");
     const drained = await cli<NodeInfo>(flags, "nodes", "drain", "node-b");
     assert.equal(drained.id, "node-b");
     assert.equal(await b.exited, 0, "node-b finished its task and exited");
     assert.ok(b.events.some((e) => e.type === "succeeded"), "it finished what it held");
-    assert.equal((await tasks.wait(task.id)).result, 200);
+    assert.equal((await tasks.wait(task.id)).result, 30);
   });
 
   test("submit --wait shows what the task's agent emits, from the worker's progress on the bus", async () => {
