@@ -3,18 +3,20 @@
  * sub-agents' spawn latency and message round trip against raw worker threads and processes,
  * the task board's submit → claim → complete against raw node:sqlite, tasks end to end
  * through `colony worker` processes, and on NATS (private nats-servers): board writes against
- * raw KV, task dispatch against request/reply, and tasks end to end. Run with `npm run bench`;
- * `node bench/main.ts --json` (or `npm run -s bench -- --json`) also prints the results as JSON
- * on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
+ * raw KV, task dispatch against request/reply, and tasks end to end; then one NATS worker
+ * process against one BullMQ worker process on the machine's Redis (skipped if Redis is not
+ * there). Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
+ * also prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
- * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers, nats;
- * `tasks` = claimers and workers) and prints their part of the report on stdout (JSON with
+ * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers, nats,
+ * bullmq; `tasks` = claimers and workers) and prints their part of the report on stdout (JSON with
  * `--json`) instead of writing BENCHMARKS.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createColony, memoryBackend, sqliteBackend, type Agent, type BackendFactory } from "../src/index.ts";
+import { bullmqBench } from "./bullmq.ts";
 import { AUTHOR, casWriter, KEYS } from "./cas.ts";
 import { calibrate, compare, comparison, median, progress, time, type Result, type Task } from "./measure.ts";
 import { RawBoard } from "./raw-sqlite.ts";
@@ -45,7 +47,7 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "nats"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "nats", "bullmq"] as const;
 type Section = (typeof SECTIONS)[number];
 const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers"] };
 
@@ -157,6 +159,8 @@ async function main(): Promise<void> {
       tasks: run("claimers") ? await taskBoardBench(dir) : undefined,
       workers: run("workers") ? await workersBench(dir) : undefined,
       nats: run("nats") ? await natsBench() : undefined,
+      // After nats: its ratio is to the NATS one-process row of this same run.
+      bullmq: run("bullmq") ? await bullmqBench() : undefined,
       seconds: 0,
     };
     results.seconds = (performance.now() - started) / 1000;

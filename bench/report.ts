@@ -70,6 +70,34 @@ export interface NatsResults {
   workers?: WorkersResults;
 }
 
+export interface BullmqResults {
+  /** The bullmq package's version. */
+  bullmq: string;
+  /** Redis's `redis_version`. */
+  redis?: string;
+  /** Why the row did not run (Redis not reachable). */
+  skipped?: string;
+  /** The worker's `concurrency`, as `colony worker --concurrency` in the NATS row. */
+  concurrency: number;
+  rounds: number;
+  warmup: number;
+  /** One worker process: jobs/s from the first add to the last job's `finishedOn`. */
+  row?: Result & {
+    tasksPerRound: number;
+    /** The add loop alone. */
+    submit: Result;
+    /** Spawn to the worker's "ready". */
+    startupSeconds: number;
+    /** SIGTERM to exit. */
+    stopSeconds: number;
+    /** Jobs the worker says it processed, warm-up included; undefined if it did not say. */
+    processed: number | undefined;
+    problems: string[];
+  };
+  /** Why the row stopped short. */
+  error?: string;
+}
+
 /** Sections left out (`--only`) are undefined. */
 export interface Results extends ReturnType<typeof machine> {
   writes?: Comparison & { memory: Result };
@@ -79,6 +107,7 @@ export interface Results extends ReturnType<typeof machine> {
   tasks?: TaskBoardResults;
   workers?: WorkersResults;
   nats?: NatsResults;
+  bullmq?: BullmqResults;
   seconds: number;
 }
 
@@ -126,7 +155,7 @@ ops/s (medians), i.e. how many times longer our operation takes; "paired" is the
 per-round ratios and "rounds" their range, a measure of the machine's noise. SQLite files are
 temp files in WAL mode with \`synchronous = NORMAL\` (the sqliteBackend default).
 
-${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : ""]
+${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : "", r.bullmq ? bullmqSection(r.bullmq, r.nats) : ""]
   .filter(Boolean)
   .join("\n")}`;
 }
@@ -355,4 +384,60 @@ and the server share the machine's ${cores} cores.
 ${workersTable(w)}`);
   }
   return parts.join("\n");
+}
+
+function bullmqSection(b: BullmqResults, nats: NatsResults | undefined): string {
+  const head = `## 8. Colony on NATS against BullMQ on Redis
+
+The one-process row of section 7.3 side by side with the same no-op tasks through one BullMQ
+${b.bullmq} worker process on the machine's Redis${b.redis ? ` ${b.redis}` : ""} at 127.0.0.1:6379 (\`bench/bullmq.ts\`): a child
+process (\`bench/bullmq-worker.ts\`) running \`new Worker(queue, async () => null, { connection,
+concurrency: ${b.concurrency} })\`, the concurrency \`colony worker\` has there. This process adds jobs with
+\`queue.add("noop", { i })\`, one at a time, as Colony's submitter submits: two untimed warm-ups of
+${b.warmup}, then ${b.rounds} rounds of M, each timed from its first add to its last job's end (the newest
+completed job's \`finishedOn\`, stamped by the worker as Colony's task events are); the end is
+polled with \`queue.getJobCounts\` every 10 ms. M is sized from the second warm-up by the rule
+used on NATS (rounds of about 2 s, 300 to 5,000 tasks): the first warm-up also pays for BullMQ's
+first script loads and both processes' warming up, and sized from it BullMQ's rounds lasted well
+under a second and were noisier. Jobs are kept when done, as Colony keeps its tasks; the queue is
+a fresh one per run, obliterated after. Both rows come from the same \`bench/main.ts\` run, one
+after the other (Colony's first), not in interleaved rounds: each has its own server and worker
+process. BullMQ and ioredis are dev dependencies of this baseline only.
+`;
+  if (b.skipped !== undefined) return `${head}\n**Skipped**: ${b.skipped}.\n`;
+  const colony = nats?.workers?.rows.find((row) => row.processes === 1);
+  const rows: string[] = [];
+  if (colony) {
+    rows.push(`| Colony on NATS, \`colony worker --nats\` (section 7.3) | ${nats!.workers!.concurrency} | ${ops(colony)} | ${(1000 / colony.opsPerSec).toFixed(2)} | ${ops(colony.submit)} | ${colony.tasksPerRound.toLocaleString("en-US")} | ${colony.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${colony.startupSeconds.toFixed(1)} | ${colony.stopSeconds.toFixed(1)} |`);
+  }
+  const row = b.row;
+  if (row) {
+    rows.push(`| BullMQ on Redis, one \`Worker\` | ${b.concurrency} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${row.startupSeconds.toFixed(1)} | ${row.stopSeconds.toFixed(1)} |`);
+  }
+  let ratio: string;
+  if (!row) ratio = "No ratio: the BullMQ row did not finish.";
+  else if (nats === undefined) ratio = "No ratio: it needs both rows from the same run; run `--only nats,bullmq` or the full benchmark.";
+  else if (nats.skipped !== undefined) ratio = `No ratio: the NATS sections were skipped (${nats.skipped}).`;
+  else if (!colony) ratio = `No ratio: Colony's one-process row on NATS did not finish${nats.workers?.error ? ` (${nats.workers.error})` : ""}.`;
+  else {
+    const r = colony.opsPerSec / row.opsPerSec;
+    const paced = (e2e: Result, submit: Result) => (e2e.opsPerSec / submit.opsPerSec).toFixed(2);
+    ratio = `**Ratio, Colony on NATS ÷ BullMQ, tasks/s (medians): ${r.toFixed(r < 0.1 ? 3 : 2)}** — ${r >= 1 ? `Colony does ${x(r)} BullMQ's tasks per second` : `BullMQ does ${x(1 / r)} Colony's tasks per second`}.
+
+End to end ÷ submits alone: Colony ${paced(colony, colony.submit)}, BullMQ ${paced(row, row.submit)}; near 1, the one-at-a-time
+submits set the pace rather than the worker, and the figure is then a floor on what the worker
+could do.`;
+  }
+  const problems = row?.problems.map((p) => `- \`${p.replaceAll("`", "'")}\``) ?? [];
+  return `${head}
+${
+  rows.length > 0
+    ? `| one worker process | concurrency | tasks/s | ms per task | submits alone/s | tasks per round | rounds, tasks/s | start-up s | SIGTERM to exit s |
+|---|---:|---:|---:|---:|---:|---|---:|---:|
+${rows.join("\n")}
+
+`
+    : ""
+}${ratio}
+${b.error ? `\n**Stopped short**: ${b.error}\n` : ""}${problems.length > 0 ? `\nProblems:\n\n${problems.join("\n")}\n` : ""}`;
 }
