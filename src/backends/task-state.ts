@@ -30,6 +30,8 @@ export class TaskState {
   readonly dependentsOf = new Map<string, Set<string>>();
   readonly childrenOf = new Map<string, Set<string>>();
   readonly byIdempotencyKey = new Map<string, string>();
+  /** Ended tasks whose cascade is left for a later transaction (`Task.settling`). */
+  readonly settling = new Set<string>();
   readonly workers = new Map<string, string>();
   readonly events: string[] = [];
   nextId = 1;
@@ -64,6 +66,8 @@ export class TaskState {
       if (task.idempotencyKey !== undefined) this.byIdempotencyKey.set(task.idempotencyKey, id);
     }
     addTo(this.byStatus, task.status, id);
+    if (task.settling) this.settling.add(id);
+    else this.settling.delete(id);
     this.tasks.set(id, json);
     this.parsed.set(id, task);
   }
@@ -95,6 +99,7 @@ export class StagedTaskTx implements TaskTx {
   readonly #stagedDependents = new Map<string, Set<string>>();
   readonly #stagedChildren = new Map<string, Set<string>>();
   readonly #stagedByKey = new Map<string, Set<string>>();
+  readonly #stagedSettling = new Set<string>();
 
   constructor(state: State) {
     this.#state = state;
@@ -125,6 +130,7 @@ export class StagedTaskTx implements TaskTx {
     for (const dep of staged.dependsOn) addTo(this.#stagedDependents, dep, task.id);
     if (staged.parentId !== undefined) addTo(this.#stagedChildren, staged.parentId, task.id);
     if (staged.idempotencyKey !== undefined) addTo(this.#stagedByKey, staged.idempotencyKey, task.id);
+    if (staged.settling) this.#stagedSettling.add(task.id);
     if (event) this.events.push(`{"seq":${this.#state.events.length + this.events.length + 1},"at":${this.now},"type":"${event}","task":${json}}`);
   }
 
@@ -188,6 +194,10 @@ export class StagedTaskTx implements TaskTx {
         (filter.kind === undefined || t.kind === filter.kind) &&
         (filter.parentId === undefined || t.parentId === filter.parentId),
     );
+  }
+
+  unsettled(limit: number): Task[] {
+    return this.#find(this.#state.settling, this.#stagedSettling, (t) => t.settling !== undefined).slice(0, limit);
   }
 
   workers(): WorkerInfo[] {

@@ -216,6 +216,8 @@ export interface TaskView {
   load(worker: string): number;
   list(filter: TaskFilter): Task[];
   workers(): WorkerInfo[];
+  /** Up to `limit` ended tasks marked `settling` (a cascade left for the next transaction), oldest first. */
+  unsettled(limit: number): Task[];
 }
 
 /**

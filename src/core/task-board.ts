@@ -195,12 +195,12 @@ export class TaskBoard {
     this.#checkOpen();
     const { claim, max } = checkClaim(request, 1);
     // Nothing for this worker and nothing to reap: answered from a read, without a write.
-    return handOut(
-      await this.#store.readOrTransact(
-        (view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: [] }),
-        (tx) => engine.claim(tx, claim, this.#reserveMs, max),
-      ),
+    const { value, more } = await this.#store.readOrTransact(
+      (view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: { value: [], more: false } }),
+      (tx) => ({ value: engine.claim(tx, claim, this.#reserveMs, max), more: engine.leftOver(tx) }),
     );
+    if (more) await this.#finishCascades();
+    return handOut(value);
   }
 
   /** Extends the lease of a claimed task; `StaleTaskError` if the claim is no longer yours. */
@@ -277,7 +277,7 @@ export class TaskBoard {
   async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
     this.#checkOpen();
     const checked = check(workerSchema, worker, "heartbeatWorker");
-    return this.#store.transact((tx) => engine.heartbeatWorker(tx, checked, this.#reserveMs));
+    return this.#transact((tx) => engine.heartbeatWorker(tx, checked, this.#reserveMs));
   }
 
   /** The newest event's `seq`: pass it to `watch({ since })` to miss nothing from here on. */
@@ -349,9 +349,29 @@ export class TaskBoard {
     for (const changes of this.#watchers) changes.close();
   }
 
-  /** Runs a change; what it returns is handed out as a copy, shaped as reads shape it. */
+  /**
+   * Runs a change; what it returns is handed out as a copy, shaped as reads shape it. A cascade
+   * it started that went past one transaction's bound is finished before it returns, one bounded
+   * transaction at a time.
+   */
   async #change<T>(work: (tx: TaskTx) => T): Promise<T> {
-    return handOut(await this.#store.transact(work));
+    return handOut(await this.#transact(work));
+  }
+
+  /** A transaction, then as many more as it takes to finish the cascades it left (see `Task.settling`). */
+  async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    const { result, more } = await this.#store.transact((tx) => ({ result: work(tx), more: engine.leftOver(tx) }));
+    if (more) await this.#finishCascades();
+    return result;
+  }
+
+  async #finishCascades(): Promise<void> {
+    for (let more = true; more; ) {
+      more = await this.#store.transact((tx) => {
+        engine.continueCascades(tx, this.#reserveMs);
+        return engine.leftOver(tx);
+      });
+    }
   }
 
   /** Reaps lapsed leases; returns when each lease still held ends. */
@@ -363,15 +383,19 @@ export class TaskBoard {
    * Reads after reaping, so that a lease that lapsed shows as such; from a plain read (no write,
    * no write lock) when there is nothing to reap.
    */
-  #read<T>(work: (view: TaskView) => T): Promise<T> {
+  async #read<T>(work: (view: TaskView) => T): Promise<T> {
     this.#checkOpen();
-    return this.#store.readOrTransact(
-      (view) => (engine.needsReap(view) ? undefined : { value: work(view) }),
+    const { value, more } = await this.#store.readOrTransact(
+      (view) => (engine.needsReap(view) ? undefined : { value: { value: work(view), more: false } }),
       (tx) => {
         engine.reap(tx, this.#reserveMs);
-        return work(tx);
+        return { value: work(tx), more: engine.leftOver(tx) };
       },
     );
+    if (!more) return value;
+    // Reaping started a cascade longer than one step: finish it, then read what it left.
+    await this.#finishCascades();
+    return this.#read(work);
   }
 
   /** A local worker for the batch's capabilities that no live worker offers, if this process can run them. */

@@ -329,50 +329,116 @@ export function release(tx: TaskTx, id: string, generation: number, reserveMs: n
 export function cancel(tx: TaskTx, id: string, reserveMs: number): Task {
   const root = tx.get(id);
   if (!root) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
-  const ended: Task[] = [];
-  // Breadth-first on a queue, not by recursion: a subtask tree of any depth fits.
-  const queue = [root];
-  for (let i = 0; i < queue.length; i++) {
-    const task = queue[i]!;
-    if (!FINAL_STATUSES.has(task.status)) {
-      const reason = task === root ? "cancelled" : `parent ${id} was cancelled`;
-      ended.push(change(tx, task, { status: "cancelled", reason, leaseUntil: undefined, assignee: undefined, assignedUntil: undefined }, "cancelled"));
-    }
-    queue.push(...tx.children(task.id));
-  }
-  settled(tx, ended, reserveMs);
+  // Its subtasks are cancelled as it settles (see `settled`), a bounded number per transaction.
+  if (!FINAL_STATUSES.has(root.status)) settled(tx, cancelled(tx, root, "cancelled"), reserveMs);
+  else settled(tx, [{ task: root, cancel: `parent ${id} was cancelled` }], reserveMs);
   return tx.get(id)!;
 }
 
+function cancelled(tx: TaskTx, task: Task, reason: string): Task {
+  return change(tx, task, { status: "cancelled", reason, leaseUntil: undefined, assignee: undefined, assignedUntil: undefined }, "cancelled");
+}
+
+/** Why a cancelled task's subtasks are cancelled: the cancel that reached it, as its own reason says. */
+function cancelReason(task: Task): string {
+  return task.reason?.startsWith("parent ") ? task.reason : `parent ${task.id} was cancelled`;
+}
+
+/** How many tasks one transaction's cascade may change before it leaves the rest to the next (see `Task.settling`). */
+export const CASCADE_STEP = 256;
+
+/** What a transaction's cascades have left to spend, and whether they marked anything to go on with. */
+const cascades = new WeakMap<TaskTx, { left: number; leftOver: boolean }>();
+
+function cascadeOf(tx: TaskTx): { left: number; leftOver: boolean } {
+  let cascade = cascades.get(tx);
+  if (!cascade) cascades.set(tx, (cascade = { left: CASCADE_STEP, leftOver: false }));
+  return cascade;
+}
+
+/** Whether this transaction left a cascade marked for the next one. */
+export function leftOver(tx: TaskTx): boolean {
+  return cascades.get(tx)?.leftOver ?? false;
+}
+
+/** Goes on with cascades left marked `settling` (by this process or one that died), as far as one step goes. */
+export function continueCascades(tx: TaskTx, reserveMs: number): void {
+  const left = cascadeOf(tx).left;
+  if (left <= 0) return;
+  const backlog = tx.unsettled(left).map((task) => {
+    const cleared: Task = { ...task, settling: undefined };
+    tx.put(cleared);
+    return { task: cleared, ...(task.settling?.cancel !== undefined && { cancel: task.settling.cancel }) };
+  });
+  settled(tx, backlog, reserveMs);
+}
+
+/** An ended task to settle; `cancel` when a cancel reached it (ended already) and must go on to its subtasks. */
+interface Settling {
+  task: Task;
+  cancel?: string;
+}
+
 /**
- * After tasks end: their dependents move on (or fail with them), and a broadcast parent may
- * collect. What ends in turn is settled from a work list, not by recursion, so that a chain of
- * any length fails or is cancelled without overflowing the stack.
+ * After tasks end: their dependents move on (or fail with them), a cancelled task's subtasks are
+ * cancelled, and a broadcast parent may collect. What ends in turn is settled from a work list,
+ * not by recursion, so that a chain of any length fits; and at most `CASCADE_STEP` tasks change
+ * per transaction: a task whose cascade is cut short is marked `settling` (with the rest of the
+ * work list) for the next transaction, so that no one write set grows with the chain (a NATS
+ * message has a size limit) and a crash in between loses nothing. Settling a task again changes
+ * only what it had not reached: every step looks at the task's current state first.
  */
-function settled(tx: TaskTx, ended: Task | Task[], reserveMs: number): void {
-  const work = Array.isArray(ended) ? [...ended] : [ended];
-  for (let task = work.pop(); task; task = work.pop()) {
-    for (const dependent of tx.dependents(task.id)) {
-      if (dependent.status !== "blocked") continue;
-      const state = dependencyState(tx, dependent);
-      if (state.failed) {
-        work.push(change(tx, dependent, { status: "failed", reason: state.failed }, "failed"));
-      } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
-        // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
-        const reason = `worker ${dependent.route.worker} it was routed to is not live`;
-        work.push(change(tx, dependent, { status: "failed", reason }, "failed"));
-      } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
-        const pending: Task = { ...dependent, status: "pending", reason: undefined };
-        change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
-      } else if (dependent.route.mode !== "broadcast") {
-        // Not a change of state: no new generation, no event.
-        tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
+function settled(tx: TaskTx, ended: Task | Settling[], reserveMs: number): void {
+  const cascade = cascadeOf(tx);
+  const work: Settling[] = Array.isArray(ended) ? [...ended] : [{ task: ended }];
+  const spend = (): boolean => cascade.left-- > 0;
+  for (let item = work.pop(); item; item = work.pop()) {
+    if (!settleOne(tx, item, work, spend, reserveMs)) {
+      // Out of this step's bound: it and the rest go on in the next transaction.
+      for (const rest of [item, ...work]) tx.put({ ...tx.get(rest.task.id)!, settling: rest.cancel === undefined ? {} : { cancel: rest.cancel } });
+      cascade.leftOver = true;
+      return;
+    }
+  }
+}
+
+/** Settles one ended task, pushing what ends because of it; false if the step's bound ran out first. */
+function settleOne(tx: TaskTx, { task, cancel }: Settling, work: Settling[], spend: () => boolean, reserveMs: number): boolean {
+  for (const dependent of tx.dependents(task.id)) {
+    if (dependent.status !== "blocked") continue;
+    if (!spend()) return false;
+    const state = dependencyState(tx, dependent);
+    if (state.failed) {
+      work.push({ task: change(tx, dependent, { status: "failed", reason: state.failed }, "failed") });
+    } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
+      // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
+      const reason = `worker ${dependent.route.worker} it was routed to is not live`;
+      work.push({ task: change(tx, dependent, { status: "failed", reason }, "failed") });
+    } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
+      const pending: Task = { ...dependent, status: "pending", reason: undefined };
+      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
+    } else if (dependent.route.mode !== "broadcast") {
+      // Not a change of state: no new generation, no event.
+      tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
+    }
+  }
+  const passOn = cancel ?? (task.status === "cancelled" ? cancelReason(task) : undefined);
+  if (passOn !== undefined) {
+    for (const child of tx.children(task.id)) {
+      if (!FINAL_STATUSES.has(child.status)) {
+        if (!spend()) return false;
+        work.push({ task: cancelled(tx, child, passOn) });
+      } else if (child.status !== "cancelled") {
+        // An ended subtask stays as it is, but the cancel reaches the subtasks below it. (A
+        // cancelled one passes on its own cancel as it settles.)
+        work.push({ task: child, cancel: passOn });
       }
     }
-    const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
-    const group = parent?.route.mode === "broadcast" && parent.status === "blocked" ? collect(tx, parent) : undefined;
-    if (group) work.push(group);
   }
+  const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
+  const group = parent?.route.mode === "broadcast" && parent.status === "blocked" ? collect(tx, parent) : undefined;
+  if (group) work.push({ task: group });
+  return true;
 }
 
 /** Ends a broadcast task once every copy has ended (succeeded if all did, failed otherwise) and returns it. */
@@ -412,6 +478,8 @@ export function reap(tx: TaskTx, reserveMs: number): void {
   for (const task of tx.expiredLeases()) {
     failAttempt(tx, task, "lease", `lease held by ${task.owner ?? "?"} lapsed`, true, reserveMs);
   }
+  // A cascade a crashed process left half done is finished by whoever comes next.
+  continueCascades(tx, reserveMs);
 }
 
 /** A worker gone long enough to drop from the registry. */
@@ -426,7 +494,7 @@ function silent(worker: WorkerInfo, now: number): boolean {
 
 /** Whether `reap` would change anything: a read that finds nothing to reap need not write. */
 export function needsReap(view: TaskView): boolean {
-  return view.workers().some((w) => forgotten(w, view.now) || silent(w, view.now)) || view.expiredLeases().length > 0;
+  return view.workers().some((w) => forgotten(w, view.now) || silent(w, view.now)) || view.expiredLeases().length > 0 || view.unsettled(1).length > 0;
 }
 
 /** Whether `claim` could give `request.worker` a task, as `view` stands and with nothing to reap. */

@@ -68,6 +68,13 @@ export interface Task<I = unknown, R = unknown> {
   idempotencyKey: string | undefined;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Set on an ended task whose cascade (its dependents, its subtasks if it was cancelled, its
+   * broadcast parent) one transaction could not finish within its bound: the next operation on
+   * the board goes on with it. `cancel`: a cancel that reached this ended task and must still
+   * reach its subtasks, with the reason they will get. Absent otherwise.
+   */
+  settling?: { cancel?: string };
 }
 
 export interface SubmitRequest<I = unknown> {

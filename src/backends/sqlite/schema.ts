@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -139,6 +139,11 @@ const MIGRATIONS: Record<number, string> = {
       revision INTEGER NOT NULL
     ) STRICT;
     INSERT INTO lease_revision VALUES (1, 0);
+  `,
+  // Ended tasks whose cascade one transaction left for the next (Task.settling), found by index.
+  5: `
+    ALTER TABLE tasks ADD COLUMN settling INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX tasks_settling ON tasks (board, n) WHERE settling = 1;
   `,
 };
 

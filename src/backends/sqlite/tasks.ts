@@ -20,11 +20,11 @@ function prepare(conn: SqliteConnection) {
     get: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND id = ?`),
     byKey: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND idempotency_key = ?`),
     upsert: s(
-      `INSERT INTO tasks (board, id, status, kind, capability, priority, run_after, assignee, assigned_until, owner, lease_until, parent_id, idempotency_key, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO tasks (board, id, status, kind, capability, priority, run_after, assignee, assigned_until, owner, lease_until, parent_id, idempotency_key, settling, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (board, id) DO UPDATE SET status = excluded.status, priority = excluded.priority, run_after = excluded.run_after,
          assignee = excluded.assignee, assigned_until = excluded.assigned_until, owner = excluded.owner,
-         lease_until = excluded.lease_until, data = excluded.data`,
+         lease_until = excluded.lease_until, settling = excluded.settling, data = excluded.data`,
     ),
     dep: s("INSERT OR IGNORE INTO task_deps (board, dep, task) VALUES (?, ?, ?)"),
     event: s("INSERT INTO task_events (board, seq, at, type, data) VALUES (?, ?, ?, ?, ?)"),
@@ -41,6 +41,7 @@ function prepare(conn: SqliteConnection) {
          AND capability IN (SELECT value FROM json_each(?3)) AND assignee = ?4
        ORDER BY priority DESC, n LIMIT 1`,
     ),
+    unsettled: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND settling = 1 ORDER BY n LIMIT ?`),
     expired: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND lease_until < ? ORDER BY n`),
     owned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'claimed' AND owner = ? ORDER BY n`),
     assigned: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND status = 'pending' AND assignee = ? ORDER BY n`),
@@ -110,6 +111,7 @@ class SqliteTaskTx implements TaskTx {
       task.leaseUntil ?? null,
       task.parentId ?? null,
       task.idempotencyKey ?? null,
+      task.settling ? 1 : 0,
       data,
     );
     for (const dep of task.dependsOn) sql.dep.run(this.#board, dep, task.id);
@@ -135,6 +137,10 @@ class SqliteTaskTx implements TaskTx {
 
   expiredLeases(): Task[] {
     return rows(this.#sql.expired, this.#board, this.now);
+  }
+
+  unsettled(limit: number): Task[] {
+    return rows(this.#sql.unsettled, this.#board, limit);
   }
 
   ownedBy(worker: string): Task[] {
