@@ -39,7 +39,9 @@ async function whileLocked<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-test("get, list, workers and a claim that finds nothing answer while another connection holds the write lock", async () => {
+test("get, list, workers and an idle worker's claim that finds nothing answer while another connection holds the write lock", async () => {
+  // An idle worker polls: its first empty claim makes it one.
+  assert.equal(await tasks.claim({ worker: "w", capabilities: ["idle"], leaseMs: 1000 }), undefined);
   await whileLocked(async () => {
     assert.equal((await tasks.get("waiting"))?.status, "pending");
     assert.deepEqual((await tasks.list()).map((t) => t.id), ["waiting"]);

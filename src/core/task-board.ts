@@ -98,8 +98,13 @@ function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   throw new InvalidTaskError(`${what}: ${at}${issue.message}`);
 }
 
+// Built once: a zod schema costs far more to build than to check with, and these are on every claim and record.
+const generationSchema = whole("generation", 1);
+const leaseSchema = whole("leaseMs", 1);
+const maxSchemas = { 0: whole("max", 0), 1: whole("max", 1) } as const;
+
 function generationOf(options: { generation?: unknown } | undefined, what: string): number {
-  return check(whole("generation", 1), options?.generation, `${what} needs { generation } from the claim`);
+  return check(generationSchema, options?.generation, `${what} needs { generation } from the claim`);
 }
 
 /**
@@ -125,10 +130,13 @@ async function waitOrLapse(changes: ChangeSignal, seen: number, signal: AbortSig
   }
 }
 
+/** How many workers' last empty claim a board remembers (see `claimMany`). */
+const MAX_IDLE_REMEMBERED = 1024;
+
 /** A claim request's fields and its `max` (at least `least`), checked. */
-function checkClaim(request: ClaimRequest & { max: number }, least: number): { claim: ClaimRequest; max: number } {
+function checkClaim(request: ClaimRequest & { max: number }, least: 0 | 1): { claim: ClaimRequest; max: number } {
   const { max, ...claim } = request ?? ({} as ClaimRequest & { max: number });
-  return { claim: check(claimSchema, claim, "claim"), max: check(whole("max", least), max, "claim") };
+  return { claim: check(claimSchema, claim, "claim"), max: check(maxSchemas[least], max, "claim") };
 }
 
 /** A copy of what a change returns, shaped as reads shape it (no undefined fields). */
@@ -144,6 +152,8 @@ export class TaskBoard {
   readonly #options: TaskBoardOptions;
   readonly #reserveMs: number;
   readonly #watchers = new Set<ChangeSignal>();
+  /** Workers whose last claim here found nothing (see `claimMany`). */
+  readonly #idle = new Set<string>();
   #closed = false;
 
   constructor(name: string, store: TaskStore, options: TaskBoardOptions) {
@@ -194,11 +204,18 @@ export class TaskBoard {
   async claimMany(request: ClaimRequest & { max: number }): Promise<Task[]> {
     this.#checkOpen();
     const { claim, max } = checkClaim(request, 1);
-    // Nothing for this worker and nothing to reap: answered from a read, without a write.
-    const { value, more } = await this.#store.readOrTransact(
-      (view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: { value: [], more: false } }),
-      (tx) => ({ value: engine.claim(tx, claim, this.#reserveMs, max), more: engine.leftOver(tx) }),
-    );
+    const work = (tx: TaskTx) => ({ value: engine.claim(tx, claim, this.#reserveMs, max), more: engine.leftOver(tx) });
+    // A worker whose last claim found nothing looks first, from a read: an idle worker's polls
+    // then take no write lock. One that just found work claims straight away, in one transaction.
+    const { value, more } = this.#idle.has(claim.worker)
+      ? await this.#store.readOrTransact((view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: { value: [], more: false } }), work)
+      : await this.#store.transact(work);
+    this.#idle.delete(claim.worker);
+    if (value.length === 0) {
+      this.#idle.add(claim.worker);
+      // Bounded: a long-lived process may claim under many worker ids (a workflow's local workers).
+      if (this.#idle.size > MAX_IDLE_REMEMBERED) this.#idle.delete(this.#idle.values().next().value!);
+    }
     if (more) await this.#finishCascades();
     return handOut(value);
   }
@@ -207,7 +224,7 @@ export class TaskBoard {
   async heartbeat(id: string, options: { generation: number; leaseMs?: number }): Promise<Task> {
     this.#checkOpen();
     const generation = generationOf(options, "heartbeat");
-    const leaseMs = options.leaseMs === undefined ? undefined : check(whole("leaseMs", 1), options.leaseMs, "heartbeat");
+    const leaseMs = options.leaseMs === undefined ? undefined : check(leaseSchema, options.leaseMs, "heartbeat");
     return this.#change((tx) => engine.heartbeat(tx, id, generation, leaseMs));
   }
 
