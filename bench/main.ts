@@ -2,15 +2,17 @@
  * Colony's benchmarks: board writes and reads against raw node:sqlite, the loop's own cost,
  * sub-agents' spawn latency and message round trip against raw worker threads and processes,
  * the task board's submit → claim → complete against raw node:sqlite, tasks end to end
- * through `colony worker` processes, and on NATS (private nats-servers): board writes against
- * raw KV, task dispatch against request/reply, and tasks end to end; then one NATS worker
- * process against one BullMQ worker process on the machine's Redis (skipped if Redis is not
- * there). Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
+ * through 1, 2 and 4 `colony worker` processes (no-op tasks, and I/O-bound tasks that each wait
+ * 20 ms), and on NATS (private nats-servers): board writes against raw KV, task dispatch against
+ * request/reply, and the same two end-to-end row sets; then one NATS worker process against one
+ * BullMQ worker process on the machine's Redis (skipped if Redis is not there). Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
  * also prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
- * `--only SECTION[,SECTION]` runs some sections (board, loop, subagents, claimers, workers, nats,
- * bullmq; `tasks` = claimers and workers) and prints their part of the report on stdout (JSON with
- * `--json`) instead of writing BENCHMARKS.md.
+ * `--only SECTION[,SECTION]` runs some sections and prints their part of the report on stdout
+ * (JSON with `--json`) instead of writing BENCHMARKS.md: board, loop, subagents, claimers,
+ * workers (no-op tasks on SQLite), workers-io (20 ms tasks on SQLite), nats (CAS writes, dispatch
+ * and no-op workers on NATS), nats-io (20 ms tasks on NATS), bullmq; groups: `tasks` = claimers,
+ * workers and workers-io; `io` = workers-io and nats-io.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,9 +49,9 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "nats", "bullmq"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq"] as const;
 type Section = (typeof SECTIONS)[number];
-const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers"] };
+const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers", "workers-io"], io: ["workers-io", "nats-io"] };
 
 /** The sections `--only a,b` (or `--only=a,b`) asks for; undefined without the flag. */
 function only(args: string[]): Set<Section> | undefined {
@@ -157,8 +159,9 @@ async function main(): Promise<void> {
       loop: run("loop") ? await loopBench(dir) : undefined,
       subagents: run("subagents") ? await subAgentBench(dir) : undefined,
       tasks: run("claimers") ? await taskBoardBench(dir) : undefined,
-      workers: run("workers") ? await workersBench(dir) : undefined,
-      nats: run("nats") ? await natsBench() : undefined,
+      workers: run("workers") ? await workersBench(dir, "noop") : undefined,
+      workersIo: run("workers-io") ? await workersBench(dir, "io") : undefined,
+      nats: run("nats") || run("nats-io") ? await natsBench({ core: run("nats"), io: run("nats-io") }) : undefined,
       // After nats: its ratio is to the NATS one-process row of this same run.
       bullmq: run("bullmq") ? await bullmqBench() : undefined,
       seconds: 0,

@@ -6,7 +6,8 @@
  * - board CAS writes: `board.write` on natsBackend against `kv.update` on a plain KV bucket;
  * - task dispatch: submit one task and wait for its result, run by a TaskWorker in this process,
  *   against a core request/reply;
- * - tasks end to end through 1, 2 and 4 `colony worker --nats` processes (as on SQLite).
+ * - tasks end to end through 1, 2 and 4 `colony worker --nats` processes (as on SQLite), no-op
+ *   tasks (`core`) and, on a server of its own, tasks that each wait 20 ms (`io`).
  *
  * Skipped, saying so in the report, when nats-server is not on PATH.
  */
@@ -18,12 +19,15 @@ import { noop } from "./fixtures/noop-agents.ts";
 import { compare, comparison, progress, type Comparison, type Task } from "./measure.ts";
 import { RawKv, RawRpc } from "./raw-nats.ts";
 import type { NatsResults } from "./report.ts";
-import { workersOn, type BoardObserver, type E2ePlan, type E2eStore } from "./tasks.ts";
+import { WORKLOADS, workersOn, type BoardObserver, type E2ePlan, type E2eStore, type WorkloadName } from "./tasks.ts";
 
 const WRITE_ROUNDS = 15;
 const DISPATCH_ROUNDS = 9;
-/** Fewer and smaller rounds than on SQLite: a NATS task costs more round trips, and the machine is shared. */
-const NATS_PLAN: E2ePlan = { rounds: 3, warmup: 100, targetS: 2, minTasks: 300, maxTasks: 5000 };
+const NATS_PLANS: Record<WorkloadName, E2ePlan> = {
+  /** Fewer and smaller rounds than on SQLite: a NATS task costs more round trips, and the machine is shared. */
+  noop: { rounds: 3, warmup: 100, targetS: 2, minTasks: 300, maxTasks: 5000 },
+  io: { rounds: 3, warmup: 200, targetS: 4, minTasks: 600, maxTasks: 5000 },
+};
 const IN_FLIGHT: ReadonlySet<TaskStatus> = new Set(["pending", "blocked", "claimed"]);
 
 /** `nats-server --version`, or why it cannot be run. */
@@ -151,8 +155,8 @@ class WatchObserver implements BoardObserver {
 }
 
 /** A fresh prefix per row on the one server: the workers and this process share nothing else. */
-async function natsStore(url: string, processes: number): Promise<E2eStore> {
-  const prefix = `bench-w${processes}`;
+async function natsStore(url: string, name: string): Promise<E2eStore> {
+  const prefix = `bench-w-${name}`;
   const colony = createColony({ backend: natsBackend({ servers: url, prefix }) });
   try {
     const tasks = await colony.tasks();
@@ -172,15 +176,22 @@ async function natsStore(url: string, processes: number): Promise<E2eStore> {
   }
 }
 
-export async function natsBench(): Promise<NatsResults> {
+const workersBench = (workload: WorkloadName) => (url: string) => workersOn("NATS", WORKLOADS[workload], (name) => natsStore(url, name), NATS_PLANS[workload]);
+
+/** `core`: CAS writes, dispatch and the no-op workers; `io`: the workers with 20 ms tasks. */
+export async function natsBench(parts: { core: boolean; io: boolean }): Promise<NatsResults> {
   const server = serverVersion();
   if ("missing" in server) {
     progress(`NATS sections skipped: ${server.missing}`);
     return { skipped: server.missing };
   }
   progress(`NATS: nats-server ${server.version}, a private server per part`);
-  const writes = await onServer(writesBench);
-  const dispatch = await onServer(dispatchBench);
-  const workers = await onServer((url) => workersOn("NATS", (processes) => natsStore(url, processes), NATS_PLAN));
-  return { server: server.version, writes, dispatch, workers };
+  const results: NatsResults = { server: server.version };
+  if (parts.core) {
+    results.writes = await onServer(writesBench);
+    results.dispatch = await onServer(dispatchBench);
+    results.workers = await onServer(workersBench("noop"));
+  }
+  if (parts.io) results.workersIo = await onServer(workersBench("io"));
+  return results;
 }

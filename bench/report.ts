@@ -1,5 +1,6 @@
 /** The machine description and the BENCHMARKS.md text. */
 import os from "node:os";
+import { IO_WAIT_MS } from "./fixtures/io-agents.ts";
 import { median, type Comparison, type Result } from "./measure.ts";
 
 export interface SubAgentResults {
@@ -33,8 +34,12 @@ export interface WorkerExit {
 }
 
 export interface WorkersResults {
+  /** The task kind, named after its agent: `noop` does nothing, `io` waits `IO_WAIT_MS`. */
+  kind: string;
   /** `--concurrency` of every worker. */
   concurrency: number;
+  /** Tasks per submit call: 1 is `tasks.submit`, more `tasks.submitAll`. */
+  batch: number;
   rounds: number;
   warmup: number;
   /** Per number of worker processes: tasks/s from the first submit to the last task's end. */
@@ -67,7 +72,10 @@ export interface NatsResults {
   writes?: Comparison;
   /** Submit → a worker in this process → the recorded result, against a core request/reply; `tasks` submitted in all, warm-up included. */
   dispatch?: Comparison & { tasks: number };
+  /** No-op tasks. */
   workers?: WorkersResults;
+  /** Tasks that wait `IO_WAIT_MS`, on a server of their own. */
+  workersIo?: WorkersResults;
 }
 
 export interface BullmqResults {
@@ -105,7 +113,10 @@ export interface Results extends ReturnType<typeof machine> {
   loop?: (Result & { backend: "memory" | "sqlite"; agents: number })[];
   subagents?: SubAgentResults;
   tasks?: TaskBoardResults;
+  /** No-op tasks on SQLite. */
   workers?: WorkersResults;
+  /** Tasks that wait `IO_WAIT_MS` on SQLite. */
+  workersIo?: WorkersResults;
   nats?: NatsResults;
   bullmq?: BullmqResults;
   seconds: number;
@@ -155,7 +166,7 @@ ops/s (medians), i.e. how many times longer our operation takes; "paired" is the
 per-round ratios and "rounds" their range, a measure of the machine's noise. SQLite files are
 temp files in WAL mode with \`synchronous = NORMAL\` (the sqliteBackend default).
 
-${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers ? workersSection(r.workers, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : "", r.bullmq ? bullmqSection(r.bullmq, r.nats) : ""]
+${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers || r.workersIo ? workersSection(r.workers, r.workersIo, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : "", r.bullmq ? bullmqSection(r.bullmq, r.nats) : ""]
   .filter(Boolean)
   .join("\n")}`;
 }
@@ -281,21 +292,78 @@ Submits alone, over every round above: ours ${ops(submitOurs)}/s (${us(submitOur
 `;
 }
 
-function workersSection(w: WorkersResults, cores: number): string {
-  return `## 6. Workers end to end
+function workersSection(noop: WorkersResults | undefined, io: WorkersResults | undefined, cores: number): string {
+  const parts = [
+    `## 6. Workers end to end
 
-\`colony worker --db FILE --capability noop --concurrency ${w.concurrency} --agents bench/fixtures/noop-agents.ts --json\`
-processes (the no-op agent runs inline, as a sub-agent recorded in the registry) on a fresh file
-per row. This process waits until \`tasks.workers()\` shows them all online, submits an untimed
-warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M no-op tasks with \`tasks.submit\`, one at a time, each
-round timed from its first submit to the end of its last task (that task's event timestamp);
-M is sized once, from the one-process warm-up, for rounds of a few seconds. The end is polled on a read-only
-connection of its own (tasks still pending or claimed), so that watching takes no write lock.
-Then SIGTERM: every worker drains and must exit 0. The workers, their change polling and this
-submitter share the machine's ${cores} cores and the file's one write lock; each task is a claim, a
-sub-agent spawn and a complete, each its own transaction.
+\`colony worker --db FILE --capability KIND --concurrency C --agents MODULE --json\` processes, 1,
+2 and 4 of them, on a fresh file per row; the agent runs inline, as a sub-agent recorded in the
+registry. This process waits until \`tasks.workers()\` shows them all online, submits an untimed
+warm-up, then rounds of M tasks, each round timed from its first submit to the end of its last
+task (that task's event timestamp); M is sized once, from the one-process warm-up, for rounds of
+a few seconds at one process, and kept for 2 and 4. The end is polled on a read-only connection
+of its own (tasks still pending or claimed), so that watching takes no write lock. Then SIGTERM:
+every worker drains and must exit 0. The workers, their change polling and this submitter share
+the machine's ${cores} cores and the file's one write lock; each task is a claim, a sub-agent spawn and a
+complete, each its own transaction. "vs 1 process" is tasks/s ÷ that of one process; "submits
+alone/s" times this process's submit loop alone, and where it is near tasks/s the submitter, not
+the workers, sets the pace.
+`,
+  ];
+  if (noop) {
+    parts.push(`### 6.1 No-op tasks
 
-${workersTable(w)}`;
+\`--capability noop --concurrency ${noop.concurrency} --agents bench/fixtures/noop-agents.ts\`: the agent does nothing, so what is
+measured is the task board, the worker and the sub-agent around the work. ${submitting(noop)}
+
+${workersTable(noop)}${verdict(noop)}`);
+  }
+  if (io) parts.push(`### 6.2 I/O-bound tasks: ${IO_WAIT_MS} ms each
+
+${ioText(io, "--capability io", "6.1")}
+
+${workersTable(io)}${verdict(io)}`);
+  return parts.join("\n");
+}
+
+/** How the rounds were submitted. */
+function submitting(w: WorkersResults): string {
+  const how = w.batch === 1 ? "with `tasks.submit`, one at a time" : `with \`tasks.submitAll\` in batches of ${w.batch} (a transaction each)`;
+  return `An untimed warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M submitted ${how}.`;
+}
+
+/** What an I/O-bound row set measures; `flags` its worker flags that differ from the no-op rows. */
+function ioText(w: WorkersResults, flags: string, noopSection: string): string {
+  const ceiling = (w.concurrency * 1000) / IO_WAIT_MS;
+  const batches =
+    w.batch === 1
+      ? ""
+      : `
+Batches, because one submit at a time paces the rounds itself, well below ${(4 * ceiling).toLocaleString("en-US")}/s (see the
+no-op rows' "submits alone/s" in ${noopSection}); every row here is submitted alike.`;
+  return `\`${flags} --concurrency ${w.concurrency} --agents bench/fixtures/io-agents.ts\`: the agent awaits
+\`setTimeout(${IO_WAIT_MS}, undefined, { signal: ctx.signal })\` from \`node:timers/promises\`, as an agent awaits a
+model's reply: it holds its slot, not the CPU. One process can then run at most ${w.concurrency} × 1000 ÷ ${IO_WAIT_MS} =
+${ceiling.toLocaleString("en-US")} tasks/s, 4 processes ${(4 * ceiling).toLocaleString("en-US")}/s; what keeps them below that is what each task costs besides
+its wait (the claim, the spawn, the complete, on CPUs they share).
+${submitting(w)}${batches}
+Target (the swarm scales out): 4 processes ≥ 3× the tasks/s of 1.`;
+}
+
+/** The figure the swarm-scales-out target names, against that target. */
+function verdict(w: WorkersResults): string {
+  const one = w.rows.find((row) => row.processes === 1);
+  const four = w.rows.find((row) => row.processes === 4);
+  if (!one || !four) return "";
+  const ratio = four.opsPerSec / one.opsPerSec;
+  if (w.kind === "io") {
+    const ceiling = (w.concurrency * 1000) / IO_WAIT_MS;
+    const met = ratio >= 3 ? "reaches" : "**short of**";
+    const used = (row: WorkersResults["rows"][number]) => `${Math.round((100 * row.opsPerSec) / (row.processes * ceiling))}%`;
+    return `\n4 processes ÷ 1: **${x(ratio)}** — ${met} the 3× target. Of the slots' ceiling (${ceiling.toLocaleString("en-US")}/s per
+process), 1 process ran at ${used(one)}, 4 at ${used(four)}.\n`;
+  }
+  return `\n4 processes ÷ 1: **${x(ratio)}** — ${ratio >= 1 ? "at least as fast as 1, the target" : "**slower than** 1; the target is at least as fast"}.\n`;
 }
 
 /** The rows of a workers end-to-end run, then why it stopped short and what the workers reported, if anything. */
@@ -371,7 +439,7 @@ Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.
     const w = n.workers;
     parts.push(`### 7.3 Workers end to end on NATS
 
-As section 6, with \`colony worker --nats URL --nats-prefix P --capability noop --concurrency ${w.concurrency}
+As section 6.1, with \`colony worker --nats URL --nats-prefix P --capability noop --concurrency ${w.concurrency}
 --agents bench/fixtures/noop-agents.ts --json\` processes, a fresh prefix (so a fresh task board)
 per row on the one server: an untimed warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M one-at-a-time
 submits, each timed from its first submit to its last task's event. This process learns that
@@ -381,7 +449,15 @@ folded in memory from the stream, and a transaction is published only if the str
 moved since it read it, so the workers and this submitter retry each other's races; all of them
 and the server share the machine's ${cores} cores.
 
-${workersTable(w)}`);
+${workersTable(w)}${verdict(w)}`);
+  }
+  if (n.workersIo) {
+    parts.push(`### 7.4 I/O-bound workers end to end on NATS: ${IO_WAIT_MS} ms tasks
+
+As section 7.3, on a server of its own, with the agent of section 6.2:
+${ioText(n.workersIo, "colony worker --nats URL --nats-prefix P --capability io", "7.3")}
+
+${workersTable(n.workersIo)}${verdict(n.workersIo)}`);
   }
   return parts.join("\n");
 }

@@ -2,8 +2,9 @@
  * Task board benchmarks. `taskBoardBench`: submit → claim → complete of no-op tasks through
  * `colony.tasks()` on sqliteBackend with 1, 10 and 100 claimers (async loops in this process
  * sharing one colony), against the raw `node:sqlite` baseline of `bench/raw-tasks.ts` in the same
- * run. `workersBench`: the same no-op tasks end to end through 1, 2 and 4 `colony worker`
- * processes, submitted from this process; `workersOn` runs it on any store (bench/nats.ts).
+ * run. `workersBench`: tasks end to end through 1, 2 and 4 `colony worker` processes, submitted
+ * from this process, for a workload (`WORKLOADS`): the same no-op tasks, or tasks whose agent
+ * waits 20 ms; `workersOn` runs it on any store (bench/nats.ts).
  */
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { join } from "node:path";
@@ -128,9 +129,29 @@ export async function taskBoardBench(dir: string): Promise<TaskBoardResults> {
 // --- Workers end to end ------------------------------------------------------------------------
 
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-const NOOP_AGENTS = fileURLToPath(new URL("./fixtures/noop-agents.ts", import.meta.url));
 const PROCESSES = [1, 2, 4] as const;
-const WORKER_CONCURRENCY = 4;
+
+/** What the workers of one row set run, and how this process submits it. */
+export interface Workload {
+  /** The task kind: the workers' one capability, and the export of `agents` that runs it. */
+  kind: string;
+  /** The module `colony worker --agents` loads. */
+  agents: string;
+  /** `colony worker --concurrency`. */
+  concurrency: number;
+  /** Tasks per submit: 1 submits each with `tasks.submit`, more in `tasks.submitAll` batches of this many. */
+  batch: number;
+}
+
+/** No-op tasks, one submit each: what the task board, the worker and the sub-agent around the work cost. */
+const NOOP_WORKLOAD: Workload = { kind: "noop", agents: fileURLToPath(new URL("./fixtures/noop-agents.ts", import.meta.url)), concurrency: 4, batch: 1 };
+
+/**
+ * Tasks that each wait 20 ms, as an agent awaiting a model: a process can run at most 8 × 50 = 400
+ * a second, 4 processes 1,600, more than one submit at a time keeps up with (on NATS not even
+ * one process's 400), so this process submits in batches.
+ */
+const IO_WORKLOAD: Workload = { kind: "io", agents: fileURLToPath(new URL("./fixtures/io-agents.ts", import.meta.url)), concurrency: 8, batch: 50 };
 
 /** How many tasks the end-to-end benchmark runs, and for how long. */
 export interface E2ePlan {
@@ -144,7 +165,15 @@ export interface E2ePlan {
   maxTasks: number;
 }
 
-const SQLITE_PLAN: E2ePlan = { rounds: 3, warmup: 200, targetS: 3, minTasks: 1000, maxTasks: 10_000 };
+/** The workloads the end-to-end benchmark runs, by name. */
+export const WORKLOADS = { noop: NOOP_WORKLOAD, io: IO_WORKLOAD } as const;
+export type WorkloadName = keyof typeof WORKLOADS;
+
+const SQLITE_PLANS: Record<WorkloadName, E2ePlan> = {
+  noop: { rounds: 3, warmup: 200, targetS: 3, minTasks: 1000, maxTasks: 10_000 },
+  // A warm-up long enough for every slot to have run many tasks; rounds of about 4 s at one process.
+  io: { rounds: 3, warmup: 400, targetS: 4, minTasks: 1000, maxTasks: 8000 },
+};
 /** How long anything the workers should come to may take on a loaded machine before it is an error. */
 const PATIENCE_MS = 60_000;
 const POLL_MS = 10;
@@ -161,9 +190,9 @@ class WorkerProcess {
   #pending = "";
 
   /** `store` is the flags that choose the store (`--db FILE`, `--nats URL --nats-prefix P`). */
-  constructor(id: string, store: string[]) {
+  constructor(id: string, store: string[], workload: Workload) {
     this.id = id;
-    const args = [MAIN, "worker", ...store, "--capability", "noop", "--concurrency", String(WORKER_CONCURRENCY), "--agents", NOOP_AGENTS, "--json", "--id", id];
+    const args = [MAIN, "worker", ...store, "--capability", workload.kind, "--concurrency", String(workload.concurrency), "--agents", workload.agents, "--json", "--id", id];
     this.child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     // Read stdout as it comes: a full pipe would stall the worker.
     this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -270,8 +299,8 @@ class SqliteObserver implements BoardObserver {
 }
 
 /** A fresh SQLite file per row, opened (and so created) here before the workers open it. */
-async function sqliteStore(dir: string, processes: number): Promise<E2eStore> {
-  const db = join(dir, `workers-${processes}.db`);
+async function sqliteStore(dir: string, name: string): Promise<E2eStore> {
+  const db = join(dir, `${name}.db`);
   const colony = createColony({ backend: sqliteBackend({ path: db }) });
   const tasks = await colony.tasks();
   const observer = new SqliteObserver(db);
@@ -287,14 +316,16 @@ async function sqliteStore(dir: string, processes: number): Promise<E2eStore> {
 }
 
 /**
- * Submits `m` no-op tasks one at a time and waits until none is in flight. Times from the first
- * submit to the last task's end (its event's timestamp), in seconds; also the submits alone.
+ * Submits `m` tasks, one at a time or in batches, and waits until none is in flight. Times from
+ * the first submit to the last task's end (its event's timestamp), in seconds; also the submits alone.
  */
-async function e2eRound(store: E2eStore, workers: WorkerProcess[], m: number, succeededBefore: number): Promise<{ seconds: number; submitSeconds: number }> {
+async function e2eRound(store: E2eStore, workers: WorkerProcess[], workload: Workload, m: number, succeededBefore: number): Promise<{ seconds: number; submitSeconds: number }> {
   const { tasks, observer } = store;
+  const { kind, batch } = workload;
   const startedAt = Date.now();
   const started = performance.now();
-  for (let i = 0; i < m; i++) await tasks.submit({ kind: "noop", input: { i } });
+  if (batch === 1) for (let i = 0; i < m; i++) await tasks.submit({ kind, input: { i } });
+  else for (let i = 0; i < m; i += batch) await tasks.submitAll(Array.from({ length: Math.min(batch, m - i) }, (_, j) => ({ kind, input: { i: i + j } })));
   const submitSeconds = (performance.now() - started) / 1000;
   // An observer that learns of tasks from events may not have seen the last submits yet.
   const seen = () => Object.values(observer.statuses()).reduce((a, b) => a + b, 0);
@@ -308,23 +339,23 @@ async function e2eRound(store: E2eStore, workers: WorkerProcess[], m: number, su
 }
 
 /** N workers on a fresh store: online, warmed up, `rounds` timed rounds, then drained by SIGTERM. */
-async function e2e(store: E2eStore, processes: number, plan: E2ePlan, size: (warmupRate: number) => number): Promise<WorkersResults["rows"][number]> {
+async function e2e(store: E2eStore, processes: number, workload: Workload, plan: E2ePlan, size: (warmupRate: number) => number): Promise<WorkersResults["rows"][number]> {
   const { tasks } = store;
   const workers: WorkerProcess[] = [];
   try {
     const launched = performance.now();
-    for (let i = 0; i < processes; i++) workers.push(new WorkerProcess(`bench-${processes}-${i + 1}`, store.args));
+    for (let i = 0; i < processes; i++) workers.push(new WorkerProcess(`bench-${workload.kind}-${processes}-${i + 1}`, store.args, workload));
     const ids = new Set(workers.map((w) => w.id));
     await until(`${processes} worker(s) online`, async () => (await tasks.workers()).filter((w) => ids.has(w.id) && w.status === "online").length === processes, workers, 100);
     const startupSeconds = (performance.now() - launched) / 1000;
     progress(`  ${processes} online after ${startupSeconds.toFixed(1)} s; warm-up of ${plan.warmup} tasks…`);
-    const warm = await e2eRound(store, workers, plan.warmup, 0);
+    const warm = await e2eRound(store, workers, workload, plan.warmup, 0);
     const m = size(plan.warmup / warm.seconds);
     let succeeded = plan.warmup;
     const rates: number[] = [];
     const submitRates: number[] = [];
     for (let r = 0; r < plan.rounds; r++) {
-      const t = await e2eRound(store, workers, m, succeeded);
+      const t = await e2eRound(store, workers, workload, m, succeeded);
       succeeded += m;
       rates.push(m / t.seconds);
       submitRates.push(m / t.submitSeconds);
@@ -349,34 +380,35 @@ async function e2e(store: E2eStore, processes: number, plan: E2ePlan, size: (war
 }
 
 /**
- * For 1, 2 and 4 processes: a fresh store from `open`, N `colony worker` processes on it
- * (`--concurrency 4`, inline no-op agent), wait until the registry shows all N online, run an
- * untimed warm-up, then rounds of M one-at-a-time submits from this process each waited on until
- * every task has succeeded; SIGTERM and await the exits. M is sized once from the one-process
- * warm-up and kept for 2 and 4. An error (a worker that never comes online, exits, or fails a
- * task) is reported rather than thrown. `label` names the store in progress lines.
+ * For 1, 2 and 4 processes: a fresh store from `open` (given a name unique to the workload and
+ * N), N `colony worker` processes on it running the workload's agent inline at its concurrency,
+ * wait until the registry shows all N online, run an untimed warm-up, then rounds of M tasks
+ * submitted from this process (one at a time or in batches, as the workload says) each waited on
+ * until every task has succeeded; SIGTERM and await the exits. M is sized once from the
+ * one-process warm-up and kept for 2 and 4. An error (a worker that never comes online, exits,
+ * or fails a task) is reported rather than thrown. `label` names the store in progress lines.
  */
-export async function workersOn(label: string, open: (processes: number) => Promise<E2eStore>, plan: E2ePlan): Promise<WorkersResults> {
+export async function workersOn(label: string, workload: Workload, open: (name: string) => Promise<E2eStore>, plan: E2ePlan): Promise<WorkersResults> {
   const rows: WorkersResults["rows"] = [];
   let m: number | undefined;
   const size = (rate: number) => (m ??= Math.min(plan.maxTasks, Math.max(plan.minTasks, Math.round((rate * plan.targetS) / 100) * 100)));
-  const outline = { concurrency: WORKER_CONCURRENCY, rounds: plan.rounds, warmup: plan.warmup };
+  const outline = { kind: workload.kind, concurrency: workload.concurrency, batch: workload.batch, rounds: plan.rounds, warmup: plan.warmup };
   try {
     for (const processes of PROCESSES) {
-      progress(`workers end to end on ${label}: ${processes} colony worker process(es)…`);
-      rows.push(await e2e(await open(processes), processes, plan, size));
+      progress(`workers end to end on ${label}, ${workload.kind} tasks: ${processes} colony worker process(es) at concurrency ${workload.concurrency}…`);
+      rows.push(await e2e(await open(`${workload.kind}-${processes}`), processes, workload, plan, size));
     }
     const one = rows[0]!.opsPerSec;
     for (const row of rows) row.vsOne = row.opsPerSec / one;
     return { ...outline, rows };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    progress(`workers end to end on ${label} failed: ${message}`);
+    progress(`workers end to end on ${label}, ${workload.kind} tasks, failed: ${message}`);
     return { ...outline, rows, error: message };
   }
 }
 
-/** The end-to-end benchmark on SQLite: a fresh file per row. */
-export function workersBench(dir: string): Promise<WorkersResults> {
-  return workersOn("SQLite", (processes) => sqliteStore(dir, processes), SQLITE_PLAN);
+/** The end-to-end benchmark of a workload on SQLite: a fresh file per row. */
+export function workersBench(dir: string, workload: WorkloadName): Promise<WorkersResults> {
+  return workersOn("SQLite", WORKLOADS[workload], (name) => sqliteStore(dir, `workers-${name}`), SQLITE_PLANS[workload]);
 }
