@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { CASCADE_STEP } from "../src/core/task-engine.ts";
 import { createColony, memoryBackend, sqliteBackend, type Colony, type TaskBoard } from "../src/index.ts";
 import { tempDir } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
@@ -82,6 +83,25 @@ for (const [name, open] of backends) {
         assert.equal((await tasks.get(`t${M - 1}`))!.status, "failed");
         await tasks.submit({ id: "after", kind: "other" });
         assert.equal((await tasks.claim({ worker: "w2", capabilities: ["other"], leaseMs: 1000 }))?.id, "after");
+      });
+    });
+
+    it("a fan-out wider than one step: dependents still waiting are passed over once told, then all move on", T, async () => {
+      await withBoard(open, async (tasks) => {
+        const width = 3 * CASCADE_STEP;
+        await tasks.submitAll([{ id: "x", kind: "head" }, { id: "y", kind: "head" }]);
+        const fan = Array.from({ length: width }, (_, i) => ({ id: `f${i}`, kind: "link", dependsOn: ["x", "y"] }));
+        for (let i = 0; i < width; i += 500) await tasks.submitAll(fan.slice(i, i + 500));
+        const x = (await tasks.claim({ worker: "w", capabilities: ["head"], leaseMs: 60_000 }))!;
+        await tasks.complete(x.id, "x done", { generation: x.generation });
+        const waiting = await tasks.list({ status: "blocked" });
+        assert.equal(waiting.length, width);
+        assert.ok(waiting.every((t) => t.reason === "waiting on y"), "each was told what it still waits on");
+        const y = (await tasks.claim({ worker: "w", capabilities: ["head"], leaseMs: 60_000 }))!;
+        await tasks.fail(y.id, "y broke", { generation: y.generation, retryable: false });
+        const failed = await tasks.list({ status: "failed" });
+        assert.equal(failed.length, width + 1);
+        assert.deepEqual(await tasks.list({ status: "blocked" }), []);
       });
     });
 

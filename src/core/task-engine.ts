@@ -406,21 +406,13 @@ function settled(tx: TaskTx, ended: Task | Settling[], reserveMs: number): void 
 function settleOne(tx: TaskTx, { task, cancel }: Settling, work: Settling[], spend: () => boolean, reserveMs: number): boolean {
   for (const dependent of tx.dependents(task.id)) {
     if (dependent.status !== "blocked") continue;
+    const step = dependentStep(tx, dependent, reserveMs);
+    // Only a write spends the step's bound: settling a task again passes over what it already
+    // did, so each step gets further than the one before.
+    if (!step) continue;
     if (!spend()) return false;
-    const state = dependencyState(tx, dependent);
-    if (state.failed) {
-      work.push({ task: change(tx, dependent, { status: "failed", reason: state.failed }, "failed") });
-    } else if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
-      // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
-      const reason = `worker ${dependent.route.worker} it was routed to is not live`;
-      work.push({ task: change(tx, dependent, { status: "failed", reason }, "failed") });
-    } else if (state.waiting.length === 0 && dependent.route.mode !== "broadcast") {
-      const pending: Task = { ...dependent, status: "pending", reason: undefined };
-      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
-    } else if (dependent.route.mode !== "broadcast") {
-      // Not a change of state: no new generation, no event.
-      tx.put({ ...dependent, reason: waitingOn(state.waiting), updatedAt: tx.now });
-    }
+    const ended = step();
+    if (ended) work.push({ task: ended });
   }
   const passOn = cancel ?? (task.status === "cancelled" ? cancelReason(task) : undefined);
   if (passOn !== undefined) {
@@ -439,6 +431,36 @@ function settleOne(tx: TaskTx, { task, cancel }: Settling, work: Settling[], spe
   const group = parent?.route.mode === "broadcast" && parent.status === "blocked" ? collect(tx, parent) : undefined;
   if (group) work.push({ task: group });
   return true;
+}
+
+/**
+ * What a blocked task's dependency having ended does to it, as a write to make (returning the
+ * task if that ends it), or undefined when nothing changes.
+ */
+function dependentStep(tx: TaskTx, dependent: Task, reserveMs: number): (() => Task | undefined) | undefined {
+  const state = dependencyState(tx, dependent);
+  if (state.failed) {
+    const reason = state.failed;
+    return () => change(tx, dependent, { status: "failed", reason }, "failed");
+  }
+  if (state.waiting.length === 0 && dependent.route.mode === "direct" && !liveWorker(tx, dependent.route.worker)) {
+    // As when its worker goes offline while it is pending: nobody else may run it, so it must not wait forever.
+    const reason = `worker ${dependent.route.worker} it was routed to is not live`;
+    return () => change(tx, dependent, { status: "failed", reason }, "failed");
+  }
+  // A broadcast task is collected from its copies, not unblocked by its dependencies.
+  if (dependent.route.mode === "broadcast") return undefined;
+  if (state.waiting.length === 0) {
+    return () => {
+      const pending: Task = { ...dependent, status: "pending", reason: undefined };
+      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
+      return undefined;
+    };
+  }
+  const reason = waitingOn(state.waiting);
+  if (dependent.reason === reason) return undefined;
+  // Not a change of state: no new generation, no event.
+  return () => (tx.put({ ...dependent, reason, updatedAt: tx.now }), undefined);
 }
 
 /** Ends a broadcast task once every copy has ended (succeeded if all did, failed otherwise) and returns it. */
