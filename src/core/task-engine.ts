@@ -45,27 +45,54 @@ export function isLive(worker: WorkerInfo, now: number): boolean {
   return (worker.status === "online" || worker.status === "draining") && worker.heartbeatAt + worker.ttlMs >= now;
 }
 
+/**
+ * What a submit batch knows of the workers while it reserves its tasks: nothing else changes them
+ * or their loads inside it, so they are read once per batch instead of once per task (a load is
+ * a count over every task reserved for the worker, and a batch adds to it as it goes).
+ */
+const batches = new WeakMap<TaskTx, { workers: WorkerInfo[]; loads: Map<string, number> }>();
+
+function workersOf(tx: TaskTx): WorkerInfo[] {
+  return batches.get(tx)?.workers ?? tx.workers();
+}
+
 /** Live workers that accept new work for `capability`, least loaded first (by share of capacity, then count, then id). */
 function candidates(tx: TaskTx, capability: string): { worker: WorkerInfo; load: number }[] {
-  const loads = tx
-    .workers()
-    .filter((w) => w.status === "online" && isLive(w, tx.now) && !w.local && w.capabilities.includes(capability))
-    .map((worker) => ({ worker, load: tx.load(worker.id) }));
+  const live = workersOf(tx).filter((w) => w.status === "online" && isLive(w, tx.now) && !w.local && w.capabilities.includes(capability));
+  // One candidate is the least loaded whatever its load.
+  if (live.length < 2) return live.map((worker) => ({ worker, load: 0 }));
+  const batch = batches.get(tx);
+  const loads = live.map((worker) => {
+    let load = batch?.loads.get(worker.id);
+    if (load === undefined) {
+      load = tx.load(worker.id);
+      batch?.loads.set(worker.id, load);
+    }
+    return { worker, load };
+  });
   return loads.sort(
     (a, b) => a.load / a.worker.concurrency - b.load / b.worker.concurrency || a.load - b.load || a.worker.id.localeCompare(b.worker.id),
   );
 }
 
 function liveWorker(tx: TaskTx, id: string | undefined): WorkerInfo | undefined {
-  const worker = id === undefined ? undefined : tx.workers().find((w) => w.id === id);
+  const worker = id === undefined ? undefined : workersOf(tx).find((w) => w.id === id);
   return worker && isLive(worker, tx.now) ? worker : undefined;
+}
+
+/** A reservation for `worker`, counted in the batch's loads if it keeps them. */
+function reservedFor(tx: TaskTx, worker: string, until: number | undefined): Pick<Task, "assignee" | "assignedUntil"> {
+  const loads = batches.get(tx)?.loads;
+  const load = loads?.get(worker);
+  if (load !== undefined) loads!.set(worker, load + 1);
+  return { assignee: worker, assignedUntil: until };
 }
 
 /** Where a task that has just become pending should go: the least loaded worker, the local fallback, or anyone. */
 function reservation(tx: TaskTx, task: Task, reserveMs: number): Pick<Task, "assignee" | "assignedUntil"> {
-  if (task.route.mode === "direct") return { assignee: task.route.worker, assignedUntil: undefined };
+  if (task.route.mode === "direct") return reservedFor(tx, task.route.worker, undefined);
   const best = candidates(tx, task.capability)[0];
-  if (best) return { assignee: best.worker.id, assignedUntil: tx.now + reserveMs };
+  if (best) return reservedFor(tx, best.worker.id, tx.now + reserveMs);
   if (task.fallback !== undefined && liveWorker(tx, task.fallback)?.capabilities.includes(task.capability)) return { assignee: task.fallback, assignedUntil: undefined };
   return { assignee: undefined, assignedUntil: undefined };
 }
@@ -109,7 +136,12 @@ export function submitAll(tx: TaskTx, items: SubmitItem[], context: SubmitContex
   }
   const order = topologicalOrder(batch);
   const created = new Map<string, Task>();
-  for (const id of order) created.set(id, createTask(tx, id, batch.get(id)!, context, chosen));
+  batches.set(tx, { workers: tx.workers(), loads: new Map() });
+  try {
+    for (const id of order) created.set(id, createTask(tx, id, batch.get(id)!, context, chosen));
+  } finally {
+    batches.delete(tx);
+  }
   return items.map((item) => existing.get(item) ?? created.get(ids.get(sameKey.get(item) ?? item)!)!);
 }
 
