@@ -35,10 +35,14 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
  */
 const OUTAGE_MS = 30_000;
 
-/** JetStream's "system temporarily unavailable" and "stream is offline": there is no leader yet. */
-const LEADERLESS = new Set([10008, 10118]);
+/**
+ * JetStream's "system temporarily unavailable" and "stream is offline": there is no leader yet.
+ * And "consumer not found": an ephemeral consumer that a read was going through went with its
+ * server (a restart) or its leader; reading again makes a new one.
+ */
+const LEADERLESS = new Set([10008, 10118, 10014]);
 
-/** Whether a request went unanswered (timed out, nobody to take it yet) rather than being refused. */
+/** Whether a request went unanswered (timed out, nobody to take it yet, its consumer lost) rather than being refused. */
 export function isTransient(error: unknown): boolean {
   for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
     if (cause instanceof TimeoutError || cause instanceof NoRespondersError) return true;
