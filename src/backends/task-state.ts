@@ -35,6 +35,8 @@ export class TaskState {
   readonly workers = new Map<string, string>();
   readonly events: string[] = [];
   nextId = 1;
+  /** Pending tasks in claim order (priority, highest first, then submit order), so that a claim looks at the head of the line, not at every pending task. */
+  readonly #line: string[] = [];
 
   apply(changes: TaskChanges): void {
     for (const [id, json] of changes.tasks) this.#put(id, json);
@@ -50,6 +52,25 @@ export class TaskState {
     return this.byStatus.get(status) ?? [];
   }
 
+  /** Pending task ids in claim order. */
+  inLine(): Iterable<string> {
+    return this.#line;
+  }
+
+  /** Where a pending task of `priority` submitted `order`th stands, or would stand, in the line. */
+  #place(priority: number, order: number): number {
+    let low = 0;
+    let high = this.#line.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const other = this.parsed.get(this.#line[mid]!)!;
+      const ahead = other.priority > priority || (other.priority === priority && this.order.get(other.id)! < order);
+      if (ahead) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
   eventsSince(since: number, limit = Infinity): TaskEvent[] {
     return this.events.slice(since, since + limit).map((json) => JSON.parse(json) as TaskEvent);
   }
@@ -59,6 +80,7 @@ export class TaskState {
     const before = this.parsed.get(id);
     if (before) {
       this.byStatus.get(before.status)?.delete(id);
+      if (before.status === "pending") this.#line.splice(this.#place(before.priority, this.order.get(id)!), 1);
     } else {
       this.order.set(id, this.order.size);
       for (const dep of task.dependsOn) addTo(this.dependentsOf, dep, id);
@@ -69,6 +91,8 @@ export class TaskState {
     if (task.settling) this.settling.add(id);
     else this.settling.delete(id);
     this.tasks.set(id, json);
+    // Placed before it is parsed in: `#place` reads the others, never itself.
+    if (task.status === "pending") this.#line.splice(this.#place(task.priority, this.order.get(id)!), 0, id);
     this.parsed.set(id, task);
   }
 }
@@ -143,15 +167,27 @@ export class StagedTaskTx implements TaskTx {
   }
 
   nextClaimable(worker: string, capabilities: readonly string[], assignedOnly: boolean): Task | undefined {
-    let best: Task | undefined;
-    let bestOrder = Infinity;
-    for (const [task, order] of this.#matching(this.#state.ids("pending"), this.#stagedByStatus.get("pending"), (t) => {
+    const fits = (t: Task): boolean => {
       if (t.status !== "pending" || (t.runAfter !== undefined && t.runAfter > this.now)) return false;
       if (!capabilities.includes(t.capability)) return false;
       if (assignedOnly) return t.assignee === worker;
       return t.assignee === undefined || t.assignee === worker || (t.assignedUntil !== undefined && t.assignedUntil < this.now);
-    })) {
-      if (!best || task.priority > best.priority || (task.priority === best.priority && order < bestOrder)) {
+    };
+    let best: Task | undefined;
+    let bestOrder = Infinity;
+    // The folded state's line is in claim order: the first that fits is its best.
+    for (const id of this.#state.inLine()) {
+      if (this.#staged.has(id)) continue;
+      const task = this.#state.parsed.get(id)!;
+      if (!fits(task)) continue;
+      best = task;
+      bestOrder = this.#state.order.get(id)!;
+      break;
+    }
+    // What this transaction made pending (few) is weighed against it.
+    for (const id of this.#stagedByStatus.get("pending") ?? []) {
+      const { task, order } = this.#staged.get(id)!;
+      if (fits(task) && (!best || task.priority > best.priority || (task.priority === best.priority && order < bestOrder))) {
         best = task;
         bestOrder = order;
       }
