@@ -52,7 +52,11 @@ export interface HistoryOptions {
 }
 
 export interface WatchOptions {
-  /** Records after this log position; default: the board's head now, so only new writes. */
+  /**
+   * Records after this log position. Default: the position this board has seen when the watch
+   * starts (its view's `seq`), so that nothing written after that is missed, even by another
+   * process while the watch was still finding its place.
+   */
   since?: number;
   signal?: AbortSignal;
 }
@@ -357,7 +361,9 @@ export class Board implements BoardHandle {
     const stop = this.#store.onChange(() => changes.bump());
     this.#watchers.add(changes);
     try {
-      let cursor = options.since ?? (await this.refresh());
+      // Taken at once, not after a read: a write landing while a read was on its way would fall
+      // before the position that read found, and the watch would never show it.
+      let cursor = options.since ?? this.#seq;
       while (!this.#closed && !signal?.aborted) {
         const seen = changes.version;
         let records: StoredRecord[];

@@ -663,9 +663,8 @@ export function boardContract(name: string, newColony: NewColony): void {
         await board.write("old", 1, { author: "x" });
         await board.write("old", 2, { author: "x" });
         const controller = new AbortController();
+        // It takes its position as it starts, from what this board has seen: nothing to wait for.
         const watch = startWatch(board, { signal: controller.signal });
-        // Let the watch take its starting position before writing again.
-        await new Promise((resolve) => setImmediate(resolve));
         await board.write("new", 1, { author: "x" });
         await board.write("new", 2, { author: "x" });
         await watch.waitFor(2);
@@ -675,6 +674,18 @@ export function boardContract(name: string, newColony: NewColony): void {
           [3, "new", 1],
           [4, "new", 2],
         ]);
+      });
+
+      test("without since, a write already on its way when the watch starts is not missed", { timeout: WATCH_TIMEOUT_MS }, async () => {
+        await board.write("old", 1, { author: "x" });
+        const controller = new AbortController();
+        const landing = board.write("new", 1, { author: "x" });
+        const watch = startWatch(board, { signal: controller.signal });
+        await landing;
+        await watch.waitFor(1);
+        controller.abort();
+        await watch.done;
+        assert.deepEqual(watch.records.map((r) => [r.seq, r.key]), [[2, "new"]]);
       });
 
       test("two watches each see every record", { timeout: WATCH_TIMEOUT_MS }, async () => {
