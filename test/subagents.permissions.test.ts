@@ -149,6 +149,15 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+describe("agent names", () => {
+  it("a name with control characters, an empty one or one past 256 bytes is refused at spawn", T, async () => {
+    for (const name of ["eve\u001b[2J", "", "é".repeat(129)]) {
+      await assert.rejects(env.colony.spawn(ref("echo"), null, { name }), { code: "CONFIG" }, JSON.stringify(name));
+    }
+    assert.equal(((await (await env.colony.spawn(ref("echo"), "ok", { name: "é".repeat(128) })).result) as { name: string }).name, "é".repeat(128));
+  });
+});
+
 describe("the environment a child gets", () => {
   const secrets = { SECRET_TOKEN: "s3cret", COLONY_NATS_PASS: "hunter2" };
   before(() => Object.assign(process.env, secrets));

@@ -22,8 +22,8 @@ const MAX_DEPTH = 256;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Why a short name (a key, an author, a tag) is not acceptable, or undefined if it is. */
-function nameProblem(text: string, maxBytes: number, what: string): string | undefined {
+/** Why a short name (a key, an author, a tag, an agent's name) is not acceptable, or undefined if it is. */
+export function nameProblem(text: string, maxBytes: number, what: string): string | undefined {
   if (text.length === 0) return `${what} is 1 to ${maxBytes} bytes, got an empty string`;
   if (!text.isWellFormed()) return "it holds a lone surrogate, so it is not valid UTF-8";
   // A UTF-16 code unit is at most 3 bytes of UTF-8, so only long names need their bytes counted.

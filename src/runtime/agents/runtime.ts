@@ -8,7 +8,8 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Board } from "../../core/board.ts";
-import { ConfigError, NotFoundError, describeError } from "../../core/errors.ts";
+import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
+import { nameProblem } from "../../core/json.ts";
 import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
 import type { AgentStore } from "../../core/store.ts";
 import { checkDuration, longTimeout } from "../../core/timers.ts";
@@ -57,17 +58,14 @@ function newAgentId(): string {
   return `agent-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
-const MAX_NAME_LENGTH = 128;
-// C0 and C1 controls, DEL: a name is shown in terminals and logs.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** An agent's name is its writes' author with `@id` after it, so it keeps well inside an author's bound. */
+const MAX_NAME_BYTES = 256;
 
 function agentName(agent: AgentRef | AnySubAgent, options: SpawnOptions): string {
   const name: unknown = options.name ?? (agent as SubAgent).name ?? (agent as AgentRef).export ?? "agent";
-  if (typeof name !== "string" || name.length === 0 || name.length > MAX_NAME_LENGTH || CONTROL.test(name) || !name.isWellFormed()) {
-    throw new ConfigError(`an agent's name is 1 to ${MAX_NAME_LENGTH} characters without control characters, got ${JSON.stringify(String(name).slice(0, 40))}${String(name).length > 40 ? "…" : ""}`);
-  }
-  return name;
+  const problem = typeof name === "string" ? nameProblem(name, MAX_NAME_BYTES, "an agent's name") : `an agent's name is a string, got ${typeof name}`;
+  if (problem !== undefined) throw new ConfigError(`agent name ${quote(String(name))}: ${problem}`);
+  return name as string;
 }
 
 /**
