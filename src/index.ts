@@ -47,11 +47,14 @@ export {
 } from "./runtime/agents/supervisor.ts";
 export type { TaskBoard } from "./core/task-board.ts";
 export {
+  DEFAULT_RETENTION,
+  HorizonError,
   InvalidTaskError,
   NoWorkerError,
   StaleTaskError,
   TASK_STATUSES,
   type ClaimRequest,
+  type Retention,
   type Route,
   type SubmitRequest,
   type Task,

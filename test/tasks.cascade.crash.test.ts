@@ -12,7 +12,7 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CASCADE_STEP } from "../src/core/task-engine.ts";
 import { createColony, sqliteBackend } from "../src/index.ts";
-import { tempDir, waitFor } from "./fixtures/helpers.ts";
+import { KEEP_ALL, tempDir, waitFor } from "./fixtures/helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./fixtures/cascade-child.ts", import.meta.url));
 const N = 40_000;
@@ -21,7 +21,7 @@ after(() => dir.dispose());
 
 test("a process killed mid-cascade leaves the rest marked; the next reader finishes it, each link failed once", { timeout: 120_000 }, async () => {
   const path = join(dir.path, "colony.db");
-  const colony = createColony({ backend: sqliteBackend({ path }) });
+  const colony = createColony({ backend: sqliteBackend({ path }), retention: KEEP_ALL });
   try {
     const tasks = await colony.tasks();
     await tasks.submitAll(Array.from({ length: N }, (_, i) => ({ id: `t${i}`, kind: i === 0 ? "head" : "link", ...(i > 0 && { dependsOn: [`t${i - 1}`] }) })));

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CASCADE_STEP } from "../src/core/task-engine.ts";
 import { createColony, memoryBackend, sqliteBackend, type Colony, type TaskBoard } from "../src/index.ts";
-import { tempDir } from "./fixtures/helpers.ts";
+import { KEEP_ALL, tempDir } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
 /** The issue's bar for one chain; the other cases use a fifth of it, still five times past where recursion broke. */
@@ -21,13 +21,13 @@ const nats = natsServerPerFile();
 const backends: [string, () => { colony: Colony; dispose(): void }][] = [
   // One transaction is one NATS message, of at most max_payload (1 MiB): a cascade must fit in
   // steps, and a submit of the whole chain goes in batches (see `submitChain`).
-  ["NATS", () => ({ colony: createColony({ backend: nats.backend() }), dispose() {} })],
-  ["memory", () => ({ colony: createColony({ backend: memoryBackend() }), dispose() {} })],
+  ["NATS", () => ({ colony: createColony({ backend: nats.backend(), retention: KEEP_ALL }), dispose() {} })],
+  ["memory", () => ({ colony: createColony({ backend: memoryBackend(), retention: KEEP_ALL }), dispose() {} })],
   [
     "SQLite",
     () => {
       const dir = tempDir("colony-chains-");
-      return { colony: createColony({ backend: sqliteBackend({ path: join(dir.path, "colony.db") }) }), dispose: () => dir.dispose() };
+      return { colony: createColony({ backend: sqliteBackend({ path: join(dir.path, "colony.db") }), retention: KEEP_ALL }), dispose: () => dir.dispose() };
     },
   ],
 ];

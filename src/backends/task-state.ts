@@ -5,14 +5,18 @@
  * if its work returns (and, on NATS, once the log took them), so a refused submit leaves nothing.
  */
 import type { TaskStore, TaskTx, TaskView } from "../core/store.ts";
-import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../core/tasks.ts";
+import { FINAL_STATUSES, HorizonError, type Task, type TaskEvent, type TaskEventType, type TaskFilter, type WorkerInfo } from "../core/tasks.ts";
 
-/** What one transaction changed: tasks and workers by id (a worker's null = removed), appended events, the next id. */
+/**
+ * What one transaction changed: tasks and workers by id (null = removed), appended events, the
+ * next id, and, when retention removed events, the new horizon.
+ */
 export interface TaskChanges {
-  tasks: [string, string][];
+  tasks: [string, string | null][];
   workers: [string, string | null][];
   events: string[];
   nextId: number;
+  horizon?: number;
 }
 
 /**
@@ -32,20 +36,76 @@ export class TaskState {
   readonly byIdempotencyKey = new Map<string, string>();
   /** Ended tasks whose cascade is left for a later transaction (`Task.settling`). */
   readonly settling = new Set<string>();
+  /** Ended tasks that are not `settling`, in the order they ended: what retention looks at. */
+  readonly finished = new Set<string>();
   readonly workers = new Map<string, string>();
+  /** The events kept: the one at index i has seq `horizon + i + 1`. */
   readonly events: string[] = [];
+  /** When each kept event happened, by the same index. */
+  readonly #eventTimes: number[] = [];
+  /** The newest event removed under retention (0 = none). */
+  horizon = 0;
   nextId = 1;
+  /** Submit order: a counter, not the number of tasks held, since retention removes tasks. */
+  #nextOrder = 0;
   /** Pending tasks in claim order (priority, highest first, then submit order), so that a claim looks at the head of the line, not at every pending task. */
   readonly #line: string[] = [];
 
   apply(changes: TaskChanges): void {
-    for (const [id, json] of changes.tasks) this.#put(id, json);
+    for (const [id, json] of changes.tasks) {
+      if (json === null) this.#remove(id);
+      else this.#put(id, json);
+    }
     for (const [id, json] of changes.workers) {
       if (json === null) this.workers.delete(id);
       else this.workers.set(id, json);
     }
-    this.events.push(...changes.events);
+    for (const json of changes.events) {
+      this.events.push(json);
+      this.#eventTimes.push((JSON.parse(json) as TaskEvent).at);
+    }
+    if (changes.horizon !== undefined && changes.horizon > this.horizon) {
+      const cut = Math.min(changes.horizon - this.horizon, this.events.length);
+      this.events.splice(0, cut);
+      this.#eventTimes.splice(0, cut);
+      this.horizon = changes.horizon;
+    }
     this.nextId = changes.nextId;
+  }
+
+  /**
+   * The state as lines of JSON, for a snapshot that a client can start from instead of the log:
+   * first the counters, then tasks in submit order, the order they ended in, workers, and the
+   * events kept. `TaskState.restore` reads it back.
+   */
+  *snapshot(): Generator<string> {
+    yield JSON.stringify({ nextId: this.nextId, horizon: this.horizon });
+    for (const json of this.tasks.values()) yield `["t",${json}]`;
+    yield JSON.stringify(["f", [...this.finished]]);
+    for (const json of this.workers.values()) yield `["w",${json}]`;
+    for (const json of this.events) yield `["e",${json}]`;
+  }
+
+  /** Puts the ended tasks in the order `ids` gives (a snapshot's), those it leaves out after them. */
+  orderFinished(ids: readonly string[]): void {
+    const ended = new Set(this.finished);
+    this.finished.clear();
+    for (const id of ids) if (ended.delete(id)) this.finished.add(id);
+    for (const id of ended) this.finished.add(id);
+  }
+
+  /** The submit order the next new task gets. */
+  get nextOrder(): number {
+    return this.#nextOrder;
+  }
+
+  /** The newest event's seq; 0 before the first. */
+  get head(): number {
+    return this.horizon + this.events.length;
+  }
+
+  eventTime(seq: number): number | undefined {
+    return this.#eventTimes[seq - this.horizon - 1];
   }
 
   ids(status: string): Iterable<string> {
@@ -72,7 +132,38 @@ export class TaskState {
   }
 
   eventsSince(since: number, limit = Infinity): TaskEvent[] {
-    return this.events.slice(since, since + limit).map((json) => JSON.parse(json) as TaskEvent);
+    if (since < this.horizon) throw new HorizonError(since, this.horizon);
+    const from = since - this.horizon;
+    return this.events.slice(from, from + limit).map((json) => JSON.parse(json) as TaskEvent);
+  }
+
+  /** Whether retention may remove the ended task `task`: nothing unfinished still needs it. */
+  removable(task: Task): boolean {
+    const unfinished = (id: string): boolean => {
+      const other = this.parsed.get(id);
+      return other !== undefined && !FINAL_STATUSES.has(other.status);
+    };
+    for (const id of this.dependentsOf.get(task.id) ?? []) if (unfinished(id)) return false;
+    for (const id of this.childrenOf.get(task.id) ?? []) if (unfinished(id)) return false;
+    return task.parentId === undefined || !unfinished(task.parentId);
+  }
+
+  #remove(id: string): void {
+    const task = this.parsed.get(id);
+    if (!task) return;
+    this.byStatus.get(task.status)?.delete(id);
+    if (task.status === "pending") this.#line.splice(this.#place(task.priority, this.order.get(id)!), 1);
+    for (const dep of task.dependsOn) this.dependentsOf.get(dep)?.delete(id);
+    if (task.parentId !== undefined) this.childrenOf.get(task.parentId)?.delete(id);
+    // Its own dependents and subtasks (all ended) keep naming it; their lookups find it gone.
+    this.dependentsOf.delete(id);
+    this.childrenOf.delete(id);
+    if (task.idempotencyKey !== undefined && this.byIdempotencyKey.get(task.idempotencyKey) === id) this.byIdempotencyKey.delete(task.idempotencyKey);
+    this.settling.delete(id);
+    this.finished.delete(id);
+    this.tasks.delete(id);
+    this.parsed.delete(id);
+    this.order.delete(id);
   }
 
   #put(id: string, json: string): void {
@@ -82,7 +173,7 @@ export class TaskState {
       this.byStatus.get(before.status)?.delete(id);
       if (before.status === "pending") this.#line.splice(this.#place(before.priority, this.order.get(id)!), 1);
     } else {
-      this.order.set(id, this.order.size);
+      this.order.set(id, this.#nextOrder++);
       for (const dep of task.dependsOn) addTo(this.dependentsOf, dep, id);
       if (task.parentId !== undefined) addTo(this.childrenOf, task.parentId, id);
       if (task.idempotencyKey !== undefined) this.byIdempotencyKey.set(task.idempotencyKey, id);
@@ -90,6 +181,11 @@ export class TaskState {
     addTo(this.byStatus, task.status, id);
     if (task.settling) this.settling.add(id);
     else this.settling.delete(id);
+    if (FINAL_STATUSES.has(task.status) && !task.settling) {
+      if (!this.finished.has(id)) this.finished.add(id);
+    } else {
+      this.finished.delete(id);
+    }
     this.tasks.set(id, json);
     // Placed before it is parsed in: `#place` reads the others, never itself.
     if (task.status === "pending") this.#line.splice(this.#place(task.priority, this.order.get(id)!), 0, id);
@@ -108,7 +204,8 @@ type State = TaskState;
 export class StagedTaskTx implements TaskTx {
   readonly now = Date.now();
   readonly #state: State;
-  readonly tasks = new Map<string, string>();
+  /** null = removed. */
+  readonly tasks = new Map<string, string | null>();
   /** null = deleted. */
   readonly workersWritten = new Map<string, string | null>();
   readonly events: string[] = [];
@@ -124,6 +221,9 @@ export class StagedTaskTx implements TaskTx {
   readonly #stagedChildren = new Map<string, Set<string>>();
   readonly #stagedByKey = new Map<string, Set<string>>();
   readonly #stagedSettling = new Set<string>();
+  #horizon: number | undefined;
+  /** Tasks this transaction created, for their submit order. */
+  #created = 0;
 
   constructor(state: State) {
     this.#state = state;
@@ -135,8 +235,8 @@ export class StagedTaskTx implements TaskTx {
   }
 
   get(id: string): Task | undefined {
-    const json = this.tasks.get(id) ?? this.#state.tasks.get(id);
-    return json === undefined ? undefined : (JSON.parse(json) as Task);
+    const json = this.tasks.has(id) ? this.tasks.get(id) : this.#state.tasks.get(id);
+    return json === undefined || json === null ? undefined : (JSON.parse(json) as Task);
   }
 
   byIdempotencyKey(key: string): Task | undefined {
@@ -147,7 +247,7 @@ export class StagedTaskTx implements TaskTx {
     const json = JSON.stringify(task);
     this.tasks.set(task.id, json);
     const staged = JSON.parse(json) as Task;
-    const order = this.#staged.get(task.id)?.order ?? this.#state.order.get(task.id) ?? this.#state.order.size + this.#staged.size;
+    const order = this.#staged.get(task.id)?.order ?? this.#state.order.get(task.id) ?? this.#state.nextOrder + this.#created++;
     this.#staged.set(task.id, { task: staged, order });
     // Memberships only grow here; each lookup's predicate checks the staged task itself.
     addTo(this.#stagedByStatus, staged.status, task.id);
@@ -155,7 +255,45 @@ export class StagedTaskTx implements TaskTx {
     if (staged.parentId !== undefined) addTo(this.#stagedChildren, staged.parentId, task.id);
     if (staged.idempotencyKey !== undefined) addTo(this.#stagedByKey, staged.idempotencyKey, task.id);
     if (staged.settling) this.#stagedSettling.add(task.id);
-    if (event) this.events.push(`{"seq":${this.#state.events.length + this.events.length + 1},"at":${this.now},"type":"${event}","task":${json}}`);
+    if (event) this.events.push(`{"seq":${this.#state.head + this.events.length + 1},"at":${this.now},"type":"${event}","task":${json}}`);
+  }
+
+  remove(id: string): void {
+    this.tasks.set(id, null);
+    this.#staged.delete(id);
+  }
+
+  trimEvents(seq: number): void {
+    this.#horizon = Math.min(seq, this.head());
+  }
+
+  head(): number {
+    return this.#state.head + this.events.length;
+  }
+
+  horizon(): number {
+    return this.#horizon ?? this.#state.horizon;
+  }
+
+  eventTime(seq: number): number | undefined {
+    if (seq <= this.horizon()) return undefined;
+    return seq > this.#state.head ? (seq <= this.head() ? this.now : undefined) : this.#state.eventTime(seq);
+  }
+
+  finishedCount(): number {
+    return this.#state.finished.size;
+  }
+
+  removable(limit: number): Task[] {
+    const found: Task[] = [];
+    for (const id of this.#state.finished) {
+      if (found.length >= limit) break;
+      // What this transaction changed is looked at again by the next one.
+      if (this.tasks.has(id)) continue;
+      const task = this.#state.parsed.get(id)!;
+      if (this.#state.removable(task)) found.push(this.get(id)!);
+    }
+    return found;
   }
 
   dependents(id: string): Task[] {
@@ -177,7 +315,7 @@ export class StagedTaskTx implements TaskTx {
     let bestOrder = Infinity;
     // The folded state's line is in claim order: the first that fits is its best.
     for (const id of this.#state.inLine()) {
-      if (this.#staged.has(id)) continue;
+      if (this.tasks.has(id)) continue;
       const task = this.#state.parsed.get(id)!;
       if (!fits(task)) continue;
       best = task;
@@ -186,7 +324,9 @@ export class StagedTaskTx implements TaskTx {
     }
     // What this transaction made pending (few) is weighed against it.
     for (const id of this.#stagedByStatus.get("pending") ?? []) {
-      const { task, order } = this.#staged.get(id)!;
+      const staged = this.#staged.get(id);
+      if (!staged) continue;
+      const { task, order } = staged;
       if (fits(task) && (!best || task.priority > best.priority || (task.priority === best.priority && order < bestOrder))) {
         best = task;
         bestOrder = order;
@@ -261,20 +401,21 @@ export class StagedTaskTx implements TaskTx {
    */
   *#matching(ids: Iterable<string>, staged: Iterable<string> | undefined, matches: (task: Task) => boolean): Generator<[Task, number]> {
     for (const id of ids) {
-      if (this.#staged.has(id)) continue;
+      if (this.tasks.has(id)) continue;
       const task = this.#state.parsed.get(id)!;
       if (matches(task)) yield [task, this.#state.order.get(id)!];
     }
     for (const id of staged ?? []) {
-      const { task, order } = this.#staged.get(id)!;
-      if (matches(task)) yield [task, order];
+      const staged = this.#staged.get(id);
+      if (staged && matches(staged.task)) yield [staged.task, staged.order];
     }
   }
 
   /** What this transaction wrote; undefined if nothing. */
   changes(): TaskChanges | undefined {
-    if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && this.nextIdValue === this.#state.nextId) return undefined;
-    return { tasks: [...this.tasks], workers: [...this.workersWritten], events: this.events, nextId: this.nextIdValue };
+    const horizon = this.#horizon !== undefined && this.#horizon > this.#state.horizon ? this.#horizon : undefined;
+    if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && this.nextIdValue === this.#state.nextId && horizon === undefined) return undefined;
+    return { tasks: [...this.tasks], workers: [...this.workersWritten], events: this.events, nextId: this.nextIdValue, ...(horizon !== undefined && { horizon }) };
   }
 }
 
@@ -310,7 +451,7 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async head(): Promise<number> {
-    return this.#state.events.length;
+    return this.#state.head;
   }
 
   onChange(listener: () => void): () => void {

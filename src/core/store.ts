@@ -218,6 +218,19 @@ export interface TaskView {
   workers(): WorkerInfo[];
   /** Up to `limit` ended tasks marked `settling` (a cascade left for the next transaction), oldest first. */
   unsettled(limit: number): Task[];
+  /** How many tasks have ended (and are not `settling`). */
+  finishedCount(): number;
+  /**
+   * Up to `limit` ended tasks that retention may remove, in the order they ended: not `settling`,
+   * and with no unfinished dependent, subtask or parent still on the board.
+   */
+  removable(limit: number): Task[];
+  /** The newest event's `seq`; 0 before the first. */
+  head(): number;
+  /** The newest event removed under retention; events after it are kept. 0 = none removed. */
+  horizon(): number;
+  /** When event `seq` happened, if it is kept. */
+  eventTime(seq: number): number | undefined;
 }
 
 /**
@@ -231,6 +244,10 @@ export interface TaskTx extends TaskView {
   put(task: Task, event?: TaskEventType): void;
   putWorker(worker: WorkerInfo): void;
   deleteWorker(id: string): void;
+  /** Removes an ended task under retention (see `removable`). No event: nothing about it changed. */
+  remove(id: string): void;
+  /** Removes every event up to and including `seq`, which becomes the horizon. */
+  trimEvents(seq: number): void;
 }
 
 /**
@@ -250,7 +267,7 @@ export interface TaskStore {
    * (memory, NATS), both may run in one transaction.
    */
   readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T>;
-  /** Events with `seq` greater than `since`, in order. */
+  /** Events with `seq` greater than `since`, in order; `HorizonError` if `since` is below the horizon. */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** The newest event's `seq`; 0 before the first. */
   head(): Promise<number>;

@@ -5,16 +5,19 @@
  */
 import { z } from "zod";
 import { ChangeSignal } from "./changes.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, ConfigError } from "./errors.ts";
 import { toJson, truncateUtf8 } from "./json.ts";
 import type { TaskStore, TaskTx, TaskView } from "./store.ts";
 import { MAX_DURATION_MS } from "./timers.ts";
 import * as engine from "./task-engine.ts";
 import {
+  DEFAULT_RETENTION,
   FINAL_STATUSES,
+  HorizonError,
   InvalidTaskError,
   TASK_STATUSES,
   type ClaimRequest,
+  type Retention,
   type SubmitRequest,
   type Task,
   type TaskEvent,
@@ -31,7 +34,12 @@ export interface TaskBoardOptions {
    * this process cannot run it. Called at submit when no live worker offers the capability.
    */
   localFallback?: (capability: string, kind: string) => Promise<string | undefined>;
+  /** How much of its past the board keeps; default `DEFAULT_RETENTION` (see `checkRetention`). */
+  retention?: Retention;
 }
+
+/** How often, at most, one board object removes what its retention no longer keeps (more often while a backlog remains). */
+const PRUNE_EVERY_MS = 1000;
 
 /**
  * A failure message is kept to this many bytes of UTF-8: longer ones are cut, with a marker
@@ -89,6 +97,24 @@ const filterSchema = z.strictObject({
   kind: name("kind").optional(),
   parentId: id("parentId").optional(),
 });
+
+/** A whole number from 0, or Infinity for "keep everything". */
+const limit = (what: string) => z.union([whole(what, 0), z.literal(Infinity)], { message: `${what} must be a whole number >= 0 or Infinity` });
+const retentionSchema = z.strictObject({
+  maxAgeMs: limit("maxAgeMs").optional(),
+  maxFinished: limit("maxFinished").optional(),
+  maxEvents: limit("maxEvents").optional(),
+});
+
+/** A retention with what `partial` leaves out taken from the default; a `ConfigError` naming the field if it is wrong. */
+export function checkRetention(partial: Partial<Retention> | undefined, where = "retention"): Retention {
+  const parsed = retentionSchema.safeParse(partial ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${where}${issue.path.length > 0 ? `.${issue.path.join(".")}` : ""}: ${issue.message}`);
+  }
+  return { ...DEFAULT_RETENTION, ...Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) };
+}
 
 function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
@@ -154,6 +180,10 @@ export class TaskBoard {
   readonly #watchers = new Set<ChangeSignal>();
   /** Workers whose last claim here found nothing (see `claimMany`). */
   readonly #idle = new Set<string>();
+  readonly #retention: Retention;
+  /** When this board object last removed what its retention no longer keeps, and the removal running now. */
+  #prunedAt = 0;
+  #pruning: Promise<void> | undefined;
   #closed = false;
 
   constructor(name: string, store: TaskStore, options: TaskBoardOptions) {
@@ -161,6 +191,7 @@ export class TaskBoard {
     this.#store = store;
     this.#options = options;
     this.#reserveMs = options.reserveMs ?? 2000;
+    this.#retention = options.retention ?? DEFAULT_RETENTION;
   }
 
   /** Submits one task; see `submitAll`. */
@@ -217,6 +248,7 @@ export class TaskBoard {
       if (this.#idle.size > MAX_IDLE_REMEMBERED) this.#idle.delete(this.#idle.values().next().value!);
     }
     if (more) await this.#finishCascades();
+    this.#maybePrune();
     return handOut(value);
   }
 
@@ -305,20 +337,30 @@ export class TaskBoard {
 
   /** Resolves with the task once it has ended (succeeded, failed, dead or cancelled). */
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
-    const since = await this.#store.head();
-    const now = await this.get(id);
-    if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
-    if (FINAL_STATUSES.has(now.status)) return now;
-    for await (const event of this.watch({ since, signal: options.signal, taskId: id })) {
-      if (FINAL_STATUSES.has(event.task.status)) return event.task;
+    for (;;) {
+      const since = await this.#store.head();
+      const now = await this.get(id);
+      if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
+      if (FINAL_STATUSES.has(now.status)) return now;
+      try {
+        for await (const event of this.watch({ since, signal: options.signal, taskId: id })) {
+          if (FINAL_STATUSES.has(event.task.status)) return event.task;
+        }
+      } catch (error) {
+        // The events went under retention before this caught up with them: look at the task again.
+        if (error instanceof HorizonError) continue;
+        throw error;
+      }
+      options.signal?.throwIfAborted();
+      throw new ClosedError(`task board "${this.name}"`);
     }
-    options.signal?.throwIfAborted();
-    throw new ClosedError(`task board "${this.name}"`);
   }
 
   /**
    * Every state change after `since` (0 = from the first), in order, none lost or repeated; by
-   * default from now on. Lapsed leases are noticed (and reaped) while someone watches.
+   * default from now on. Lapsed leases are noticed (and reaped) while someone watches. From
+   * before the events the board keeps (see `Retention`), or falling that far behind, it throws
+   * `HorizonError`.
    */
   async *watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
     this.#checkOpen();
@@ -359,6 +401,9 @@ export class TaskBoard {
   async sweep(): Promise<void> {
     this.#checkOpen();
     await this.#reapLeases();
+    await this.#pruning;
+    while (await this.#store.transact((tx) => engine.prune(tx, this.#retention)));
+    this.#prunedAt = Date.now();
   }
 
   close(): void {
@@ -379,7 +424,28 @@ export class TaskBoard {
   async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const { result, more } = await this.#store.transact((tx) => ({ result: work(tx), more: engine.leftOver(tx) }));
     if (more) await this.#finishCascades();
+    this.#maybePrune();
     return result;
+  }
+
+  /**
+   * Every so often, behind the operation that noticed it is time, removes what retention no
+   * longer keeps: in bounded transactions, one after another while a backlog remains. A failure
+   * (a closed store, a lost race) is left for the next time.
+   */
+  #maybePrune(): void {
+    if (this.#pruning || this.#closed || Date.now() - this.#prunedAt < PRUNE_EVERY_MS) return;
+    this.#prunedAt = Date.now();
+    this.#pruning = (async () => {
+      try {
+        while (!this.#closed && (await this.#store.transact((tx) => engine.prune(tx, this.#retention))));
+      } catch {
+        // Left for the next time.
+      } finally {
+        this.#prunedAt = Date.now();
+        this.#pruning = undefined;
+      }
+    })();
   }
 
   async #finishCascades(): Promise<void> {
@@ -409,7 +475,10 @@ export class TaskBoard {
         return { value: work(tx), more: engine.leftOver(tx) };
       },
     );
-    if (!more) return value;
+    if (!more) {
+      this.#maybePrune();
+      return value;
+    }
     // Reaping started a cascade longer than one step: finish it, then read what it left.
     await this.#finishCascades();
     return this.#read(work);

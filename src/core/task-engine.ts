@@ -11,6 +11,7 @@ import {
   NoWorkerError,
   StaleTaskError,
   type ClaimRequest,
+  type Retention,
   type Route,
   type SubmitRequest,
   type Task,
@@ -585,4 +586,45 @@ export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatA
   tx.putWorker(next);
   if (next.status === "draining" || next.status === "stopped") releaseReservations(tx, next.id, `is ${next.status}`, reserveMs);
   return next;
+}
+
+/** How many finished tasks one transaction removes under retention, at most. */
+export const PRUNE_STEP = 256;
+/** How many events one transaction removes under retention, at most. */
+export const TRIM_STEP = 4096;
+
+/**
+ * Removes what `retention` no longer keeps, a bounded amount per transaction: finished tasks
+ * (oldest ended first, never one an unfinished task still needs) and the oldest events. True
+ * if it stopped at its bound with more to remove.
+ */
+export function prune(tx: TaskTx, retention: Retention): boolean {
+  const cutoff = tx.now - retention.maxAgeMs;
+  let excess = tx.finishedCount() - retention.maxFinished;
+  const candidates = tx.removable(PRUNE_STEP);
+  let removed = 0;
+  for (const task of candidates) {
+    // In the order they ended: once one is neither too many nor too old, so are the rest.
+    if (excess <= 0 && task.updatedAt >= cutoff) break;
+    tx.remove(task.id);
+    excess--;
+    removed++;
+  }
+  const horizon = tx.horizon();
+  const target = Math.max(horizon, tx.head() - retention.maxEvents, lastEventBefore(tx, cutoff));
+  const upTo = Math.min(target, horizon + TRIM_STEP);
+  if (upTo > horizon) tx.trimEvents(upTo);
+  return (removed === PRUNE_STEP && candidates.length === PRUNE_STEP) || upTo < target;
+}
+
+/** The newest kept event that happened before `at` (by binary search: events are logged in time order), or the horizon. */
+function lastEventBefore(view: TaskView, at: number): number {
+  let low = view.horizon();
+  let high = view.head();
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if ((view.eventTime(mid) ?? Infinity) < at) low = mid;
+    else high = mid - 1;
+  }
+  return low;
 }

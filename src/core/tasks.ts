@@ -176,6 +176,38 @@ export class InvalidTaskError extends ColonyError {
   }
 }
 
+/**
+ * How much of a task board's past is kept. Finished tasks go once they ended longer ago than
+ * `maxAgeMs`, or when more than `maxFinished` have ended (the oldest first); a finished task that
+ * an unfinished one still depends on, or whose parent or subtasks are unfinished, stays until
+ * they end. The event log keeps at most `maxEvents` events and none older than `maxAgeMs`;
+ * `watch({ since })` from before what it keeps throws `HorizonError`.
+ */
+export interface Retention {
+  maxAgeMs: number;
+  maxFinished: number;
+  maxEvents: number;
+}
+
+/** A week, ten thousand finished tasks, twenty thousand events: whichever is reached first. */
+export const DEFAULT_RETENTION: Readonly<Retention> = Object.freeze({ maxAgeMs: 7 * 24 * 60 * 60 * 1000, maxFinished: 10_000, maxEvents: 20_000 });
+
+/** Events asked for from before the task board's horizon: they were removed under its retention. */
+export class HorizonError extends ColonyError {
+  /** The oldest event still kept is `horizon + 1`. */
+  readonly horizon: number;
+  readonly since: number;
+
+  constructor(since: number, horizon: number) {
+    super(
+      "HORIZON",
+      `the task board keeps events after seq ${horizon} only (older ones went under its retention), so it cannot replay from seq ${since}; watch from seq ${horizon} or later, or from head(), and read the tasks themselves with list()`,
+    );
+    this.horizon = horizon;
+    this.since = since;
+  }
+}
+
 /** A route no live worker can serve, with no local fallback to run it. */
 export class NoWorkerError extends ColonyError {
   constructor(message: string) {

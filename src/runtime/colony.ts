@@ -6,7 +6,8 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { Board } from "../core/board.ts";
-import { TaskBoard } from "../core/task-board.ts";
+import { TaskBoard, checkRetention } from "../core/task-board.ts";
+import type { Retention } from "../core/tasks.ts";
 import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
@@ -48,6 +49,15 @@ export interface ColonyOptions {
   localFallback?: boolean;
   /** How long a task reserved for the least loaded worker waits for it before any worker may take it; default 2000 ms. */
   reserveMs?: number;
+  /**
+   * How much of their past task boards keep (`DEFAULT_RETENTION` for what is left out), and per
+   * task board in `boards`. Every process serving a board removes what its own retention does not
+   * keep, so give them all the same.
+   *
+   * @example
+   * createColony({ retention: { maxAgeMs: 24 * 60 * 60 * 1000, boards: { audit: { maxFinished: 1_000_000 } } } });
+   */
+  retention?: Partial<Retention> & { boards?: Record<string, Partial<Retention>> };
 }
 
 export interface Colony {
@@ -178,6 +188,12 @@ export function createColony(options: ColonyOptions = {}): Colony {
   if (options.reserveMs !== undefined && (!Number.isInteger(options.reserveMs) || options.reserveMs < 0)) {
     throw new ConfigError(`reserveMs is a whole number of milliseconds >= 0, got ${String(options.reserveMs)}`);
   }
+  const { boards: retentionByBoard = {}, ...retentionDefault } = options.retention ?? {};
+  const retentionOf = new Map<string, Retention>([["", checkRetention(retentionDefault)]]);
+  for (const [name, partial] of Object.entries(retentionByBoard)) {
+    if (!BOARD_NAME.test(name)) throw new ConfigError(`retention.boards: task board names are 1 to 64 letters, digits, '-' or '_', got ${JSON.stringify(name)}`);
+    retentionOf.set(name, checkRetention({ ...retentionDefault, ...partial }, `retention.boards.${name}`));
+  }
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
@@ -219,7 +235,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     let opened = taskBoards.get(name);
     if (!opened) {
       const fallback = options.agents && localFallback ? () => localWorker(name) : undefined;
-      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes, localFallback: fallback, reserveMs: options.reserveMs }));
+      opened = backend().then(async (b) => new TaskBoard(name, await b.openTasks(name), { maxValueBytes, localFallback: fallback, reserveMs: options.reserveMs, retention: retentionOf.get(name) ?? retentionOf.get("")! }));
       taskBoards.set(name, opened);
       opened.catch(() => taskBoards.delete(name));
     }

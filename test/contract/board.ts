@@ -14,6 +14,7 @@ import {
   VersionConflictError,
   type Board,
   type Colony,
+  type ColonyOptions,
   type Entry,
   type LogRecord,
   type WatchOptions,
@@ -28,6 +29,7 @@ export interface ColonyUnderTest {
 /** Options a test may ask of the colony; a factory that ignores them must not be used for those tests. */
 export interface ColonyUnderTestOptions {
   maxValueBytes?: number;
+  retention?: ColonyOptions["retention"];
 }
 
 export type NewColony = (options?: ColonyUnderTestOptions) => Promise<ColonyUnderTest>;

@@ -14,6 +14,7 @@ import {
   ClosedError,
   ColonyError,
   ConfigError,
+  HorizonError,
   InvalidTaskError,
   InvalidValueError,
   NoWorkerError,
@@ -25,7 +26,7 @@ import {
   type TaskEvent,
   type TaskEventType,
 } from "../../src/index.ts";
-import type { ColonyUnderTest, NewColony } from "./board.ts";
+import type { ColonyUnderTest, ColonyUnderTestOptions, NewColony } from "./board.ts";
 
 const BOARD = "contract";
 /** A lease that lapses quickly, and how long to sleep for it to have lapsed. */
@@ -1161,6 +1162,123 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         assert.deepEqual((await tasks.list({ parentId: "all" })).map((c) => c.status), ["cancelled", "cancelled"]);
         assert.equal((await get("all")).status, "cancelled");
         await assert.rejects(tasks.complete(c1.id, "late", { generation: c1.generation }), StaleTaskError);
+      });
+    });
+
+    describe("retention", () => {
+      /** A colony of its own with `retention`, its board, and a helper that runs a task to its end. */
+      async function retaining(retention: ColonyUnderTestOptions["retention"]) {
+        const under = await newColony({ retention });
+        const board = await under.colony.tasks(BOARD);
+        const finish = async (id: string) => {
+          const task = await board.claim({ worker: "w1", capabilities: ["k"], leaseMs: LONG_LEASE_MS });
+          assert.equal(task?.id, id, `${id} is first in line`);
+          await board.complete(id, `done ${id}`, { generation: task.generation });
+        };
+        return { under, board, finish };
+      }
+
+      it("past maxFinished, the tasks that ended first go; one that an unfinished task still needs stays until it has ended", async () => {
+        const { under, board, finish } = await retaining({ maxFinished: 2, maxEvents: Infinity });
+        try {
+          await board.submitAll([{ id: "a", kind: "k", idempotencyKey: "key-a" }, { id: "b", kind: "k" }, { id: "c", kind: "k" }]);
+          for (const id of ["a", "b", "c"]) await finish(id);
+          // p ends while its subtask q runs on; y ends while z, which depends on it, waits on w.
+          await board.submit({ id: "p", kind: "k" });
+          await finish("p");
+          await board.submitAll([{ id: "q", kind: "other", parentId: "p" }, { id: "y", kind: "k" }, { id: "w", kind: "other" }, { id: "z", kind: "other", dependsOn: ["y", "w"] }]);
+          await finish("y");
+          const head = await board.head();
+
+          await board.sweep();
+          // Five ended, two may stay: a, b and c go; p and y are still needed and stay over the limit.
+          assert.deepEqual((await board.list()).map((t) => t.id), ["p", "q", "y", "w", "z"]);
+          assert.equal(await board.get("a"), undefined);
+          assert.equal(await board.head(), head, "removing ended tasks is not a change of any task: no event");
+          // Its events are still there, and its key is free again.
+          assert.deepEqual((await eventsOf(board)).filter((e) => e.task.id === "a").map((e) => e.type), ["submitted", "claimed", "succeeded"]);
+          const again = await board.submit({ kind: "k", idempotencyKey: "key-a" });
+          assert.notEqual(again.id, "a");
+          await board.cancel(again.id);
+
+          const q = await board.claim({ worker: "w2", capabilities: ["other"], leaseMs: LONG_LEASE_MS });
+          assert.equal(q?.id, "q");
+          await board.complete("q", "Q", { generation: q.generation });
+          await board.sweep();
+          // p is free to go now, and goes first; y still waits for z.
+          const left = (await board.list()).map((t) => t.id);
+          assert.ok(!left.includes("p"), `p was removed: ${left.join(",")}`);
+          assert.ok(left.includes("y") && left.includes("z") && left.includes("w"), `y, z and w stay: ${left.join(",")}`);
+          assert.equal((await board.get("z"))?.status, "blocked");
+        } finally {
+          await under.cleanup();
+        }
+      });
+
+      it("a finished task goes once it ended longer ago than maxAgeMs; newer ones stay", async () => {
+        const { under, board, finish } = await retaining({ maxAgeMs: 40 });
+        try {
+          await board.submitAll([{ id: "old", kind: "k" }, { id: "new", kind: "k" }, { id: "open", kind: "k", priority: -1 }]);
+          await finish("old");
+          const ended = Date.now();
+          while (Date.now() <= ended + 60) await sleep(20);
+          await finish("new");
+          await board.sweep();
+          assert.deepEqual((await board.list()).map((t) => t.id), ["new", "open"]);
+        } finally {
+          await under.cleanup();
+        }
+      });
+
+      it("the event log keeps maxEvents; watch from below its horizon throws HorizonError naming it, and from the horizon yields the rest", async () => {
+        const { under, board } = await retaining({ maxEvents: 3, maxFinished: Infinity });
+        try {
+          await board.submitAll([{ id: "a", kind: "k" }, { id: "b", kind: "k" }]);
+          await board.submit({ id: "c", kind: "k" });
+          await board.submit({ id: "d", kind: "k" });
+          await board.submit({ id: "e", kind: "k" });
+          await board.sweep();
+          assert.equal(await board.head(), 5);
+          await assert.rejects(
+            eventsOf(board, 0),
+            (error: unknown) => error instanceof HorizonError && error.code === "HORIZON" && error.horizon === 2 && error.since === 0 && /seq 2/.test(error.message),
+          );
+          await assert.rejects(eventsOf(board, 1), HorizonError);
+          const rest = await eventsOf(board, 2);
+          assertGapFree(rest, 3);
+          assert.deepEqual(rest.map((e) => e.task.id), ["c", "d", "e"]);
+          // The tasks themselves are all there, and waiting on one still works.
+          assert.equal((await board.list()).length, 5);
+          const a = await board.claim({ worker: "w1", capabilities: ["k"], leaseMs: LONG_LEASE_MS });
+          await board.complete(a!.id, "A", { generation: a!.generation });
+          assert.equal((await board.wait(a!.id)).status, "succeeded");
+        } finally {
+          await under.cleanup();
+        }
+      });
+
+      it("what retention no longer keeps is removed as the board is used, without a sweep", async () => {
+        const { under, board, finish } = await retaining({ maxFinished: 0 });
+        try {
+          await board.submit({ id: "a", kind: "k" });
+          await finish("a");
+          await eventually(async () => (await board.list()).length === 0, "the ended task to be removed", 10_000);
+        } finally {
+          await under.cleanup();
+        }
+      });
+
+      it("a bad retention is a ConfigError naming the field", async () => {
+        for (const [retention, field] of [
+          [{ maxFinished: -1 }, /retention\.maxFinished/],
+          [{ maxEvents: 1.5 }, /retention\.maxEvents/],
+          [{ maxAgeMs: "1d" }, /retention\.maxAgeMs/],
+          [{ keep: 3 }, /keep/],
+          [{ boards: { "no spaces": { maxFinished: 1 } } }, /retention\.boards/],
+          [{ boards: { audit: { maxEvents: -2 } } }, /retention\.boards\.audit\.maxEvents/],
+        ] as const) {
+          await assert.rejects(async () => newColony({ retention: retention as ColonyUnderTestOptions["retention"] }), (error: unknown) => error instanceof ConfigError && field.test(error.message), JSON.stringify(retention));
+        }
       });
     });
 

@@ -131,8 +131,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
         return track(await NatsBoardStore.open(js, jsm, bucket, log, replicas, maxPayload));
       },
       async openTasks(name: string): Promise<TaskStore> {
-        const { stream, subject } = names.tasks(name);
-        return track(await NatsTaskStore.open(nc, js, jsm, stream, subject, replicas));
+        const { stream, subject, snapshots } = names.tasks(name);
+        return track(await NatsTaskStore.open(nc, js, jsm, { stream, subject, snapshots }, replicas));
       },
       rejected: () => totalOf([...opened].map((store) => store.rejected())),
       async close() {

@@ -3,7 +3,7 @@
  * `${prefix}_${kind}` or `${prefix}_${kind}_${name}`, and a prefix or a board name may hold '_'
  * itself, so both are escaped first (`escapeName`). In an escaped part every '_' starts an escape
  * and is followed by two hex digits or by 'u' and four; no kind starts so (runs, agents, leases,
- * board, log, tasks). So the first '_' that starts no escape ends the prefix, the kind follows,
+ * board, log, tasks, snap). So the first '_' that starts no escape ends the prefix, the kind follows,
  * and the rest is the name: two different (prefix, name) pairs never share a bucket or a stream.
  * One prefix is refused: "KV", whose task and log streams (`KV_tasks_…`) would be named like the
  * streams of prefix "tasks"'s buckets (`KV_` and the bucket's name).
@@ -41,8 +41,8 @@ export interface NatsNames {
   readonly bus: string;
   /** A board's KV bucket and the mirror stream older boards kept their log in. */
   board(name: string): { bucket: string; log: string };
-  /** A task board's stream and the one subject it stores. */
-  tasks(name: string): { stream: string; subject: string };
+  /** A task board's stream and the one subject it stores, and the stream (and subject root) of its snapshots. */
+  tasks(name: string): { stream: string; subject: string; snapshots: { stream: string; subject: string } };
 }
 
 /** ConfigError unless nats-server takes `stream` as a stream name. */
@@ -78,9 +78,10 @@ export function natsNames(prefix: string): NatsNames {
     },
     tasks(name) {
       const n = escapeName(name);
-      const stream = `${p}_tasks_${n}`;
+      const [stream, snapshots] = [`${p}_tasks_${n}`, `${p}_snap_${n}`];
       checkStream(stream, `task board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
-      return { stream, subject: `${p}.tasks.${n}` };
+      checkStream(snapshots, `task board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
+      return { stream, subject: `${p}.tasks.${n}`, snapshots: { stream: snapshots, subject: `${p}.snap.${n}` } };
     },
   };
   for (const bucket of [names.runs, names.agents, names.leases]) checkStream(`KV_${bucket}`, `prefix ${JSON.stringify(prefix)}`);

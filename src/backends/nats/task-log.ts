@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { TASK_STATUSES, type TaskEventType } from "../../core/tasks.ts";
-import type { TaskChanges, TaskState } from "../task-state.ts";
+import { TaskState, type TaskChanges } from "../task-state.ts";
 
 const EVENT_TYPES = ["submitted", "unblocked", "claimed", "released", "retrying", "succeeded", "failed", "dead", "cancelled", "reassigned"] as const satisfies readonly TaskEventType[];
 // A new event type must be added above, or its events would be skipped as foreign.
@@ -66,10 +66,11 @@ const workerSchema = z.object({
 const eventSchema = z.object({ seq: whole, at: time, type: z.enum(EVENT_TYPES), task: taskSchema });
 
 const changesSchema = z.object({
-  tasks: z.array(z.tuple([z.string(), z.string()])),
+  tasks: z.array(z.tuple([z.string(), z.string().nullable()])),
   workers: z.array(z.tuple([z.string(), z.string().nullable()])),
   events: z.array(z.string()),
   nextId: whole.min(1),
+  horizon: whole.min(0).optional(),
 });
 
 export type ReadChanges = { ok: true; changes: TaskChanges } | { ok: false; reason: string };
@@ -78,12 +79,18 @@ export type ReadChanges = { ok: true; changes: TaskChanges } | { ok: false; reas
 export function readChanges(data: Uint8Array, state: TaskState): ReadChanges {
   const parsed = parseJson(Buffer.from(data).toString("utf8"));
   if (parsed === undefined) return { ok: false, reason: "not JSON" };
+  return checkChanges(parsed, state);
+}
+
+/** `parsed` as a write set, if it is one that can follow `state`; otherwise why not. */
+export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
   const envelope = changesSchema.safeParse(parsed);
   if (!envelope.success) return refused("not a write set", envelope.error);
   const changes = envelope.data;
   // Ids come from nextId: a fold that moved it back would hand out ids already taken.
   if (changes.nextId < state.nextId) return { ok: false, reason: `nextId ${changes.nextId} is behind the board's ${state.nextId}` };
   for (const [id, json] of changes.tasks) {
+    if (json === null) continue;
     const task = taskSchema.safeParse(parseJson(json));
     if (!task.success) return refused(`task ${JSON.stringify(id)}`, task.error);
     if (task.data.id !== id) return { ok: false, reason: `task ${JSON.stringify(id)} holds task ${JSON.stringify(task.data.id)}` };
@@ -98,10 +105,46 @@ export function readChanges(data: Uint8Array, state: TaskState): ReadChanges {
     const event = eventSchema.safeParse(parseJson(json));
     if (!event.success) return refused(`event ${i}`, event.error);
     // Events are read back by position: a seq out of line would shift every later one.
-    const seq = state.events.length + i + 1;
+    const seq = state.head + i + 1;
     if (event.data.seq !== seq) return { ok: false, reason: `event ${i} has seq ${event.data.seq}, not ${seq}` };
   }
+  if (changes.horizon !== undefined && changes.horizon > state.head + changes.events.length) {
+    return { ok: false, reason: `horizon ${changes.horizon} is past the board's last event ${state.head + changes.events.length}` };
+  }
   return { ok: true, changes };
+}
+
+const snapshotHeadSchema = z.object({ nextId: whole.min(1), horizon: whole.min(0) });
+
+/**
+ * The state a snapshot's lines (see `TaskState.snapshot`) hold, checked as a write set is: what
+ * was not written by Colony (or was cut short) is refused with the reason, never half loaded.
+ */
+export function restoreState(lines: readonly string[]): { ok: true; state: TaskState } | { ok: false; reason: string } {
+  const head = snapshotHeadSchema.safeParse(parseJson(lines[0] ?? ""));
+  if (!head.success) return refused("snapshot header", head.error);
+  const changes: TaskChanges = { tasks: [], workers: [], events: [], nextId: head.data.nextId };
+  let finished: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (i === 0) continue;
+    const tag = line.slice(0, 5);
+    const json = line.slice(5, -1);
+    if (tag === '["t",') changes.tasks.push([String((parseJson(json) as { id?: unknown } | undefined)?.id), json]);
+    else if (tag === '["w",') changes.workers.push([String((parseJson(json) as { id?: unknown } | undefined)?.id), json]);
+    else if (tag === '["e",') changes.events.push(json);
+    else if (tag === '["f",') {
+      const ids = z.array(z.string()).safeParse(parseJson(json));
+      if (!ids.success) return refused(`snapshot line ${i}`, ids.error);
+      finished = ids.data;
+    } else return { ok: false, reason: `snapshot line ${i} is not a task, worker, event or ending order` };
+  }
+  const state = new TaskState();
+  state.horizon = head.data.horizon;
+  const checked = checkChanges(changes, state);
+  if (!checked.ok) return checked;
+  state.apply(checked.changes);
+  state.orderFinished(finished);
+  return { ok: true, state };
 }
 
 /** Not JSON reads as undefined, which no schema here accepts. */

@@ -10,21 +10,45 @@
  * leader is being elected) may have been stored or not. It is sent again under the same message
  * id until the log says which, so that a caller is never told "failed" about a transaction that
  * was applied, and no transaction is applied twice.
+ *
+ * The log does not grow without end: every so often a client writes a snapshot of the folded state
+ * (which retention keeps bounded) to the board's snapshot stream, and then purges the log up to the
+ * snapshot before it. A client opening the board starts from the newest snapshot and folds only
+ * what came after it; one that fell behind past the purge starts over from the snapshot.
  */
 import { randomUUID } from "node:crypto";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { z } from "zod";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
 import type { RejectedMessages, TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, lookOrWork, type TaskChanges } from "../task-state.ts";
-import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
+import { contentionPause, ensureStream, isConflict, onStored, outlast, sendThrough } from "./jetstream.ts";
 import { Rejections } from "./rejections.ts";
-import { readChanges } from "./task-log.ts";
+import { readStream } from "./stream-read.ts";
+import { readChanges, restoreState } from "./task-log.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
 const FETCH_BATCH = 1000;
+/**
+ * A snapshot is written once the log holds this many messages past the newest one, or as many
+ * as the state has tasks and events if that is more: writing one then costs about what the log
+ * grew by since the last, whatever the board's size.
+ */
+const SNAPSHOT_EVERY = 1000;
+
+/** Where a task board's log and its snapshots live. */
+export interface TaskStreams {
+  stream: string;
+  subject: string;
+  snapshots: { stream: string; subject: string };
+}
+
+/** The snapshot stream's head message: the newest snapshot, as its chunks' subject and where they start. */
+const snapshotHeadSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), seq: z.number().int().min(0), first: z.number().int().min(1), chunks: z.number().int().min(1) });
+type SnapshotHead = z.infer<typeof snapshotHeadSchema>;
 
 /** A transaction lost the race for the log more often than this in a row. */
 export class TaskContentionError extends ColonyError {
@@ -38,25 +62,33 @@ export class NatsTaskStore implements TaskStore {
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
   readonly #subject: string;
+  readonly #snapshots: { stream: string; subject: string };
   readonly #maxPayload: number;
-  readonly #state = new TaskState();
+  #state = new TaskState();
   /** The stream sequence the state is folded up to. */
   #applied = 0;
+  /** The log sequence the newest snapshot this client knows of reflects, and the one writing now. */
+  #snapshotSeq = 0;
+  #snapshotting: Promise<void> | undefined;
   readonly #rejections = new Rejections();
   /** One transaction at a time per client: they would only race each other for the log. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, streams: TaskStreams) {
     this.#js = js;
     this.#jsm = jsm;
-    this.#stream = stream;
-    this.#subject = subject;
+    this.#stream = streams.stream;
+    this.#subject = streams.subject;
+    this.#snapshots = streams.snapshots;
     this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
   }
 
-  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<NatsTaskStore> {
-    await outlast(() => ensureStream(jsm, { name: stream, subjects: [subject], num_replicas: replicas }));
-    return new NatsTaskStore(nc, js, jsm, stream, subject);
+  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, streams: TaskStreams, replicas: number): Promise<NatsTaskStore> {
+    await outlast(() => ensureStream(jsm, { name: streams.stream, subjects: [streams.subject], num_replicas: replicas }));
+    await outlast(() => ensureStream(jsm, { name: streams.snapshots.stream, subjects: [`${streams.snapshots.subject}.>`], num_replicas: replicas }));
+    const store = new NatsTaskStore(nc, js, jsm, streams);
+    await outlast(() => store.#startFromSnapshot());
+    return store;
   }
 
   /** One transaction: catching up is the cost of a read here, and a look that answers publishes nothing. */
@@ -105,6 +137,7 @@ export class NatsTaskStore implements TaskStore {
     if (seq === undefined) return false;
     this.#state.apply(changes);
     this.#applied = seq;
+    this.#maybeSnapshot();
     return true;
   }
 
@@ -116,7 +149,16 @@ export class NatsTaskStore implements TaskStore {
 
   /** Folds every message the log has past what this client applied. */
   async #catchUp(): Promise<void> {
-    const head = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
+    let { first_seq: first, last_seq: head } = (await this.#jsm.streams.info(this.#stream)).state;
+    if (first > this.#applied + 1) {
+      // What this client had yet to fold was purged behind a newer snapshot: start from that.
+      await this.#startFromSnapshot();
+      if (first > this.#applied + 1) {
+        // A purge and its snapshot seen out of order: look again before calling the log broken.
+        ({ first_seq: first, last_seq: head } = (await this.#jsm.streams.info(this.#stream)).state);
+        if (first > this.#applied + 1) throw new ColonyError("CORRUPT", `the task log ${this.#stream} starts at ${first}, past its newest snapshot (at ${this.#applied}); was it purged by hand?`);
+      }
+    }
     if (head - this.#applied >= BATCH_FROM) await this.#fetchUpTo(head);
     for (let seq = this.#applied + 1; seq <= head; seq++) {
       const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
@@ -150,6 +192,109 @@ export class NatsTaskStore implements TaskStore {
     if (read.ok) this.#state.apply(read.changes);
     else this.#rejections.note(this.#stream, seq, read.reason);
     this.#applied = seq;
+    this.#maybeSnapshot();
+  }
+
+  /** The newest snapshot's head message, if there is one that reads as one. */
+  async #snapshotHead(): Promise<{ head: SnapshotHead; seq: number } | undefined> {
+    const message = await this.#jsm.streams.getMessage(this.#snapshots.stream, { last_by_subj: `${this.#snapshots.subject}.head` });
+    if (!message) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = message.json();
+    } catch {
+      parsed = undefined;
+    }
+    const head = snapshotHeadSchema.safeParse(parsed);
+    if (!head.success) {
+      this.#rejections.note(this.#snapshots.stream, message.seq, "not a snapshot head");
+      return undefined;
+    }
+    return { head: head.data, seq: message.seq };
+  }
+
+  /**
+   * Replaces the folded state with the newest snapshot's, if it is ahead of it (a client opening
+   * the board, or one that fell behind a purge). A snapshot that does not read back whole is
+   * skipped and counted; the log from before it is then still there to fold, unless it was purged.
+   */
+  async #startFromSnapshot(): Promise<void> {
+    const found = await this.#snapshotHead();
+    if (!found || found.head.seq <= this.#applied) return;
+    const { head } = found;
+    const lines: string[] = [];
+    let chunks = 0;
+    for await (const message of readStream(this.#js, this.#jsm, this.#snapshots.stream, { from: head.first, through: found.seq, subject: `${this.#snapshots.subject}.c.${head.id}` })) {
+      lines.push(...Buffer.from(message.data).toString("utf8").split("\n"));
+      if (++chunks === head.chunks) break;
+    }
+    const restored = chunks === head.chunks ? restoreState(lines) : { ok: false as const, reason: `${chunks} of its ${head.chunks} chunks are there` };
+    if (!restored.ok) {
+      this.#rejections.note(this.#snapshots.stream, found.seq, `snapshot ${head.id}: ${restored.reason}`);
+      return;
+    }
+    this.#state = restored.state;
+    this.#applied = head.seq;
+    this.#snapshotSeq = Math.max(this.#snapshotSeq, head.seq);
+  }
+
+  /** Starts writing a snapshot in the background once the log has grown enough past the newest one. */
+  #maybeSnapshot(): void {
+    if (this.#snapshotting) return;
+    const every = Math.max(SNAPSHOT_EVERY, this.#state.tasks.size + this.#state.events.length);
+    if (this.#applied - this.#snapshotSeq < every) return;
+    this.#snapshotting = this.#snapshot(every)
+      .catch(() => {
+        // A lost connection or a closed client: the next client to pass the mark writes one.
+      })
+      .finally(() => (this.#snapshotting = undefined));
+  }
+
+  /**
+   * Writes the folded state as a snapshot (its chunks, then a head message naming them, published
+   * only if no other client's head came first), then purges what the snapshot before it made
+   * unneeded: older snapshots, and the log up to the snapshot before this one (a client that
+   * falls behind by less than a snapshot's interval still folds from the log).
+   */
+  async #snapshot(every: number): Promise<void> {
+    const previous = await this.#snapshotHead();
+    if (previous && this.#applied - previous.head.seq < every) {
+      // Another client wrote one lately.
+      this.#snapshotSeq = Math.max(this.#snapshotSeq, previous.head.seq);
+      return;
+    }
+    const seq = this.#applied;
+    const id = randomUUID();
+    const subject = `${this.#snapshots.subject}.c.${id}`;
+    const limit = Math.max(1024, this.#maxPayload - 4096);
+    let first = 0;
+    let chunks = 0;
+    let chunk: string[] = [];
+    let size = 0;
+    const flush = async () => {
+      const ack = await this.#js.publish(subject, chunk.join("\n"));
+      if (chunks++ === 0) first = ack.seq;
+      chunk = [];
+      size = 0;
+    };
+    // Taken whole before the first await: the state may move on while the chunks are sent.
+    for (const line of [...this.#state.snapshot()]) {
+      const bytes = Buffer.byteLength(line, "utf8") + 1;
+      if (size > 0 && size + bytes > limit) await flush();
+      chunk.push(line);
+      size += bytes;
+    }
+    await flush();
+    const head: SnapshotHead = { id, seq, first, chunks };
+    try {
+      await this.#js.publish(`${this.#snapshots.subject}.head`, JSON.stringify(head), { expect: { lastSubjectSequence: previous?.seq ?? 0 } });
+    } catch (error) {
+      if (isConflict(error)) return;
+      throw error;
+    }
+    this.#snapshotSeq = Math.max(this.#snapshotSeq, seq);
+    await this.#jsm.streams.purge(this.#snapshots.stream, { seq: first });
+    if (previous) await this.#jsm.streams.purge(this.#stream, { seq: previous.head.seq + 1 });
   }
 
   rejected(): RejectedMessages {
@@ -163,7 +308,7 @@ export class NatsTaskStore implements TaskStore {
 
   async head(): Promise<number> {
     await this.transact(() => undefined);
-    return this.#state.events.length;
+    return this.#state.head;
   }
 
   onChange(listener: () => void): () => void {

@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -144,6 +144,15 @@ const MIGRATIONS: Record<number, string> = {
   5: `
     ALTER TABLE tasks ADD COLUMN settling INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX tasks_settling ON tasks (board, n) WHERE settling = 1;
+  `,
+  // Retention: ended tasks by when they ended (NULL until then, and while settling), the event
+  // log's horizon, and dependency rows by the dependent, to remove a task's own.
+  6: `
+    ALTER TABLE tasks ADD COLUMN ended_at INTEGER;
+    UPDATE tasks SET ended_at = json_extract(data, '$.updatedAt') WHERE status IN ('succeeded', 'failed', 'dead', 'cancelled') AND settling = 0;
+    CREATE INDEX tasks_finished ON tasks (board, ended_at, n) WHERE ended_at IS NOT NULL;
+    ALTER TABLE task_boards ADD COLUMN horizon INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX task_deps_by_task ON task_deps (board, task);
   `,
 };
 

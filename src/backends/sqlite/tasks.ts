@@ -5,7 +5,7 @@
  */
 import type { StatementSync } from "node:sqlite";
 import type { TaskStore, TaskTx, TaskView } from "../../core/store.ts";
-import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "../../core/tasks.ts";
+import { FINAL_STATUSES, HorizonError, type Task, type TaskEvent, type TaskEventType, type TaskFilter, type WorkerInfo } from "../../core/tasks.ts";
 import type { SqliteConnection } from "./connection.ts";
 
 const COLUMNS = "data";
@@ -16,15 +16,15 @@ function prepare(conn: SqliteConnection) {
     ensure: s("INSERT INTO task_boards (name, next_id, seq) VALUES (?, 1, 0) ON CONFLICT (name) DO NOTHING"),
     nextId: s("UPDATE task_boards SET next_id = next_id + 1 WHERE name = ? RETURNING next_id - 1 AS id"),
     bump: s("UPDATE task_boards SET seq = seq + 1 WHERE name = ? RETURNING seq"),
-    head: s("SELECT seq FROM task_boards WHERE name = ?"),
+    head: s("SELECT seq, horizon FROM task_boards WHERE name = ?"),
     get: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND id = ?`),
     byKey: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ? AND idempotency_key = ?`),
     upsert: s(
-      `INSERT INTO tasks (board, id, status, kind, capability, priority, run_after, assignee, assigned_until, owner, lease_until, parent_id, idempotency_key, settling, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO tasks (board, id, status, kind, capability, priority, run_after, assignee, assigned_until, owner, lease_until, parent_id, idempotency_key, settling, ended_at, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (board, id) DO UPDATE SET status = excluded.status, priority = excluded.priority, run_after = excluded.run_after,
          assignee = excluded.assignee, assigned_until = excluded.assigned_until, owner = excluded.owner,
-         lease_until = excluded.lease_until, settling = excluded.settling, data = excluded.data`,
+         lease_until = excluded.lease_until, settling = excluded.settling, ended_at = excluded.ended_at, data = excluded.data`,
     ),
     dep: s("INSERT OR IGNORE INTO task_deps (board, dep, task) VALUES (?, ?, ?)"),
     event: s("INSERT INTO task_events (board, seq, at, type, data) VALUES (?, ?, ?, ?, ?)"),
@@ -53,6 +53,23 @@ function prepare(conn: SqliteConnection) {
             + (SELECT count(*) FROM tasks WHERE board = ?1 AND status = 'pending' AND assignee = ?2 AND (assigned_until IS NULL OR assigned_until >= ?3)) AS load`,
     ),
     deleteWorker: s("DELETE FROM workers WHERE board = ? AND id = ?"),
+    finishedCount: s("SELECT count(*) AS count FROM tasks WHERE board = ? AND ended_at IS NOT NULL"),
+    // Ended tasks in the order they ended, passing over those that something unfinished still needs.
+    removable: s(
+      `SELECT t.${COLUMNS} FROM tasks t WHERE t.board = ?1 AND t.ended_at IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.board = d.board AND x.id = d.task
+                         WHERE d.board = ?1 AND d.dep = t.id AND x.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled'))
+         AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.board = ?1 AND c.parent_id = t.id AND c.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled'))
+         AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.board = ?1 AND p.id = t.parent_id AND p.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled'))
+       ORDER BY t.ended_at, t.n LIMIT ?2`,
+    ),
+    remove: s("DELETE FROM tasks WHERE board = ? AND id = ?"),
+    // Two statements, so that each uses its index: an OR of the two would scan the board's rows.
+    removeOwnDeps: s("DELETE FROM task_deps WHERE board = ? AND task = ?"),
+    removeDependents: s("DELETE FROM task_deps WHERE board = ? AND dep = ?"),
+    eventTime: s("SELECT at FROM task_events WHERE board = ? AND seq = ?"),
+    trimEvents: s("DELETE FROM task_events WHERE board = ? AND seq <= ?"),
+    setHorizon: s("UPDATE task_boards SET horizon = ?2 WHERE name = ?1 AND horizon < ?2"),
     events: s("SELECT seq, at, type, data FROM task_events WHERE board = ? AND seq > ? ORDER BY seq LIMIT ?"),
     workers: s("SELECT data FROM workers WHERE board = ? ORDER BY id"),
     putWorker: s("INSERT INTO workers (board, id, data) VALUES (?, ?, ?) ON CONFLICT (board, id) DO UPDATE SET data = excluded.data"),
@@ -112,6 +129,7 @@ class SqliteTaskTx implements TaskTx {
       task.parentId ?? null,
       task.idempotencyKey ?? null,
       task.settling ? 1 : 0,
+      FINAL_STATUSES.has(task.status) && !task.settling ? task.updatedAt : null,
       data,
     );
     for (const dep of task.dependsOn) sql.dep.run(this.#board, dep, task.id);
@@ -171,6 +189,37 @@ class SqliteTaskTx implements TaskTx {
   deleteWorker(id: string): void {
     this.#sql.deleteWorker.run(this.#board, id);
   }
+
+  finishedCount(): number {
+    return (this.#sql.finishedCount.get(this.#board) as { count: number }).count;
+  }
+
+  removable(limit: number): Task[] {
+    return rows(this.#sql.removable, this.#board, limit);
+  }
+
+  remove(id: string): void {
+    this.#sql.remove.run(this.#board, id);
+    this.#sql.removeOwnDeps.run(this.#board, id);
+    this.#sql.removeDependents.run(this.#board, id);
+  }
+
+  head(): number {
+    return (this.#sql.head.get(this.#board) as { seq: number }).seq;
+  }
+
+  horizon(): number {
+    return (this.#sql.head.get(this.#board) as { horizon: number }).horizon;
+  }
+
+  eventTime(seq: number): number | undefined {
+    return (this.#sql.eventTime.get(this.#board, seq) as { at: number } | undefined)?.at;
+  }
+
+  trimEvents(seq: number): void {
+    this.#sql.trimEvents.run(this.#board, seq);
+    this.#sql.setHorizon.run(this.#board, seq);
+  }
 }
 
 export class SqliteTaskStore implements TaskStore {
@@ -199,7 +248,12 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async events(since: number, limit = -1): Promise<TaskEvent[]> {
-    const found = this.#sql.events.all(this.#board, since, limit) as unknown as { seq: number; at: number; type: TaskEventType; data: string }[];
+    // The horizon and the events from one snapshot, so that a trim in between cannot hide a gap.
+    const found = this.#conn.snapshot(() => {
+      const { horizon } = this.#sql.head.get(this.#board) as { horizon: number };
+      if (since < horizon) throw new HorizonError(since, horizon);
+      return this.#sql.events.all(this.#board, since, limit) as unknown as { seq: number; at: number; type: TaskEventType; data: string }[];
+    });
     return found.map((r) => ({ seq: r.seq, at: r.at, type: r.type, task: JSON.parse(r.data) as Task }));
   }
 
