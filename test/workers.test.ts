@@ -113,7 +113,10 @@ describe("colony worker processes", () => {
     ]);
     for (const failure of dead.failures) assert.match(failure.error, /poison: this task always fails/);
     assert.match(dead.reason ?? "", /gave up after 3 attempt/);
-    assert.deepEqual(worker.events.filter((e) => e.type === "failed" && e.task === poison.id).map((e) => e.status), ["pending", "pending", "dead"]);
+    // The board can settle before the worker's own line for the third failure reaches our pipe.
+    const failed = () => worker.events.filter((e) => e.type === "failed" && e.task === poison.id).map((e) => e.status);
+    await waitFor(() => failed().length === 3, PATIENCE, "the worker to report the third failure");
+    assert.deepEqual(failed(), ["pending", "pending", "dead"]);
 
     const good = await tasks.submit({ kind: "echo", input: { ms: 10 } });
     const done = await settled(tasks, good.id);
