@@ -67,7 +67,8 @@ test("1,000 waits on tasks completed by another client leave no more consumers t
       if (i % 10 === 1) {
         await sleep(20);
         assert.equal(settledWait, false, "the wait returned before the task was completed");
-        if (i === 1) duringWait = await consumersOn(jsm, stream);
+        // Its feed's consumer is made as the wait starts listening, which a loaded machine may take a while to get to.
+        if (i === 1) duringWait = await waitFor(async () => (await consumersOn(jsm, stream)) || undefined, 10_000, "the blocked wait's consumer").catch(() => 0);
         blocked++;
       }
       await remote.complete(claimed.id, i, { generation: claimed.generation });
