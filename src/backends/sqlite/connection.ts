@@ -5,6 +5,7 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { setImmediate as yieldTurn, setTimeout as sleep } from "node:timers/promises";
 import { ColonyError, ConfigError } from "../../core/errors.ts";
 import { migrate } from "./schema.ts";
 
@@ -40,6 +41,7 @@ function prepare(db: DatabaseSync) {
   const s = (sql: string): StatementSync => db.prepare(sql);
   return {
     begin: s("BEGIN IMMEDIATE"),
+    noWait: s("PRAGMA busy_timeout = 0"),
     beginRead: s("BEGIN"),
     commit: s("COMMIT"),
     rollback: s("ROLLBACK"),
@@ -100,21 +102,67 @@ export class SqliteConnection {
   #timer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
   readonly #pollMs: number;
+  readonly #busyTimeoutMs: number;
+  readonly #wait: StatementSync;
+  /** Transactions waiting for the write lock, and the last of them to settle. */
+  #waiting = 0;
+  #line: Promise<unknown> = Promise.resolve();
 
   constructor(path: string, options: ConnectionOptions) {
     this.path = path;
     this.#pollMs = options.pollMs;
+    this.#busyTimeoutMs = options.busyTimeoutMs;
     this.db = open(path, options);
     this.sql = prepare(this.db);
+    this.#wait = this.db.prepare(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
   }
 
-  /** Runs `work` in one IMMEDIATE transaction: the write lock is held from the first read. */
-  transaction<T>(work: () => T): T {
+  /**
+   * Runs `work` in one IMMEDIATE transaction: the write lock is held from the first read. While
+   * another process holds the lock, this waits for it without blocking the event loop (SQLite's
+   * own busy handler sleeps the whole process, up to 100 ms a time): the process goes on with its
+   * other work, and tries again soon, until `busyTimeoutMs`. Once it has the lock, `work` and the
+   * commit run at once, so no other transaction of this connection can come between.
+   */
+  async transaction<T>(work: () => T): Promise<T> {
+    // Transactions of this connection that had to wait keep their order: a newer one waits behind them.
+    if (this.#waiting === 0 && this.#begin()) return this.#run(work);
+    this.#waiting++;
+    const turn = this.#line.then(() => this.#whenFree(work));
+    this.#line = turn.catch(() => {});
+    try {
+      return await turn;
+    } finally {
+      this.#waiting--;
+    }
+  }
+
+  async #whenFree<T>(work: () => T): Promise<T> {
+    const deadline = Date.now() + this.#busyTimeoutMs;
+    for (let attempt = 0; !this.#begin(); attempt++) {
+      if (Date.now() > deadline) throw new StoreBusyError(this.path, undefined);
+      // First a turn of the event loop, then a millisecond or a few: short, since a transaction
+      // holds the lock for well under one, and with jitter, so that waiters do not march in step.
+      await (attempt === 0 ? yieldTurn() : sleep(Math.random() * Math.min(attempt, 5) + 0.5));
+    }
+    return this.#run(work);
+  }
+
+  /** BEGIN IMMEDIATE if the write lock is free now; false if another connection holds it. */
+  #begin(): boolean {
+    this.sql.noWait.run();
     try {
       this.sql.begin.run();
+      return true;
     } catch (error) {
-      throw isBusy(error) ? new StoreBusyError(this.path, error) : error;
+      if (isBusy(error)) return false;
+      throw error;
+    } finally {
+      this.#wait.run();
     }
+  }
+
+  #run<T>(work: () => T): T {
     try {
       const result = work();
       this.sql.commit.run();

@@ -110,7 +110,7 @@ class SqliteBoardStore implements BoardStore {
   async write(request: WriteRequest): Promise<{ record: StoredRecord; createdAt: number }> {
     const { sql } = this.#conn;
     const board = this.#board;
-    const result = this.#conn.transaction(() => {
+    const result = await this.#conn.transaction(() => {
       const row = sql.current.get(board, request.key) as { version: number; deleted: number } | undefined;
       const live = row && !row.deleted ? row.version : 0;
       const version = nextVersion(request.key, request.expectedVersion, live, row?.version ?? 0);
@@ -129,7 +129,7 @@ class SqliteBoardStore implements BoardStore {
   async delete(request: DeleteRequest): Promise<StoredRecord | undefined> {
     const { sql } = this.#conn;
     const board = this.#board;
-    const record = this.#conn.transaction(() => {
+    const record = await this.#conn.transaction(() => {
       const row = sql.current.get(board, request.key) as { version: number; deleted: number } | undefined;
       const live = row && !row.deleted ? row.version : 0;
       if (live === 0 && request.expectedVersion === undefined) return undefined;
@@ -183,15 +183,15 @@ class SqliteRunStore implements RunStore {
   }
 
   async createRun(run: RunInfo): Promise<void> {
-    this.#conn.sql.createRun.run(run.runId, run.startedAt, JSON.stringify(run));
+    await this.#conn.transaction(() => this.#conn.sql.createRun.run(run.runId, run.startedAt, JSON.stringify(run)));
   }
 
   async appendStep(runId: string, step: StepRecord): Promise<void> {
-    this.#conn.sql.appendStep.run(runId, step.index, JSON.stringify(step));
+    await this.#conn.transaction(() => this.#conn.sql.appendStep.run(runId, step.index, JSON.stringify(step)));
   }
 
   async finishRun(run: RunInfo): Promise<void> {
-    this.#conn.sql.updateRun.run(JSON.stringify(run), run.runId);
+    await this.#conn.transaction(() => this.#conn.sql.updateRun.run(JSON.stringify(run), run.runId));
   }
 
   async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
@@ -220,7 +220,7 @@ class SqliteAgentStore implements AgentStore {
 
   async insert(record: AgentRecord): Promise<void> {
     const { sql } = this.#conn;
-    sql.insertAgent.run(record.id, record.parentId ?? null, record.state, record.generation, record.ownerPid, record.startedAt, JSON.stringify(record));
+    await this.#conn.transaction(() => sql.insertAgent.run(record.id, record.parentId ?? null, record.state, record.generation, record.ownerPid, record.startedAt, JSON.stringify(record)));
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
@@ -234,7 +234,7 @@ class SqliteAgentStore implements AgentStore {
   }
 
   async updateUsage(id: string, usage: AgentRecord["usage"]): Promise<void> {
-    this.#conn.sql.agentUsage.run(JSON.stringify(usage), id);
+    await this.#conn.transaction(() => this.#conn.sql.agentUsage.run(JSON.stringify(usage), id));
   }
 
   async get(id: string): Promise<AgentRecord | undefined> {
@@ -252,19 +252,19 @@ class SqliteAgentStore implements AgentStore {
   }
 
   async requestKill(id: string, cascade: boolean): Promise<boolean> {
-    return this.#conn.sql.requestKill.run(cascade ? 2 : 1, id).changes === 1;
+    return this.#conn.transaction(() => this.#conn.sql.requestKill.run(cascade ? 2 : 1, id).changes === 1);
   }
 
   async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
     // Polled often: read first, and take the write lock only when there is something to clear.
     const { sql } = this.#conn;
     const rows = sql.killRequests.all(ownerPid) as unknown as { id: string; kill_requested: number }[];
-    for (const row of rows) sql.clearKill.run(row.id);
+    if (rows.length > 0) await this.#conn.transaction(() => rows.forEach((row) => sql.clearKill.run(row.id)));
     return rows.map((r) => ({ id: r.id, cascade: r.kill_requested === 2 }));
   }
 
   async putReport(agentId: string, report: Report): Promise<void> {
-    this.#conn.sql.putReport.run(agentId, JSON.stringify(report));
+    await this.#conn.transaction(() => this.#conn.sql.putReport.run(agentId, JSON.stringify(report)));
   }
 
   async getReport(agentId: string): Promise<Report | undefined> {
@@ -290,10 +290,10 @@ class SqliteLeaseStore implements LeaseStore {
   }
 
   async release(name: string, revision: number): Promise<boolean> {
-    return this.#swap(name, null, revision) !== undefined;
+    return (await this.#swap(name, null, revision)) !== undefined;
   }
 
-  #swap(name: string, holder: string | null, revision: number): number | undefined {
+  #swap(name: string, holder: string | null, revision: number): Promise<number | undefined> {
     const { sql } = this.#conn;
     return this.#conn.transaction(() => {
       const row = sql.getLease.get(name) as { revision: number } | undefined;

@@ -242,7 +242,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const tx = new SqliteTaskTx(this.#board, this.#sql);
-    const result = this.#conn.transaction(() => work(tx));
+    const result = await this.#conn.transaction(() => work(tx));
     if (tx.appended > 0) this.#conn.notify();
     return result;
   }
