@@ -583,7 +583,9 @@ export class AgentRuntime {
       await this.#deps.agents.insert({ ...node.record, ...next, generation: node.record.generation + 1 });
       node.registered = true;
     }
-    Object.assign(node.record, next, { generation: node.record.generation + 1 });
+    // Not `next.usage`: a turn may have counted itself while the registry write was on its way,
+    // and the usage it wrote after this one is the newer.
+    Object.assign(node.record, patch, { state, generation: node.record.generation + 1 });
     this.#event(node, { type: "state", state, at: Date.now() });
   }
 
