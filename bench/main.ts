@@ -5,13 +5,16 @@
  * through 1, 2 and 4 `colony worker` processes (no-op tasks, and I/O-bound tasks that each wait
  * 20 ms), and on NATS (private nats-servers): board writes against raw KV, task dispatch against
  * request/reply, and the same two end-to-end row sets; then one NATS worker process against one
- * BullMQ worker process on the machine's Redis (skipped if Redis is not there). Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
+ * BullMQ worker process on the machine's Redis (skipped if Redis is not there); last, a fresh
+ * client opening a task board that has seen 100,000 tasks against one that has seen 100, under
+ * the same retention, on SQLite and on NATS. Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
  * also prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
  * `--only SECTION[,SECTION]` runs some sections and prints their part of the report on stdout
  * (JSON with `--json`) instead of writing BENCHMARKS.md: board, loop, subagents, claimers,
  * workers (no-op tasks on SQLite), workers-io (20 ms tasks on SQLite), nats (CAS writes, dispatch
- * and no-op workers on NATS), nats-io (20 ms tasks on NATS), bullmq; groups: `tasks` = claimers,
+ * and no-op workers on NATS), nats-io (20 ms tasks on NATS), bullmq, history (opening a board
+ * that has seen 100,000 tasks, on SQLite and NATS); groups: `tasks` = claimers,
  * workers and workers-io; `io` = workers-io and nats-io.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createColony, memoryBackend, sqliteBackend, type Agent, type BackendFactory } from "../src/index.ts";
 import { bullmqBench } from "./bullmq.ts";
+import { historyBench } from "./history.ts";
 import { AUTHOR, casWriter, KEYS } from "./cas.ts";
 import { calibrate, compare, comparison, median, progress, time, type Result, type Task } from "./measure.ts";
 import { RawBoard } from "./raw-sqlite.ts";
@@ -49,7 +53,7 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq", "history"] as const;
 type Section = (typeof SECTIONS)[number];
 const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers", "workers-io"], io: ["workers-io", "nats-io"] };
 
@@ -164,6 +168,7 @@ async function main(): Promise<void> {
       nats: run("nats") || run("nats-io") ? await natsBench({ core: run("nats"), io: run("nats-io") }) : undefined,
       // After nats: its ratio is to the NATS one-process row of this same run.
       bullmq: run("bullmq") ? await bullmqBench() : undefined,
+      history: run("history") ? await historyBench(dir) : undefined,
       seconds: 0,
     };
     results.seconds = (performance.now() - started) / 1000;

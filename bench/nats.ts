@@ -31,7 +31,7 @@ const NATS_PLANS: Record<WorkloadName, E2ePlan> = {
 const IN_FLIGHT: ReadonlySet<TaskStatus> = new Set(["pending", "blocked", "claimed"]);
 
 /** `nats-server --version`, or why it cannot be run. */
-function serverVersion(): { version: string } | { missing: string } {
+export function serverVersion(): { version: string } | { missing: string } {
   const run = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
   if (run.error) {
     const why = (run.error as NodeJS.ErrnoException).code === "ENOENT" ? "nats-server is not on PATH" : `nats-server --version failed: ${run.error.message}`;
@@ -41,7 +41,7 @@ function serverVersion(): { version: string } | { missing: string } {
 }
 
 /** Runs `work` against a private nats-server started for it, and stops the server after. */
-async function onServer<T>(work: (url: string) => Promise<T>): Promise<T> {
+export async function onServer<T>(work: (url: string) => Promise<T>): Promise<T> {
   const server = await startNatsServer();
   try {
     return await work(server.url);

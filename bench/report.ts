@@ -1,6 +1,7 @@
 /** The machine description and the BENCHMARKS.md text. */
 import os from "node:os";
 import { IO_WAIT_MS } from "./fixtures/io-agents.ts";
+import type { Retention } from "../src/index.ts";
 import { median, type Comparison, type Result } from "./measure.ts";
 
 export interface SubAgentResults {
@@ -106,6 +107,56 @@ export interface BullmqResults {
   error?: string;
 }
 
+/** A JetStream stream's state as the server reports it. */
+export interface StreamState {
+  messages: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** One task board of the history benchmark: how it was built, and a fresh client opening it. */
+export interface HistoryRow {
+  /** Tasks the board has seen, every one finished. */
+  tasks: number;
+  /** Building it: submits, claims, completes and the final `sweep()`. */
+  buildSeconds: number;
+  /** Medians over the runs: `createColony` to the end of the first `list()`, and the heap held after it. */
+  ms: number;
+  heapBytes: number;
+  /** Every run's, in run order. */
+  msRuns: number[];
+  heapRuns: number[];
+  /** Tasks that first `list()` returned. */
+  listed: number;
+  /** What the SQLite file keeps of the board after building. */
+  sqlite?: { taskRows: number; eventRows: number; fileBytes: number; pages: number; freePages: number };
+  /** The board's log stream and snapshot stream after building, and the log seq the newest snapshot reflects (none yet: undefined). */
+  nats?: { log: StreamState; snapshots: StreamState; snapshotSeq?: number };
+}
+
+export interface HistoryBackendResults {
+  /** `nats-server --version`, without the name (NATS only). */
+  server?: string;
+  /** Why it did not run. */
+  skipped?: string;
+  /** One per board, by tasks seen, fewest first. */
+  rows: HistoryRow[];
+  /** Why it stopped short. */
+  error?: string;
+}
+
+export interface HistoryResults {
+  /** The retention both boards are built and opened under (the rest `DEFAULT_RETENTION`). */
+  retention: Partial<Retention>;
+  /** Tasks per `submitAll` and per `claimMany` while building. */
+  batch: number;
+  /** Fresh processes per board, after one untimed each. */
+  runs: number;
+  sqlite: HistoryBackendResults;
+  nats: HistoryBackendResults;
+}
+
 /** Sections left out (`--only`) are undefined. */
 export interface Results extends ReturnType<typeof machine> {
   writes?: Comparison & { memory: Result };
@@ -119,6 +170,7 @@ export interface Results extends ReturnType<typeof machine> {
   workersIo?: WorkersResults;
   nats?: NatsResults;
   bullmq?: BullmqResults;
+  history?: HistoryResults;
   seconds: number;
 }
 
@@ -166,7 +218,7 @@ ops/s (medians), i.e. how many times longer our operation takes; "paired" is the
 per-round ratios and "rounds" their range, a measure of the machine's noise. SQLite files are
 temp files in WAL mode with \`synchronous = NORMAL\` (the sqliteBackend default).
 
-${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers || r.workersIo ? workersSection(r.workers, r.workersIo, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : "", r.bullmq ? bullmqSection(r.bullmq, r.nats) : ""]
+${[r.writes && r.reads ? boardSections(r.writes, r.reads) : "", r.loop ? loopSection(r.loop) : "", r.subagents ? subAgents(r.subagents) : "", r.tasks ? taskBoard(r.tasks) : "", r.workers || r.workersIo ? workersSection(r.workers, r.workersIo, r.cores) : "", r.nats ? natsSection(r.nats, r.cores) : "", r.bullmq ? bullmqSection(r.bullmq, r.nats) : "", r.history ? historySection(r.history) : ""]
   .filter(Boolean)
   .join("\n")}`;
 }
@@ -516,4 +568,100 @@ ${rows.join("\n")}
     : ""
 }${ratio}
 ${b.error ? `\n**Stopped short**: ${b.error}\n` : ""}${problems.length > 0 ? `\nProblems:\n\n${problems.join("\n")}\n` : ""}`;
+}
+
+const TARGET = 1.5;
+const kib = (bytes: number) => Math.round(bytes / 1024).toLocaleString("en-US");
+const whole = (n: number) => n.toLocaleString("en-US");
+
+/** "within" or "**short of**" the 1.5× target, with the ratio. */
+function againstTarget(ratio: number): string {
+  return `**${x(ratio)}** — ${ratio <= TARGET ? "within" : "**short of**"} the ${TARGET}× target`;
+}
+
+/** The rows of one backend, and its ratio row; why it did not run or stopped short goes to `notes`. */
+function historyRows(label: string, h: HistoryBackendResults, notes: string[]): string[] {
+  if (h.skipped !== undefined) {
+    notes.push(`**${label} skipped**: ${h.skipped}.`);
+    return [];
+  }
+  if (h.error !== undefined) notes.push(`**${label} stopped short**: ${h.error}`);
+  const range = (values: number[], f: (n: number) => string) => `${f(Math.min(...values))}–${f(Math.max(...values))}`;
+  const ms = (n: number) => n.toFixed(n < 100 ? 1 : 0);
+  const rows = h.rows.map(
+    (row) => `| ${label} | ${whole(row.tasks)} | ${ms(row.ms)} (${range(row.msRuns, ms)}) | ${kib(row.heapBytes)} (${range(row.heapRuns, kib)}) | ${whole(row.listed)} | ${row.buildSeconds.toFixed(1)} |`,
+  );
+  const [few, many] = [h.rows[0], h.rows[h.rows.length - 1]];
+  if (few && many && few !== many) {
+    rows.push(`| **${label}, ${whole(many.tasks)} ÷ ${whole(few.tasks)}** | | ${againstTarget(many.ms / few.ms)} | ${againstTarget(many.heapBytes / few.heapBytes)} | | |`);
+  }
+  return rows;
+}
+
+function historySection(h: HistoryResults): string {
+  const retention = Object.entries(h.retention)
+    .map(([k, v]) => `${k}: ${whole(v)}`)
+    .join(", ");
+  const notes: string[] = [];
+  const rows = [...historyRows("SQLite", h.sqlite, notes), ...historyRows("NATS", h.nats, notes)];
+  const sqliteRows = h.sqlite.rows.filter((row) => row.sqlite);
+  const natsRows = h.nats.rows.filter((row) => row.nats);
+  const storage: string[] = [];
+  if (sqliteRows.length > 0) {
+    storage.push(`On SQLite, what each board's file holds after building: the board's rows, and the file's pages (\`PRAGMA page_count\`,
+\`freelist_count\`; the pages that removed rows freed stay in the file for reuse, until a VACUUM):
+
+| board has seen | task rows | event rows | file bytes | pages | free pages |
+|---:|---:|---:|---:|---:|---:|
+${sqliteRows.map((row) => `| ${whole(row.tasks)} | ${whole(row.sqlite!.taskRows)} | ${whole(row.sqlite!.eventRows)} | ${whole(row.sqlite!.fileBytes)} | ${whole(row.sqlite!.pages)} | ${whole(row.sqlite!.freePages)} |`).join("\n")}
+`);
+  }
+  if (natsRows.length > 0) {
+    const held = (s: StreamState) => (s.messages === 0 ? "none" : `${whole(s.firstSeq)}–${whole(s.lastSeq)}`);
+    const line = (row: HistoryRow) => {
+      const { log, snapshots, snapshotSeq } = row.nats!;
+      const after = log.lastSeq - (snapshotSeq ?? 0);
+      return `| ${whole(row.tasks)} | ${whole(log.lastSeq)} | ${whole(log.messages)} | ${whole(log.bytes)} | ${held(log)} | ${whole(snapshots.messages)} | ${whole(snapshots.bytes)} | ${snapshotSeq === undefined ? "none" : whole(snapshotSeq)} | ${whole(after)} |`;
+    };
+    storage.push(`On NATS, each board's log stream and snapshot stream after building, as \`jsm.streams.info\` reports them.
+Every transaction that changed the board is one log message; the log is purged behind snapshots.
+"Folded on open" is what a fresh client reads of the log: the messages after the newest snapshot
+(all of them where the log has not yet grown enough for a first snapshot). How many that is
+depends on where the newest snapshot fell as the board was built, not on how much the board has
+seen, so it differs from run to run, and the open time with it.
+
+| board has seen | log messages written | log messages held | log bytes held | log sequences held | snapshot messages | snapshot bytes | newest snapshot at log seq | folded on open |
+|---:|---:|---:|---:|---|---:|---:|---:|---:|
+${natsRows.map(line).join("\n")}
+`);
+  }
+  return `## 9. Opening a task board that has seen 100,000 tasks
+
+Retention bounds what a task board keeps, so a new client's first look at a board should cost
+about the same whatever the board has seen. On each backend, two task boards with the same
+retention, \`createColony({ backend, retention: { ${retention} } })\` (\`maxAgeMs\` the default week, so
+nothing here goes by age): one that has seen 100 tasks and one that has seen 100,000, every one
+of them finished (succeeded). Each is built by one client in this process: batches of ${whole(h.batch)} no-op tasks
+submitted with one \`tasks.submitAll\`, claimed with one \`tasks.claimMany({ max: ${whole(h.batch)} })\` and completed
+each with its own \`tasks.complete(id, null, { generation })\` (so every task is a submit, a claim and a
+complete, with their three events, and on NATS every complete is a message in the log), the board
+pruning itself under its retention as it goes; then \`tasks.sweep()\` (which removes what the
+retention does not keep) and \`colony.close()\`. On SQLite each board has a file of its own; on NATS
+each has a prefix of its own on one private nats-server ${h.nats.server ?? ""}.
+
+Then a fresh client opens each board: a new process (\`node --expose-gc bench/fixtures/history-open.ts\`)
+that, its modules loaded, times \`createColony(...)\` to the end of its first
+\`(await colony.tasks(name)).list()\` (on SQLite opening the file; on NATS connecting, opening the
+buckets and streams, reading the newest snapshot and folding the log after it), and takes the heap
+used after that list minus the heap used before \`createColony\` (\`process.memoryUsage().heapUsed\`,
+each after \`global.gc()\`; the list is still held). One untimed process per board, then ${h.runs} rounds
+of one process per board, alternating which goes first; medians, with the runs' range.
+Target: the board that has seen 100,000 tasks at most ${TARGET}× the time and the memory of the one
+that has seen 100.
+
+| backend | board has seen | open + first \`list()\`, ms (runs) | heap held after, KiB (runs) | tasks listed | built in, s |
+|---|---:|---:|---:|---:|---:|
+${rows.join("\n")}
+${notes.length > 0 ? `\n${notes.join("\n\n")}\n` : ""}
+${storage.join("\n")}`;
 }
