@@ -267,7 +267,11 @@ export interface TaskStore {
    * (memory, NATS), both may run in one transaction.
    */
   readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T>;
-  /** Events with `seq` greater than `since`, in order; `HorizonError` if `since` is below the horizon. */
+  /**
+   * Events with `seq` greater than `since`, in order; `HorizonError` if `since` is below the
+   * horizon. While this process listens (`onChange`), it may answer with what it has heard of so
+   * far rather than ask the store (NATS does): a caller woken by `onChange` finds what woke it.
+   */
   events(since: number, limit?: number): Promise<TaskEvent[]>;
   /** The newest event's `seq`; 0 before the first. */
   head(): Promise<number>;

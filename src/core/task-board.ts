@@ -170,6 +170,11 @@ function handOut<T>(result: T): T {
   return result === undefined ? result : (JSON.parse(JSON.stringify(result)) as T);
 }
 
+/** When each claimed task's lease ends. */
+function leasesOf(view: TaskView): Map<string, number> {
+  return new Map(view.list({ status: "claimed" }).map((t) => [t.id, t.leaseUntil!]));
+}
+
 export type WorkerRegistration = Omit<WorkerInfo, "heartbeatAt" | "startedAt">;
 
 export class TaskBoard {
@@ -338,12 +343,12 @@ export class TaskBoard {
   /** Resolves with the task once it has ended (succeeded, failed, dead or cancelled). */
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
     for (;;) {
-      const since = await this.#store.head();
-      const now = await this.get(id);
+      // The task, the head it is as of and the leases to watch for, in one read.
+      const { since, now, leases } = await this.#read((view) => ({ since: view.head(), now: view.get(id), leases: leasesOf(view) }));
       if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
       if (FINAL_STATUSES.has(now.status)) return now;
       try {
-        for await (const event of this.watch({ since, signal: options.signal, taskId: id })) {
+        for await (const event of this.#watch({ since, signal: options.signal, taskId: id }, leases)) {
           if (FINAL_STATUSES.has(event.task.status)) return event.task;
         }
       } catch (error) {
@@ -362,7 +367,12 @@ export class TaskBoard {
    * before the events the board keeps (see `Retention`), or falling that far behind, it throws
    * `HorizonError`.
    */
-  async *watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
+  watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
+    return this.#watch(options);
+  }
+
+  /** `watch`, given the leases to watch for when the caller has just read them. */
+  async *#watch(options: { since?: number; signal?: AbortSignal; taskId?: string }, known?: Map<string, number>): AsyncGenerator<TaskEvent> {
     this.#checkOpen();
     const { signal } = options;
     const changes = new ChangeSignal();
@@ -372,7 +382,7 @@ export class TaskBoard {
       let cursor = options.since ?? (await this.#store.head());
       // When each claimed task's lease ends, as far as the events tell (heartbeats extend leases
       // silently, so a lease may end later than this says; never earlier).
-      let leases = await this.#reapLeases();
+      let leases = known ?? (await this.#reapLeases());
       while (!this.#closed && !signal?.aborted) {
         const seen = changes.version;
         const events = await this.#store.events(cursor, 500);
@@ -459,7 +469,7 @@ export class TaskBoard {
 
   /** Reaps lapsed leases; returns when each lease still held ends. */
   #reapLeases(): Promise<Map<string, number>> {
-    return this.#read((view) => new Map(view.list({ status: "claimed" }).map((t) => [t.id, t.leaseUntil!])));
+    return this.#read(leasesOf);
   }
 
   /**

@@ -108,9 +108,17 @@ const ABANDONED_MS = 10 * HEARTBEAT_PULL_MS;
 /** How long closing waits for the server to confirm a feed's consumer deleted; an unreachable one lets it expire. */
 const DELETE_WAIT_MS = 2000;
 
+/** A message a change feed brought, for listeners of a feed that carries data. */
+export interface StoredMessage {
+  seq: number;
+  data: Uint8Array;
+}
+
+type FeedListener = (message?: StoredMessage) => void;
+
 /** One change feed: a consumer on one stream, shared by every listener of this connection. */
 interface Feed {
-  readonly listeners: Set<() => void>;
+  readonly listeners: Set<FeedListener>;
   readonly stop: AbortController;
   /** Settles once the feed has stopped and its consumer is deleted (or left to expire). */
   readonly done: Promise<void>;
@@ -128,7 +136,11 @@ const feedsOf = new WeakMap<JetStreamClient, Feeds>();
 /**
  * Calls `listener` after each message is stored on `stream`, until the returned function is
  * called, whatever happens to the servers meanwhile. A listener may be called when nothing was
- * stored; it is never left uncalled after a message stored once it was added.
+ * stored; it is never left uncalled after a message stored once it was added. With `data` (which
+ * the first listener of a stream decides for its feed) the listener gets each message the feed
+ * brings, in stream order: a reader that keeps a stream folded need not fetch what it was told
+ * of. A call without a message (a new consumer starting, or a feed without data) only says that
+ * something may have been stored.
  *
  * Every listener of one stream on one connection shares one feed, so that a thousand waits leave
  * no more consumers on the server than one: the first listener starts it, the last to leave stops
@@ -144,18 +156,18 @@ const feedsOf = new WeakMap<JetStreamClient, Feeds>();
  * for two pulls is dropped and a new one made; each new one first calls the listeners, for
  * whatever was stored while there was none.
  */
-export function onStored(js: JetStreamClient, stream: string, listener: () => void): () => void {
+export function onStored(js: JetStreamClient, stream: string, listener: FeedListener, options: { data?: boolean } = {}): () => void {
   let feeds = feedsOf.get(js);
   if (!feeds) feedsOf.set(js, (feeds = { open: new Map(), closing: new Set() }));
   let feed = feeds.open.get(stream);
   if (!feed) {
-    const listeners = new Set<() => void>();
+    const listeners = new Set<FeedListener>();
     const stop = new AbortController();
-    feed = { listeners, stop, done: runFeed(js, stream, listeners, stop.signal) };
+    feed = { listeners, stop, done: runFeed(js, stream, listeners, stop.signal, options.data ?? false) };
     feeds.open.set(stream, feed);
   }
   // A wrapper of its own, so that one function added twice is two listeners.
-  const entry = () => listener();
+  const entry: FeedListener = (message) => listener(message);
   feed.listeners.add(entry);
   const [joined, opened] = [feed, feeds];
   return () => {
@@ -184,9 +196,9 @@ function endFeed(feeds: Feeds, stream: string, feed: Feed): void {
   void feed.done.then(() => feeds.closing.delete(feed.done));
 }
 
-async function runFeed(js: JetStreamClient, stream: string, listeners: Set<() => void>, signal: AbortSignal): Promise<void> {
-  const notify = () => {
-    for (const listener of [...listeners]) listener();
+async function runFeed(js: JetStreamClient, stream: string, listeners: Set<FeedListener>, signal: AbortSignal, data: boolean): Promise<void> {
+  const notify = (message?: StoredMessage) => {
+    for (const listener of [...listeners]) listener(message);
   };
   while (!signal.aborted) {
     let consumer: Consumer | undefined;
@@ -195,7 +207,7 @@ async function runFeed(js: JetStreamClient, stream: string, listeners: Set<() =>
       // starts there too, not (as with DeliverPolicy.New) from the stream's first message.
       const last = (await (await js.streams.get(stream)).info(true)).state.last_seq;
       if (signal.aborted) break;
-      consumer = await js.consumers.get(stream, { opt_start_seq: last + 1, headers_only: true, inactive_threshold: ABANDONED_MS });
+      consumer = await js.consumers.get(stream, { opt_start_seq: last + 1, headers_only: !data, inactive_threshold: ABANDONED_MS });
       if (signal.aborted) break;
       const stored = await consumer.consume({ expires: HEARTBEAT_PULL_MS });
       const onAbort = () => void stored.stop();
@@ -207,9 +219,9 @@ async function runFeed(js: JetStreamClient, stream: string, listeners: Set<() =>
       const watchdog = setInterval(() => Date.now() - heard > 2 * HEARTBEAT_PULL_MS && stored.stop(), HEARTBEAT_PULL_MS / 2).unref();
       try {
         notify();
-        for await (const _ of stored) {
+        for await (const message of stored) {
           heard = Date.now();
-          notify();
+          notify(data ? { seq: message.seq, data: message.data } : undefined);
         }
       } finally {
         clearInterval(watchdog);

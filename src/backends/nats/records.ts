@@ -4,10 +4,12 @@
  * revision (so that two writers never both apply a move).
  */
 import { hostname } from "node:os";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { AgentRecord, AgentState, RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentStore, Report, RunStore } from "../../core/store.ts";
 import { isConflict, isTransient, outlast, type KvCas } from "./jetstream.ts";
+import { readStream } from "./stream-read.ts";
 
 const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
 
@@ -51,12 +53,27 @@ async function modify<T>(kv: KV, cas: KvCas, known: Known, key: string, change: 
   }
 }
 
-async function keysOf(kv: KV, filter: string): Promise<string[]> {
-  return outlast(async () => {
-    const keys: string[] = [];
-    for await (const key of await kv.keys(filter)) keys.push(key);
-    return keys;
-  });
+/** A bucket's live keys that match a filter (`a.*`), each with its value's text and revision. */
+export type BucketScan = (filter: string) => Promise<{ key: string; revision: number; text: string }[]>;
+
+/**
+ * Scans a bucket through one short-lived consumer of its stream (each key's newest message,
+ * fetched in batches, the consumer deleted after), instead of `kv.keys()` and a `get` per key:
+ * that is one round trip per key, and `kv.keys()` leaves its consumer on the server for minutes
+ * when no key matches, which a poll every 250 ms piles up by the thousand.
+ */
+export function bucketScan(js: JetStreamClient, jsm: JetStreamManager, bucket: string): BucketScan {
+  const prefix = `$KV.${bucket}.`;
+  return (filter) =>
+    outlast(async () => {
+      const found: { key: string; revision: number; text: string }[] = [];
+      for await (const message of readStream(js, jsm, `KV_${bucket}`, { lastPerSubject: true, subject: `${prefix}${filter}` })) {
+        // A deleted or purged key's newest message is its marker, with no value.
+        if (message.data.length === 0) continue;
+        found.push({ key: message.subject.slice(prefix.length), revision: message.seq, text: Buffer.from(message.data).toString("utf8") });
+      }
+      return found;
+    });
 }
 
 /**
@@ -76,20 +93,23 @@ async function createOwn(kv: KV, key: string, value: string): Promise<number | u
   });
 }
 
-async function values<T>(kv: KV, filter: string): Promise<T[]> {
-  const out: T[] = [];
-  for (const key of await keysOf(kv, filter)) {
-    const found = await read<T>(kv, key);
-    if (found) out.push(found.value);
-  }
-  return out;
+async function values<T>(scan: BucketScan, filter: string): Promise<T[]> {
+  return (await scan(filter)).flatMap(({ text }) => {
+    try {
+      return [JSON.parse(text) as T];
+    } catch {
+      return [];
+    }
+  });
 }
 
 export class NatsRunStore implements RunStore {
   readonly #kv: KV;
+  readonly #scan: BucketScan;
 
-  constructor(kv: KV) {
+  constructor(kv: KV, scan: BucketScan) {
     this.#kv = kv;
+    this.#scan = scan;
   }
 
   async createRun(run: RunInfo): Promise<void> {
@@ -105,7 +125,7 @@ export class NatsRunStore implements RunStore {
   }
 
   async listRuns(options: { limit?: number } = {}): Promise<RunInfo[]> {
-    const runs = await values<RunInfo>(this.#kv, "r.*");
+    const runs = await values<RunInfo>(this.#scan, "r.*");
     runs.sort((a, b) => b.startedAt - a.startedAt || b.runId.localeCompare(a.runId));
     return options.limit === undefined ? runs : runs.slice(0, options.limit);
   }
@@ -113,7 +133,7 @@ export class NatsRunStore implements RunStore {
   async getRun(runId: string): Promise<{ run: RunInfo; steps: StepRecord[] } | undefined> {
     const run = await read<RunInfo>(this.#kv, `r.${runId}`);
     if (!run) return undefined;
-    const steps = await values<StepRecord>(this.#kv, `s.${runId}.*`);
+    const steps = await values<StepRecord>(this.#scan, `s.${runId}.*`);
     return { run: run.value, steps: steps.sort((a, b) => a.index - b.index) };
   }
 }
@@ -128,15 +148,18 @@ export class NatsAgentStore implements AgentStore {
   readonly #kv: KV;
   readonly #cas: KvCas;
   readonly #known: Known = new Map();
+  readonly #scan: BucketScan;
 
-  constructor(kv: KV, cas: KvCas) {
+  constructor(kv: KV, cas: KvCas, scan: BucketScan) {
     this.#kv = kv;
     this.#cas = cas;
+    this.#scan = scan;
   }
 
   async insert(record: AgentRecord): Promise<void> {
     const revision = await createOwn(this.#kv, `a.${record.id}`, JSON.stringify(record));
-    if (revision !== undefined) this.#known.set(`a.${record.id}`, { value: structuredClone(record), revision });
+    // One that ended already (a short task's agent, listed once as it ended) is not written again: not kept.
+    if (revision !== undefined && !FINAL.has(record.state)) this.#known.set(`a.${record.id}`, { value: structuredClone(record), revision });
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
@@ -157,7 +180,7 @@ export class NatsAgentStore implements AgentStore {
   }
 
   async list(filter: { parentId?: string; state?: AgentState } = {}): Promise<AgentRecord[]> {
-    const records = await values<AgentRecord>(this.#kv, "a.*");
+    const records = await values<AgentRecord>(this.#scan, "a.*");
     return records
       .filter((r) => (filter.parentId === undefined || r.parentId === filter.parentId) && (filter.state === undefined || r.state === filter.state))
       .sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
@@ -172,13 +195,17 @@ export class NatsAgentStore implements AgentStore {
 
   async takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]> {
     const taken: { id: string; cascade: boolean }[] = [];
-    const keys = await keysOf(this.#kv, "k.*");
-    for (const key of keys) {
-      const request = await read<KillRequest>(this.#kv, key);
+    for (const { key, revision, text } of await this.#scan("k.*")) {
+      let request: KillRequest;
+      try {
+        request = JSON.parse(text) as KillRequest;
+      } catch {
+        continue;
+      }
       // Taken by the owner only: this store runs in the owner's process, on the owner's machine.
-      if (!request || request.value.ownerPid !== ownerPid || (request.value.ownerHost ?? hostname()) !== hostname()) continue;
+      if (request.ownerPid !== ownerPid || (request.ownerHost ?? hostname()) !== hostname()) continue;
       // Taken once: only the delete that finds the request's revision wins.
-      if (await this.#cas.remove(key, request.revision)) taken.push({ id: key.slice(2), cascade: request.value.cascade });
+      if (await this.#cas.remove(key, revision)) taken.push({ id: key.slice(2), cascade: request.cascade });
     }
     return taken;
   }

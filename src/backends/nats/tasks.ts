@@ -17,7 +17,7 @@
  * what came after it; one that fell behind past the purge starts over from the snapshot.
  */
 import { randomUUID } from "node:crypto";
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ColonyError } from "../../core/errors.ts";
@@ -31,13 +31,15 @@ import { readChanges, restoreState } from "./task-log.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
-const FETCH_BATCH = 1000;
 /**
- * A snapshot is written once the log holds this many messages past the newest one, or as many
- * as the state has tasks and events if that is more: writing one then costs about what the log
- * grew by since the last, whatever the board's size.
+ * A snapshot is written once the log holds this many messages past the newest one, or a quarter
+ * as many as the state has tasks and events if that is more. A client opening the board folds
+ * what came after the newest snapshot, one message at a time (a message costs a few times what
+ * a snapshot's task does), so the interval bounds how long opening takes past reading the
+ * snapshot; and a snapshot's size (a task or event is a fraction of a message) spread over the
+ * interval keeps the writing of snapshots to about what the log itself takes.
  */
-const SNAPSHOT_EVERY = 1000;
+const SNAPSHOT_EVERY = 500;
 
 /** Where a task board's log and its snapshots live. */
 export interface TaskStreams {
@@ -70,6 +72,9 @@ export class NatsTaskStore implements TaskStore {
   /** The log sequence the newest snapshot this client knows of reflects, and the one writing now. */
   #snapshotSeq = 0;
   #snapshotting: Promise<void> | undefined;
+  /** Listeners of the change feed, which brings each stored message to this client while there are any. */
+  #listeners = 0;
+  #refreshing: Promise<void> | undefined;
   readonly #rejections = new Rejections();
   /** One transaction at a time per client: they would only race each other for the log. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -102,16 +107,34 @@ export class NatsTaskStore implements TaskStore {
     return run;
   }
 
+  /**
+   * Runs `work` on the folded state and publishes what it wrote on the condition that the log is
+   * still where the state was read. While the change feed runs, the state is kept up to date by the
+   * messages it brings, so a write is tried at once, one request; a stale state only costs a lost
+   * race (the condition fails) and a catch-up. Without the feed, and for a transaction that wrote
+   * nothing (a read, which must see everything stored before it began), the log is caught up first.
+   */
   async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const attempts = 100;
+    let current = !this.#fed;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      await outlast(() => this.#catchUp());
+      if (current) await outlast(() => this.#catchUp());
       const tx = new StagedTaskTx(this.#state);
       const result = work(tx);
       const changes = tx.changes();
-      if (!changes) return result;
+      if (!changes) {
+        if (current) return result;
+        // Read from what the feed had brought: look at the log itself, and again if it had more.
+        const folded = this.#applied;
+        await outlast(() => this.#catchUp());
+        if (this.#applied === folded) return result;
+        current = true;
+        attempt--;
+        continue;
+      }
       if (await this.#append(changes)) return result;
       // Another client committed first: fold it in and run again on the newer state.
+      current = true;
       await contentionPause(attempt);
     }
     throw new TaskContentionError(this.#stream, attempts);
@@ -135,10 +158,19 @@ export class NatsTaskStore implements TaskStore {
       () => this.#holds(read + 1, options.msgID),
     );
     if (seq === undefined) return false;
-    this.#state.apply(changes);
-    this.#applied = seq;
+    // The feed may have brought this very message back (and folded it) before the answer came.
+    if (this.#applied === read) {
+      this.#state.apply(changes);
+      this.#applied = seq;
+    }
     this.#maybeSnapshot();
     return true;
+  }
+
+  /** A catch-up in the transaction queue, shared by the listeners that ask for one at the same time. */
+  #refresh(): Promise<void> {
+    this.#refreshing ??= this.transact(() => undefined).finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
   }
 
   /** `seq` if the log's message there is the one published under `msgID`. */
@@ -160,7 +192,8 @@ export class NatsTaskStore implements TaskStore {
       }
     }
     if (head - this.#applied >= BATCH_FROM) await this.#fetchUpTo(head);
-    for (let seq = this.#applied + 1; seq <= head; seq++) {
+    while (this.#applied < head) {
+      const seq = this.#applied + 1;
       const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
       if (!message) throw new ColonyError("CORRUPT", `the task log ${this.#stream} has no message ${seq}; was the stream edited by hand?`);
       this.#fold(seq, message.data);
@@ -168,26 +201,17 @@ export class NatsTaskStore implements TaskStore {
   }
 
   /**
-   * Folds a long way (opening a board with a long log) in batches through a short-lived ordered
-   * consumer, rather than one request per message. Stops early, leaving the rest to the message
-   * by message loop, at anything unexpected.
+   * Folds a long way (opening a board, falling behind) in batches through one short-lived
+   * consumer (deleted after), rather than one request per message.
    */
   async #fetchUpTo(head: number): Promise<void> {
-    const consumer = await this.#js.consumers.get(this.#stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#applied + 1 });
-    while (this.#applied < head) {
-      const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, head - this.#applied), expires: 5000 });
-      let folded = 0;
-      for await (const message of batch) {
-        if (message.seq !== this.#applied + 1) continue;
-        this.#fold(message.seq, message.data);
-        folded++;
-      }
-      if (folded === 0) return;
-    }
+    for await (const message of readStream(this.#js, this.#jsm, this.#stream, { from: this.#applied + 1, through: head })) this.#fold(message.seq, message.data);
   }
 
   /** Applies the message at `seq`, or skips and counts it if it is not a write set Colony could have made here. */
   #fold(seq: number, data: Uint8Array): void {
+    // The feed and a catch-up may both bring a message: only the next one is folded, once.
+    if (seq !== this.#applied + 1) return;
     const read = readChanges(data, this.#state);
     if (read.ok) this.#state.apply(read.changes);
     else this.#rejections.note(this.#stream, seq, read.reason);
@@ -225,7 +249,13 @@ export class NatsTaskStore implements TaskStore {
     const lines: string[] = [];
     let chunks = 0;
     for await (const message of readStream(this.#js, this.#jsm, this.#snapshots.stream, { from: head.first, through: found.seq, subject: `${this.#snapshots.subject}.c.${head.id}` })) {
-      lines.push(...Buffer.from(message.data).toString("utf8").split("\n"));
+      // Line by line from the bytes: a line cut from one big string would keep all of it alive.
+      for (let start = 0; start <= message.data.length; ) {
+        let end = message.data.indexOf(10, start);
+        if (end < 0) end = message.data.length;
+        lines.push(Buffer.from(message.data.buffer, message.data.byteOffset + start, end - start).toString("utf8"));
+        start = end + 1;
+      }
       if (++chunks === head.chunks) break;
     }
     const restored = chunks === head.chunks ? restoreState(lines) : { ok: false as const, reason: `${chunks} of its ${head.chunks} chunks are there` };
@@ -241,7 +271,7 @@ export class NatsTaskStore implements TaskStore {
   /** Starts writing a snapshot in the background once the log has grown enough past the newest one. */
   #maybeSnapshot(): void {
     if (this.#snapshotting) return;
-    const every = Math.max(SNAPSHOT_EVERY, this.#state.tasks.size + this.#state.events.length);
+    const every = Math.max(SNAPSHOT_EVERY, Math.ceil((this.#state.tasks.size + this.#state.events.length) / 4));
     if (this.#applied - this.#snapshotSeq < every) return;
     this.#snapshotting = this.#snapshot(every)
       .catch(() => {
@@ -293,16 +323,22 @@ export class NatsTaskStore implements TaskStore {
       throw error;
     }
     this.#snapshotSeq = Math.max(this.#snapshotSeq, seq);
-    await this.#jsm.streams.purge(this.#snapshots.stream, { seq: first });
-    if (previous) await this.#jsm.streams.purge(this.#stream, { seq: previous.head.seq + 1 });
+    // Nothing is before a first message; and nats-server 2.9 takes a purge up to seq 1 as "purge all".
+    if (first > 1) await this.#jsm.streams.purge(this.#snapshots.stream, { seq: first });
+    if (previous && previous.head.seq > 0) await this.#jsm.streams.purge(this.#stream, { seq: previous.head.seq + 1 });
   }
 
   rejected(): RejectedMessages {
     return this.#rejections.snapshot();
   }
 
+  /**
+   * While the change feed runs, from the folded state as the feed keeps it (a watcher is woken
+   * by the feed once a message is folded, and a gap is caught up before it is told); otherwise
+   * after catching up with the log.
+   */
   async events(since: number, limit?: number): Promise<TaskEvent[]> {
-    await this.transact(() => undefined);
+    if (!this.#fed) await this.transact(() => undefined);
     return this.#state.eventsSince(since, limit);
   }
 
@@ -311,7 +347,37 @@ export class NatsTaskStore implements TaskStore {
     return this.#state.head;
   }
 
+  /** Whether a change feed is running, bringing each stored message to `#offer`. */
+  get #fed(): boolean {
+    return this.#listeners > 0;
+  }
+
+  /**
+   * The feed folds each message it brings before telling `listener`, so that a reader woken by it
+   * finds the change in the folded state. A message past the next one (the feed missed some, or a
+   * new consumer started past what was folded) and a call without one are a catch-up first.
+   */
   onChange(listener: () => void): () => void {
-    return onStored(this.#js, this.#stream, listener);
+    this.#listeners++;
+    const stop = onStored(
+      this.#js,
+      this.#stream,
+      (message) => {
+        if (message && message.seq <= this.#applied + 1) {
+          this.#fold(message.seq, message.data);
+          listener();
+        } else {
+          void this.#refresh().then(listener, listener);
+        }
+      },
+      { data: true },
+    );
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      this.#listeners--;
+      stop();
+    };
   }
 }
