@@ -265,8 +265,12 @@ export interface TaskStore {
    * nor waits for the write lock, so reads and idle workers polling for work do not hold up the
    * ones recording results. Where a transaction that writes nothing costs no more than a read
    * (memory, NATS), both may run in one transaction.
+   *
+   * With `heard`, the look may run on what this process has heard of so far while it listens
+   * (`onChange`) instead of asking the store (NATS does): for a caller that is woken by every
+   * change and looks again then, such as a worker polling for work.
    */
-  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T>;
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options?: { heard?: boolean }): Promise<T>;
   /**
    * Events with `seq` greater than `since`, in order; `HorizonError` if `since` is below the
    * horizon. While this process listens (`onChange`), it may answer with what it has heard of so

@@ -235,17 +235,22 @@ export class TaskBoard {
 
   /**
    * Up to `max` tasks first in line for this worker (a worker's free slots), each under its own
-   * lease of `leaseMs`, in one transaction; none if none is due.
+   * lease of `leaseMs`, in one transaction; none if none is due. With `heard` (a worker woken by a
+   * change, which it will be again on the next), "none" may come from what this process has heard
+   * of the board so far, without asking the store.
    */
-  async claimMany(request: ClaimRequest & { max: number }): Promise<Task[]> {
+  async claimMany(request: ClaimRequest & { max: number }, options: { heard?: boolean } = {}): Promise<Task[]> {
     this.#checkOpen();
     const { claim, max } = checkClaim(request, 1);
     const work = (tx: TaskTx) => ({ value: engine.claim(tx, claim, this.#reserveMs, max), more: engine.leftOver(tx) });
     // A worker whose last claim found nothing looks first, from a read: an idle worker's polls
     // then take no write lock. One that just found work claims straight away, in one transaction.
-    const { value, more } = this.#idle.has(claim.worker)
-      ? await this.#store.readOrTransact((view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: { value: [], more: false } }), work)
-      : await this.#store.transact(work);
+    const { value, more } =
+      this.#idle.has(claim.worker) || options.heard === true
+        ? await this.#store.readOrTransact((view) => (engine.needsReap(view) || engine.claimable(view, claim) ? undefined : { value: { value: [], more: false } }), work, {
+            heard: options.heard === true,
+          })
+        : await this.#store.transact(work);
     this.#idle.delete(claim.worker);
     if (value.length === 0) {
       this.#idle.add(claim.worker);

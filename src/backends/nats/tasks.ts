@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ChangeSignal } from "../../core/changes.ts";
 import { ColonyError } from "../../core/errors.ts";
 import type { RejectedMessages, TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
@@ -31,6 +32,8 @@ import { readChanges, restoreState } from "./task-log.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
+/** How long a transaction that lost a race waits for the feed to bring the winner before it asks the log. */
+const FEED_WAIT_MS = 50;
 /**
  * A snapshot is written once the log holds this many messages past the newest one, or a quarter
  * as many as the state has tasks and events if that is more. A client opening the board folds
@@ -75,6 +78,8 @@ export class NatsTaskStore implements TaskStore {
   /** Listeners of the change feed, which brings each stored message to this client while there are any. */
   #listeners = 0;
   #refreshing: Promise<void> | undefined;
+  /** Bumped on every message folded. */
+  readonly #folds = new ChangeSignal();
   readonly #rejections = new Rejections();
   /** One transaction at a time per client: they would only race each other for the log. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -97,7 +102,13 @@ export class NatsTaskStore implements TaskStore {
   }
 
   /** One transaction: catching up is the cost of a read here, and a look that answers publishes nothing. */
-  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T): Promise<T> {
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options: { heard?: boolean } = {}): Promise<T> {
+    if (options.heard && this.#fed) {
+      // On the state as the feed keeps it, at no cost: nothing is asked of the server unless there is work.
+      const answer = look(new StagedTaskTx(this.#state));
+      if (answer) return Promise.resolve(answer.value);
+      return this.transact(work);
+    }
     return this.transact(lookOrWork(look, work));
   }
 
@@ -132,12 +143,21 @@ export class NatsTaskStore implements TaskStore {
         attempt--;
         continue;
       }
+      const read = this.#applied;
       if (await this.#append(changes)) return result;
-      // Another client committed first: fold it in and run again on the newer state.
-      current = true;
+      // Another client committed first: fold it in and run again on the newer state. The feed
+      // brings what won within a round trip or so; only if it does not is the log asked.
+      current = !(this.#fed && (await this.#foldedPast(read, FEED_WAIT_MS)));
       await contentionPause(attempt);
     }
     throw new TaskContentionError(this.#stream, attempts);
+  }
+
+  /** Whether the state got past `seq` (by the feed) within `ms`. */
+  async #foldedPast(seq: number, ms: number): Promise<boolean> {
+    const deadline = AbortSignal.timeout(ms);
+    while (this.#applied <= seq && !deadline.aborted) await this.#folds.waitPast(this.#folds.version, deadline);
+    return this.#applied > seq;
   }
 
   /**
@@ -162,6 +182,7 @@ export class NatsTaskStore implements TaskStore {
     if (this.#applied === read) {
       this.#state.apply(changes);
       this.#applied = seq;
+      this.#folds.bump();
     }
     this.#maybeSnapshot();
     return true;
@@ -216,6 +237,7 @@ export class NatsTaskStore implements TaskStore {
     if (read.ok) this.#state.apply(read.changes);
     else this.#rejections.note(this.#stream, seq, read.reason);
     this.#applied = seq;
+    this.#folds.bump();
     this.#maybeSnapshot();
   }
 

@@ -332,6 +332,9 @@ export class TaskWorker {
 
   async #claimLoop(): Promise<void> {
     const stopped = this.#stop.signal;
+    // Woken by a change, it may look at what this process has heard of the board (it is woken
+    // again by the next); on the poll, and at the start, it asks the board itself.
+    let heard = false;
     while (this.#status === "online" && !stopped.aborted) {
       const seen = this.#changes.version;
       const free = this.#free();
@@ -342,7 +345,7 @@ export class TaskWorker {
       let tasks: Task[] = [];
       this.#claiming += free;
       try {
-        tasks = await this.#tasks.claimMany({ ...this.#claimRequest(), max: free });
+        tasks = await this.#tasks.claimMany({ ...this.#claimRequest(), max: free }, { heard });
       } catch (error) {
         this.#emit({ type: "error", error: `claim: ${describeError(error)}`, at: Date.now() });
       } finally {
@@ -353,6 +356,7 @@ export class TaskWorker {
         continue;
       }
       await this.#changes.waitPast(seen, AbortSignal.any([stopped, AbortSignal.timeout(this.#options.pollMs)]));
+      heard = this.#changes.version !== seen;
     }
   }
 
