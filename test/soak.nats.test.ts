@@ -44,8 +44,14 @@ const MAX_GROWTH = 2;
 /** A worker's heap at the end against the first checkpoint's: this times, plus SLACK_BYTES. */
 const MAX_HEAP_GROWTH = 1.5;
 const SLACK_BYTES = 4 * 1024 * 1024;
-/** Heap growth a task that a flat worker may show between checkpoints, from the noise of a GC'd heap. */
+/**
+ * Heap growth a task that a flat worker may show between checkpoints: a GC'd heap still moves by
+ * a few hundred kB from one sample to the next, so over a short run the bound is that noise
+ * spread over its tasks, and over a long one this many bytes a task (a record kept per task is
+ * hundreds).
+ */
 const MAX_HEAP_SLOPE = 100;
+const HEAP_NOISE_BYTES = 1024 * 1024;
 /** How long anything a worker process should come to may take; generous, as the machine may be loaded. */
 const PATIENCE = 60_000;
 const WORKER = fileURLToPath(new URL("./fixtures/soak-worker.ts", import.meta.url));
@@ -295,7 +301,7 @@ test(`${TOTAL} tasks through 2 worker processes on NATS: consumers, stream sizes
     await t.test("the workers' heaps do not grow with the tasks", () => {
       for (const [i, worker] of workers.entries()) {
         const slope = bytesPerTask(purged.map((c) => [c.done, c.heaps[i]!]));
-        assert.ok(slope <= MAX_HEAP_SLOPE, `${worker.id}'s heap after a GC grew by ${Math.round(slope)} bytes a task from ${first.done} tasks to ${last.done}`);
+        assert.ok(slope <= Math.max(MAX_HEAP_SLOPE, HEAP_NOISE_BYTES / (last.done - first.done)), `${worker.id}'s heap after a GC grew by ${Math.round(slope)} bytes a task from ${first.done} tasks to ${last.done}`);
       }
     });
 
