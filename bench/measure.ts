@@ -67,6 +67,10 @@ export interface CompareOptions {
   rounds: number;
   /** How long one round of the slowest task should take. */
   targetMs: number;
+  /** Awaited after the warm-up and sizing, just before the first timed round. */
+  beforeRounds?: () => unknown;
+  /** Awaited just after the last timed round. */
+  afterRounds?: () => unknown;
 }
 
 /**
@@ -78,9 +82,11 @@ export async function compare<K extends string>(tasks: Record<K, Task>, options:
   let n = Infinity;
   for (const name of names) n = Math.min(n, await calibrate(tasks[name], options.targetMs));
   const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  await options.beforeRounds?.();
   for (let round = 0; round < options.rounds; round++) {
     const order = round % 2 === 0 ? names : [...names].reverse();
     for (const name of order) samples[name].push(n / (await time(tasks[name], n)));
   }
+  await options.afterRounds?.();
   return Object.fromEntries(names.map((name) => [name, { opsPerSec: median(samples[name]), rounds: samples[name] }])) as Record<K, Result>;
 }

@@ -1,7 +1,7 @@
 /**
  * NATS benchmarks. Each part starts a private nats-server of its own (JetStream, a temp store, a
- * free port) and stops it after; ours and its baseline run on that one server, in the same
- * interleaved rounds:
+ * free port, HTTP monitoring) and stops it after; ours and its baseline run on that one server, in
+ * the same interleaved rounds:
  *
  * - board CAS writes: `board.write` on natsBackend against `kv.update` on a plain KV bucket;
  * - task dispatch: submit one task and wait for its result, run by a TaskWorker in this process,
@@ -9,16 +9,25 @@
  * - tasks end to end through 1, 2 and 4 `colony worker --nats` processes (as on SQLite), no-op
  *   tasks (`core`) and, on a server of its own, tasks that each wait 20 ms (`io`).
  *
+ * Over the timed rounds of the dispatch and of each end-to-end row it also counts what the
+ * clients asked of JetStream (`RequestCount`): a wiretap (bench/nats-tap.ts) hears every
+ * `$JS.API` request and every publish on a stream's subjects, and the server's `/jsz` gives its
+ * own API counters and each stream's last sequence (so what was stored).
+ *
  * Skipped, saying so in the report, when nats-server is not on PATH.
  */
 import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { Worker } from "node:worker_threads";
+import { natsNames } from "../src/backends/nats/names.ts";
 import { createColony, natsBackend, type TaskBoard, type TaskStatus } from "../src/index.ts";
-import { startNatsServer } from "../src/testing/nats-server.ts";
+import { startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
 import { AUTHOR, casWriter } from "./cas.ts";
 import { noop } from "./fixtures/noop-agents.ts";
 import { compare, comparison, progress, type Comparison, type Task } from "./measure.ts";
+import type { TapCounts, TapSetup } from "./nats-tap.ts";
 import { RawKv, RawRpc } from "./raw-nats.ts";
-import type { NatsResults } from "./report.ts";
+import { requestsPerTask, type NatsResults, type TaskRequests } from "./report.ts";
 import { WORKLOADS, workersOn, type BoardObserver, type E2ePlan, type E2eStore, type WorkloadName } from "./tasks.ts";
 
 const WRITE_ROUNDS = 15;
@@ -40,14 +49,148 @@ export function serverVersion(): { version: string } | { missing: string } {
   return { version: run.stdout.trim().replace(/^nats-server:\s*/, "") };
 }
 
-/** Runs `work` against a private nats-server started for it, and stops the server after. */
-export async function onServer<T>(work: (url: string) => Promise<T>): Promise<T> {
-  const server = await startNatsServer();
+/** Runs `work` against a private nats-server started for it (with HTTP monitoring), and stops the server after. */
+export async function onServer<T>(work: (url: string, server: NatsServer) => Promise<T>): Promise<T> {
+  const server = await startNatsServer({ monitor: true });
   try {
-    return await work(server.url);
+    return await work(server.url, server);
   } finally {
     await server.stop();
   }
+}
+
+/** What `/jsz` says: the API counters, and every stream's subjects and last sequence. */
+interface Jsz {
+  api: { total: number; errors: number };
+  streams: Map<string, { subjects: string[]; lastSeq: number }>;
+}
+
+interface JszReply {
+  api: { total: number; errors: number };
+  account_details?: { stream_detail?: { name: string; config?: { subjects?: string[] }; state: { last_seq: number } }[] }[];
+}
+
+async function jsz(server: NatsServer): Promise<Jsz> {
+  const response = await fetch(`${server.monitorUrl}/jsz?accounts=true&streams=true&config=true`, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`${server.monitorUrl}/jsz answered ${response.status}`);
+  const reply = (await response.json()) as JszReply;
+  const streams = new Map<string, { subjects: string[]; lastSeq: number }>();
+  for (const account of reply.account_details ?? []) {
+    for (const stream of account.stream_detail ?? []) streams.set(stream.name, { subjects: stream.config?.subjects ?? [], lastSeq: stream.state.last_seq });
+  }
+  return { api: reply.api, streams };
+}
+
+/** The wiretap's next message, or its error. */
+async function heard(tap: Worker): Promise<unknown> {
+  const [message] = await Promise.race([once(tap, "message"), once(tap, "error").then(([error]) => Promise.reject(error as Error))]);
+  return message;
+}
+
+/**
+ * Counts what the clients of `server` ask of JetStream from `start` to `finish`: the requests
+ * and publishes a wiretap hears (bench/nats-tap.ts, in a worker thread), and from `/jsz` the
+ * server's API counters and, per stream, the messages stored (`last_seq` now less `last_seq` at
+ * the start). The server's `api.total` leaves out the requests a stream or a consumer answers
+ * itself (a message get that finds its message, a pull); the wiretap hears them all. Of the
+ * publishes, the wiretap also reads the stream's answers: stored, refused (a compare-and-set
+ * lost) or a duplicate. Everything on the server is counted, so nothing else may use it
+ * meanwhile; streams are named after `prefix`'s task board "default" and registry buckets where
+ * they are one of those.
+ */
+class RequestCount {
+  readonly #server: NatsServer;
+  readonly #labels: Map<string, string>;
+  readonly #tap: Worker;
+  readonly #started: Jsz;
+  readonly #startedAt: number;
+
+  private constructor(server: NatsServer, labels: Map<string, string>, tap: Worker, started: Jsz) {
+    this.#server = server;
+    this.#labels = labels;
+    this.#tap = tap;
+    this.#started = started;
+    this.#startedAt = performance.now();
+  }
+
+  static async start(server: NatsServer, prefix: string): Promise<RequestCount> {
+    const names = natsNames(prefix);
+    const board = names.tasks("default");
+    const labels = new Map([
+      [board.stream, "tasks"],
+      [board.snapshots.stream, "snapshots"],
+      [`KV_${names.runs}`, "runs"],
+      [`KV_${names.agents}`, "agents"],
+      [`KV_${names.leases}`, "leases"],
+    ]);
+    const setup: TapSetup = { url: server.url, streams: [...(await jsz(server)).streams].map(([name, { subjects }]) => ({ name, subjects })) };
+    const tap = new Worker(new URL("./nats-tap.ts", import.meta.url), { workerData: setup });
+    try {
+      const ready = await heard(tap);
+      if (ready !== "ready") throw new Error(`the wiretap said ${JSON.stringify(ready)}, not ready`);
+      return new RequestCount(server, labels, tap, await jsz(server));
+    } catch (error) {
+      await tap.terminate();
+      throw error;
+    }
+  }
+
+  /** Stops counting: the totals over the span, for `tasks` tasks. */
+  async finish(tasks: number): Promise<TaskRequests> {
+    const seconds = (performance.now() - this.#startedAt) / 1000;
+    const ended = await jsz(this.#server);
+    const answer = heard(this.#tap);
+    this.#tap.postMessage("stop");
+    const counts = (await answer) as TapCounts;
+    const label = (stream: string) => this.#labels.get(stream) ?? stream;
+    const byLabel = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).map(([stream, v]) => [label(stream), v]));
+    const stored: Record<string, number> = {};
+    const published: Record<string, number> = {};
+    const unheard: string[] = [];
+    for (const [stream, { lastSeq }] of ended.streams) {
+      const delta = lastSeq - (this.#started.streams.get(stream)?.lastSeq ?? 0);
+      if (delta !== 0) stored[label(stream)] = delta;
+      const heardOn = counts.published[stream];
+      if (heardOn === undefined) unheard.push(stream);
+      else if (heardOn !== 0) published[label(stream)] = heardOn;
+    }
+    const mostFirst = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([, a], [, b]) => b - a));
+    return {
+      tasks,
+      seconds,
+      api: mostFirst(counts.api),
+      jsz: { total: ended.api.total - this.#started.api.total, errors: ended.api.errors - this.#started.api.errors },
+      published: mostFirst(published),
+      stored: mostFirst(stored),
+      refused: byLabel(counts.refused),
+      duplicates: byLabel(counts.duplicates),
+      unanswered: counts.unanswered,
+      acks: counts.acks,
+      ...(unheard.length > 0 && { unheard }),
+    };
+  }
+
+  /** Ends the wiretap if `finish` did not. */
+  async close(): Promise<void> {
+    await this.#tap.terminate();
+  }
+}
+
+/** Progress lines for a count. */
+function countLines(r: TaskRequests): string {
+  const per = requestsPerTask(r);
+  const f = (n: number) => n.toFixed(2);
+  const each = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, n]) => `${k} ${f(n / r.tasks)}`)
+      .join(", ") || "none";
+  const served = r.jsz.total - (per.api - per.gets - per.pulls) * r.tasks;
+  const unsorted = (per.published - per.stored - per.refused - per.duplicates) * r.tasks - r.unanswered;
+  return [
+    `  per task over ${r.tasks} tasks in ${r.seconds.toFixed(1)} s: ${f(per.requests)} requests = ${f(per.api)} JetStream API + ${f(per.published)} publishes`,
+    `    API by kind: ${each(r.api)}; /jsz api.total ${f(per.jszTotal)}; in all, /jsz counted ${r.jsz.errors} errors and ${Math.round(served)} requests more than the wiretap heard less gets and pulls (a get that finds nothing is counted)`,
+    `    publishes: ${f(per.stored)} stored (${each(r.stored)}), ${f(per.refused)} refused, ${f(per.duplicates)} duplicates, ${r.unanswered} unanswered (${Math.round(unsorted)} heard and neither stored, refused nor duplicate)${r.acks > 0 ? `; ${r.acks} acks` : ""}${r.unheard ? `; streams made meanwhile, not tapped: ${r.unheard.join(", ")}` : ""}`,
+  ].join("\n[bench] ");
 }
 
 async function writesBench(url: string): Promise<Comparison> {
@@ -72,9 +215,10 @@ async function writesBench(url: string): Promise<Comparison> {
   }
 }
 
-async function dispatchBench(url: string): Promise<Comparison & { tasks: number }> {
+async function dispatchBench(url: string, server: NatsServer): Promise<NonNullable<NatsResults["dispatch"]>> {
   const colony = createColony({ backend: natsBackend({ servers: url, prefix: "bench" }) });
   const rpc = await RawRpc.open(url, "bench.rpc");
+  let count: RequestCount | undefined;
   try {
     const tasks = await colony.tasks();
     await colony.worker({ id: "bench-dispatch", agents: { noop }, concurrency: 1 });
@@ -91,11 +235,26 @@ async function dispatchBench(url: string): Promise<Comparison & { tasks: number 
       for (let j = 0; j < n; j++) await rpc.call({ kind: "noop", input: { i: k++ } });
     };
     progress("NATS task dispatch: submit → worker → result vs core request/reply…");
-    const trips = await compare({ ours, raw }, { rounds: DISPATCH_ROUNDS, targetMs: 400 });
+    let before = 0;
+    let requests: TaskRequests | undefined;
+    const trips = await compare(
+      { ours, raw },
+      {
+        rounds: DISPATCH_ROUNDS,
+        targetMs: 400,
+        beforeRounds: async () => {
+          count = await RequestCount.start(server, "bench");
+          before = i;
+        },
+        afterRounds: async () => (requests = await count!.finish(i - before)),
+      },
+    );
     const result = comparison(trips.ours, trips.raw);
     progress(`  ours ${result.ours.opsPerSec.toFixed(0)}/s, raw ${result.raw.opsPerSec.toFixed(0)}/s (${result.ratio.toFixed(2)}×); ${i} tasks on the board`);
-    return { ...result, tasks: i };
+    if (requests) progress(countLines(requests));
+    return { ...result, tasks: i, requests };
   } finally {
+    await count?.close();
     await rpc.close();
     await colony.close();
   }
@@ -155,17 +314,30 @@ class WatchObserver implements BoardObserver {
 }
 
 /** A fresh prefix per row on the one server: the workers and this process share nothing else. */
-async function natsStore(url: string, name: string): Promise<E2eStore> {
+async function natsStore(server: NatsServer, name: string): Promise<E2eStore> {
+  const { url } = server;
   const prefix = `bench-w-${name}`;
   const colony = createColony({ backend: natsBackend({ servers: url, prefix }) });
   try {
     const tasks = await colony.tasks();
     const observer = await WatchObserver.open(tasks);
+    let count: RequestCount | undefined;
     return {
       args: ["--nats", url, "--nats-prefix", prefix],
       tasks,
       observer,
+      counting: {
+        async start() {
+          count = await RequestCount.start(server, prefix);
+        },
+        async finish(tasks) {
+          const requests = await count!.finish(tasks);
+          progress(countLines(requests));
+          return requests;
+        },
+      },
       async close() {
+        await count?.close();
         await observer.close();
         await colony.close();
       },
@@ -176,7 +348,7 @@ async function natsStore(url: string, name: string): Promise<E2eStore> {
   }
 }
 
-const workersBench = (workload: WorkloadName) => (url: string) => workersOn("NATS", WORKLOADS[workload], (name) => natsStore(url, name), NATS_PLANS[workload]);
+const workersBench = (workload: WorkloadName) => (_url: string, server: NatsServer) => workersOn("NATS", WORKLOADS[workload], (name) => natsStore(server, name), NATS_PLANS[workload]);
 
 /** `core`: CAS writes, dispatch and the no-op workers; `io`: the workers with 20 ms tasks. */
 export async function natsBench(parts: { core: boolean; io: boolean }): Promise<NatsResults> {

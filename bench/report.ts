@@ -59,9 +59,59 @@ export interface WorkersResults {
     exits: WorkerExit[];
     /** Events other than claims and successes, bad exits. */
     problems: string[];
+    /** What the clients asked of the server over the timed rounds (NATS only). */
+    requests?: TaskRequests;
   })[];
   /** Why the benchmark stopped short; rows holds what was measured before. */
   error?: string;
+}
+
+/**
+ * What the clients of a private nats-server asked of it over a span of timed rounds (see the text
+ * of section 7.2): totals over the span, not per task.
+ */
+export interface TaskRequests {
+  /** Tasks submitted in the span. */
+  tasks: number;
+  seconds: number;
+  /** `$JS.API` requests the wiretap heard, by kind (`STREAM.INFO`, `STREAM.MSG.GET`, `CONSUMER.MSG.NEXT`, …), most first. */
+  api: Record<string, number>;
+  /** The server's own API counters (`/jsz` `api.total`, `api.errors`) over the span. */
+  jsz: { total: number; errors: number };
+  /** Publishes the wiretap heard on each stream's subjects, by stream (`tasks`, `snapshots`, `runs`, `agents`, `leases`, or its name). */
+  published: Record<string, number>;
+  /** Messages each stream stored over the span: its `last_seq` at the end less at the start. */
+  stored: Record<string, number>;
+  /** Publishes the stream answered with an error, by stream and then by the error's description (numbers as N). */
+  refused: Record<string, Record<string, number>>;
+  /** Publishes the stream answered as duplicates, by stream. */
+  duplicates: Record<string, number>;
+  /** Publishes heard whose answer the wiretap had not heard when it stopped. */
+  unanswered: number;
+  /** Acks (`$JS.ACK.>`); Colony's consumers ack nothing, so 0 is expected. */
+  acks: number;
+  /** Streams made during the span, whose publishes the wiretap did not hear. */
+  unheard?: string[];
+}
+
+/** A count's figures per task; `requests` is API requests + publishes heard (stored or not). */
+export function requestsPerTask(r: TaskRequests) {
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  const per = (n: number) => n / r.tasks;
+  const [api, published, stored] = [sum(r.api), sum(r.published), sum(r.stored)];
+  const refused = Object.values(r.refused).reduce((a, reasons) => a + sum(reasons), 0);
+  return {
+    api: per(api),
+    gets: per(r.api["STREAM.MSG.GET"] ?? 0),
+    pulls: per(r.api["CONSUMER.MSG.NEXT"] ?? 0),
+    jszTotal: per(r.jsz.total),
+    jszErrors: per(r.jsz.errors),
+    published: per(published),
+    stored: per(stored),
+    refused: per(refused),
+    duplicates: per(sum(r.duplicates)),
+    requests: per(api + published),
+  };
 }
 
 export interface NatsResults {
@@ -72,7 +122,7 @@ export interface NatsResults {
   /** natsBackend `board.write` (CAS) against `kv.update` on a plain KV bucket. */
   writes?: Comparison;
   /** Submit → a worker in this process → the recorded result, against a core request/reply; `tasks` submitted in all, warm-up included. */
-  dispatch?: Comparison & { tasks: number };
+  dispatch?: Comparison & { tasks: number; requests?: TaskRequests };
   /** No-op tasks. */
   workers?: WorkersResults;
   /** Tasks that wait `IO_WAIT_MS`, on a server of their own. */
@@ -436,6 +486,59 @@ ${rows.join("\n")}
   }${w.error ? `\n**Stopped short**: ${w.error}\n` : ""}${problems.length > 0 ? `\nProblems the workers reported:\n\n${problems.join("\n")}\n` : ""}`;
 }
 
+const REQUESTS_TARGET = 6;
+/** Requests per task at 4 processes over 1 beyond this is growth. */
+const GROWTH_SLACK = 1.1;
+
+/** The requests-per-task table, one row per count, and each row's requests by kind, stores by stream and refusals by reason. */
+function requestsTable(first: string, rows: { label: string; r: TaskRequests }[]): string {
+  const f = (n: number) => n.toFixed(2);
+  const lines = rows.map(({ label, r }) => {
+    const p = requestsPerTask(r);
+    return `| ${label} | ${r.tasks.toLocaleString("en-US")} | ${f(p.api)} | ${f(p.gets)} | ${f(p.pulls)} | ${f(p.jszTotal)} (${f(p.jszErrors)}) | ${f(p.published)} | ${f(p.stored)} | ${f(p.refused)} | ${f(p.duplicates)} | **${f(p.requests)}** — ${p.requests <= REQUESTS_TARGET ? "within" : "**over**"} ${REQUESTS_TARGET} |`;
+  });
+  const detail = rows.map(({ label, r }) => {
+    // Two decimals, or one significant digit for what is rarer than one in a hundred tasks.
+    const small = (n: number) => (n >= 0.01 ? n.toFixed(2) : n.toPrecision(1));
+    const each = (o: Record<string, number>) =>
+      Object.entries(o)
+        .map(([k, n]) => `${k} ${small(n / r.tasks)}`)
+        .join(", ") || "none";
+    const refusals = Object.entries(r.refused).flatMap(([stream, reasons]) => Object.entries(reasons).map(([reason, n]) => `${stream} "${reason}" ${small(n / r.tasks)}`));
+    const notes = [
+      r.unanswered > 0 ? `${r.unanswered} publishes in all whose answer the wiretap had not heard when it stopped` : "",
+      r.acks > 0 ? `${f(r.acks / r.tasks)} acks` : "",
+      r.unheard ? `streams made meanwhile, their publishes not heard: ${r.unheard.join(", ")}` : "",
+    ].filter(Boolean);
+    return `- ${label}: API requests ${each(r.api)}; stored ${each(r.stored)}; refused ${refusals.join(", ") || "none"}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+  });
+  return `| ${first} | tasks counted | JetStream API requests | of which message gets | of which pulls | \`/jsz\` api.total (errors) | publishes | stored | refused | duplicates | requests |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${lines.join("\n")}
+
+Per task, API requests by kind, messages stored by stream, and publishes refused by stream and reason:
+
+${detail.join("\n")}
+`;
+}
+
+/** The requests-per-task table of an end-to-end row set, and whether the figure grows from 1 to 4 processes. */
+function workersRequests(w: WorkersResults): string {
+  const rows = w.rows.filter((row) => row.requests).map((row) => ({ label: `${row.processes}`, r: row.requests!, processes: row.processes }));
+  if (rows.length === 0) return "";
+  const one = rows.find((row) => row.processes === 1);
+  const most = rows[rows.length - 1]!;
+  let growth = "";
+  if (one && most !== one) {
+    const [a, b] = [requestsPerTask(one.r).requests, requestsPerTask(most.r).requests];
+    growth = `\nFrom 1 to ${most.processes} worker processes, requests per task go from ${a.toFixed(2)} to ${b.toFixed(2)} (${x(b / a)}): ${b <= a * GROWTH_SLACK ? `not growing (within ${Math.round((GROWTH_SLACK - 1) * 100)}%)` : "**growing**"}.\n`;
+  }
+  return `
+Requests per task over the timed rounds, counted as in section 7.2:
+
+${requestsTable("worker processes", rows)}${growth}`;
+}
+
 function natsSection(n: NatsResults, cores: number): string {
   if (n.skipped !== undefined) {
     return `## 7. On NATS JetStream
@@ -485,7 +588,36 @@ Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.
 |---|---:|---:|---:|
 | submit → worker → result | ${ops(n.dispatch.ours)} | ${usWhole(n.dispatch.ours)} | ${spread(n.dispatch)} |
 | raw request/reply | ${ops(n.dispatch.raw)} | ${usWhole(n.dispatch.raw)} | 1.00× |
-`);
+${
+  n.dispatch.requests
+    ? `
+**Requests per task.** Over the timed rounds only (from just before the first to just after the
+last, the baseline's rounds included: it sends JetStream nothing, but this colony's worker and
+change feeds run on meanwhile), a wiretap counts what the clients send the server: a core NATS
+subscriber in a worker thread of this process (\`bench/nats-tap.ts\`), which gets a copy of every
+message published on a subject it matches and answers none. On \`$JS.API.>\` it hears every
+JetStream API request (stream infos, message gets, consumer creates, infos and deletes, purges,
+and pulls, \`CONSUMER.MSG.NEXT\`); on the subjects of every stream on the server (the task stream,
+its snapshot stream, and the KV buckets of the runs and agents registry and of the leases) every
+publish, stored or not; and on \`_INBOX.>\` the stream's answer to each of those publishes, as the
+publisher reads it: an ack, a duplicate (the same \`Nats-Msg-Id\` stored before) or an error, which
+is a refused publish (a compare-and-set lost: the stream or the key had moved past the sequence
+the publish expected). The server keeps no count of refused publishes (they are not API requests;
+no \`/jsz\` or \`/varz\` counter holds them), hence the wiretap. The server's monitoring endpoint
+\`/jsz\` gives the messages stored, each stream's \`last_seq\` at the end less at the start, and its
+own API counters \`api.total\` and \`api.errors\`, shown for comparison: nats-server ${n.server ?? ""} leaves
+out of \`api.total\` the requests a stream or a consumer answers itself (a message get that finds its
+message, a pull), so it equals the wiretap's count less gets and pulls, but for the gets that
+found nothing, which it counts (as errors too). **Requests** = API requests + publishes (stored,
+refused or duplicate), per task submitted in those rounds; the target is at most ${REQUESTS_TARGET}, not growing
+with the number of workers. What one task costs does not depend
+on the machine's speed, but what the clients lose to each other's races does (how often a publish
+meets a stream that moved since its writer read it), and so do idle pulls and heartbeats spread
+over the rounds' tasks: the figures vary somewhat from run to run and with the machine's load.
+
+${requestsTable("", [{ label: "submit → worker → result", r: n.dispatch.requests }])}`
+    : ""
+}`);
   }
   if (n.workers) {
     const w = n.workers;
@@ -501,7 +633,7 @@ folded in memory from the stream, and a transaction is published only if the str
 moved since it read it, so the workers and this submitter retry each other's races; all of them
 and the server share the machine's ${cores} cores.
 
-${workersTable(w)}${verdict(w)}`);
+${workersTable(w)}${verdict(w)}${workersRequests(w)}`);
   }
   if (n.workersIo) {
     parts.push(`### 7.4 I/O-bound workers end to end on NATS: ${IO_WAIT_MS} ms tasks
@@ -509,7 +641,7 @@ ${workersTable(w)}${verdict(w)}`);
 As section 7.3, on a server of its own, with the agent of section 6.2:
 ${ioText(n.workersIo, "colony worker --nats URL --nats-prefix P --capability io", "7.3")}
 
-${workersTable(n.workersIo)}${verdict(n.workersIo)}`);
+${workersTable(n.workersIo)}${verdict(n.workersIo)}${workersRequests(n.workersIo)}`);
   }
   return parts.join("\n");
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { createColony, sqliteBackend, type TaskBoard } from "../src/index.ts";
 import { comparison, median, progress, type Result } from "./measure.ts";
 import { RawTasks } from "./raw-tasks.ts";
-import type { TaskBoardResults, WorkerExit, WorkersResults } from "./report.ts";
+import type { TaskBoardResults, TaskRequests, WorkerExit, WorkersResults } from "./report.ts";
 
 const CLAIMERS = [1, 10, 100] as const;
 const ROUNDS = 7;
@@ -264,6 +264,8 @@ export interface E2eStore {
   args: string[];
   tasks: TaskBoard;
   observer: BoardObserver;
+  /** Counts the requests the store is sent over the timed rounds, if it can (NATS). */
+  counting?: { start(): Promise<void>; finish(tasks: number): Promise<TaskRequests> };
   close(): Promise<void>;
 }
 
@@ -354,6 +356,7 @@ async function e2e(store: E2eStore, processes: number, workload: Workload, plan:
     let succeeded = plan.warmup;
     const rates: number[] = [];
     const submitRates: number[] = [];
+    await store.counting?.start();
     for (let r = 0; r < plan.rounds; r++) {
       const t = await e2eRound(store, workers, workload, m, succeeded);
       succeeded += m;
@@ -361,13 +364,14 @@ async function e2e(store: E2eStore, processes: number, workload: Workload, plan:
       submitRates.push(m / t.submitSeconds);
       progress(`  round ${r + 1}: ${m} tasks in ${t.seconds.toFixed(2)} s (${(m / t.seconds).toFixed(0)}/s; submits alone ${(m / t.submitSeconds).toFixed(0)}/s)`);
     }
+    const requests = await store.counting?.finish(m * plan.rounds);
     const stopping = performance.now();
     const exits = await Promise.all(workers.map((w) => w.stop()));
     const stopSeconds = (performance.now() - stopping) / 1000;
     const claimed = workers.map((w) => w.counts.claimed ?? 0);
     const problems = workers.flatMap((w) => w.problems.map((p) => `${w.id}: ${p}`));
     for (const exit of exits.filter((e) => e.code !== 0 || e.timedOut)) problems.push(`${exit.worker} exited with code ${exit.code}, signal ${exit.signal}${exit.timedOut ? " after SIGKILL (SIGTERM did not end it)" : ""}`);
-    return { processes, tasksPerRound: m, ...result(rates), vsOne: 1, submit: result(submitRates), startupSeconds, stopSeconds, claimedPerWorker: claimed, exits, problems };
+    return { processes, tasksPerRound: m, ...result(rates), vsOne: 1, submit: result(submitRates), startupSeconds, stopSeconds, claimedPerWorker: claimed, exits, problems, ...(requests && { requests }) };
   } finally {
     for (const worker of workers) if (worker.running) worker.child.kill("SIGKILL");
     await Promise.all(workers.map((w) => w.exited));
