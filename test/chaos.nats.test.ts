@@ -25,6 +25,8 @@ const AGENTS = fileURLToPath(new URL("./fixtures/worker-agents.ts", import.meta.
 const T = { timeout: 60_000 };
 /** How long to wait for anything the system should come to; generous, as the machine may be loaded. */
 const PATIENCE = 30_000;
+/** How long the cluster test's probes of a stream (whose leader is being moved) wait for an answer before asking again. */
+const PROBE_MS = 2000;
 const LEASE_MS = 1500;
 
 const dir = tempDir("colony-chaos-");
@@ -85,6 +87,19 @@ const squared = (task: Task) => {
   const { i } = task.input as { i: number };
   return { i, square: i * i };
 };
+
+/**
+ * Notes, as a diagnostic, how long each step of a test took: a run that overruns its limit then
+ * says where the time went.
+ */
+function stopwatch(t: TestContext): (step: string) => void {
+  let last = Date.now();
+  return (step) => {
+    const now = Date.now();
+    t.diagnostic(`${step}: ${now - last} ms`);
+    last = now;
+  };
+}
 
 /** In-process workers, one colony (so one connection) each, counting what they report. */
 async function startWorkers(colonies: Colony[], agents: Record<string, typeof square | typeof echo>): Promise<{ succeeded: () => number; errors: string[] }> {
@@ -211,7 +226,9 @@ class CasWriter {
 
   constructor(board: Board, name: string, keys: string[]) {
     this.done = this.#loop(board, name, keys);
-    cleanups.push(() => this.stop());
+    // After a failed test it is only told to stop, not waited for: a write stuck on the killed
+    // server would keep the clean-up, and so the file, from ever finishing.
+    cleanups.push(async () => void this.stop());
   }
 
   get succeeded(): Attempt[] {
@@ -300,7 +317,8 @@ async function leadOn(urls: string[], server: NatsServer, stream: string): Promi
   const { server_name: name } = await monitor<{ server_name: string }>(server, "/varz");
   const nc = await connect({ servers: urls });
   try {
-    const jsm = await jetstreamManager(nc);
+    // A stream mid-election leaves a probe unanswered: ask again soon rather than after 5 s.
+    const jsm = await jetstreamManager(nc, { timeout: PROBE_MS });
     for (let tries = 0; tries < 12; tries++) {
       const leader = await eventually(async () => (await jsm.streams.info(stream)).cluster?.leader, `${stream} to have a leader`);
       if (leader === name) return true;
@@ -331,8 +349,10 @@ describe("NATS under chaos", () => {
   // a raft election (seconds on its own) and the lapse of the killed server's leases; alone on 2
   // cores it takes 25–50 s, and a loaded CI run took 53 s against the file's 60 s.
   it("a three-server cluster loses, to kill -9, the server most clients use and that leads the task log and the board: every task succeeds once, every acknowledged write stays", { timeout: 120_000 }, async (t) => {
+    const lap = stopwatch(t);
     const cluster = await startNatsCluster({ size: 3, monitor: true });
     cleanups.push(() => cluster.stop());
+    lap("the cluster started");
     const swarm = { prefix: swarmPrefix(), replicas: 3 };
     // The streams and buckets are made once, up front; the other colonies open what exists.
     const admin = colonyOn(cluster.urls, swarm);
@@ -342,12 +362,14 @@ describe("NATS under chaos", () => {
     const writerColonies = [0, 1].map(() => colonyOn(cluster.urls, swarm));
     const boards = await Promise.all(writerColonies.map((c) => c.board("chaos")));
     const { succeeded, errors } = await startWorkers(workerColonies, { square });
+    lap("the colonies opened and the workers started");
 
     // The victim: the member with the most client connections, made leader of what is written most.
     const counts = await Promise.all(cluster.servers.map(async (s) => (await monitor<{ num_connections: number }>(s, "/connz")).num_connections));
     const victim = cluster.servers[counts.indexOf(Math.max(...counts))]!;
     const led = await Promise.all([`${swarm.prefix}_tasks_default`, `KV_${swarm.prefix}_board_chaos`].map(async (stream) => (await leadOn(cluster.urls, victim, stream)) && stream));
     t.diagnostic(`victim ${victim.url}: ${counts.join("/")} connections per member; leads ${led.filter(Boolean).join(", ") || "neither stream (stepping down did not get there)"}`);
+    lap("the victim took the leads");
 
     // Compare-and-set on a replicated board, before any chaos: writers that expect the same
     // version race for it, over and over; each round exactly one may win.
@@ -360,27 +382,33 @@ describe("NATS under chaos", () => {
       for (const r of results) if (r.status === "rejected") assert.ok(r.reason instanceof VersionConflictError, String(r.reason));
     }
     assert.deepEqual((await racers[0]!.history()).map((r) => r.version), Array.from({ length: 30 }, (_, i) => i + 1));
+    lap("30 compare-and-set rounds");
 
     const watchedTasks = watchTasks(tasks);
     const submitted = await tasks.submitAll(batch("square", 60, 100));
     // Each writer has a key of its own (so each makes progress) and shares one (so conflicts are real).
     const writers = boards.map((board, i) => new CasWriter(board, `writer${i}`, ["shared", `own${i}`]));
     await waitFor(() => succeeded() >= 15 && writers.every((w) => w.succeeded.length >= 5), PATIENCE, "the run to get going");
+    lap("the run got going");
 
     victim.process.kill("SIGKILL");
     const killedAt = Date.now();
     t.diagnostic(`killed it after ${succeeded()} tasks and ${writers.map((w) => w.succeeded.length).join("+")} writes`);
 
     await assertAllSucceededOnce(tasks, submitted, squared, watchedTasks, t);
+    lap("every task succeeded, after the kill");
     // The writers carry on through the failover: each has writes acknowledged after the kill.
     await waitFor(() => writers.every((w) => w.succeeded.some((a) => a.at > killedAt)), PATIENCE, "both writers to write again after the kill");
     await Promise.all(writers.map((w) => w.stop()));
+    lap("both writers wrote again and stopped");
     await assertBoardConsistent(boards[0]!, writers, watchedBoard, t);
     t.diagnostic(`workers reported ${errors.length} error(s)${errors.length ? `: ${[...new Set(errors)].join(" | ")}` : ""}`);
+    lap("the board checked out");
 
     // A newcomer on the survivors sees the same board: nothing was only in some client's memory.
     const fresh = await colonyOn(cluster.urls.filter((u) => u !== victim.url), swarm).board("chaos");
     for (const key of ["shared", "own0", "own1"]) assert.equal(fresh.view().read(key)?.version, (await boards[0]!.get(key))?.version);
+    lap("a newcomer loaded the same board");
   });
 
   it("a `colony worker` killed with kill -9 while its agent runs: the other worker takes the task once the lease lapses, and the result is recorded once", T, async () => {

@@ -3,7 +3,7 @@
  * an outage (a lost server, a leader election), and hearing of each stored message.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { JetStreamApiError, JetStreamError, type Consumer, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { ClosedConnectionError, headers, NoRespondersError, TimeoutError, type MsgHdrs } from "@nats-io/transport-node";
 
@@ -42,11 +42,19 @@ const OUTAGE_MS = 30_000;
  */
 const LEADERLESS = new Set([10008, 10118, 10014]);
 
+/**
+ * How nats.js ends a fetch whose consumer sent no idle heartbeat for two in a row: the consumer
+ * went with its server (killed mid-read), and reading again makes a new one. nats.js gives this
+ * a message only, no error class or code.
+ */
+const HEARTBEATS_MISSED = "heartbeats missed";
+
 /** Whether a request went unanswered (timed out, nobody to take it yet, its consumer lost) rather than being refused. */
 export function isTransient(error: unknown): boolean {
   for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
     if (cause instanceof TimeoutError || cause instanceof NoRespondersError) return true;
     if (cause instanceof JetStreamApiError && LEADERLESS.has(cause.code)) return true;
+    if (cause instanceof JetStreamError && cause.message === HEARTBEATS_MISSED) return true;
   }
   return false;
 }
@@ -62,6 +70,68 @@ export async function outlast<T>(read: () => Promise<T>): Promise<T> {
     }
     await sleep(wait);
   }
+}
+
+/**
+ * How long `firstAnswer` waits on a request before it sends another beside it; how many it keeps
+ * waiting on at once; how many it sends in all. An answered request takes milliseconds (under
+ * 1 s on a loaded machine), an unanswered one the client's whole request timeout (5 s by default).
+ */
+const RESEND_MS = 2000;
+const MOST_WAITING = 3;
+const MOST_SENT = 5;
+
+/**
+ * The first answer to `request`, for a request that the cluster may drop without a word and that
+ * can be sent twice (it reads, or it makes something `discard` can undo): while none has been
+ * answered, it is sent again every `RESEND_MS` beside those still waiting, and an answer that
+ * comes after the first goes to `discard`. Rejects with the first refusal (an error that is not
+ * `isTransient`), with the last error once every one sent went unanswered (the caller's own retry
+ * takes over), or with the signal's reason once it aborts.
+ *
+ * After a cluster member dies, some requests go unanswered, each waiting out the whole request
+ * timeout: those to a stream it led, until the others elect a leader (the raft election alone
+ * may take 9 s), and consumer creates that the server places on the dead member, which
+ * nats-server before 2.9.12 does with a one-replica consumer (nats.js's ordered consumer, a
+ * batch read's) as long as the member stays down: on 2.9.10, 30 to 50% of them went unanswered
+ * after a kill -9, several in a row at times. Sent again beside the first, the request reaches the
+ * new leader once there is one, and lands on a live member, within about `RESEND_MS` of that.
+ */
+export function firstAnswer<T>(request: () => Promise<T>, discard: (late: T) => void, signal?: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let waiting = 0;
+    let settled = false;
+    let next: NodeJS.Timeout | undefined;
+    const settle = (end: () => void): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(next);
+      signal?.removeEventListener("abort", aborted);
+      end();
+      return true;
+    };
+    const aborted = () => settle(() => reject(signal!.reason));
+    const answered = (value: T) => {
+      waiting--;
+      if (!settle(() => resolve(value))) discard(value);
+    };
+    const failed = (error: unknown) => {
+      waiting--;
+      if (!isTransient(error) || (waiting === 0 && sent === MOST_SENT)) settle(() => reject(error));
+    };
+    const send = () => {
+      if (waiting < MOST_WAITING) {
+        sent++;
+        waiting++;
+        request().then(answered, failed);
+      }
+      if (sent < MOST_SENT) next = setTimeout(send, RESEND_MS);
+    };
+    if (signal?.aborted) return aborted();
+    signal?.addEventListener("abort", aborted, { once: true });
+    send();
+  });
 }
 
 /**
@@ -108,6 +178,9 @@ const ABANDONED_MS = 10 * HEARTBEAT_PULL_MS;
 /** How long closing waits for the server to confirm a feed's consumer deleted; an unreachable one lets it expire. */
 const DELETE_WAIT_MS = 2000;
 
+/** How often a change feed compares what its consumer has shown with the stream's last sequence. */
+const LAG_CHECK_MS = 2 * HEARTBEAT_PULL_MS;
+
 /** A message a change feed brought, for listeners of a feed that carries data. */
 export interface StoredMessage {
   seq: number;
@@ -153,8 +226,12 @@ const feedsOf = new WeakMap<JetStreamClient, Feeds>();
  * does; nats.js's ordered consumer, whose consumer sat on a killed stream leader, reports missed
  * heartbeats for ever, and one reset by a reconnect may stall). So the consumer pulls briefly
  * (the server sends an idle heartbeat every half pull), and one that has given no sign of life
- * for two pulls is dropped and a new one made; each new one first calls the listeners, for
- * whatever was stored while there was none.
+ * for two pulls is dropped and a new one made (sent again beside one that goes unanswered, see
+ * `firstAnswer`); each new one first calls the listeners, for whatever was stored while there was
+ * none. A consumer reads its own server's copy of the stream, which after a leader change may
+ * fall behind the leader for a while (on nats-server 2.9.10, 20 s and more after a kill -9) while
+ * the consumer heartbeats on: one that has still not shown the stream's last sequence of a look
+ * `LAG_CHECK_MS` earlier is dropped too.
  */
 export function onStored(js: JetStreamClient, stream: string, listener: FeedListener, options: { data?: boolean } = {}): () => void {
   let feeds = feedsOf.get(js);
@@ -203,28 +280,49 @@ async function runFeed(js: JetStreamClient, stream: string, listeners: Set<FeedL
   while (!signal.aborted) {
     let consumer: Consumer | undefined;
     try {
-      // From the next message on; should nats.js make the consumer again before one arrives, it
-      // starts there too, not (as with DeliverPolicy.New) from the stream's first message.
-      const last = (await (await js.streams.get(stream)).info(true)).state.last_seq;
-      if (signal.aborted) break;
-      consumer = await js.consumers.get(stream, { opt_start_seq: last + 1, headers_only: !data, inactive_threshold: ABANDONED_MS });
+      let shown: number;
+      ({ consumer, last: shown } = await firstAnswer(
+        async () => {
+          // From the next message on; should nats.js make the consumer again before one arrives,
+          // it starts there too, not (as with DeliverPolicy.New) from the stream's first message.
+          const last = (await (await js.streams.get(stream)).info(true)).state.last_seq;
+          return { consumer: await js.consumers.get(stream, { opt_start_seq: last + 1, headers_only: !data, inactive_threshold: ABANDONED_MS }), last };
+        },
+        (late) => void late.consumer.delete().catch(() => false),
+        signal,
+      ));
       if (signal.aborted) break;
       const stored = await consumer.consume({ expires: HEARTBEAT_PULL_MS });
       const onAbort = () => void stored.stop();
       signal.addEventListener("abort", onAbort, { once: true });
       let heard = Date.now();
       void (async () => {
-        for await (const status of stored.status()) if (status.type === "heartbeat") heard = Date.now();
+        for await (const status of stored.status()) {
+          if (status.type !== "heartbeat") continue;
+          heard = Date.now();
+          shown = Math.max(shown, status.lastStreamSequence);
+        }
       })();
       const watchdog = setInterval(() => Date.now() - heard > 2 * HEARTBEAT_PULL_MS && stored.stop(), HEARTBEAT_PULL_MS / 2).unref();
+      // The stream's last sequence at the previous look; a consumer still short of it a look later lags.
+      let head = shown;
+      const lagging = setInterval(() => {
+        void (async () => {
+          const now = (await (await js.streams.get(stream)).info(true)).state.last_seq;
+          if (shown < head) stored.stop();
+          head = now;
+        })().catch(() => {});
+      }, LAG_CHECK_MS).unref();
       try {
         notify();
         for await (const message of stored) {
           heard = Date.now();
+          shown = Math.max(shown, message.seq);
           notify(data ? { seq: message.seq, data: message.data } : undefined);
         }
       } finally {
         clearInterval(watchdog);
+        clearInterval(lagging);
         signal.removeEventListener("abort", onAbort);
       }
     } catch (error) {
