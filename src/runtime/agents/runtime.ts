@@ -664,13 +664,19 @@ export class AgentRuntime {
   /** Carries out kills asked for by other processes on the same backend (`colony agents kill`). */
   #watchKills(): void {
     if (this.#poll !== undefined) return;
+    let polling = false;
     this.#poll = setInterval(() => {
+      // One poll at a time: a store riding out an outage may take seconds to answer one.
+      if (polling) return;
+      polling = true;
       void (async () => {
         for (const { id, cascade } of await this.#deps.agents.takeKillRequests(process.pid)) {
           const node = this.#nodes.get(id);
           if (node) await this.#stop(node, "terminated", "killed on request", DEFAULT_GRACE_MS, cascade);
         }
-      })().catch(() => {});
+      })()
+        .catch(() => {})
+        .finally(() => (polling = false));
     }, KILL_POLL_MS);
     this.#poll.unref();
   }
