@@ -138,8 +138,8 @@ export function restoreState(lines: readonly string[]): { ok: true; state: TaskS
     if (i === 0) continue;
     const tag = line.slice(0, 5);
     const json = line.slice(5, -1);
-    if (tag === '["t",') changes.tasks.push([String((parseJson(json) as { id?: unknown } | undefined)?.id), json]);
-    else if (tag === '["w",') changes.workers.push([String((parseJson(json) as { id?: unknown } | undefined)?.id), json]);
+    if (tag === '["t",') changes.tasks.push([idOf(json), json]);
+    else if (tag === '["w",') changes.workers.push([idOf(json), json]);
     else if (tag === '["e",') changes.events.push(json);
     else if (tag === '["f",') {
       const ids = z.array(z.string()).safeParse(parseJson(json));
@@ -154,6 +154,17 @@ export function restoreState(lines: readonly string[]): { ok: true; state: TaskS
   state.apply(checked.changes);
   state.orderFinished(finished);
   return { ok: true, state };
+}
+
+/**
+ * A task's or worker's id, read from the opening `{"id":…` that Colony writes them with rather than
+ * by parsing the whole text twice (the check that follows parses it); any other text is parsed.
+ */
+function idOf(json: string): string {
+  const opening = /^\{"id":("(?:[^"\\]|\\.)*")/.exec(json);
+  const id = parseJson(opening ? opening[1]! : json);
+  const found = opening ? id : (id as { id?: unknown } | undefined)?.id;
+  return typeof found === "string" ? found : "";
 }
 
 /** Not JSON reads as undefined, which no schema here accepts. */
