@@ -611,8 +611,9 @@ message, a pull), so it equals the wiretap's count less gets and pulls, but for 
 found nothing, which it counts (as errors too). **Requests** = API requests + publishes (stored,
 refused or duplicate), per task submitted in those rounds; the target is at most ${REQUESTS_TARGET}, not growing
 with the number of workers. What one task costs does not depend
-on the machine's speed, but what the clients lose to each other's races does (how often a publish
-meets a stream that moved since its writer read it), and so do idle pulls and heartbeats spread
+on the machine's speed, but what the clients lose to each other's races does (how often a write
+set folds after another that changed a task it rests on, so that it is not applied and is made
+again: more messages stored on the task log per task), and so do idle pulls and heartbeats spread
 over the rounds' tasks: the figures vary somewhat from run to run and with the machine's load.
 
 ${requestsTable("", [{ label: "submit → worker → result", r: n.dispatch.requests }])}`
@@ -629,9 +630,10 @@ per row on the one server: an untimed warm-up of ${w.warmup} tasks, then ${w.rou
 submits, each timed from its first submit to its last task's event. This process learns that
 the tasks ended from \`tasks.watch\` (the board's events, folded from its stream), not from a
 file. There is no baseline; the ratio is to one process. Every process keeps the task board
-folded in memory from the stream, and a transaction is published only if the stream has not
-moved since it read it, so the workers and this submitter retry each other's races; all of them
-and the server share the machine's ${cores} cores.
+folded in memory from the stream; a write set is appended unconditionally and applied as it is
+folded only if no task or worker it rests on moved since its writer read it, so the workers and
+this submitter retry only races on the same task; all of them and the server share the
+machine's ${cores} cores.
 
 ${workersTable(w)}${verdict(w)}${workersRequests(w)}`);
   }

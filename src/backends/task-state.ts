@@ -10,6 +10,11 @@ import { FINAL_STATUSES, HorizonError, type Task, type TaskEvent, type TaskEvent
 /**
  * What one transaction changed: tasks and workers by id (null = removed), appended events, the
  * next id, and, when retention removed events, the new horizon.
+ *
+ * With `expect`, the write set is applied only if every task and worker it rests on is still at
+ * the revision it read (0 = not there), and its events are numbered as they are applied: where
+ * write sets are decided as they are folded (NATS), no two transactions on different tasks ever
+ * wait for each other, and every client that folds the same log decides the same way.
  */
 export interface TaskChanges {
   tasks: [string, string | null][];
@@ -17,6 +22,11 @@ export interface TaskChanges {
   events: string[];
   nextId: number;
   horizon?: number;
+  expect?: { tasks: [string, number][]; workers: [string, number][] };
+  /** Tasks it counts as writing without changing them (see `TaskTx.touch`). */
+  touched?: string[];
+  /** The id its writer knows it by, to learn whether it was applied. */
+  id?: string;
 }
 
 /**
@@ -39,6 +49,14 @@ export class TaskState {
   /** Ended tasks that are not `settling`, in the order they ended: what retention looks at. */
   readonly finished = new Set<string>();
   readonly workers = new Map<string, string>();
+  /**
+   * Each task's and worker's revision: the state's `version` when a write set last wrote (or
+   * touched) it. What a write set's `expect` is checked against.
+   */
+  readonly revisions = new Map<string, number>();
+  readonly workerRevisions = new Map<string, number>();
+  /** How many write sets were applied, counting from the start of the board. */
+  version = 0;
   /** The events kept: the one at index i has seq `horizon + i + 1`. */
   readonly events: string[] = [];
   /** When each kept event happened, by the same index. */
@@ -51,16 +69,32 @@ export class TaskState {
   /** Pending tasks in claim order (priority, highest first, then submit order), so that a claim looks at the head of the line, not at every pending task. */
   readonly #line: string[] = [];
 
-  apply(changes: TaskChanges): void {
+  /** Applies the write set if what it expects holds (see `TaskChanges.expect`); false if it does not, and nothing changed. */
+  apply(changes: TaskChanges): boolean {
+    if (changes.expect && !this.#holds(changes)) return false;
+    const version = ++this.version;
     for (const [id, json] of changes.tasks) {
-      if (json === null) this.#remove(id);
-      else this.#put(id, json);
+      if (json === null) {
+        this.#remove(id);
+        this.revisions.delete(id);
+      } else {
+        this.#put(id, json);
+        this.revisions.set(id, version);
+      }
     }
+    for (const id of changes.touched ?? []) if (this.tasks.has(id)) this.revisions.set(id, version);
     for (const [id, json] of changes.workers) {
-      if (json === null) this.workers.delete(id);
-      else this.workers.set(id, json);
+      if (json === null) {
+        this.workers.delete(id);
+        this.workerRevisions.delete(id);
+      } else {
+        this.workers.set(id, json);
+        this.workerRevisions.set(id, version);
+      }
     }
-    for (const json of changes.events) {
+    for (const written of changes.events) {
+      // Numbered where it lands in the log when the write set was decided there.
+      const json = changes.expect ? renumbered(written, this.head + 1) : written;
       this.events.push(json);
       this.#eventTimes.push((JSON.parse(json) as TaskEvent).at);
     }
@@ -70,7 +104,21 @@ export class TaskState {
       this.#eventTimes.splice(0, cut);
       this.horizon = changes.horizon;
     }
-    this.nextId = changes.nextId;
+    this.nextId = Math.max(this.nextId, changes.nextId);
+    return true;
+  }
+
+  /** Whether every task and worker `changes` rests on is at the revision it read, and a task it creates takes no idempotency key that is taken. */
+  #holds(changes: TaskChanges): boolean {
+    const { tasks, workers } = changes.expect!;
+    for (const [id, revision] of tasks) if ((this.revisions.get(id) ?? 0) !== revision) return false;
+    for (const [id, revision] of workers) if ((this.workerRevisions.get(id) ?? 0) !== revision) return false;
+    for (const [id, json] of changes.tasks) {
+      if (json === null || this.tasks.has(id) || !json.includes('"idempotencyKey"')) continue;
+      const key = (JSON.parse(json) as Task).idempotencyKey;
+      if (key !== undefined && this.byIdempotencyKey.has(key)) return false;
+    }
+    return true;
   }
 
   /**
@@ -79,10 +127,10 @@ export class TaskState {
    * events kept. `TaskState.restore` reads it back.
    */
   *snapshot(): Generator<string> {
-    yield JSON.stringify({ nextId: this.nextId, horizon: this.horizon });
-    for (const json of this.tasks.values()) yield `["t",${json}]`;
+    yield JSON.stringify({ nextId: this.nextId, horizon: this.horizon, version: this.version });
+    for (const [id, json] of this.tasks) yield `["t",${this.revisions.get(id) ?? 0},${json}]`;
     yield JSON.stringify(["f", [...this.finished]]);
-    for (const json of this.workers.values()) yield `["w",${json}]`;
+    for (const [id, json] of this.workers) yield `["w",${this.workerRevisions.get(id) ?? 0},${json}]`;
     for (const json of this.events) yield `["e",${json}]`;
   }
 
@@ -193,6 +241,13 @@ export class TaskState {
   }
 }
 
+/** An event's text with `seq` as its number: Colony writes events opening with their seq (see `StagedTaskTx.put`). */
+function renumbered(json: string, seq: number): string {
+  const opening = /^\{"seq":\d+/.exec(json);
+  if (opening) return `{"seq":${seq}${json.slice(opening[0].length)}`;
+  return JSON.stringify({ ...(JSON.parse(json) as TaskEvent), seq });
+}
+
 function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
   let ids = index.get(key);
   if (!ids) index.set(key, (ids = new Set()));
@@ -222,6 +277,9 @@ export class StagedTaskTx implements TaskTx {
   readonly #stagedByKey = new Map<string, Set<string>>();
   readonly #stagedSettling = new Set<string>();
   #horizon: number | undefined;
+  /** What it counts as writing without changing (`touch`), and the workers it rests on. */
+  readonly #touched = new Set<string>();
+  readonly #workersRead = new Set<string>();
   /** Tasks this transaction created, for their submit order. */
   #created = 0;
 
@@ -389,6 +447,14 @@ export class StagedTaskTx implements TaskTx {
     this.workersWritten.set(id, null);
   }
 
+  touch(id: string): void {
+    if (this.#state.tasks.has(id)) this.#touched.add(id);
+  }
+
+  dependOnWorker(id: string): void {
+    this.#workersRead.add(id);
+  }
+
   /** Copies of the tasks that match, in submit order. */
   #find(ids: Iterable<string>, staged: Iterable<string> | undefined, matches: (task: Task) => boolean): Task[] {
     return [...this.#matching(ids, staged, matches)].sort((a, b) => a[1] - b[1]).map(([task]) => this.get(task.id)!);
@@ -414,8 +480,23 @@ export class StagedTaskTx implements TaskTx {
   /** What this transaction wrote; undefined if nothing. */
   changes(): TaskChanges | undefined {
     const horizon = this.#horizon !== undefined && this.#horizon > this.#state.horizon ? this.#horizon : undefined;
-    if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && this.nextIdValue === this.#state.nextId && horizon === undefined) return undefined;
-    return { tasks: [...this.tasks], workers: [...this.workersWritten], events: this.events, nextId: this.nextIdValue, ...(horizon !== undefined && { horizon }) };
+    const touched = [...this.#touched].filter((id) => !this.tasks.has(id));
+    if (this.tasks.size === 0 && this.workersWritten.size === 0 && this.events.length === 0 && touched.length === 0 && this.nextIdValue === this.#state.nextId && horizon === undefined) return undefined;
+    const revision = (id: string) => [id, this.#state.revisions.get(id) ?? 0] as [string, number];
+    const workerRevision = (id: string) => [id, this.#state.workerRevisions.get(id) ?? 0] as [string, number];
+    const expect = {
+      tasks: [...this.tasks.keys(), ...touched].map(revision),
+      workers: [...new Set([...this.workersWritten.keys(), ...this.#workersRead])].map(workerRevision),
+    };
+    return {
+      tasks: [...this.tasks],
+      workers: [...this.workersWritten],
+      events: this.events,
+      nextId: this.nextIdValue,
+      ...(horizon !== undefined && { horizon }),
+      expect,
+      ...(touched.length > 0 && { touched }),
+    };
   }
 }
 

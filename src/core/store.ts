@@ -236,6 +236,14 @@ export interface TaskView {
 /**
  * One task board's state as seen inside a transaction. Reads see every write made earlier in the
  * same transaction; all of it commits at once or not at all.
+ *
+ * What a backend must guarantee is compare-and-set per task and per worker, not a lock over the
+ * board: a transaction commits only if no task or worker it wrote, removed, `touch`ed or
+ * `dependOnWorker`ed was changed by another transaction since it read it. Its other reads
+ * (`nextClaimable`, `list`, loads) are of one consistent snapshot, and a transaction that loses a
+ * race on what it wrote runs again on the newer state. So transactions on different tasks never
+ * wait for each other; the engine marks every read that a decision rests on. A backend whose
+ * transactions are serialisable over the whole board (memory, SQLite) has nothing more to do.
  */
 export interface TaskTx extends TaskView {
   /** A fresh task id, unique on this board. */
@@ -248,6 +256,18 @@ export interface TaskTx extends TaskView {
   remove(id: string): void;
   /** Removes every event up to and including `seq`, which becomes the horizon. */
   trimEvents(seq: number): void;
+  /**
+   * Counts as a write of task `id` without changing it: this transaction commits only if `id` is
+   * as it read it, and any other transaction that read it before this one commits must run
+   * again. For a decision that rests on a task it does not change (a new task's dependency or
+   * parent, which must see it settle; a broadcast's collection, which its copies race to make).
+   */
+  touch(id: string): void;
+  /**
+   * This transaction commits only if worker `id` is as it read it (its status, heartbeat): for a
+   * task reserved for that worker alone, which must not be left for one that stopped meanwhile.
+   */
+  dependOnWorker(id: string): void;
 }
 
 /**

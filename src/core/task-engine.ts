@@ -76,8 +76,11 @@ function candidates(tx: TaskTx, capability: string): { worker: WorkerInfo; load:
   );
 }
 
+/** The worker if it is live, for a task reserved for it alone: the transaction rests on it (see `TaskTx.dependOnWorker`). */
 function liveWorker(tx: TaskTx, id: string | undefined): WorkerInfo | undefined {
-  const worker = id === undefined ? undefined : workersOf(tx).find((w) => w.id === id);
+  if (id === undefined) return undefined;
+  tx.dependOnWorker(id);
+  const worker = workersOf(tx).find((w) => w.id === id);
   return worker && isLive(worker, tx.now) ? worker : undefined;
 }
 
@@ -91,7 +94,10 @@ function reservedFor(tx: TaskTx, worker: string, until: number | undefined): Pic
 
 /** Where a task that has just become pending should go: the least loaded worker, the local fallback, or anyone. */
 function reservation(tx: TaskTx, task: Task, reserveMs: number): Pick<Task, "assignee" | "assignedUntil"> {
-  if (task.route.mode === "direct") return reservedFor(tx, task.route.worker, undefined);
+  if (task.route.mode === "direct") {
+    tx.dependOnWorker(task.route.worker);
+    return reservedFor(tx, task.route.worker, undefined);
+  }
   const best = candidates(tx, task.capability)[0];
   if (best) return reservedFor(tx, best.worker.id, tx.now + reserveMs);
   if (task.fallback !== undefined && liveWorker(tx, task.fallback)?.capabilities.includes(task.capability)) return { assignee: task.fallback, assignedUntil: undefined };
@@ -196,6 +202,10 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
   if (item.parentId !== undefined && !tx.get(item.parentId)) {
     throw new InvalidTaskError(`task ${id}: parent ${JSON.stringify(item.parentId)} is not on the board`);
   }
+  // A cancel of the parent must reach the new subtask, an ending dependency must settle it, and
+  // retention must not remove either meanwhile: whichever commits second sees the other.
+  if (item.parentId !== undefined) tx.touch(item.parentId);
+  for (const dep of item.dependsOn ?? []) tx.touch(dep);
   if (route.mode === "direct") {
     const worker = liveWorker(tx, route.worker);
     if (!worker || worker.status !== "online") {
@@ -461,8 +471,12 @@ function settleOne(tx: TaskTx, { task, cancel }: Settling, work: Settling[], spe
     }
   }
   const parent = task.parentId === undefined ? undefined : tx.get(task.parentId);
-  const group = parent?.route.mode === "broadcast" && parent.status === "blocked" ? collect(tx, parent) : undefined;
-  if (group) work.push({ task: group });
+  if (parent?.route.mode === "broadcast" && parent.status === "blocked") {
+    const group = collect(tx, parent);
+    if (group) work.push({ task: group });
+    // Copies that end at the same time race on their group, so that the last one collects it.
+    else tx.touch(parent.id);
+  }
   return true;
 }
 

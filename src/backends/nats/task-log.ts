@@ -74,6 +74,9 @@ const changesSchema = z.object({
   events: z.array(z.string()),
   nextId: whole.min(1),
   horizon: whole.min(0).optional(),
+  expect: z.object({ tasks: z.array(z.tuple([z.string(), whole.min(0)])), workers: z.array(z.tuple([z.string(), whole.min(0)])) }).optional(),
+  touched: z.array(z.string()).optional(),
+  id: z.string().max(64).optional(),
 });
 
 export type ReadChanges = { ok: true; changes: TaskChanges } | { ok: false; reason: string };
@@ -90,8 +93,9 @@ export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
   const envelope = changesSchema.safeParse(parsed);
   if (!envelope.success) return refused("not a write set", envelope.error);
   const changes = envelope.data;
-  // Ids come from nextId: a fold that moved it back would hand out ids already taken.
-  if (changes.nextId < state.nextId) return { ok: false, reason: `nextId ${changes.nextId} is behind the board's ${state.nextId}` };
+  // Ids come from nextId: a fold that moved it back would hand out ids already taken. (A write
+  // set decided as it is folded may have read an older nextId; the fold keeps the larger.)
+  if (!changes.expect && changes.nextId < state.nextId) return { ok: false, reason: `nextId ${changes.nextId} is behind the board's ${state.nextId}` };
   const checked = new Set<string>();
   for (const [id, json] of changes.tasks) {
     if (json === null) continue;
@@ -113,9 +117,10 @@ export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
     const known = cut > 0 && json.endsWith("}") && checked.has(json.slice(cut + TASK_FIELD.length, -1));
     const event = known ? eventHeadSchema.safeParse(parseJson(`${json.slice(0, cut)}}`)) : eventSchema.safeParse(parseJson(json));
     if (!event.success) return refused(`event ${i}`, event.error);
-    // Events are read back by position: a seq out of line would shift every later one.
+    // Events are read back by position: a seq out of line would shift every later one. (Those of
+    // a write set decided as it is folded are numbered as it is applied.)
     const seq = state.head + i + 1;
-    if (event.data.seq !== seq) return { ok: false, reason: `event ${i} has seq ${event.data.seq}, not ${seq}` };
+    if (!changes.expect && event.data.seq !== seq) return { ok: false, reason: `event ${i} has seq ${event.data.seq}, not ${seq}` };
   }
   if (changes.horizon !== undefined && changes.horizon > state.head + changes.events.length) {
     return { ok: false, reason: `horizon ${changes.horizon} is past the board's last event ${state.head + changes.events.length}` };
@@ -123,7 +128,7 @@ export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
   return { ok: true, changes };
 }
 
-const snapshotHeadSchema = z.object({ nextId: whole.min(1), horizon: whole.min(0) });
+const snapshotHeadSchema = z.object({ nextId: whole.min(1), horizon: whole.min(0), version: whole.min(0).optional() });
 
 /**
  * The state a snapshot's lines (see `TaskState.snapshot`) hold, checked as a write set is: what
@@ -133,14 +138,22 @@ export function restoreState(lines: readonly string[]): { ok: true; state: TaskS
   const head = snapshotHeadSchema.safeParse(parseJson(lines[0] ?? ""));
   if (!head.success) return refused("snapshot header", head.error);
   const changes: TaskChanges = { tasks: [], workers: [], events: [], nextId: head.data.nextId };
+  const revisions: number[] = [];
+  const workerRevisions: number[] = [];
   let finished: string[] = [];
   for (const [i, line] of lines.entries()) {
     if (i === 0) continue;
     const tag = line.slice(0, 5);
-    const json = line.slice(5, -1);
-    if (tag === '["t",') changes.tasks.push([idOf(json), json]);
-    else if (tag === '["w",') changes.workers.push([idOf(json), json]);
-    else if (tag === '["e",') changes.events.push(json);
+    // A task or worker line holds its revision before its text (a snapshot from before revisions: 0).
+    const revision = /^\d+,/.exec(line.slice(5));
+    const json = line.slice(5 + (revision?.[0].length ?? 0), -1);
+    if (tag === '["t",') {
+      changes.tasks.push([idOf(json), json]);
+      revisions.push(revision ? Number.parseInt(revision[0], 10) : 0);
+    } else if (tag === '["w",') {
+      changes.workers.push([idOf(json), json]);
+      workerRevisions.push(revision ? Number.parseInt(revision[0], 10) : 0);
+    } else if (tag === '["e",') changes.events.push(json);
     else if (tag === '["f",') {
       const ids = z.array(z.string()).safeParse(parseJson(json));
       if (!ids.success) return refused(`snapshot line ${i}`, ids.error);
@@ -153,6 +166,11 @@ export function restoreState(lines: readonly string[]): { ok: true; state: TaskS
   if (!checked.ok) return checked;
   state.apply(checked.changes);
   state.orderFinished(finished);
+  // As they were where the snapshot was taken, so that write sets after it are decided alike by
+  // a client that starts from it and by one that folded the log.
+  state.version = head.data.version ?? 0;
+  for (const [i, [id]] of changes.tasks.entries()) state.revisions.set(id, revisions[i]!);
+  for (const [i, [id]] of changes.workers.entries()) state.workerRevisions.set(id, workerRevisions[i]!);
   return { ok: true, state };
 }
 

@@ -1,15 +1,20 @@
 /**
- * A task board on JetStream, as an event-sourced log with optimistic concurrency. Each
- * transaction that changes anything is one message on the board's stream, holding its write set;
- * it is published only if the stream is still at the sequence the transaction read (JetStream's
- * expected-last-sequence check), so transactions are serialisable across every client, as SQLite's
- * write lock makes them on one machine. A client that loses the race folds the newer messages in
- * and runs its transaction again. Every client keeps the board folded in memory.
+ * A task board on JetStream, as an event-sourced log whose write sets are decided as they are
+ * folded. Each transaction that changes anything is one message on the board's stream, holding
+ * its write set and the revision of every task and worker it rests on (see `TaskTx`). The server
+ * appends it unconditionally, in whatever order messages come; every client folds the log in that
+ * order and applies a write set only if what it rests on is still at the revisions it read, so
+ * all clients decide alike with no one asking anyone. Transactions on different tasks never
+ * conflict, and none waits for the log to be at a sequence: there is no single point that every
+ * write of the board races for, only the order of appends. A transaction learns whether it was
+ * applied when its client has folded its message; if it was not, it runs again on the newer state.
+ * (This also keeps clear of expected-sequence checks, which nats-server 2.9 does not hold across
+ * a leader change on a replicated stream.) Every client keeps the board folded in memory.
  *
  * A publish whose answer never comes (the client's server died after passing it on, a stream
  * leader is being elected) may have been stored or not. It is sent again under the same message
- * id until the log says which, so that a caller is never told "failed" about a transaction that
- * was applied, and no transaction is applied twice.
+ * id, which the server takes as a duplicate if it had stored it; a copy stored twice (past the
+ * server's duplicate window) is not applied twice, as the first copy moved what it rests on.
  *
  * The log does not grow without end: every so often a client writes a snapshot of the folded state
  * (which retention keeps bounded) to the board's snapshot stream, and then purges the log up to the
@@ -25,14 +30,14 @@ import { ColonyError } from "../../core/errors.ts";
 import type { RejectedMessages, TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, lookOrWork, type TaskChanges } from "../task-state.ts";
-import { contentionPause, ensureStream, isConflict, onStored, outlast, sendThrough } from "./jetstream.ts";
+import { contentionPause, ensureStream, isConflict, onStored, outlast } from "./jetstream.ts";
 import { Rejections } from "./rejections.ts";
 import { readStream } from "./stream-read.ts";
 import { readChanges, restoreState } from "./task-log.ts";
 
 /** How far behind a client folds through a consumer in batches (of FETCH_BATCH) instead of message by message. */
 const BATCH_FROM = 64;
-/** How long a transaction that lost a race waits for the feed to bring the winner before it asks the log. */
+/** How long a transaction waits for the feed to bring its own message back before it asks the log. */
 const FEED_WAIT_MS = 50;
 /**
  * A snapshot is written once the log holds this many messages past the newest one, or a quarter
@@ -55,10 +60,10 @@ export interface TaskStreams {
 const snapshotHeadSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), seq: z.number().int().min(0), first: z.number().int().min(1), chunks: z.number().int().min(1) });
 type SnapshotHead = z.infer<typeof snapshotHeadSchema>;
 
-/** A transaction lost the race for the log more often than this in a row. */
+/** A transaction lost the race for what it rests on more often than this in a row. */
 export class TaskContentionError extends ColonyError {
   constructor(stream: string, attempts: number) {
-    super("STORE_BUSY", `the task log ${stream} moved on under ${attempts} attempts in a row; try again`);
+    super("STORE_BUSY", `the tasks a transaction on ${stream} rests on were changed by others under ${attempts} attempts in a row; try again`);
   }
 }
 
@@ -81,8 +86,10 @@ export class NatsTaskStore implements TaskStore {
   /** Bumped on every message folded. */
   readonly #folds = new ChangeSignal();
   readonly #rejections = new Rejections();
-  /** One transaction at a time per client: they would only race each other for the log. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Catch-ups, one at a time: each asks where the log ends, then folds up to there. */
+  #catchUps: Promise<unknown> = Promise.resolve();
+  /** Write sets this client published and waits to see folded: whether each was applied, once known. */
+  readonly #awaiting = new Map<string, boolean | undefined>();
 
   private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, streams: TaskStreams) {
     this.#js = js;
@@ -112,24 +119,19 @@ export class NatsTaskStore implements TaskStore {
     return this.transact(lookOrWork(look, work));
   }
 
-  transact<T>(work: (tx: TaskTx) => T): Promise<T> {
-    const run = this.#queue.then(() => this.#transact(work));
-    this.#queue = run.catch(() => {});
-    return run;
-  }
-
   /**
-   * Runs `work` on the folded state and publishes what it wrote on the condition that the log is
-   * still where the state was read. While the change feed runs, the state is kept up to date by the
-   * messages it brings, so a write is tried at once, one request; a stale state only costs a lost
-   * race (the condition fails) and a catch-up. Without the feed, and for a transaction that wrote
-   * nothing (a read, which must see everything stored before it began), the log is caught up first.
+   * Runs `work` on the folded state and publishes what it wrote, then waits to see its message
+   * folded to learn whether it was applied; if not, what won is folded in by then, and `work` runs
+   * again. While the change feed runs, the state is kept up to date by the messages it brings, so
+   * a write is tried at once; a stale state only costs a write set that is not applied. Without the
+   * feed, and for a transaction that wrote nothing (a read, which must see everything stored
+   * before it began), the log is caught up first. Transactions of one client run side by side.
    */
-  async #transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+  async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
     const attempts = 100;
     let current = !this.#fed;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (current) await outlast(() => this.#catchUp());
+      if (current) await this.#catchUp();
       const tx = new StagedTaskTx(this.#state);
       const result = work(tx);
       const changes = tx.changes();
@@ -137,71 +139,78 @@ export class NatsTaskStore implements TaskStore {
         if (current) return result;
         // Read from what the feed had brought: look at the log itself, and again if it had more.
         const folded = this.#applied;
-        await outlast(() => this.#catchUp());
+        await this.#catchUp();
         if (this.#applied === folded) return result;
         current = true;
         attempt--;
         continue;
       }
-      const read = this.#applied;
-      if (await this.#append(changes)) return result;
-      // Another client committed first: fold it in and run again on the newer state. The feed
-      // brings what won within a round trip or so; only if it does not is the log asked.
-      current = !(this.#fed && (await this.#foldedPast(read, FEED_WAIT_MS)));
-      await contentionPause(attempt);
+      if (await this.#commit(changes)) return result;
+      // What it rests on moved: the state now holds what did, so the next run sees it. A pause
+      // only once the same race was lost twice, so that two clients do not keep meeting.
+      current = false;
+      if (attempt > 2) await contentionPause(attempt);
     }
     throw new TaskContentionError(this.#stream, attempts);
   }
 
-  /** Whether the state got past `seq` (by the feed) within `ms`. */
-  async #foldedPast(seq: number, ms: number): Promise<boolean> {
-    const deadline = AbortSignal.timeout(ms);
-    while (this.#applied <= seq && !deadline.aborted) await this.#folds.waitPast(this.#folds.version, deadline);
-    return this.#applied > seq;
-  }
-
   /**
-   * Publishes the write set if the log is still where this client read it; false if it moved.
-   * An unanswered publish is sent again with the same id: the server answers the copy of one it
-   * stored as a duplicate, or, if the log moved on meanwhile, the message after where this client
-   * read tells whether it was ours.
+   * Appends the write set and waits until the folded state is past it; whether it was applied.
+   * An unanswered publish is sent again with the same message id, which the server answers with
+   * the sequence of the copy it stored, if it did.
    */
-  async #append(changes: TaskChanges): Promise<boolean> {
-    const payload = JSON.stringify(changes);
+  async #commit(changes: TaskChanges): Promise<boolean> {
+    const id = randomUUID();
+    const payload = JSON.stringify({ ...changes, id });
     if (Buffer.byteLength(payload, "utf8") > this.#maxPayload) {
       throw new ColonyError("VALUE_TOO_LARGE", `one task transaction is ${Buffer.byteLength(payload, "utf8")} bytes, over the NATS server's max_payload of ${this.#maxPayload}; submit fewer or smaller tasks at once, or raise max_payload`);
     }
     const read = this.#applied;
-    const options = { msgID: randomUUID(), expect: { lastSequence: read, streamName: this.#stream } };
-    const seq = await sendThrough(
-      async () => (await this.#js.publish(this.#subject, payload, options)).seq,
-      () => this.#holds(read + 1, options.msgID),
-    );
-    if (seq === undefined) return false;
-    // The feed may have brought this very message back (and folded it) before the answer came.
-    if (this.#applied === read) {
-      this.#state.apply(changes);
-      this.#applied = seq;
-      this.#folds.bump();
+    this.#awaiting.set(id, undefined);
+    try {
+      const seq = await outlast(async () => (await this.#js.publish(this.#subject, payload, { msgID: id })).seq);
+      if (seq === read + 1 && this.#applied === read) {
+        // Nothing came between the state it was made on and it: it holds, as made.
+        this.#state.apply(changes);
+        this.#applied = seq;
+        this.#folds.bump();
+        this.#maybeSnapshot();
+        return true;
+      }
+      // The feed brings it back within a round trip or so; only if it does not is the log asked.
+      if (this.#fed) await this.#foldedTo(seq, FEED_WAIT_MS);
+      while (this.#applied < seq) await this.#catchUp();
+      const applied = this.#awaiting.get(id);
+      if (applied === undefined) {
+        throw new ColonyError("UNKNOWN_OUTCOME", `this client fell so far behind the task log ${this.#stream} while its transaction was on the way (message ${seq}) that it started again from a snapshot past it, and cannot tell whether it was applied; look at the board before trying again`);
+      }
+      return applied;
+    } finally {
+      this.#awaiting.delete(id);
     }
-    this.#maybeSnapshot();
-    return true;
   }
 
-  /** A catch-up in the transaction queue, shared by the listeners that ask for one at the same time. */
+  /** Waits (for the feed) until the state is folded up to `seq`, or `ms` passed. */
+  async #foldedTo(seq: number, ms: number): Promise<void> {
+    const deadline = AbortSignal.timeout(ms);
+    while (this.#applied < seq && !deadline.aborted) await this.#folds.waitPast(this.#folds.version, deadline);
+  }
+
+  /** A catch-up shared by the listeners that ask for one at the same time. */
   #refresh(): Promise<void> {
     this.#refreshing ??= this.transact(() => undefined).finally(() => (this.#refreshing = undefined));
     return this.#refreshing;
   }
 
-  /** `seq` if the log's message there is the one published under `msgID`. */
-  async #holds(seq: number, msgID: string): Promise<number | undefined> {
-    const message = await this.#jsm.streams.getMessage(this.#stream, { seq });
-    return message?.header?.get("Nats-Msg-Id") === msgID ? seq : undefined;
+  /** Folds everything the log held when it was called (after the catch-ups already asked for). */
+  #catchUp(): Promise<void> {
+    const run = this.#catchUps.then(() => outlast(() => this.#catchUpNow()));
+    this.#catchUps = run.catch(() => {});
+    return run;
   }
 
   /** Folds every message the log has past what this client applied. */
-  async #catchUp(): Promise<void> {
+  async #catchUpNow(): Promise<void> {
     let { first_seq: first, last_seq: head } = (await this.#jsm.streams.info(this.#stream)).state;
     if (first > this.#applied + 1) {
       // What this client had yet to fold was purged behind a newer snapshot: start from that.
@@ -234,8 +243,13 @@ export class NatsTaskStore implements TaskStore {
     // The feed and a catch-up may both bring a message: only the next one is folded, once.
     if (seq !== this.#applied + 1) return;
     const read = readChanges(data, this.#state);
-    if (read.ok) this.#state.apply(read.changes);
-    else this.#rejections.note(this.#stream, seq, read.reason);
+    if (read.ok) {
+      const applied = this.#state.apply(read.changes);
+      const id = read.changes.id;
+      if (id !== undefined && this.#awaiting.has(id)) this.#awaiting.set(id, applied);
+    } else {
+      this.#rejections.note(this.#stream, seq, read.reason);
+    }
     this.#applied = seq;
     this.#folds.bump();
     this.#maybeSnapshot();

@@ -220,6 +220,11 @@ class SqliteTaskTx implements TaskTx {
     this.#sql.trimEvents.run(this.#board, seq);
     this.#sql.setHorizon.run(this.#board, seq);
   }
+
+  // A transaction holds the database's write lock from its first read: nothing can change under it.
+  touch(): void {}
+
+  dependOnWorker(): void {}
 }
 
 export class SqliteTaskStore implements TaskStore {
