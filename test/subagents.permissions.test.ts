@@ -11,7 +11,8 @@ import { DEFAULT_ENV, PermissionError, type Isolation, type Permissions } from "
 import { colonyPerFile } from "./fixtures/helpers.ts";
 import { ref, type PermissionInput, type ProbeReport } from "./fixtures/subagents.ts";
 
-const T = { timeout: 30_000 };
+// A hang guard: a process parent starting process grandchildren took 12–30 s in a loaded suite run.
+const T = { timeout: 120_000 };
 const ISOLATIONS = ["inline", "thread", "process"] as const satisfies readonly Isolation[];
 
 const env = colonyPerFile("colony-permissions-");

@@ -282,6 +282,8 @@ export class StagedTaskTx implements TaskTx {
   readonly #workersRead = new Set<string>();
   /** Tasks this transaction created, for their submit order. */
   #created = 0;
+  /** Whether it wrote anything of its own (past what it `replay`ed). */
+  wrote = false;
 
   constructor(state: State) {
     this.#state = state;
@@ -289,6 +291,7 @@ export class StagedTaskTx implements TaskTx {
   }
 
   nextId(): string {
+    this.wrote = true;
     return `t-${this.nextIdValue++}`;
   }
 
@@ -302,6 +305,7 @@ export class StagedTaskTx implements TaskTx {
   }
 
   put(task: Task, event?: TaskEventType): void {
+    this.wrote = true;
     const json = JSON.stringify(task);
     this.tasks.set(task.id, json);
     const staged = JSON.parse(json) as Task;
@@ -317,11 +321,13 @@ export class StagedTaskTx implements TaskTx {
   }
 
   remove(id: string): void {
+    this.wrote = true;
     this.tasks.set(id, null);
     this.#staged.delete(id);
   }
 
   trimEvents(seq: number): void {
+    this.wrote = true;
     this.#horizon = Math.min(seq, this.head());
   }
 
@@ -440,15 +446,37 @@ export class StagedTaskTx implements TaskTx {
   }
 
   putWorker(worker: WorkerInfo): void {
+    this.wrote = true;
     this.workersWritten.set(worker.id, JSON.stringify(worker));
   }
 
   deleteWorker(id: string): void {
+    this.wrote = true;
     this.workersWritten.set(id, null);
   }
 
   touch(id: string): void {
-    if (this.#state.tasks.has(id)) this.#touched.add(id);
+    if (!this.#state.tasks.has(id)) return;
+    this.wrote = true;
+    this.#touched.add(id);
+  }
+
+  /**
+   * Stages what another transaction on the same state wrote, as if this one had written it
+   * first: for transactions committed together as one write set (see `NatsTaskStore`).
+   */
+  replay(changes: TaskChanges): void {
+    for (const [id, json] of changes.tasks) {
+      if (json === null) this.remove(id);
+      else this.put(JSON.parse(json) as Task);
+    }
+    this.events.push(...changes.events);
+    for (const [id, json] of changes.workers) this.workersWritten.set(id, json);
+    for (const id of changes.touched ?? []) this.#touched.add(id);
+    for (const [id] of changes.expect?.workers ?? []) this.#workersRead.add(id);
+    this.nextIdValue = Math.max(this.nextIdValue, changes.nextId);
+    if (changes.horizon !== undefined) this.#horizon = Math.max(this.#horizon ?? 0, changes.horizon);
+    this.wrote = false;
   }
 
   dependOnWorker(id: string): void {

@@ -49,6 +49,27 @@ const FEED_WAIT_MS = 50;
  */
 const SNAPSHOT_EVERY = 500;
 
+/** How many transactions of one client are committed together as one write set, at most. */
+const GROUP_MAX = 64;
+
+/** A transaction waiting to be made and committed. */
+interface Pending {
+  work: (tx: TaskTx) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** What a transaction of a group returned or threw, and whether it wrote anything. */
+type Outcome = { ok: true; value: unknown; wrote: boolean } | { ok: false; error: unknown; wrote: false };
+
+function settle(group: readonly Pending[], outcomes: readonly Outcome[]): void {
+  for (const [i, item] of group.entries()) {
+    const outcome = outcomes[i]!;
+    if (outcome.ok) item.resolve(outcome.value);
+    else item.reject(outcome.error);
+  }
+}
+
 /** Where a task board's log and its snapshots live. */
 export interface TaskStreams {
   stream: string;
@@ -86,6 +107,9 @@ export class NatsTaskStore implements TaskStore {
   /** Bumped on every message folded. */
   readonly #folds = new ChangeSignal();
   readonly #rejections = new Rejections();
+  /** Transactions asked for while a write set is on its way: the next group (see `transact`). */
+  readonly #pending: Pending[] = [];
+  #committing = false;
   /** Catch-ups, one at a time: each asks where the log ends, then folds up to there. */
   #catchUps: Promise<unknown> = Promise.resolve();
   /** Write sets this client published and waits to see folded: whether each was applied, once known. */
@@ -125,39 +149,105 @@ export class NatsTaskStore implements TaskStore {
    * again. While the change feed runs, the state is kept up to date by the messages it brings, so
    * a write is tried at once; a stale state only costs a write set that is not applied. Without the
    * feed, and for a transaction that wrote nothing (a read, which must see everything stored
-   * before it began), the log is caught up first. Transactions of one client run side by side.
+   * before it began), the log is caught up first.
+   *
+   * One write set is on its way at a time per client. Transactions asked for meanwhile are made
+   * one after the other, each on the state plus what those before it wrote, and committed together
+   * as one write set (a group commit): a worker finishing several tasks at once publishes once,
+   * and its transactions never race each other for the same next task.
    */
-  async transact<T>(work: (tx: TaskTx) => T): Promise<T> {
-    const attempts = 100;
-    let current = !this.#fed;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (current) await this.#catchUp();
-      const tx = new StagedTaskTx(this.#state);
-      const result = work(tx);
-      const changes = tx.changes();
-      if (!changes) {
-        if (current) return result;
-        // Read from what the feed had brought: look at the log itself, and again if it had more.
-        const folded = this.#applied;
-        await this.#catchUp();
-        if (this.#applied === folded) return result;
-        current = true;
-        attempt--;
-        continue;
-      }
-      if (await this.#commit(changes)) return result;
-      // What it rests on moved: the state now holds what did, so the next run sees it. A pause
-      // only once the same race was lost twice, so that two clients do not keep meeting.
-      current = false;
-      if (attempt > 2) await contentionPause(attempt);
+  transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#committing) void this.#commitPending();
+    });
+  }
+
+  async #commitPending(): Promise<void> {
+    this.#committing = true;
+    try {
+      while (this.#pending.length > 0) await this.#runGroup(this.#pending.splice(0, GROUP_MAX));
+    } finally {
+      this.#committing = false;
     }
-    throw new TaskContentionError(this.#stream, attempts);
+  }
+
+  /** Runs a group of transactions to their end: each resolved with its result or rejected with what it threw. */
+  async #runGroup(group: Pending[]): Promise<void> {
+    try {
+      const attempts = 100;
+      let current = !this.#fed;
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        if (current) await this.#catchUp();
+        const { combined, outcomes } = this.#make(group);
+        if (!combined) {
+          if (current) return settle(group, outcomes);
+          // Read from what the feed had brought: look at the log itself, and again if it had more.
+          const folded = this.#applied;
+          await this.#catchUp();
+          if (this.#applied === folded) return settle(group, outcomes);
+          current = true;
+          attempt--;
+          continue;
+        }
+        let applied: boolean;
+        try {
+          applied = await this.#commit(combined);
+        } catch (error) {
+          if (!(error instanceof ColonyError && error.code === "VALUE_TOO_LARGE") || group.length === 1) throw error;
+          // Too much for one message together: half at a time.
+          const half = Math.ceil(group.length / 2);
+          await this.#runGroup(group.slice(0, half));
+          return await this.#runGroup(group.slice(half));
+        }
+        if (applied) {
+          const readers = group.filter((_, i) => !outcomes[i]!.wrote);
+          settle(
+            group.filter((_, i) => outcomes[i]!.wrote),
+            outcomes.filter((o) => o.wrote),
+          );
+          // Those that only read did so on a state the feed brought: they look again, at the log's end.
+          if (readers.length > 0 && !current) return await this.#runGroup(readers);
+          return settle(
+            readers,
+            outcomes.filter((o) => !o.wrote),
+          );
+        }
+        // What it rests on moved: the state now holds what did, so the next run sees it. A pause
+        // only once the same race was lost twice, so that two clients do not keep meeting.
+        current = false;
+        if (attempt > 2) await contentionPause(attempt);
+      }
+      throw new TaskContentionError(this.#stream, attempts);
+    } catch (error) {
+      for (const item of group) item.reject(error);
+    }
+  }
+
+  /** Makes each transaction of `group` on the state plus what those before it wrote; what they wrote together. */
+  #make(group: Pending[]): { combined: TaskChanges | undefined; outcomes: Outcome[] } {
+    let combined: TaskChanges | undefined;
+    const outcomes = group.map((item): Outcome => {
+      const tx = new StagedTaskTx(this.#state);
+      if (combined) tx.replay(combined);
+      try {
+        const value = item.work(tx);
+        if (!tx.wrote) return { ok: true, value, wrote: false };
+        combined = tx.changes();
+        return { ok: true, value, wrote: true };
+      } catch (error) {
+        // What it staged is dropped with its transaction; the others go on.
+        return { ok: false, error, wrote: false };
+      }
+    });
+    return { combined, outcomes };
   }
 
   /**
-   * Appends the write set and waits until the folded state is past it; whether it was applied.
-   * An unanswered publish is sent again with the same message id, which the server answers with
-   * the sequence of the copy it stored, if it did.
+   * Appends the write set and waits until this client has folded it; whether it was applied. The
+   * feed often brings the message back before the server's answer to the publish: its fold decides
+   * then. An unanswered publish is sent again with the same message id, which the server answers
+   * with the sequence of the copy it stored, if it did.
    */
   async #commit(changes: TaskChanges): Promise<boolean> {
     const id = randomUUID();
@@ -168,7 +258,16 @@ export class NatsTaskStore implements TaskStore {
     const read = this.#applied;
     this.#awaiting.set(id, undefined);
     try {
-      const seq = await outlast(async () => (await this.#js.publish(this.#subject, payload, { msgID: id })).seq);
+      const acked = outlast(async () => (await this.#js.publish(this.#subject, payload, { msgID: id })).seq);
+      let seq: number | undefined;
+      void acked.then((s) => (seq = s), () => undefined);
+      // Until the fold decides it or the server answers, whichever comes first.
+      while (seq === undefined && this.#awaiting.get(id) === undefined) {
+        const seen = this.#folds.version;
+        await Promise.race([acked, this.#folds.waitPast(seen)]);
+      }
+      const decided = this.#awaiting.get(id);
+      if (decided !== undefined) return decided;
       if (seq === read + 1 && this.#applied === read) {
         // Nothing came between the state it was made on and it: it holds, as made.
         this.#state.apply(changes);
@@ -177,9 +276,9 @@ export class NatsTaskStore implements TaskStore {
         this.#maybeSnapshot();
         return true;
       }
-      // The feed brings it back within a round trip or so; only if it does not is the log asked.
-      if (this.#fed) await this.#foldedTo(seq, FEED_WAIT_MS);
-      while (this.#applied < seq) await this.#catchUp();
+      // The feed brings it within a round trip or so; only if it does not is the log asked.
+      if (this.#fed) await this.#foldedTo(seq!, FEED_WAIT_MS);
+      while (this.#applied < seq!) await this.#catchUp();
       const applied = this.#awaiting.get(id);
       if (applied === undefined) {
         throw new ColonyError("UNKNOWN_OUTCOME", `this client fell so far behind the task log ${this.#stream} while its transaction was on the way (message ${seq}) that it started again from a snapshot past it, and cannot tell whether it was applied; look at the board before trying again`);
@@ -196,9 +295,12 @@ export class NatsTaskStore implements TaskStore {
     while (this.#applied < seq && !deadline.aborted) await this.#folds.waitPast(this.#folds.version, deadline);
   }
 
-  /** A catch-up shared by the listeners that ask for one at the same time. */
+  /**
+   * A catch-up shared by the listeners that ask for one at the same time; not behind the write
+   * set on its way, which may be waiting for this very fold to learn its outcome.
+   */
   #refresh(): Promise<void> {
-    this.#refreshing ??= this.transact(() => undefined).finally(() => (this.#refreshing = undefined));
+    this.#refreshing ??= this.#catchUp().finally(() => (this.#refreshing = undefined));
     return this.#refreshing;
   }
 
