@@ -69,16 +69,19 @@ export class TaskState {
   /** Pending tasks in claim order (priority, highest first, then submit order), so that a claim looks at the head of the line, not at every pending task. */
   readonly #line: string[] = [];
 
-  /** Applies the write set if what it expects holds (see `TaskChanges.expect`); false if it does not, and nothing changed. */
-  apply(changes: TaskChanges): boolean {
-    if (changes.expect && !this.#holds(changes)) return false;
+  /**
+   * Applies the write set if what it expects holds (see `TaskChanges.expect`); false if it does
+   * not, and nothing changed. `parsed` holds its tasks already read from their text, by position.
+   */
+  apply(changes: TaskChanges, parsed?: readonly (Task | undefined)[]): boolean {
+    if (changes.expect && !this.#holds(changes, parsed)) return false;
     const version = ++this.version;
-    for (const [id, json] of changes.tasks) {
+    for (const [i, [id, json]] of changes.tasks.entries()) {
       if (json === null) {
         this.#remove(id);
         this.revisions.delete(id);
       } else {
-        this.#put(id, json);
+        this.#put(id, json, parsed?.[i]);
         this.revisions.set(id, version);
       }
     }
@@ -96,7 +99,7 @@ export class TaskState {
       // Numbered where it lands in the log when the write set was decided there.
       const json = changes.expect ? renumbered(written, this.head + 1) : written;
       this.events.push(json);
-      this.#eventTimes.push((JSON.parse(json) as TaskEvent).at);
+      this.#eventTimes.push(eventTime(json));
     }
     if (changes.horizon !== undefined && changes.horizon > this.horizon) {
       const cut = Math.min(changes.horizon - this.horizon, this.events.length);
@@ -109,13 +112,13 @@ export class TaskState {
   }
 
   /** Whether every task and worker `changes` rests on is at the revision it read, and a task it creates takes no idempotency key that is taken. */
-  #holds(changes: TaskChanges): boolean {
+  #holds(changes: TaskChanges, parsed: readonly (Task | undefined)[] | undefined): boolean {
     const { tasks, workers } = changes.expect!;
     for (const [id, revision] of tasks) if ((this.revisions.get(id) ?? 0) !== revision) return false;
     for (const [id, revision] of workers) if ((this.workerRevisions.get(id) ?? 0) !== revision) return false;
-    for (const [id, json] of changes.tasks) {
+    for (const [i, [id, json]] of changes.tasks.entries()) {
       if (json === null || this.tasks.has(id) || !json.includes('"idempotencyKey"')) continue;
-      const key = (JSON.parse(json) as Task).idempotencyKey;
+      const key = (parsed?.[i] ?? (JSON.parse(json) as Task)).idempotencyKey;
       if (key !== undefined && this.byIdempotencyKey.has(key)) return false;
     }
     return true;
@@ -214,8 +217,8 @@ export class TaskState {
     this.order.delete(id);
   }
 
-  #put(id: string, json: string): void {
-    const task = JSON.parse(json) as Task;
+  #put(id: string, json: string, parsed?: Task): void {
+    const task = parsed ?? (JSON.parse(json) as Task);
     const before = this.parsed.get(id);
     if (before) {
       this.byStatus.get(before.status)?.delete(id);
@@ -239,6 +242,12 @@ export class TaskState {
     if (task.status === "pending") this.#line.splice(this.#place(task.priority, this.order.get(id)!), 0, id);
     this.parsed.set(id, task);
   }
+}
+
+/** When an event happened, read from the opening `{"seq":…,"at":…` Colony writes events with, or else parsed. */
+function eventTime(json: string): number {
+  const opening = /^\{"seq":\d+,"at":(\d+(?:\.\d+)?),/.exec(json);
+  return opening ? Number(opening[1]) : (JSON.parse(json) as TaskEvent).at;
 }
 
 /** An event's text with `seq` as its number: Colony writes events opening with their seq (see `StagedTaskTx.put`). */

@@ -5,7 +5,7 @@
  * is not this must be skipped, not folded, or every client's fold throws from then on.
  */
 import { z } from "zod";
-import { TASK_STATUSES, type TaskEventType } from "../../core/tasks.ts";
+import { TASK_STATUSES, type Task, type TaskEventType } from "../../core/tasks.ts";
 import { TaskState, type TaskChanges } from "../task-state.ts";
 
 const EVENT_TYPES = ["submitted", "unblocked", "claimed", "released", "retrying", "succeeded", "failed", "dead", "cancelled", "reassigned"] as const satisfies readonly TaskEventType[];
@@ -79,7 +79,8 @@ const changesSchema = z.object({
   id: z.string().max(64).optional(),
 });
 
-export type ReadChanges = { ok: true; changes: TaskChanges } | { ok: false; reason: string };
+/** A write set that was checked, with its tasks as the check read them (undefined where one is removed). */
+export type ReadChanges = { ok: true; changes: TaskChanges; parsed: (Task | undefined)[] } | { ok: false; reason: string };
 
 /** The write set in `data`, if it is one that can follow `state`; otherwise why not. */
 export function readChanges(data: Uint8Array, state: TaskState): ReadChanges {
@@ -97,12 +98,18 @@ export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
   // set decided as it is folded may have read an older nextId; the fold keeps the larger.)
   if (!changes.expect && changes.nextId < state.nextId) return { ok: false, reason: `nextId ${changes.nextId} is behind the board's ${state.nextId}` };
   const checked = new Set<string>();
+  const read: (Task | undefined)[] = [];
   for (const [id, json] of changes.tasks) {
-    if (json === null) continue;
+    if (json === null) {
+      read.push(undefined);
+      continue;
+    }
     const task = taskSchema.safeParse(parseJson(json));
     if (!task.success) return refused(`task ${JSON.stringify(id)}`, task.error);
     if (task.data.id !== id) return { ok: false, reason: `task ${JSON.stringify(id)} holds task ${JSON.stringify(task.data.id)}` };
     checked.add(json);
+    // What the schema read, for the folded state's lookups (a newer Colony's extra fields are in the kept text).
+    read.push(task.data as Task);
   }
   for (const [id, json] of changes.workers) {
     if (json === null) continue;
@@ -125,7 +132,7 @@ export function checkChanges(parsed: unknown, state: TaskState): ReadChanges {
   if (changes.horizon !== undefined && changes.horizon > state.head + changes.events.length) {
     return { ok: false, reason: `horizon ${changes.horizon} is past the board's last event ${state.head + changes.events.length}` };
   }
-  return { ok: true, changes };
+  return { ok: true, changes, parsed: read };
 }
 
 const snapshotHeadSchema = z.object({ nextId: whole.min(1), horizon: whole.min(0), version: whole.min(0).optional() });
@@ -164,7 +171,7 @@ export function restoreState(lines: readonly string[]): { ok: true; state: TaskS
   state.horizon = head.data.horizon;
   const checked = checkChanges(changes, state);
   if (!checked.ok) return checked;
-  state.apply(checked.changes);
+  state.apply(checked.changes, checked.parsed);
   state.orderFinished(finished);
   // As they were where the snapshot was taken, so that write sets after it are decided alike by
   // a client that starts from it and by one that folded the log.

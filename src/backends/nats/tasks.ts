@@ -346,7 +346,7 @@ export class NatsTaskStore implements TaskStore {
     if (seq !== this.#applied + 1) return;
     const read = readChanges(data, this.#state);
     if (read.ok) {
-      const applied = this.#state.apply(read.changes);
+      const applied = this.#state.apply(read.changes, read.parsed);
       const id = read.changes.id;
       if (id !== undefined && this.#awaiting.has(id)) this.#awaiting.set(id, applied);
     } else {
