@@ -55,6 +55,8 @@ const GROUP_MAX = 64;
 /** A transaction waiting to be made and committed. */
 interface Pending {
   work: (tx: TaskTx) => unknown;
+  /** Its caller is woken by every change and looks again then: an answer from the feed's state will do. */
+  heard: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -138,7 +140,8 @@ export class NatsTaskStore implements TaskStore {
       // On the state as the feed keeps it, at no cost: nothing is asked of the server unless there is work.
       const answer = look(new StagedTaskTx(this.#state));
       if (answer) return Promise.resolve(answer.value);
-      return this.transact(work);
+      // If the work finds nothing to write after all, that answer stands too, as the look's did.
+      return this.#enqueue(work, true);
     }
     return this.transact(lookOrWork(look, work));
   }
@@ -157,8 +160,12 @@ export class NatsTaskStore implements TaskStore {
    * and its transactions never race each other for the same next task.
    */
   transact<T>(work: (tx: TaskTx) => T): Promise<T> {
+    return this.#enqueue(work, false);
+  }
+
+  #enqueue<T>(work: (tx: TaskTx) => T, heard: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({ work, heard, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#committing) void this.#commitPending();
     });
   }
@@ -181,7 +188,7 @@ export class NatsTaskStore implements TaskStore {
         if (current) await this.#catchUp();
         const { combined, outcomes } = this.#make(group);
         if (!combined) {
-          if (current) return settle(group, outcomes);
+          if (current || group.every((item) => item.heard)) return settle(group, outcomes);
           // Read from what the feed had brought: look at the log itself, and again if it had more.
           const folded = this.#applied;
           await this.#catchUp();
@@ -201,17 +208,15 @@ export class NatsTaskStore implements TaskStore {
           return await this.#runGroup(group.slice(half));
         }
         if (applied) {
-          const readers = group.filter((_, i) => !outcomes[i]!.wrote);
+          const done = (i: number) => outcomes[i]!.wrote || current || group[i]!.heard;
+          const readers = group.filter((_, i) => !done(i));
           settle(
-            group.filter((_, i) => outcomes[i]!.wrote),
-            outcomes.filter((o) => o.wrote),
+            group.filter((_, i) => done(i)),
+            outcomes.filter((_, i) => done(i)),
           );
           // Those that only read did so on a state the feed brought: they look again, at the log's end.
-          if (readers.length > 0 && !current) return await this.#runGroup(readers);
-          return settle(
-            readers,
-            outcomes.filter((o) => !o.wrote),
-          );
+          if (readers.length > 0) await this.#runGroup(readers);
+          return;
         }
         // What it rests on moved: the state now holds what did, so the next run sees it. A pause
         // only once the same race was lost twice, so that two clients do not keep meeting.
