@@ -18,7 +18,8 @@ export type {
   WriteOptions,
 } from "./core/board.ts";
 export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition } from "./core/run-types.ts";
-export type { AgentRecord, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./core/records.ts";
+export type { AgentRecord, AgentRetention, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./core/records.ts";
+export { DEFAULT_AGENT_RETENTION } from "./core/agent-retention.ts";
 export type {
   AgentRef,
   Budget,

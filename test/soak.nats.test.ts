@@ -1,7 +1,8 @@
 /**
  * The bounded soak: thousands of tasks through two worker processes on NATS, with a small
  * retention, so that finished tasks and events are pruned and the task log is purged behind
- * snapshots many times over. This process submits them in batches and waits for each batch, so the
+ * snapshots many times over, and the agents of ended tasks are pruned from the agent registry (by
+ * the workers' coordinator). This process submits them in batches and waits for each batch, so the
  * backlog stays small. Once retention has kicked in, what the server holds for the task board
  * (consumers, the task log's and the snapshot stream's messages and bytes) and the workers' heaps
  * (after a forced GC) stay flat: checked at checkpoints every tenth of the tasks from a quarter on,
@@ -31,8 +32,8 @@ const SOAK = process.env.COLONY_SOAK === "1";
 const TOTAL = SOAK ? 20_000 : 4_000;
 /** Submitted at once, and waited for before the next: the backlog stays this small. */
 const BATCH = 50;
-/** Small, so that retention kicks in after a few hundred tasks. */
-const RETENTION = { maxFinished: 200, maxEvents: 400 };
+/** Small, so that retention kicks in after a few hundred tasks: for the task board, and for the agent registry (a task's agent each). */
+const RETENTION = { maxFinished: 200, maxEvents: 400, agents: { maxEnded: 200 } };
 /** At these many tasks done: a quarter, then every tenth, and the end. */
 const CHECKPOINTS = [0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1].map((f) => Math.round((f * TOTAL) / BATCH) * BATCH);
 /** Consumers a stream may have at a checkpoint: one change feed per client (two workers, this process) and one more. */
@@ -131,7 +132,8 @@ interface StreamSample {
 
 async function consumerNames(jsm: JetStreamManager, stream: string): Promise<Set<string>> {
   const names = new Set<string>();
-  for await (const consumer of jsm.consumers.list(stream)) names.add(consumer.name);
+  // A consumer deleted while the list is made (a batch read's, short-lived) comes as null.
+  for await (const consumer of jsm.consumers.list(stream) as AsyncIterable<{ name: string } | null>) if (consumer) names.add(consumer.name);
   return names;
 }
 
@@ -284,7 +286,7 @@ test(`${TOTAL} tasks through 2 worker processes on NATS: consumers, stream sizes
     await t.test("the other streams of the swarm keep few consumers", () => {
       for (const c of purged) for (const [name, s] of Object.entries(c.others)) assert.ok(s.consumers <= MAX_CONSUMERS, `${c.done} tasks: ${s.consumers} consumers on ${name}`);
     });
-    await t.test("the other streams of the swarm do not grow with the tasks", { todo: "the agent registry keeps a record of every task's agent; nothing removes ended ones (no retention for the registry yet)" }, () => {
+    await t.test("the other streams of the swarm do not grow with the tasks", () => {
       // Less than a message for every ten tasks run between the first purged checkpoint and the last.
       for (const [name, s] of Object.entries(last.others)) {
         const from = first.others[name]?.messages ?? 0;

@@ -86,3 +86,14 @@ export interface AgentRecord {
   reason: FailureReason | undefined;
   error: string | undefined;
 }
+
+/**
+ * How much of its past the agent registry keeps. Ended agents (succeeded, failed, terminated) go
+ * once they ended longer ago than `maxAgeMs`, or when more than `maxEnded` have ended (the oldest
+ * first), each with its report. An ended agent whose parent or a descendant is still live stays
+ * until they end, so that a live agent's tree shows whole.
+ */
+export interface AgentRetention {
+  maxAgeMs: number;
+  maxEnded: number;
+}

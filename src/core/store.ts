@@ -6,7 +6,7 @@
  * object and every reader gets its own copy.
  */
 import type { RunInfo, StepRecord } from "./records.ts";
-import type { AgentRecord, AgentState } from "./records.ts";
+import type { AgentRecord, AgentRetention, AgentState } from "./records.ts";
 import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "./tasks.ts";
 
 /** An entry as stored: the value is JSON text. */
@@ -128,6 +128,14 @@ export interface AgentStore {
   takeKillRequests(ownerPid: number): Promise<{ id: string; cascade: boolean }[]>;
   putReport(agentId: string, report: Report): Promise<void>;
   getReport(agentId: string): Promise<Report | undefined>;
+  /**
+   * Removes what `retention` no longer keeps, measured against `now`: up to `AGENT_PRUNE_STEP`
+   * ended agents, oldest ended first, never a live one nor one whose parent or a descendant is live
+   * (see `agentsPastRetention`), each with its report and kill request; and any report or kill
+   * request left by an agent no longer in the registry. True if it stopped at its bound with more
+   * to remove. Safe to run in several processes at once.
+   */
+  prune(retention: AgentRetention, now: number): Promise<boolean>;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
+import { checkAgentRetention } from "../core/agent-retention.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard, checkRetention } from "../core/task-board.ts";
 import type { Retention } from "../core/tasks.ts";
@@ -12,17 +13,26 @@ import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
 import { executeRun, type RunHooks, type Spawner } from "../core/run.ts";
-import type { RunInfo, RunResult, StepRecord } from "../core/records.ts";
+import type { AgentRetention, RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
 import { isFinal } from "../core/subagent-types.ts";
+import { AgentPruner } from "./agents/pruner.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
 import { Bus } from "./bus.ts";
 import { Election, type ElectionOptions } from "./election.ts";
 import { TaskWorker, type AgentsByKind, type WorkerOptions } from "./tasks/worker.ts";
 import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/workflow.ts";
+
+/**
+ * How often, at most, a colony prunes the agent registry. On the embedded backends every process
+ * does, as its agents end; on NATS the swarm coordinator does it for the whole swarm, so more
+ * often, reading only what was written since its last prune (see NatsAgentStore.prune).
+ */
+const EMBEDDED_AGENT_PRUNE_MS = 1000;
+const SWARM_AGENT_PRUNE_MS = 250;
 
 function processAlive(pid: number): boolean {
   try {
@@ -51,13 +61,15 @@ export interface ColonyOptions {
   reserveMs?: number;
   /**
    * How much of their past task boards keep (`DEFAULT_RETENTION` for what is left out), and per
-   * task board in `boards`. Every process serving a board removes what its own retention does not
-   * keep, so give them all the same.
+   * task board in `boards`; and in `agents`, how many ended agents the agent registry keeps
+   * (`DEFAULT_AGENT_RETENTION`: a week, 10,000). Every process serving a board removes what its
+   * own retention does not keep, as do every process running agents on the embedded backends and
+   * the swarm coordinator on NATS for the registry, so give them all the same.
    *
    * @example
-   * createColony({ retention: { maxAgeMs: 24 * 60 * 60 * 1000, boards: { audit: { maxFinished: 1_000_000 } } } });
+   * createColony({ retention: { maxAgeMs: 24 * 60 * 60 * 1000, boards: { audit: { maxFinished: 1_000_000 } }, agents: { maxEnded: 1000 } } });
    */
-  retention?: Partial<Retention> & { boards?: Record<string, Partial<Retention>> };
+  retention?: Partial<Retention> & { boards?: Record<string, Partial<Retention>>; agents?: Partial<AgentRetention> };
 }
 
 export interface Colony {
@@ -188,12 +200,13 @@ export function createColony(options: ColonyOptions = {}): Colony {
   if (options.reserveMs !== undefined && (!Number.isInteger(options.reserveMs) || options.reserveMs < 0)) {
     throw new ConfigError(`reserveMs is a whole number of milliseconds >= 0, got ${String(options.reserveMs)}`);
   }
-  const { boards: retentionByBoard = {}, ...retentionDefault } = options.retention ?? {};
+  const { boards: retentionByBoard = {}, agents: agentRetentionGiven, ...retentionDefault } = options.retention ?? {};
   const retentionOf = new Map<string, Retention>([["", checkRetention(retentionDefault)]]);
   for (const [name, partial] of Object.entries(retentionByBoard)) {
     if (!BOARD_NAME.test(name)) throw new ConfigError(`retention.boards: task board names are 1 to 64 letters, digits, '-' or '_', got ${JSON.stringify(name)}`);
     retentionOf.set(name, checkRetention({ ...retentionDefault, ...partial }, `retention.boards.${name}`));
   }
+  const agentRetention = checkAgentRetention(agentRetentionGiven);
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
@@ -202,10 +215,18 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const localWorkers = new Map<string, Promise<TaskWorker>>();
   const localFallback = options.localFallback ?? factory.embedded;
 
+  let pruner: AgentPruner | undefined;
+  const agentPruner = (b: Backend): AgentPruner =>
+    (pruner ??= new AgentPruner(b.agents, agentRetention, factory.embedded ? EMBEDDED_AGENT_PRUNE_MS : SWARM_AGENT_PRUNE_MS));
+
   let runtime: Promise<AgentRuntime> | undefined;
   const supervisors = new Set<Supervisor>();
   const agentRuntime = (): Promise<AgentRuntime> => {
-    runtime ??= backend().then((b) => new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn }));
+    runtime ??= backend().then((b) => {
+      // On NATS a process does not prune as its agents end: the coordinator prunes for the swarm.
+      const ended = factory.embedded ? () => agentPruner(b).maybePrune() : undefined;
+      return new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn, ended });
+    });
     return runtime;
   };
 
@@ -253,7 +274,8 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const elections = new Set<Election>();
 
   const startWorker = async (workerOptions: WorkerOptions & { tasks?: string }): Promise<TaskWorker> => {
-    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: (await backend()).leases });
+    const connected = await backend();
+    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: connected.leases, agents: agentPruner(connected) });
     workers.add(worker);
     void worker.closed.then(() => workers.delete(worker));
     return worker.start();
@@ -352,6 +374,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       await Promise.all([...supervisors].map((s) => s.stop()));
       await Promise.all([...workers].map((w) => w.stop()));
       if (runtime) await (await runtime).close();
+      await pruner?.stop();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();
       for (const opened of taskBoards.values()) (await opened.catch(() => undefined))?.close();

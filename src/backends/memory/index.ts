@@ -2,9 +2,10 @@
  * The in-memory backend: maps and arrays, gone when the process exits. For tests and throwaway
  * runs; it keeps the same contract as the durable backends.
  */
+import { agentsPastRetention } from "../../core/agent-retention.ts";
 import { nextVersion } from "../../core/cas.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
-import type { AgentRecord, AgentState } from "../../core/records.ts";
+import type { AgentRecord, AgentRetention, AgentState } from "../../core/records.ts";
 import type {
   AgentStore,
   Backend,
@@ -176,6 +177,15 @@ class MemoryAgentStore implements AgentStore {
   async getReport(agentId: string): Promise<Report | undefined> {
     const report = this.#reports.get(agentId);
     return report && structuredClone(report);
+  }
+
+  async prune(retention: AgentRetention, now: number): Promise<boolean> {
+    const { remove, more } = agentsPastRetention([...this.#records.values()], retention, now);
+    for (const { id } of remove) this.#records.delete(id);
+    // Its report and kill request, and any that a removed agent's owner wrote after it went.
+    for (const id of this.#reports.keys()) if (!this.#records.has(id)) this.#reports.delete(id);
+    for (const id of this.#kills.keys()) if (!this.#records.has(id)) this.#kills.delete(id);
+    return more;
   }
 }
 

@@ -15,7 +15,7 @@ import { NatsBus } from "./bus.ts";
 import { closeFeeds, KvCas, outlast } from "./jetstream.ts";
 import { NatsLeaseStore } from "./leases.ts";
 import { natsNames, type NatsNames } from "./names.ts";
-import { bucketScan, NatsAgentStore, NatsRunStore } from "./records.ts";
+import { bucketScan, bucketStream, NatsAgentStore, NatsRunStore } from "./records.ts";
 import { totalOf } from "./rejections.ts";
 import { NatsTaskStore } from "./tasks.ts";
 
@@ -123,7 +123,7 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const track = <S extends { rejected(): RejectedMessages }>(store: S): S => (opened.add(store), store);
     return {
       runs: new NatsRunStore(runs, bucketScan(js, jsm, names.runs)),
-      agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, names.agents, replicas), bucketScan(js, jsm, names.agents)),
+      agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, names.agents, replicas), bucketScan(js, jsm, names.agents), bucketStream(js, jsm, names.agents)),
       leases: new NatsLeaseStore(leases, new KvCas(js, jsm, leases, names.leases, replicas)),
       bus: new NatsBus(nc, names.bus),
       async openBoard(name: string): Promise<BoardStore> {

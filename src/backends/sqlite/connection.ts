@@ -72,8 +72,8 @@ function prepare(db: DatabaseSync) {
     listRuns: s("SELECT data FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"),
     getRun: s("SELECT data FROM runs WHERE run_id = ?"),
     getSteps: s("SELECT data FROM steps WHERE run_id = ? ORDER BY idx"),
-    insertAgent: s("INSERT INTO agents (id, parent_id, state, generation, owner_pid, started_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-    transitionAgent: s("UPDATE agents SET state = ?, generation = generation + 1, data = ? WHERE id = ? AND generation = ?"),
+    insertAgent: s("INSERT INTO agents (id, parent_id, state, generation, owner_pid, started_at, ended_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    transitionAgent: s("UPDATE agents SET state = ?, generation = generation + 1, ended_at = ?, data = ? WHERE id = ? AND generation = ?"),
     agentUsage: s("UPDATE agents SET data = json_set(data, '$.usage', json(?)) WHERE id = ?"),
     getAgent: s("SELECT data, state, generation FROM agents WHERE id = ?"),
     listAgents: s(
@@ -84,6 +84,22 @@ function prepare(db: DatabaseSync) {
     ),
     killRequests: s("SELECT id, kill_requested FROM agents WHERE owner_pid = ? AND kill_requested IS NOT NULL"),
     clearKill: s("UPDATE agents SET kill_requested = NULL WHERE id = ?"),
+    endedAgents: s("SELECT count(*) AS count FROM agents WHERE ended_at IS NOT NULL"),
+    // Ended agents in the order they ended, less those whose parent is live and the ancestors of a
+    // live one (see agentsPastRetention).
+    removableAgents: s(
+      `WITH RECURSIVE live (id, parent_id) AS (SELECT id, parent_id FROM agents WHERE ended_at IS NULL),
+         held (id) AS (
+           SELECT parent_id FROM live WHERE parent_id IS NOT NULL
+           UNION SELECT agents.parent_id FROM agents JOIN held ON agents.id = held.id WHERE agents.parent_id IS NOT NULL
+         )
+       SELECT id, ended_at AS endedAt FROM agents
+       WHERE ended_at IS NOT NULL AND id NOT IN held AND (parent_id IS NULL OR parent_id NOT IN (SELECT id FROM live))
+       ORDER BY ended_at, id LIMIT ?`,
+    ),
+    deleteAgent: s("DELETE FROM agents WHERE id = ?"),
+    orphanReport: s("SELECT 1 FROM reports WHERE agent_id NOT IN (SELECT id FROM agents) LIMIT 1"),
+    deleteOrphanReports: s("DELETE FROM reports WHERE agent_id NOT IN (SELECT id FROM agents)"),
     putReport: s("INSERT INTO reports (agent_id, data) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET data = excluded.data"),
     getReport: s("SELECT data FROM reports WHERE agent_id = ?"),
     getLease: s("SELECT holder, revision FROM leases WHERE name = ?"),

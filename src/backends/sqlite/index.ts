@@ -4,10 +4,12 @@
  * append), so the write lock is taken before the version is read and no update is lost.
  */
 import { resolve } from "node:path";
+import { AGENT_PRUNE_STEP, endedAt, expiredAgents } from "../../core/agent-retention.ts";
 import { nextVersion } from "../../core/cas.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
-import type { AgentRecord, AgentState } from "../../core/records.ts";
+import type { AgentRecord, AgentRetention, AgentState } from "../../core/records.ts";
+import { isFinal } from "../../core/subagent-types.ts";
 import type {
   AgentStore,
   Backend,
@@ -211,6 +213,11 @@ function toAgentRecord(row: { data: string; state: string; generation: number })
   return { ...(JSON.parse(row.data) as AgentRecord), state: row.state as AgentState, generation: row.generation };
 }
 
+/** The `ended_at` column: when an ended agent ended, NULL while it is live. */
+function endedAtColumn(record: AgentRecord): number | null {
+  return isFinal(record.state) ? endedAt(record) : null;
+}
+
 class SqliteAgentStore implements AgentStore {
   readonly #conn: SqliteConnection;
 
@@ -220,7 +227,9 @@ class SqliteAgentStore implements AgentStore {
 
   async insert(record: AgentRecord): Promise<void> {
     const { sql } = this.#conn;
-    await this.#conn.transaction(() => sql.insertAgent.run(record.id, record.parentId ?? null, record.state, record.generation, record.ownerPid, record.startedAt, JSON.stringify(record)));
+    await this.#conn.transaction(() =>
+      sql.insertAgent.run(record.id, record.parentId ?? null, record.state, record.generation, record.ownerPid, record.startedAt, endedAtColumn(record), JSON.stringify(record)),
+    );
   }
 
   async transition(id: string, generation: number, patch: Partial<AgentRecord> & { state: AgentState }): Promise<boolean> {
@@ -229,7 +238,7 @@ class SqliteAgentStore implements AgentStore {
       const row = sql.getAgent.get(id) as { data: string; state: string; generation: number } | undefined;
       if (!row || row.generation !== generation) return false;
       const next = { ...toAgentRecord(row), ...patch, generation: generation + 1 };
-      return sql.transitionAgent.run(patch.state, JSON.stringify(next), id, generation).changes === 1;
+      return sql.transitionAgent.run(patch.state, endedAtColumn(next), JSON.stringify(next), id, generation).changes === 1;
     });
   }
 
@@ -270,6 +279,23 @@ class SqliteAgentStore implements AgentStore {
   async getReport(agentId: string): Promise<Report | undefined> {
     const row = this.#conn.sql.getReport.get(agentId) as { data: string } | undefined;
     return row && (JSON.parse(row.data) as Report);
+  }
+
+  async prune(retention: AgentRetention, now: number): Promise<boolean> {
+    const { sql } = this.#conn;
+    const expired = () => {
+      const { count } = sql.endedAgents.get() as { count: number };
+      return expiredAgents(sql.removableAgents.all(AGENT_PRUNE_STEP) as unknown as { id: string; endedAt: number }[], count, retention, now);
+    };
+    // Run often: look first, and take the write lock only when there is something to remove.
+    if (this.#conn.snapshot(() => expired().length === 0 && sql.orphanReport.get() === undefined)) return false;
+    return this.#conn.transaction(() => {
+      const removed = expired();
+      for (const { id } of removed) sql.deleteAgent.run(id);
+      // Their reports, and any that a removed agent's owner wrote after it went.
+      sql.deleteOrphanReports.run();
+      return removed.length === AGENT_PRUNE_STEP;
+    });
   }
 }
 

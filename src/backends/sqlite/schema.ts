@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -153,6 +153,14 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX tasks_finished ON tasks (board, ended_at, n) WHERE ended_at IS NOT NULL;
     ALTER TABLE task_boards ADD COLUMN horizon INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX task_deps_by_task ON task_deps (board, task);
+  `,
+  // Retention for the agent registry: ended agents by when they ended (NULL while live), and the
+  // live ones, whose parents and ancestors it keeps.
+  7: `
+    ALTER TABLE agents ADD COLUMN ended_at INTEGER;
+    UPDATE agents SET ended_at = coalesce(json_extract(data, '$.endedAt'), started_at) WHERE state IN ('succeeded', 'failed', 'terminated');
+    CREATE INDEX agents_ended ON agents (ended_at, id) WHERE ended_at IS NOT NULL;
+    CREATE INDEX agents_live ON agents (parent_id) WHERE ended_at IS NULL;
   `,
 };
 

@@ -128,6 +128,8 @@ export interface RuntimeDeps {
   board(name: string): Promise<Board>;
   /** Called before each turn of each agent; resolve to let it run (used for stepping). */
   beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
+  /** Called as each agent ends, once its registry writes are done: for retention (see AgentPruner). */
+  ended?: () => void;
 }
 
 export interface SpawnScope {
@@ -651,9 +653,10 @@ export class AgentRuntime {
       node.relay.finished(node, final);
       node.markEnded();
       // A long-lived process spawns without end: an ended agent is forgotten here (its record
-      // stays in the registry, its handle keeps its outcome).
+      // stays in the registry until retention removes it, its handle keeps its outcome).
       this.#nodes.delete(node.id);
       node.parent?.children.delete(node);
+      this.#deps.ended?.();
       if (!node.keepChildren) {
         const live = [...node.children].filter((c) => !isFinal(c.record.state));
         await Promise.all(live.map((c) => this.#stop(c, "terminated", `its parent ${node.name} ended`, DEFAULT_GRACE_MS / 4, true)));

@@ -1,7 +1,8 @@
 /**
  * A worker as a node of the swarm: on the bus it publishes its tasks' progress, answers
  * `node.<id>` requests (what it is doing; drain), and it campaigns for the task board's
- * coordinator role, whose holder sweeps the board (lapsed leases, silent workers) on a timer.
+ * coordinator role, whose holder sweeps the board (lapsed leases, silent workers) on a timer, and
+ * removes from the agent registry what its retention no longer keeps.
  * Messages are checked against the schemas below on both sides.
  */
 import { hostname } from "node:os";
@@ -9,6 +10,7 @@ import { z } from "zod";
 import { describeError } from "../../core/errors.ts";
 import type { LeaseStore } from "../../core/store.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
+import type { AgentPruner } from "../agents/pruner.ts";
 import { channel, subjectToken, type Bus, type BusRejection } from "../bus.ts";
 import { Election, type ElectionEvent } from "../election.ts";
 import type { SubAgentEvent } from "../../core/subagent-types.ts";
@@ -72,6 +74,15 @@ export interface SwarmEvents {
   rejected?: (rejection: BusRejection) => void;
 }
 
+export interface SwarmOptions extends SwarmEvents {
+  leaseMs: number;
+  /**
+   * The agent registry's retention, run by the coordinator: on NATS no other process prunes the
+   * registry, which the whole swarm's agents fill.
+   */
+  agents?: AgentPruner;
+}
+
 /** What joinSwarm needs of a worker. */
 export interface SwarmMember {
   readonly id: string;
@@ -91,7 +102,7 @@ export interface SwarmMembership {
 }
 
 /** Joins a worker to the swarm on its task board. */
-export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, leases: LeaseStore, options: { leaseMs: number } & SwarmEvents): SwarmMembership {
+export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, leases: LeaseStore, options: SwarmOptions): SwarmMembership {
   const info = (): NodeInfo => ({
     id: worker.id,
     host: hostname(),
@@ -118,6 +129,9 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
       if (election.isLeader && (await election.confirm())) await tasks.sweep();
     })().catch(() => {});
   }, Math.max(10, Math.floor(options.leaseMs / 4)));
+  // Not fenced: a prune by a deposed coordinator that has not heard yet is safe, only redundant.
+  const pruner = options.agents;
+  const agentSweeper = pruner && setInterval(() => election.isLeader && pruner.maybePrune(), pruner.everyMs);
 
   return {
     progress(task, kind, event) {
@@ -129,6 +143,7 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
     },
     async leave() {
       clearInterval(sweeper);
+      clearInterval(agentSweeper);
       offNode();
       offRejects();
       await election.stop();

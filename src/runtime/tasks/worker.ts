@@ -19,6 +19,7 @@ import type { LeaseStore } from "../../core/store.ts";
 import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { StaleTaskError, type ClaimRequest, type Task, type WorkerStatus } from "../../core/tasks.ts";
+import type { AgentPruner } from "../agents/pruner.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
@@ -155,11 +156,14 @@ export class TaskWorker {
   #heartbeat: NodeJS.Timeout | undefined;
   #loop: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
-  readonly #swarm: { bus: Bus; leases: LeaseStore } | undefined;
+  readonly #swarm: { bus: Bus; leases: LeaseStore; agents?: AgentPruner } | undefined;
   #membership: SwarmMembership | undefined;
 
-  /** With `swarm`, it also serves the bus and campaigns for coordinator (see node.ts). */
-  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions, swarm?: { bus: Bus; leases: LeaseStore }) {
+  /**
+   * With `swarm`, it also serves the bus and campaigns for coordinator, which sweeps the board and
+   * prunes the agent registry with `swarm.agents` (see node.ts).
+   */
+  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions, swarm?: { bus: Bus; leases: LeaseStore; agents?: AgentPruner }) {
     const agents = options.agents;
     if (typeof agents !== "object" || agents === null || Object.keys(agents).length === 0) {
       throw new ConfigError("a worker needs agents: an object of task kind → agent (or { module, export })");
@@ -200,6 +204,7 @@ export class TaskWorker {
       this.#membership = joinSwarm(this, this.#tasks, this.#swarm.bus, this.#swarm.leases, {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
         leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
+        agents: this.#swarm.agents,
         election: (event) => {
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
