@@ -249,10 +249,11 @@ export class NatsTaskStore implements TaskStore {
   }
 
   /**
-   * Appends the write set and waits until this client has folded it; whether it was applied. The
-   * feed often brings the message back before the server's answer to the publish: its fold decides
-   * then. An unanswered publish is sent again with the same message id, which the server answers
-   * with the sequence of the copy it stored, if it did.
+   * Appends the write set and learns whether it was applied: from the feed's fold, which often
+   * brings the message back before the server's answer to the publish, or, once the answer says
+   * where it was stored and everything before that is folded, by deciding it here from the write
+   * set itself, as every client's fold will. An unanswered publish is sent again with the same
+   * message id, which the server answers with the sequence of the copy it stored, if it did.
    */
   async #commit(changes: TaskChanges): Promise<boolean> {
     const id = randomUUID();
@@ -260,7 +261,6 @@ export class NatsTaskStore implements TaskStore {
     if (Buffer.byteLength(payload, "utf8") > this.#maxPayload) {
       throw new ColonyError("VALUE_TOO_LARGE", `one task transaction is ${Buffer.byteLength(payload, "utf8")} bytes, over the NATS server's max_payload of ${this.#maxPayload}; submit fewer or smaller tasks at once, or raise max_payload`);
     }
-    const read = this.#applied;
     this.#awaiting.set(id, undefined);
     try {
       const acked = outlast(async () => (await this.#js.publish(this.#subject, payload, { msgID: id })).seq);
@@ -273,17 +273,18 @@ export class NatsTaskStore implements TaskStore {
       }
       const decided = this.#awaiting.get(id);
       if (decided !== undefined) return decided;
-      if (seq === read + 1 && this.#applied === read) {
-        // Nothing came between the state it was made on and it: it holds, as made.
-        this.#state.apply(changes);
-        this.#applied = seq;
+      // Once everything stored before it is folded, this client decides it as every client will,
+      // from the write set it holds, without waiting for the feed to bring it back.
+      const last = seq! - 1;
+      if (this.#fed) await this.#foldedTo(last, FEED_WAIT_MS);
+      while (this.#awaiting.get(id) === undefined && this.#applied < last) await this.#catchUp();
+      if (this.#awaiting.get(id) === undefined && this.#applied === last) {
+        const applied = this.#state.apply(changes);
+        this.#applied = seq!;
         this.#folds.bump();
         this.#maybeSnapshot();
-        return true;
+        return applied;
       }
-      // The feed brings it within a round trip or so; only if it does not is the log asked.
-      if (this.#fed) await this.#foldedTo(seq!, FEED_WAIT_MS);
-      while (this.#applied < seq!) await this.#catchUp();
       const applied = this.#awaiting.get(id);
       if (applied === undefined) {
         throw new ColonyError("UNKNOWN_OUTCOME", `this client fell so far behind the task log ${this.#stream} while its transaction was on the way (message ${seq}) that it started again from a snapshot past it, and cannot tell whether it was applied; look at the board before trying again`);
