@@ -3,8 +3,9 @@
  * Pure rules; each backend's `AgentStore.prune` applies them (memory and NATS to the records they
  * read, SQLite in its query and then here).
  */
-import { ConfigError } from "./errors.ts";
+import { z } from "zod";
 import type { AgentRecord, AgentRetention } from "./records.ts";
+import { checkLimits, limit, pastRetention } from "./retention.ts";
 import { isFinal } from "./subagent-types.ts";
 
 /** A week, or ten thousand ended agents: whichever is reached first (as `DEFAULT_RETENTION` for tasks). */
@@ -13,20 +14,14 @@ export const DEFAULT_AGENT_RETENTION: Readonly<AgentRetention> = Object.freeze({
 /** How many ended agents one prune removes, at most. */
 export const AGENT_PRUNE_STEP = 256;
 
+const agentRetentionSchema = z.strictObject(
+  { maxAgeMs: limit("maxAgeMs").optional(), maxEnded: limit("maxEnded").optional() },
+  { error: (issue) => (issue.code === "unrecognized_keys" ? `unknown field ${JSON.stringify(issue.keys[0])}; it takes maxAgeMs and maxEnded` : "must be an object { maxAgeMs?, maxEnded? }") },
+);
+
 /** A retention with what `partial` leaves out taken from the default; a `ConfigError` naming the field if it is wrong. */
 export function checkAgentRetention(partial: unknown, where = "retention.agents"): AgentRetention {
-  const retention = { ...DEFAULT_AGENT_RETENTION };
-  if (partial === undefined) return retention;
-  if (typeof partial !== "object" || partial === null || Array.isArray(partial)) throw new ConfigError(`${where}: must be an object { maxAgeMs?, maxEnded? }`);
-  for (const [field, value] of Object.entries(partial)) {
-    if (!(field in retention)) throw new ConfigError(`${where}: unknown field ${JSON.stringify(field)}; it takes maxAgeMs and maxEnded`);
-    if (value === undefined) continue;
-    if (value !== Infinity && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
-      throw new ConfigError(`${where}.${field}: ${field} must be a whole number >= 0 or Infinity`);
-    }
-    retention[field as keyof AgentRetention] = value as number;
-  }
-  return retention;
+  return checkLimits(agentRetentionSchema, DEFAULT_AGENT_RETENTION, partial, where);
 }
 
 /** When an ended agent ended, for ordering; its start for a record that ended without saying when. */
@@ -40,16 +35,7 @@ export function endedAt(record: Pick<AgentRecord, "endedAt" | "startedAt">): num
  * `endedCount` that have ended.
  */
 export function expiredAgents<T extends { endedAt: number }>(candidates: readonly T[], endedCount: number, retention: AgentRetention, now: number): T[] {
-  const cutoff = now - retention.maxAgeMs;
-  let excess = endedCount - retention.maxEnded;
-  const expired: T[] = [];
-  for (const candidate of candidates) {
-    // In the order they ended: once one is neither too many nor too old, so are the rest.
-    if (excess <= 0 && candidate.endedAt >= cutoff) break;
-    expired.push(candidate);
-    excess--;
-  }
-  return expired;
+  return pastRetention(candidates, endedCount - retention.maxEnded, now - retention.maxAgeMs, (candidate) => candidate.endedAt);
 }
 
 /** What retention looks at in a record. */

@@ -5,9 +5,10 @@
  */
 import { z } from "zod";
 import { ChangeSignal } from "./changes.ts";
-import { ClosedError, ConfigError } from "./errors.ts";
+import { ClosedError } from "./errors.ts";
 import { toJson, truncateUtf8 } from "./json.ts";
 import type { TaskStore, TaskTx, TaskView } from "./store.ts";
+import { checkLimits, limit } from "./retention.ts";
 import { MAX_DURATION_MS } from "./timers.ts";
 import * as engine from "./task-engine.ts";
 import {
@@ -98,8 +99,6 @@ const filterSchema = z.strictObject({
   parentId: id("parentId").optional(),
 });
 
-/** A whole number from 0, or Infinity for "keep everything". */
-const limit = (what: string) => z.union([whole(what, 0), z.literal(Infinity)], { message: `${what} must be a whole number >= 0 or Infinity` });
 const retentionSchema = z.strictObject({
   maxAgeMs: limit("maxAgeMs").optional(),
   maxFinished: limit("maxFinished").optional(),
@@ -108,12 +107,7 @@ const retentionSchema = z.strictObject({
 
 /** A retention with what `partial` leaves out taken from the default; a `ConfigError` naming the field if it is wrong. */
 export function checkRetention(partial: Partial<Retention> | undefined, where = "retention"): Retention {
-  const parsed = retentionSchema.safeParse(partial ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${where}${issue.path.length > 0 ? `.${issue.path.join(".")}` : ""}: ${issue.message}`);
-  }
-  return { ...DEFAULT_RETENTION, ...Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) };
+  return checkLimits(retentionSchema, DEFAULT_RETENTION, partial, where);
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -4,6 +4,7 @@
  * exponential backoff, dead letters, cancel cascades, dependency propagation, and reaping lapsed
  * leases and silent workers. Every backend runs these same functions over its own `TaskTx`.
  */
+import { pastRetention } from "./retention.ts";
 import type { TaskTx, TaskView } from "./store.ts";
 import {
   FINAL_STATUSES,
@@ -614,16 +615,10 @@ export const TRIM_STEP = 4096;
  */
 export function prune(tx: TaskTx, retention: Retention): boolean {
   const cutoff = tx.now - retention.maxAgeMs;
-  let excess = tx.finishedCount() - retention.maxFinished;
   const candidates = tx.removable(PRUNE_STEP);
-  let removed = 0;
-  for (const task of candidates) {
-    // In the order they ended: once one is neither too many nor too old, so are the rest.
-    if (excess <= 0 && task.updatedAt >= cutoff) break;
-    tx.remove(task.id);
-    excess--;
-    removed++;
-  }
+  const gone = pastRetention(candidates, tx.finishedCount() - retention.maxFinished, cutoff, (task) => task.updatedAt);
+  for (const task of gone) tx.remove(task.id);
+  const removed = gone.length;
   const horizon = tx.horizon();
   const target = Math.max(horizon, tx.head() - retention.maxEvents, lastEventBefore(tx, cutoff));
   const upTo = Math.min(target, horizon + TRIM_STEP);
