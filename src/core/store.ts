@@ -296,9 +296,12 @@ export interface TaskStore {
    *
    * With `heard`, the look may run on what this process has heard of so far while it listens
    * (`onChange`) instead of asking the store (NATS does): for a caller that is woken by every
-   * change and looks again then, such as a worker polling for work.
+   * change and looks again then, such as a worker polling for work. With `heardWill`, only the
+   * look may, and its answer from what was heard stands if `heardWill` accepts it; otherwise the
+   * store is asked as usual (for a caller that follows the changes from where its answer left
+   * off, such as `wait`, as long as what it heard holds what it looks for).
    */
-  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options?: { heard?: boolean }): Promise<T>;
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options?: { heard?: boolean; heardWill?: (value: T) => boolean }): Promise<T>;
   /**
    * Events with `seq` greater than `since`, in order; `HorizonError` if `since` is below the
    * horizon. While this process listens (`onChange`), it may answer with what it has heard of so

@@ -343,7 +343,8 @@ export class TaskBoard {
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
     for (;;) {
       // The task, the head it is as of and the leases to watch for, in one read.
-      const { since, now, leases } = await this.#read((view) => ({ since: view.head(), now: view.get(id), leases: leasesOf(view) }));
+      // What this process has heard will do if it holds the task: the events after it follow.
+      const { since, now, leases } = await this.#read((view) => ({ since: view.head(), now: view.get(id), leases: leasesOf(view) }), (read) => read.now !== undefined);
       if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
       if (FINAL_STATUSES.has(now.status)) return now;
       try {
@@ -473,9 +474,10 @@ export class TaskBoard {
 
   /**
    * Reads after reaping, so that a lease that lapsed shows as such; from a plain read (no write,
-   * no write lock) when there is nothing to reap.
+   * no write lock) when there is nothing to reap. A read that `heardWill` accepts may come from
+   * what this process has heard of the board (see `TaskStore.readOrTransact`'s `heardWill`).
    */
-  async #read<T>(work: (view: TaskView) => T): Promise<T> {
+  async #read<T>(work: (view: TaskView) => T, heardWill?: (value: T) => boolean): Promise<T> {
     this.#checkOpen();
     const { value, more } = await this.#store.readOrTransact(
       (view) => (engine.needsReap(view) ? undefined : { value: { value: work(view), more: false } }),
@@ -483,6 +485,7 @@ export class TaskBoard {
         engine.reap(tx, this.#reserveMs);
         return { value: work(tx), more: engine.leftOver(tx) };
       },
+      heardWill && { heardWill: (read) => heardWill(read.value) },
     );
     if (!more) {
       this.#maybePrune();
@@ -490,7 +493,7 @@ export class TaskBoard {
     }
     // Reaping started a cascade longer than one step: finish it, then read what it left.
     await this.#finishCascades();
-    return this.#read(work);
+    return this.#read(work, heardWill);
   }
 
   /** A local worker for the batch's capabilities that no live worker offers, if this process can run them. */

@@ -135,13 +135,14 @@ export class NatsTaskStore implements TaskStore {
   }
 
   /** One transaction: catching up is the cost of a read here, and a look that answers publishes nothing. */
-  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options: { heard?: boolean } = {}): Promise<T> {
-    if (options.heard && this.#fed) {
+  readOrTransact<T>(look: (view: TaskView) => { value: T } | undefined, work: (tx: TaskTx) => T, options: { heard?: boolean; heardWill?: (value: T) => boolean } = {}): Promise<T> {
+    const { heard, heardWill } = options;
+    if ((heard || heardWill) && this.#fed) {
       // On the state as the feed keeps it, at no cost: nothing is asked of the server unless there is work.
       const answer = look(new StagedTaskTx(this.#state));
-      if (answer) return Promise.resolve(answer.value);
+      if (answer && (heard || heardWill!(answer.value))) return Promise.resolve(answer.value);
       // If the work finds nothing to write after all, that answer stands too, as the look's did.
-      return this.#enqueue(work, true);
+      if (heard) return this.#enqueue(work, true);
     }
     return this.transact(lookOrWork(look, work));
   }
