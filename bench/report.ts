@@ -59,7 +59,7 @@ export interface WorkersResults {
     exits: WorkerExit[];
     /** Events other than claims and successes, bad exits. */
     problems: string[];
-    /** What the clients asked of the server over the timed rounds (NATS only). */
+    /** What the clients asked of the server over one more round of M after the timed rounds, untimed (NATS only). */
     requests?: TaskRequests;
   })[];
   /** Why the benchmark stopped short; rows holds what was measured before. */
@@ -67,8 +67,10 @@ export interface WorkersResults {
 }
 
 /**
- * What the clients of a private nats-server asked of it over a span of timed rounds (see the text
- * of section 7.2): totals over the span, not per task.
+ * What the clients of a private nats-server asked of it over a span (see the text of section
+ * 7.2): one more round of the same size after the timed rounds, untimed, because the wiretap's
+ * own work would slow the rounds it counts; the timed rounds run without it. Totals over the
+ * span, not per task.
  */
 export interface TaskRequests {
   /** Tasks submitted in the span. */
@@ -534,7 +536,8 @@ function workersRequests(w: WorkersResults): string {
     growth = `\nFrom 1 to ${most.processes} worker processes, requests per task go from ${a.toFixed(2)} to ${b.toFixed(2)} (${x(b / a)}): ${b <= a * GROWTH_SLACK ? `not growing (within ${Math.round((GROWTH_SLACK - 1) * 100)}%)` : "**growing**"}.\n`;
   }
   return `
-Requests per task over the timed rounds, counted as in section 7.2:
+Requests per task, counted as in section 7.2 over one more round of M after the timed rounds,
+untimed (its tasks are among those claimed per worker above):
 
 ${requestsTable("worker processes", rows)}${growth}`;
 }
@@ -582,7 +585,7 @@ concurrency: 1 })\`, the no-op agent inline) on the same colony: the submit, the
 the sub-agent's spawn and end in the registry, the complete, and the waiter seeing it. The
 baseline is one core NATS request/reply: a subscriber in this process that answers each request
 with its own bytes, the requester sending \`{ kind, input }\` as JSON and parsing the reply.
-Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.toLocaleString("en-US")} by the end, warm-up included.
+Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.toLocaleString("en-US")} by the end, warm-up${n.dispatch.requests ? " and the counted batch below" : ""} included.
 
 | | round trips/s | µs/round trip | ratio |
 |---|---:|---:|---:|
@@ -591,9 +594,10 @@ Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.
 ${
   n.dispatch.requests
     ? `
-**Requests per task.** Over the timed rounds only (from just before the first to just after the
-last, the baseline's rounds included: it sends JetStream nothing, but this colony's worker and
-change feeds run on meanwhile), a wiretap counts what the clients send the server: a core NATS
+**Requests per task.** Counted over one more batch of submit → worker → result round trips after
+the timed rounds, as many as one timed round had, untimed: a wiretap counts what the clients send
+the server, and its own work (the server copies every message to it, its thread decodes them)
+would slow the rounds it counts, so the timed rounds run without it. The wiretap is a core NATS
 subscriber in a worker thread of this process (\`bench/nats-tap.ts\`), which gets a copy of every
 message published on a subject it matches and answers none. On \`$JS.API.>\` it hears every
 JetStream API request (stream infos, message gets, consumer creates, infos and deletes, purges,
@@ -609,12 +613,12 @@ own API counters \`api.total\` and \`api.errors\`, shown for comparison: nats-se
 out of \`api.total\` the requests a stream or a consumer answers itself (a message get that finds its
 message, a pull), so it equals the wiretap's count less gets and pulls, but for the gets that
 found nothing, which it counts (as errors too). **Requests** = API requests + publishes (stored,
-refused or duplicate), per task submitted in those rounds; the target is at most ${REQUESTS_TARGET}, not growing
+refused or duplicate), per task submitted in the counted batch; the target is at most ${REQUESTS_TARGET}, not growing
 with the number of workers. What one task costs does not depend
 on the machine's speed, but what the clients lose to each other's races does (how often a write
 set folds after another that changed a task it rests on, so that it is not applied and is made
 again: more messages stored on the task log per task), and so do idle pulls and heartbeats spread
-over the rounds' tasks: the figures vary somewhat from run to run and with the machine's load.
+over the counted tasks: the figures vary somewhat from run to run and with the machine's load.
 
 ${requestsTable("", [{ label: "submit → worker → result", r: n.dispatch.requests }])}`
     : ""
