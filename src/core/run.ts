@@ -10,7 +10,6 @@
  * a row — then `max_steps`, then `quiescence` (no trigger fired). So a step that reaches the goal
  * ends the run with `goal` even if an agent in it failed, and the goal is asked once per step.
  */
-import { randomBytes } from "node:crypto";
 import type { Board, BoardView, Entry } from "./board.ts";
 import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
 import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./records.ts";
@@ -20,6 +19,7 @@ import { Ledger, checkBudget } from "./governance.ts";
 import { BudgetExceededError, isFinal, type AgentRef, type SpawnOptions, type SubAgent, type SubAgentHandle } from "./subagent-types.ts";
 import { checkRunDefinition } from "./run-definition.ts";
 import type { RunStore } from "./store.ts";
+import { timedId } from "./ids.ts";
 
 export interface RunHooks {
   /** Called after each step is recorded, for live progress. */
@@ -39,7 +39,7 @@ export type Spawner = (
 const SEED_AUTHOR = "seed";
 
 export function newRunId(): string {
-  return `run-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+  return timedId("run", 6);
 }
 
 export async function executeRun(

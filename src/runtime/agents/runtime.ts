@@ -6,7 +6,6 @@
  * terminated — with their descendants, breadth-first, after a grace period.
  */
 import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
 import { nameProblem } from "../../core/json.ts";
@@ -36,6 +35,7 @@ import {
 import { startDriver, type Driver } from "./drivers.ts";
 import { SpawnedHandle } from "./handle.ts";
 import { fromWireError, hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import { timedId } from "../../core/ids.ts";
 
 const DEFAULT_GRACE_MS = 2000;
 const KILL_POLL_MS = 250;
@@ -55,7 +55,7 @@ interface Relay {
 }
 
 function newAgentId(): string {
-  return `agent-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+  return timedId("agent");
 }
 
 /** An agent's name is its writes' author with `@id` after it, so it keeps well inside an author's bound. */

@@ -7,9 +7,9 @@
  * Every decision happens on one queue, one child end at a time, so a restart in progress (with
  * its terminations and spawns) is never interleaved with the handling of another end.
  */
-import { randomBytes } from "node:crypto";
 import { ChangeSignal } from "../../core/changes.ts";
 import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
+import { timedId } from "../../core/ids.ts";
 import {
   SubAgentError,
   type AgentRef,
@@ -217,7 +217,7 @@ class RunningSupervisor implements Supervisor {
   #reject!: (error: Error) => void;
 
   constructor(spec: SupervisorSpec, children: { id: string; spec: SupervisorChildSpec }[], spawn: SupervisorSpawner) {
-    this.id = `sup-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    this.id = timedId("sup");
     this.name = spec.name ?? this.id;
     this.#spawn = spawn;
     this.#strategy = spec.strategy;
