@@ -4,7 +4,7 @@
  * one backend transaction through the engine, and streams state changes.
  */
 import { z } from "zod";
-import { ChangeSignal } from "./changes.ts";
+import { TaskEventRouter } from "./task-events.ts";
 import { ClosedError } from "./errors.ts";
 import { toJson, truncateUtf8 } from "./json.ts";
 import type { TaskStore, TaskTx, TaskView } from "./store.ts";
@@ -127,29 +127,6 @@ function generationOf(options: { generation?: unknown } | undefined, what: strin
   return check(generationSchema, options?.generation, `${what} needs { generation } from the claim`);
 }
 
-/**
- * Waits for a change, or until the first of `leases` ends; true if it ended first (so the
- * caller should reap), false on a change, a close or an abort.
- */
-async function waitOrLapse(changes: ChangeSignal, seen: number, signal: AbortSignal | undefined, leases: ReadonlyMap<string, number>): Promise<boolean> {
-  let due = Infinity;
-  for (const until of leases.values()) due = Math.min(due, until);
-  if (due === Infinity) {
-    await changes.waitPast(seen, signal);
-    return false;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  // A lease has lapsed once `now` is past `leaseUntil`. Capped, as a timer cannot wait past 2^31 ms
-  // (and a check every minute is nothing).
-  const delay = Math.min(Math.max(0, due - Date.now()) + 1, 60_000);
-  const lapse = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), delay)));
-  try {
-    return await Promise.race([changes.waitPast(seen, signal).then(() => false), lapse]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** How many workers' last empty claim a board remembers (see `claimMany`). */
 const MAX_IDLE_REMEMBERED = 1024;
 
@@ -176,7 +153,7 @@ export class TaskBoard {
   readonly #store: TaskStore;
   readonly #options: TaskBoardOptions;
   readonly #reserveMs: number;
-  readonly #watchers = new Set<ChangeSignal>();
+  readonly #events: TaskEventRouter;
   /** Workers whose last claim here found nothing (see `claimMany`). */
   readonly #idle = new Set<string>();
   readonly #retention: Retention;
@@ -191,6 +168,7 @@ export class TaskBoard {
     this.#options = options;
     this.#reserveMs = options.reserveMs ?? 2000;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
+    this.#events = new TaskEventRouter(store, name, () => this.#reapLeases());
   }
 
   /** Submits one task; see `submitAll`. */
@@ -342,13 +320,13 @@ export class TaskBoard {
   /** Resolves with the task once it has ended (succeeded, failed, dead or cancelled). */
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
     for (;;) {
-      // The task, the head it is as of and the leases to watch for, in one read.
-      // What this process has heard will do if it holds the task: the events after it follow.
-      const { since, now, leases } = await this.#read((view) => ({ since: view.head(), now: view.get(id), leases: leasesOf(view) }), (read) => read.now !== undefined);
+      // The task and the head it is as of, in one read. What this process has heard will do if it
+      // holds the task: the events after it follow.
+      const { since, now } = await this.#read((view) => ({ since: view.head(), now: view.get(id) }), (read) => read.now !== undefined);
       if (!now) throw new InvalidTaskError(`no task ${JSON.stringify(id)} on this board`);
       if (FINAL_STATUSES.has(now.status)) return now;
       try {
-        for await (const event of this.#watch({ since, signal: options.signal, taskId: id }, leases)) {
+        for await (const event of this.watch({ since, signal: options.signal, taskId: id })) {
           if (FINAL_STATUSES.has(event.task.status)) return event.task;
         }
       } catch (error) {
@@ -367,40 +345,10 @@ export class TaskBoard {
    * before the events the board keeps (see `Retention`), or falling that far behind, it throws
    * `HorizonError`.
    */
-  watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
-    return this.#watch(options);
-  }
-
-  /** `watch`, given the leases to watch for when the caller has just read them. */
-  async *#watch(options: { since?: number; signal?: AbortSignal; taskId?: string }, known?: Map<string, number>): AsyncGenerator<TaskEvent> {
+  async *watch(options: { since?: number; signal?: AbortSignal; taskId?: string } = {}): AsyncGenerator<TaskEvent> {
     this.#checkOpen();
-    const { signal } = options;
-    const changes = new ChangeSignal();
-    const stop = this.#store.onChange(() => changes.bump());
-    this.#watchers.add(changes);
-    try {
-      let cursor = options.since ?? (await this.#store.head());
-      // When each claimed task's lease ends, as far as the events tell (heartbeats extend leases
-      // silently, so a lease may end later than this says; never earlier).
-      let leases = known ?? (await this.#reapLeases());
-      while (!this.#closed && !signal?.aborted) {
-        const seen = changes.version;
-        const events = await this.#store.events(cursor, 500);
-        for (const event of events) {
-          if (this.#closed || signal?.aborted) return;
-          cursor = event.seq;
-          if (event.task.status === "claimed") leases.set(event.task.id, event.task.leaseUntil!);
-          else leases.delete(event.task.id);
-          if (options.taskId === undefined || event.task.id === options.taskId) yield event;
-        }
-        if (events.length > 0) continue;
-        const lapsed = await waitOrLapse(changes, seen, signal, leases);
-        if (lapsed && !this.#closed && !signal?.aborted) leases = await this.#reapLeases();
-      }
-    } finally {
-      this.#watchers.delete(changes);
-      stop();
-    }
+    // One reader of the events for every watcher of this board object (see TaskEventRouter).
+    yield* this.#events.watch(options.since ?? (await this.#store.head()), options.taskId, options.signal);
   }
 
   /**
@@ -418,7 +366,7 @@ export class TaskBoard {
 
   close(): void {
     this.#closed = true;
-    for (const changes of this.#watchers) changes.close();
+    this.#events.close();
   }
 
   /**

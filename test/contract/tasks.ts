@@ -69,6 +69,17 @@ async function eventsOf(tasks: TaskBoard, since = 0): Promise<TaskEvent[]> {
   return events;
 }
 
+/** Every event after `since` up to `through`, read through one watch as they come. */
+async function eventsUpTo(tasks: TaskBoard, since: number, through: number): Promise<TaskEvent[]> {
+  const events: TaskEvent[] = [];
+  if (through <= since) return events;
+  for await (const event of tasks.watch({ since })) {
+    events.push(event);
+    if (event.seq >= through) break;
+  }
+  return events;
+}
+
 function assertGapFree(events: readonly TaskEvent[], from = 1): void {
   assert.deepEqual(
     events.map((e) => e.seq),
@@ -931,6 +942,50 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         const dead = await tasks.wait("orphan");
         assert.equal(dead.status, "dead");
         assert.equal(dead.failures[0]!.kind, "lease");
+      });
+
+      it("hundreds of waits at once each end with their own task, and watchers beside them see every event", async () => {
+        const n = 300;
+        const submitted: Task[] = [];
+        for (let i = 0; i < n; i += 100) submitted.push(...(await tasks.submitAll(Array.from({ length: 100 }, (_, j) => ({ kind: "k", input: i + j })))));
+        const since = await tasks.head();
+        const watched = eventsUpTo(tasks, since, since + 2 * n);
+        const waits = submitted.map((task) => tasks.wait(task.id));
+        for (let done = 0; done < n; ) {
+          const batch = await tasks.claimMany({ worker: "w1", capabilities: ["k"], leaseMs: LONG_LEASE_MS, max: 50 });
+          for (const task of batch) await tasks.complete(task.id, (task.input as number) * 2, { generation: task.generation });
+          done += batch.length;
+        }
+        const ended = await Promise.all(waits);
+        assert.deepEqual(
+          ended.map((t) => [t.id, t.status, t.result]),
+          submitted.map((t) => [t.id, "succeeded", (t.input as number) * 2]),
+        );
+        const events = await watched;
+        assertGapFree(events, since + 1);
+        assert.equal(events.filter((e) => e.type === "succeeded").length, n);
+      });
+
+      it("a watcher that stops reading for a while still gets every event in order, as does one that starts later", async () => {
+        const since = await tasks.head();
+        const slow = tasks.watch({ since })[Symbol.asyncIterator]();
+        await tasks.submit({ id: "first", kind: "k" });
+        const first = await slow.next();
+        assert.equal(first.done, false);
+        // Far more than a watcher is held for while it does not read (see TaskEventRouter).
+        for (let i = 0; i < 1500; i += 250) await tasks.submitAll(Array.from({ length: 250 }, () => ({ kind: "k" })));
+        const head = await tasks.head();
+        const events = [first.value as TaskEvent];
+        while (events.at(-1)!.seq < head) {
+          const next = await slow.next();
+          assert.equal(next.done, false);
+          events.push(next.value as TaskEvent);
+        }
+        await slow.return(undefined);
+        assertGapFree(events, since + 1);
+        assert.equal(events.length, 1501);
+        // Everyone left; one that starts afterwards from the middle reads on from there.
+        assertGapFree(await eventsOf(tasks, since + 700), since + 701);
       });
     });
 
