@@ -34,6 +34,8 @@ import { WORKLOADS, workersOn, type BoardObserver, type E2ePlan, type E2eStore, 
 
 const WRITE_ROUNDS = 15;
 const DISPATCH_ROUNDS = 9;
+/** The fewest dispatches the requests are counted over (see `dispatchBench`). */
+const COUNTED_DISPATCHES = 150;
 const NATS_PLANS: Record<WorkloadName, E2ePlan> = {
   /** Fewer and smaller rounds than on SQLite: a NATS task costs more round trips, and the machine is shared. */
   noop: { rounds: 3, warmup: 100, targetS: 2, minTasks: 300, maxTasks: 5000 },
@@ -252,10 +254,10 @@ async function dispatchBench(url: string, server: NatsServer): Promise<NonNullab
     progress(`  ours ${result.ours.opsPerSec.toFixed(0)}/s, raw ${result.raw.opsPerSec.toFixed(0)}/s (${result.ratio.toFixed(2)}×)`);
     // The requests are counted over one more batch of dispatches after the timed rounds, untimed,
     // since the wiretap's own work would slow the rounds it counts. The batch is as many as one
-    // timed round had: `compare` runs every task `n` times a round, n sized by calibration so that
-    // the slower (ours) takes about `targetMs` (150 to 250 dispatches on a 2-core machine), so the
-    // count covers a span like one timed round of ours.
-    const n = timed / DISPATCH_ROUNDS;
+    // timed round had (`compare` runs every task `n` times a round, n sized by calibration so that
+    // the slower, ours, takes about `targetMs`: 150 to 250 dispatches on a 2-core machine), and at
+    // least COUNTED_DISPATCHES, as a calibration on a busy machine can size rounds of a dozen.
+    const n = Math.max(timed / DISPATCH_ROUNDS, COUNTED_DISPATCHES);
     progress(`  counted batch, untimed: ${n} dispatches…`);
     count = await RequestCount.start(server, "bench");
     await ours(n);

@@ -595,7 +595,7 @@ ${
   n.dispatch.requests
     ? `
 **Requests per task.** Counted over one more batch of submit → worker → result round trips after
-the timed rounds, as many as one timed round had, untimed: a wiretap counts what the clients send
+the timed rounds, as many as one timed round had (at least 150), untimed: a wiretap counts what the clients send
 the server, and its own work (the server copies every message to it, its thread decodes them)
 would slow the rounds it counts, so the timed rounds run without it. The wiretap is a core NATS
 subscriber in a worker thread of this process (\`bench/nats-tap.ts\`), which gets a copy of every
