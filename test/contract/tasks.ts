@@ -59,14 +59,7 @@ async function eventually<T>(check: () => Promise<T | undefined | false>, what: 
 
 /** Every event on the board after `since`, read through `watch` up to the current head. */
 async function eventsOf(tasks: TaskBoard, since = 0): Promise<TaskEvent[]> {
-  const head = await tasks.head();
-  const events: TaskEvent[] = [];
-  if (head <= since) return events;
-  for await (const event of tasks.watch({ since })) {
-    events.push(event);
-    if (event.seq >= head) break;
-  }
-  return events;
+  return eventsUpTo(tasks, since, await tasks.head());
 }
 
 /** Every event after `since` up to `through`, read through one watch as they come. */
