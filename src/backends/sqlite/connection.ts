@@ -15,6 +15,18 @@ export interface ConnectionOptions {
   pollMs: number;
 }
 
+/** A transaction waiting for the write lock (see `SqliteConnection.transaction`). */
+interface Waiting {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** When it gives up waiting: its busy timeout from when it began to wait. */
+  deadline: number;
+}
+
+/** How many waiting transactions commit together, at most. */
+const GROUP_MAX = 64;
+
 /** The write lock stayed taken by another process past the busy timeout. */
 export class StoreBusyError extends ColonyError {
   constructor(path: string, cause: unknown) {
@@ -45,6 +57,9 @@ function prepare(db: DatabaseSync) {
     beginRead: s("BEGIN"),
     commit: s("COMMIT"),
     rollback: s("ROLLBACK"),
+    savepoint: s("SAVEPOINT grouped"),
+    release: s("RELEASE grouped"),
+    rollbackTo: s("ROLLBACK TO grouped"),
     ensureBoard: s("INSERT INTO boards (name, seq) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"),
     current: s("SELECT version, deleted FROM entries WHERE board = ? AND key = ?"),
     createdAt: s("SELECT created_at FROM entries WHERE board = ? AND key = ?"),
@@ -120,9 +135,9 @@ export class SqliteConnection {
   readonly #pollMs: number;
   readonly #busyTimeoutMs: number;
   readonly #wait: StatementSync;
-  /** Transactions waiting for the write lock, and the last of them to settle. */
-  #waiting = 0;
-  #line: Promise<unknown> = Promise.resolve();
+  /** Transactions waiting for the write lock, oldest first, and whether a drain of them runs. */
+  readonly #waiting: Waiting[] = [];
+  #draining = false;
 
   constructor(path: string, options: ConnectionOptions) {
     this.path = path;
@@ -139,29 +154,79 @@ export class SqliteConnection {
    * own busy handler sleeps the whole process, up to 100 ms a time): the process goes on with its
    * other work, and tries again soon, until `busyTimeoutMs`. Once it has the lock, `work` and the
    * commit run at once, so no other transaction of this connection can come between.
+   *
+   * Those that had to wait keep their order, and once the lock is taken they all run under it,
+   * each in a savepoint of its own, and commit together (at most GROUP_MAX): when several
+   * processes share the file, a process then takes the lock once for what it queued meanwhile
+   * rather than once per transaction. One that throws is undone alone, to its savepoint.
    */
   async transaction<T>(work: () => T): Promise<T> {
-    // Transactions of this connection that had to wait keep their order: a newer one waits behind them.
-    if (this.#waiting === 0 && this.#begin()) return this.#run(work);
-    this.#waiting++;
-    const turn = this.#line.then(() => this.#whenFree(work));
-    this.#line = turn.catch(() => {});
+    if (this.#waiting.length === 0 && this.#begin()) return this.#run(work);
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.push({ work, resolve: resolve as (value: unknown) => void, reject, deadline: Date.now() + this.#busyTimeoutMs });
+      if (!this.#draining) void this.#drain();
+    });
+  }
+
+  /** Takes the lock for the waiting transactions, again and again until none waits. */
+  async #drain(): Promise<void> {
+    this.#draining = true;
     try {
-      return await turn;
+      for (let attempt = 0; this.#waiting.length > 0; ) {
+        if (!this.#begin()) {
+          // Those that waited past the busy timeout give up; the others wait on.
+          const now = Date.now();
+          while (this.#waiting.length > 0 && this.#waiting[0]!.deadline < now) this.#waiting.shift()!.reject(new StoreBusyError(this.path, undefined));
+          // First a turn of the event loop, then a millisecond or a few: short, since a transaction
+          // holds the lock for well under one, and with jitter, so that waiters do not march in step.
+          await (attempt === 0 ? yieldTurn() : sleep(Math.random() * Math.min(attempt, 5) + 0.5));
+          attempt++;
+          continue;
+        }
+        attempt = 0;
+        this.#runGroup(this.#waiting.splice(0, GROUP_MAX));
+      }
     } finally {
-      this.#waiting--;
+      this.#draining = false;
     }
   }
 
-  async #whenFree<T>(work: () => T): Promise<T> {
-    const deadline = Date.now() + this.#busyTimeoutMs;
-    for (let attempt = 0; !this.#begin(); attempt++) {
-      if (Date.now() > deadline) throw new StoreBusyError(this.path, undefined);
-      // First a turn of the event loop, then a millisecond or a few: short, since a transaction
-      // holds the lock for well under one, and with jitter, so that waiters do not march in step.
-      await (attempt === 0 ? yieldTurn() : sleep(Math.random() * Math.min(attempt, 5) + 0.5));
+  /** Runs `group` under the lock just taken, each transaction in a savepoint, and commits them together. */
+  #runGroup(group: Waiting[]): void {
+    if (group.length === 1) {
+      const [only] = group;
+      try {
+        only!.resolve(this.#run(only!.work));
+      } catch (error) {
+        only!.reject(error);
+      }
+      return;
     }
-    return this.#run(work);
+    let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[];
+    try {
+      outcomes = group.map(({ work }) => {
+        this.sql.savepoint.run();
+        try {
+          const value = work();
+          this.sql.release.run();
+          return { ok: true as const, value };
+        } catch (error) {
+          this.sql.rollbackTo.run();
+          this.sql.release.run();
+          return { ok: false as const, error };
+        }
+      });
+      this.sql.commit.run();
+    } catch (error) {
+      // The savepoints or the commit themselves failed (the file, not a transaction): none holds.
+      if (this.db.isTransaction) this.sql.rollback.run();
+      for (const { reject } of group) reject(error);
+      return;
+    }
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.ok) group[i]!.resolve(outcome.value);
+      else group[i]!.reject(outcome.error);
+    }
   }
 
   /** BEGIN IMMEDIATE if the write lock is free now; false if another connection holds it. */

@@ -1,0 +1,73 @@
+/**
+ * SQLite transactions that wait for the write lock (another process holds it) keep their order
+ * and, once the lock is free, run under it together, each in a savepoint: one that throws is
+ * undone alone, the others commit; those that wait past the busy timeout give up, in order.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { setImmediate as yieldTurn } from "node:timers/promises";
+import { afterEach, beforeEach, test } from "node:test";
+import { SqliteConnection, StoreBusyError } from "../src/backends/sqlite/connection.ts";
+import { tempDir } from "./fixtures/helpers.ts";
+
+let dir: ReturnType<typeof tempDir>;
+let conn: SqliteConnection;
+let other: DatabaseSync;
+
+beforeEach(() => {
+  dir = tempDir("colony-tx-");
+  const path = join(dir.path, "colony.db");
+  conn = new SqliteConnection(path, { synchronous: "normal", busyTimeoutMs: 2000, pollMs: 50 });
+  conn.db.exec("CREATE TABLE scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)");
+  other = new DatabaseSync(path);
+});
+
+afterEach(() => {
+  if (other.isTransaction) other.exec("ROLLBACK");
+  other.close();
+  conn.close();
+  dir.dispose();
+});
+
+const rows = () => other.prepare("SELECT k, v FROM scratch ORDER BY k").all().map((r) => `${String(r.k)}=${String(r.v)}`);
+
+test("transactions that waited for the lock run in order; one that throws after writing is undone alone", async () => {
+  const insert = conn.db.prepare("INSERT INTO scratch (k, v) VALUES (?, ?)");
+  other.exec("BEGIN IMMEDIATE");
+  const ran: string[] = [];
+  const first = conn.transaction(() => (ran.push("a"), insert.run("a", 1), "a"));
+  const failing = conn.transaction(() => {
+    ran.push("b");
+    insert.run("b", 2);
+    throw new Error("b fails after writing");
+  });
+  const conflicting = conn.transaction(() => (ran.push("a again"), insert.run("a", 9), "never"));
+  const last = conn.transaction(() => (ran.push("c"), insert.run("c", 3), "c"));
+  await yieldTurn();
+  assert.deepEqual(ran, [], "nothing runs while another connection holds the lock");
+  other.exec("COMMIT");
+  assert.equal(await first, "a");
+  await assert.rejects(failing, /b fails after writing/);
+  await assert.rejects(conflicting, /UNIQUE constraint failed/);
+  assert.equal(await last, "c");
+  assert.deepEqual(ran, ["a", "b", "a again", "c"]);
+  assert.deepEqual(rows(), ["a=1", "c=3"]);
+  // The connection goes on as before.
+  assert.equal(await conn.transaction(() => (insert.run("d", 4), "d")), "d");
+  assert.deepEqual(rows(), ["a=1", "c=3", "d=4"]);
+});
+
+test("a transaction asked for while others wait runs after them, and those that wait past the busy timeout give up", async () => {
+  const insert = conn.db.prepare("INSERT INTO scratch (k, v) VALUES (?, ?)");
+  other.exec("BEGIN IMMEDIATE");
+  const waited = [conn.transaction(() => insert.run("x", 1)), conn.transaction(() => insert.run("y", 2))];
+  const outcomes = await Promise.allSettled(waited);
+  assert.deepEqual(
+    outcomes.map((o) => o.status === "rejected" && o.reason instanceof StoreBusyError),
+    [true, true],
+  );
+  other.exec("ROLLBACK");
+  await conn.transaction(() => insert.run("z", 3));
+  assert.deepEqual(rows(), ["z=3"]);
+});
