@@ -71,3 +71,18 @@ test("a transaction asked for while others wait runs after them, and those that 
   await conn.transaction(() => insert.run("z", 3));
   assert.deepEqual(rows(), ["z=3"]);
 });
+
+test("when the lock cannot be taken for another reason than a holder (the file closed), every waiting transaction hears it", async () => {
+  const insert = conn.db.prepare("INSERT INTO scratch (k, v) VALUES (?, ?)");
+  other.exec("BEGIN IMMEDIATE");
+  const waiting = [conn.transaction(() => insert.run("x", 1)), conn.transaction(() => insert.run("y", 2))];
+  await yieldTurn();
+  conn.close();
+  const outcomes = await Promise.allSettled(waiting);
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ["rejected", "rejected"],
+  );
+  other.exec("ROLLBACK");
+  assert.deepEqual(rows(), []);
+});

@@ -186,6 +186,10 @@ export class SqliteConnection {
         attempt = 0;
         this.#runGroup(this.#waiting.splice(0, GROUP_MAX));
       }
+    } catch (error) {
+      // Taking the lock failed otherwise than by another holding it (the file itself): every
+      // transaction still waiting hears it, as each would have on its own.
+      for (const { reject } of this.#waiting.splice(0)) reject(error);
     } finally {
       this.#draining = false;
     }
