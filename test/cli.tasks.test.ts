@@ -284,7 +284,8 @@ describe("colony workers, submit --wait and tasks --watch (with a worker process
     await text.until("stdout", new RegExp(`^[\\d:.]+ ${id} succeeded \\(echo\\)  result .*"watched":true`, "m"));
     assert.match(text.out.stdout, new RegExp(`^[\\d:.]+ ${id} submitted → pending \\(echo\\)`, "m"));
     assert.match(text.out.stdout, new RegExp(`^[\\d:.]+ ${id} claimed \\(echo\\) by cli-w1, attempt 1 of 3`, "m"));
-    assert.match(text.out.stderr, /3 tasks: pending 0 · blocked 0 · claimed 0 · succeeded 2 · failed 0 · dead 1 · cancelled 0/);
+    // The counts go to stderr right after the line on stdout, through a pipe of their own.
+    await text.until("stderr", /3 tasks: pending 0 · blocked 0 · claimed 0 · succeeded 2 · failed 0 · dead 1 · cancelled 0/);
 
     await events.until("stdout", /"type":"succeeded"/);
     const lines = events.out.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string; task: Task });
