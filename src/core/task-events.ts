@@ -45,7 +45,7 @@ export class TaskEventRouter {
   #pump: Promise<void> | undefined;
   /** Why the last pump failed to find the head, if it did: for the watchers waiting for it. */
   #failure: unknown;
-  /** Bumped by the store's changes, and when the last watcher leaves. */
+  /** Bumped by the store's changes, when the pump has found the head or has ended, and when the last watcher leaves. */
   readonly #changes = new ChangeSignal();
   #closed = false;
 
