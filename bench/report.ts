@@ -633,11 +633,13 @@ As section 6.1, with \`colony worker --nats URL --nats-prefix P --capability noo
 per row on the one server: an untimed warm-up of ${w.warmup} tasks, then ${w.rounds} rounds of M one-at-a-time
 submits, each timed from its first submit to its last task's event. This process learns that
 the tasks ended from \`tasks.watch\` (the board's events, folded from its stream), not from a
-file. There is no baseline; the ratio is to one process. Every process keeps the task board
-folded in memory from the stream; a write set is appended unconditionally and applied as it is
-folded only if no task or worker it rests on moved since its writer read it, so the workers and
-this submitter retry only races on the same task; all of them and the server share the
-machine's ${cores} cores.
+file. There is no baseline; the ratio is to one process. The workers are thin: the elected
+coordinator (one of them) folds the task board from the stream and does the others' claims,
+completions and heartbeats for them, asked over the bus, and wakes them when there is work
+(src/runtime/tasks/served.ts); this submitter folds the board too. A write set is appended
+unconditionally and applied as it is folded only if no task or worker it rests on moved since
+its writer read it, so the coordinator and this submitter retry only races on the same task;
+all of them and the server share the machine's ${cores} cores.
 
 ${workersTable(w)}${verdict(w)}${workersRequests(w)}`);
   }

@@ -171,6 +171,11 @@ export class TaskBoard {
     this.#events = new TaskEventRouter(store, name, () => this.#reapLeases());
   }
 
+  /** The largest input or result it stores, in bytes of JSON. */
+  get maxValueBytes(): number {
+    return this.#options.maxValueBytes;
+  }
+
   /** Submits one task; see `submitAll`. */
   async submit<I = unknown>(request: SubmitRequest<I> & { id?: string }): Promise<Task<I>> {
     const [task] = await this.submitAll([request]);

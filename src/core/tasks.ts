@@ -155,6 +155,8 @@ export class StaleTaskError extends ColonyError {
   readonly generation: number;
   readonly actualGeneration: number;
   readonly status: TaskStatus;
+  /** Who holds it now, if it is claimed. */
+  readonly owner: string | undefined;
 
   constructor(task: Pick<Task, "id" | "generation" | "status" | "owner">, generation: number, worker?: string) {
     const holder = task.status === "claimed" ? `, claimed by ${task.owner ?? "?"}` : "";
@@ -166,6 +168,7 @@ export class StaleTaskError extends ColonyError {
     this.generation = generation;
     this.actualGeneration = task.generation;
     this.status = task.status;
+    this.owner = task.owner;
   }
 }
 

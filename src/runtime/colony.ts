@@ -273,9 +273,13 @@ export function createColony(options: ColonyOptions = {}): Colony {
   };
   const elections = new Set<Election>();
 
+  // On a swarm, workers are thin: the coordinator folds the task board and serves it to them over
+  // this bus, which carries tasks and results and so takes what the transport does (see served.ts).
+  let servedBus: Bus | undefined;
   const startWorker = async (workerOptions: WorkerOptions & { tasks?: string }): Promise<TaskWorker> => {
     const connected = await backend();
-    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: connected.leases, agents: agentPruner(connected) });
+    const served = factory.embedded ? undefined : (servedBus ??= new Bus(connected.bus, { maxBytes: connected.bus.maxPayload }));
+    const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: connected.leases, agents: agentPruner(connected), ...(served && { served }) });
     workers.add(worker);
     void worker.closed.then(() => workers.delete(worker));
     return worker.start();

@@ -17,7 +17,7 @@ const whole = z.number().int();
 const time = z.number();
 
 // z.object, not strictObject: a newer Colony may add fields, and the JSON text is kept as read.
-const taskSchema = z.object({
+export const taskSchema = z.object({
   id: z.string(),
   kind: z.string(),
   capability: z.string(),

@@ -15,6 +15,7 @@ import { channel, subjectToken, type Bus, type BusRejection } from "../bus.ts";
 import { Election, type ElectionEvent } from "../election.ts";
 import type { SubAgentEvent } from "../../core/subagent-types.ts";
 import type { WorkerStatus } from "../../core/tasks.ts";
+import { serveBoard } from "./served.ts";
 
 const statsSchema = z.strictObject({
   published: z.number().int().nonnegative(),
@@ -81,6 +82,8 @@ export interface SwarmOptions extends SwarmEvents {
    * registry, which the whole swarm's agents fill.
    */
   agents?: AgentPruner;
+  /** While it leads, the coordinator serves the board's operations to thin workers on this bus (see served.ts). */
+  serve?: Bus;
 }
 
 /** What joinSwarm needs of a worker. */
@@ -95,6 +98,8 @@ export interface SwarmMember {
 }
 
 export interface SwarmMembership {
+  /** Whether it is the board's coordinator now. */
+  readonly leading: boolean;
   /** Publishes a running task's progress; best effort (a message too large for the bus is dropped). */
   progress(task: string, kind: string, event: SubAgentEvent): void;
   /** Leaves the swarm; a coordinator frees its lease, so that another takes over at once. */
@@ -122,6 +127,19 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
 
   const election = new Election(leases, coordinatorRole(tasks.name), { candidate: worker.id, leaseMs: options.leaseMs });
   const offElection = options.election ? election.on(options.election) : () => {};
+  const served = options.serve;
+  let stopServing: (() => Promise<void>) | undefined;
+  const unserve = async () => {
+    const stop = stopServing;
+    stopServing = undefined;
+    await stop?.();
+  };
+  const offServing = served
+    ? election.on((event) => {
+        if (event.type === "elected") stopServing ??= serveBoard(tasks, served, (error) => options.election?.({ type: "error", role: election.role, error, at: Date.now() }));
+        else if (event.type === "deposed" || event.type === "stopped") void unserve();
+      })
+    : () => {};
   election.start();
   const sweeper = setInterval(() => {
     void (async () => {
@@ -134,6 +152,9 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
   const agentSweeper = pruner && setInterval(() => election.isLeader && pruner.maybePrune(), pruner.everyMs);
 
   return {
+    get leading() {
+      return election.isLeader;
+    },
     progress(task, kind, event) {
       try {
         bus.publish(progressChannel, progressSubject(tasks.name, task), { board: tasks.name, task, kind, worker: worker.id, at: event.at, event: event as ProgressMessage["event"] });
@@ -146,7 +167,10 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
       clearInterval(agentSweeper);
       offNode();
       offRejects();
+      // Thin workers find nobody serving from here on, and get what they asked for already.
+      await unserve();
       await election.stop();
+      offServing();
       offElection();
     },
   };

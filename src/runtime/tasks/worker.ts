@@ -23,6 +23,7 @@ import type { AgentPruner } from "../agents/pruner.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
+import { ServedBoard, staleChannel, staleSubject, wakeChannel, wakeSubject, type WorkerBoard } from "./served.ts";
 
 /** Where a worker runs a referenced agent unless told; `colony worker` shares it. See `WorkerOptions.isolation`. */
 export const DEFAULT_WORKER_ISOLATION: Isolation = "inline";
@@ -137,6 +138,15 @@ export function containUncaughtErrors(report: (event: Extract<WorkerEvent, { typ
   };
 }
 
+/** What a worker of a swarm is given: the bus, the leases of the election, and with `served`, the bus its board's operations go over. */
+export interface WorkerSwarm {
+  bus: Bus;
+  leases: LeaseStore;
+  agents?: AgentPruner;
+  /** The bus (sized to the transport's limit) on which the coordinator serves the board to thin workers. */
+  served?: Bus;
+}
+
 export class TaskWorker {
   readonly id: string;
   readonly capabilities: string[];
@@ -144,6 +154,8 @@ export class TaskWorker {
   /** Resolves once the worker has stopped (drained or stopped). */
   readonly closed: Promise<void>;
   readonly #tasks: TaskBoard;
+  /** What it claims, records and heartbeats through: the board, or its coordinator when served (see served.ts). */
+  readonly #ops: WorkerBoard;
   readonly #spawn: Spawn;
   readonly #options: Required<Omit<WorkerOptions, "id" | "capabilities" | "agents" | "concurrency">> & { agents: AgentsByKind };
   readonly #running = new Map<string, Running>();
@@ -156,14 +168,15 @@ export class TaskWorker {
   #heartbeat: NodeJS.Timeout | undefined;
   #loop: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
-  readonly #swarm: { bus: Bus; leases: LeaseStore; agents?: AgentPruner } | undefined;
+  readonly #swarm: WorkerSwarm | undefined;
   #membership: SwarmMembership | undefined;
 
   /**
    * With `swarm`, it also serves the bus and campaigns for coordinator, which sweeps the board and
-   * prunes the agent registry with `swarm.agents` (see node.ts).
+   * prunes the agent registry with `swarm.agents` (see node.ts); with `swarm.served`, it is a thin
+   * worker, whose board operations the coordinator does (see served.ts).
    */
-  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions, swarm?: { bus: Bus; leases: LeaseStore; agents?: AgentPruner }) {
+  constructor(tasks: TaskBoard, spawn: Spawn, options: WorkerOptions, swarm?: WorkerSwarm) {
     const agents = options.agents;
     if (typeof agents !== "object" || agents === null || Object.keys(agents).length === 0) {
       throw new ConfigError("a worker needs agents: an object of task kind → agent (or { module, export })");
@@ -192,6 +205,17 @@ export class TaskWorker {
     this.#tasks = tasks;
     this.#spawn = spawn;
     this.#swarm = swarm;
+    this.#ops =
+      swarm?.served && !this.#options.local
+        ? new ServedBoard(tasks, swarm.served, tasks.maxValueBytes, {
+            leading: () => this.#membership?.leading ?? false,
+            // Past half a heartbeat's interval, the worker does the operation on its own board: an
+            // answer lost with its coordinator (killed after it was asked) must not cost the lease
+            // it renews, which has two more heartbeats to go.
+            timeoutMs: Math.max(100, Math.floor(heartbeatMs / 2)),
+            holding: () => this.#running.keys(),
+          })
+        : tasks;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -205,6 +229,7 @@ export class TaskWorker {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
         leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
         agents: this.#swarm.agents,
+        ...(this.#ops !== this.#tasks && { serve: this.#swarm.served }),
         election: (event) => {
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
@@ -261,7 +286,7 @@ export class TaskWorker {
     for (const run of this.#running.values()) {
       run.stale = true;
       await run.handle?.terminate({ graceMs: 500 }).catch(() => {});
-      await this.#tasks.release(run.task.id, { generation: run.task.generation }).catch(() => {});
+      await this.#ops.release(run.task.id, { generation: run.task.generation }).catch(() => {});
     }
     this.#running.clear();
     await this.#finish();
@@ -294,7 +319,7 @@ export class TaskWorker {
   }
 
   async #register(): Promise<void> {
-    await this.#tasks.heartbeatWorker(this.#registration());
+    await this.#ops.heartbeatWorker(this.#registration());
   }
 
   /** One heartbeat round at a time: a slow store must not pile rounds up, each adding writes. */
@@ -310,28 +335,29 @@ export class TaskWorker {
     }
   }
 
+  /** The registry entry and every lease at once: one slow answer (a coordinator that died) must not hold up the rest. */
   async #beatOnce(): Promise<void> {
+    await Promise.all([
+      this.#register().catch((error: unknown) => this.#emit({ type: "error", error: `registry heartbeat: ${describeError(error)}`, at: Date.now() })),
+      ...[...this.#running.values()].map((run) => this.#renew(run)),
+    ]);
+  }
+
+  async #renew(run: Running): Promise<void> {
+    if (run.stale) return;
     try {
-      await this.#register();
+      run.task = { ...run.task, ...(await this.#ops.heartbeat(run.task.id, { generation: run.task.generation })) };
     } catch (error) {
-      this.#emit({ type: "error", error: `registry heartbeat: ${describeError(error)}`, at: Date.now() });
-    }
-    for (const run of this.#running.values()) {
-      if (run.stale) continue;
-      try {
-        run.task = await this.#tasks.heartbeat(run.task.id, { generation: run.task.generation });
-      } catch (error) {
-        if (!(error instanceof StaleTaskError)) {
-          this.#emit({ type: "error", error: `lease heartbeat of ${run.task.id}: ${describeError(error)}`, at: Date.now() });
-          continue;
-        }
-        // Recorded while this heartbeat was on its way: finished, not stale.
-        if (!this.#running.has(run.task.id) || run.recorded) continue;
-        // Cancelled, or the lease lapsed while we were slow: someone else may run it now.
-        run.stale = true;
-        this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: error.message, at: Date.now() });
-        await run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
+      if (!(error instanceof StaleTaskError)) {
+        this.#emit({ type: "error", error: `lease heartbeat of ${run.task.id}: ${describeError(error)}`, at: Date.now() });
+        return;
       }
+      // Recorded while this heartbeat was on its way: finished, not stale.
+      if (!this.#running.has(run.task.id) || run.recorded) return;
+      // Cancelled, or the lease lapsed while we were slow: someone else may run it now.
+      run.stale = true;
+      this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: error.message, at: Date.now() });
+      await run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
     }
   }
 
@@ -350,7 +376,7 @@ export class TaskWorker {
       let tasks: Task[] = [];
       this.#claiming += free;
       try {
-        tasks = await this.#tasks.claimMany({ ...this.#claimRequest(), max: free }, { heard });
+        tasks = await this.#ops.claimMany({ ...this.#claimRequest(), max: free }, { heard });
       } catch (error) {
         this.#emit({ type: "error", error: `claim: ${describeError(error)}`, at: Date.now() });
       } finally {
@@ -377,29 +403,48 @@ export class TaskWorker {
   /** Runs what was claimed; what came after a drain or stop began is handed back untouched. */
   async #start(tasks: Task[]): Promise<void> {
     for (const task of tasks) {
+      // Taken up after a lost answer (see ServedBoard) and then answered after all: it runs once.
+      if (this.#running.has(task.id)) continue;
       if (this.#status === "online" && !this.#stop.signal.aborted) this.#run(task);
-      else await this.#tasks.release(task.id, { generation: task.generation }).catch(() => {});
+      else await this.#ops.release(task.id, { generation: task.generation }).catch(() => {});
     }
   }
 
   /**
    * Wakes the claim loop when the board changes (a submit, a retry, a lapse), not only on the
-   * poll, and stops at once an agent whose task was cancelled or taken back.
+   * poll, and stops at once an agent whose task was cancelled or taken back. A thin worker hears
+   * both from its coordinator (see served.ts); with no coordinator it goes by the poll and by its
+   * heartbeats, which find a task taken back.
    */
   async #wakeOnChanges(): Promise<void> {
+    const served = this.#ops !== this.#tasks && this.#swarm?.served;
+    if (served) {
+      const board = this.#tasks.name;
+      const offs = [
+        ...this.capabilities.map((capability) => served.subscribe(wakeChannel, wakeSubject(board, capability), () => this.#changes.bump())),
+        served.subscribe(staleChannel, staleSubject(board, this.id), (notice) => this.#moved(notice.task, notice.generation, notice.status, undefined)),
+      ];
+      this.#stop.signal.addEventListener("abort", () => offs.forEach((off) => off()), { once: true });
+      return;
+    }
     try {
       for await (const event of this.#tasks.watch({ signal: this.#stop.signal })) {
         if (event.task.status === "pending") this.#changes.bump();
-        const run = this.#running.get(event.task.id);
-        if (run && !run.stale && event.task.generation > run.task.generation && (event.task.status === "cancelled" || event.task.owner !== this.id)) {
-          run.stale = true;
-          this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: `task ${run.task.id} is ${event.task.status} now`, at: Date.now() });
-          void run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
-        }
+        this.#moved(event.task.id, event.task.generation, event.task.status, event.task.owner);
       }
     } catch {
       // The board closed under us; the poll still runs until the worker stops.
     }
+  }
+
+  /** A task it runs moved past its claim (cancelled, or owned by another): its agent is stopped, its outcome not recorded. */
+  #moved(id: string, generation: number, status: Task["status"], owner: string | undefined): void {
+    const run = this.#running.get(id);
+    if (!run || run.stale || run.recorded || generation <= run.task.generation) return;
+    if (status !== "cancelled" && owner === this.id) return;
+    run.stale = true;
+    this.#emit({ type: "stale", task: run.task.id, kind: run.task.kind, error: `task ${run.task.id} is ${status} now`, at: Date.now() });
+    void run.handle?.terminate({ graceMs: 1000 }).catch(() => {});
   }
 
   #run(task: Task): void {
@@ -435,7 +480,7 @@ export class TaskWorker {
           this.#claiming += free;
           let claimed: Task[];
           try {
-            ({ claimed } = await whileBusy(() => this.#tasks.completeAndClaim(task.id, result, options(), { ...this.#claimRequest(), max: free })));
+            ({ claimed } = await whileBusy(() => this.#ops.completeAndClaim(task.id, result, options(), { ...this.#claimRequest(), max: free })));
           } finally {
             this.#claiming -= free;
           }
@@ -451,7 +496,7 @@ export class TaskWorker {
       }
       const { error } = outcome;
       const message = describeError(error);
-      const ended = await whileBusy(() => this.#tasks.fail(task.id, message, { ...options(), retryable: !(error instanceof ConfigError) }));
+      const ended = await whileBusy(() => this.#ops.fail(task.id, message, { ...options(), retryable: !(error instanceof ConfigError) }));
       this.#emit({ type: "failed", task: task.id, kind: task.kind, error: message, status: ended.status, at: Date.now() });
     } catch (error) {
       if (error instanceof StaleTaskError) this.#emit({ type: "stale", task: task.id, kind: task.kind, error: error.message, at: Date.now() });
@@ -503,7 +548,7 @@ export class TaskWorker {
     const dependencies: Record<string, unknown> = {};
     const prefix = task.parentId === undefined ? undefined : `${task.parentId}.`;
     for (const id of task.dependsOn) {
-      const dep = await this.#tasks.get(id);
+      const dep = await this.#ops.get(id);
       dependencies[prefix && id.startsWith(prefix) ? id.slice(prefix.length) : id] = dep?.result;
     }
     return { input: task.input, dependencies };
