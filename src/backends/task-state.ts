@@ -291,7 +291,7 @@ export class StagedTaskTx implements TaskTx {
   readonly #workersRead = new Set<string>();
   /** Tasks this transaction created, for their submit order. */
   #created = 0;
-  /** Whether it wrote anything of its own (past what it `replay`ed). */
+  /** Whether it wrote anything (since its holder last set this false: see `NatsTaskStore`'s group commits). */
   wrote = false;
 
   constructor(state: State) {
@@ -468,24 +468,6 @@ export class StagedTaskTx implements TaskTx {
     if (!this.#state.tasks.has(id)) return;
     this.wrote = true;
     this.#touched.add(id);
-  }
-
-  /**
-   * Stages what another transaction on the same state wrote, as if this one had written it
-   * first: for transactions committed together as one write set (see `NatsTaskStore`).
-   */
-  replay(changes: TaskChanges): void {
-    for (const [id, json] of changes.tasks) {
-      if (json === null) this.remove(id);
-      else this.put(JSON.parse(json) as Task);
-    }
-    this.events.push(...changes.events);
-    for (const [id, json] of changes.workers) this.workersWritten.set(id, json);
-    for (const id of changes.touched ?? []) this.#touched.add(id);
-    for (const [id] of changes.expect?.workers ?? []) this.#workersRead.add(id);
-    this.nextIdValue = Math.max(this.nextIdValue, changes.nextId);
-    if (changes.horizon !== undefined) this.#horizon = Math.max(this.#horizon ?? 0, changes.horizon);
-    this.wrote = false;
   }
 
   dependOnWorker(id: string): void {

@@ -230,23 +230,47 @@ export class NatsTaskStore implements TaskStore {
     }
   }
 
-  /** Makes each transaction of `group` on the state plus what those before it wrote; what they wrote together. */
+  /**
+   * Makes each transaction of `group` on the state plus what those before it wrote, all on one
+   * staged transaction; what they wrote together. One that throws after staging something leaves
+   * it half there: those before it are made again on a fresh one, without it (a throw before
+   * any write, the usual one, costs nothing).
+   */
   #make(group: Pending[]): { combined: TaskChanges | undefined; outcomes: Outcome[] } {
-    let combined: TaskChanges | undefined;
-    const outcomes = group.map((item): Outcome => {
-      const tx = new StagedTaskTx(this.#state);
-      if (combined) tx.replay(combined);
+    let tx = new StagedTaskTx(this.#state);
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < group.length; i++) {
+      tx.wrote = false;
       try {
-        const value = item.work(tx);
-        if (!tx.wrote) return { ok: true, value, wrote: false };
-        combined = tx.changes();
-        return { ok: true, value, wrote: true };
+        const value = group[i]!.work(tx);
+        outcomes.push({ ok: true, value, wrote: tx.wrote });
       } catch (error) {
-        // What it staged is dropped with its transaction; the others go on.
-        return { ok: false, error, wrote: false };
+        outcomes.push({ ok: false, error, wrote: false });
+        if (tx.wrote) tx = this.#remake(group, outcomes);
       }
-    });
-    return { combined, outcomes };
+    }
+    return { combined: outcomes.some((o) => o.wrote) ? tx.changes() : undefined, outcomes };
+  }
+
+  /** A fresh transaction with the transactions of `outcomes` that did not throw made again, their outcomes replaced. */
+  #remake(group: Pending[], outcomes: Outcome[]): StagedTaskTx {
+    for (;;) {
+      const tx = new StagedTaskTx(this.#state);
+      const failed = outcomes.findIndex((outcome, i) => {
+        if (!outcome.ok) return false;
+        tx.wrote = false;
+        try {
+          const value = group[i]!.work(tx);
+          outcomes[i] = { ok: true, value, wrote: tx.wrote };
+          return false;
+        } catch (error) {
+          outcomes[i] = { ok: false, error, wrote: false };
+          return tx.wrote;
+        }
+      });
+      // Made again, one threw after staging (the state it saw was not the same): once more without it.
+      if (failed < 0) return tx;
+    }
   }
 
   /**

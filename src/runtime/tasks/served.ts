@@ -65,8 +65,8 @@ const errorSchema = z.strictObject({
 
 export const taskOpChannel = channel("tasks.op", opSchema);
 export const taskAnswerChannel = channel("tasks.answer", z.union([z.strictObject({ ok: z.literal(true), value: z.unknown() }), z.strictObject({ ok: z.literal(false), error: errorSchema })]));
-/** There may be work for a capability: a task became pending. */
-export const wakeChannel = channel("tasks.wake", z.strictObject({ task: z.string() }));
+/** There may be work for a capability: a task of it became pending. */
+export const wakeChannel = channel("tasks.wake", z.strictObject({ capability: z.string() }));
 /** A task a worker was running is not its own any more (cancelled, lapsed and taken by another). */
 export const staleChannel = channel("tasks.stale", z.strictObject({ task: z.string(), generation: z.number().int(), status: z.enum(TASK_STATUSES) }));
 type Answer = z.infer<typeof taskAnswerChannel.schema>;
@@ -220,8 +220,18 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, onError
       const since = await board.head();
       const owners = new Map<string, string>();
       for (const task of await board.list({ status: "claimed" })) if (task.owner !== undefined) owners.set(task.id, task.owner);
+      // One wake per capability for all that became pending together (a batch submitted, a
+      // cascade): each wake sends every idle worker of the capability to claim.
+      const waking = new Set<string>();
+      const wake = () => {
+        for (const capability of waking) bus.publish(wakeChannel, wakeSubject(board.name, capability), { capability });
+        waking.clear();
+      };
       for await (const { task } of board.watch({ since, signal })) {
-        if (task.status === "pending") bus.publish(wakeChannel, wakeSubject(board.name, task.capability), { task: task.id });
+        if (task.status === "pending") {
+          if (waking.size === 0) setImmediate(wake);
+          waking.add(task.capability);
+        }
         const before = owners.get(task.id);
         if (task.status === "claimed" && task.owner !== undefined) owners.set(task.id, task.owner);
         else owners.delete(task.id);
