@@ -1,23 +1,28 @@
 /**
  * The BullMQ baseline's worker process (bench/bullmq.ts): one BullMQ `Worker` on the queue it is
- * given, running a no-op processor with the concurrency `colony worker` gets in the end-to-end
- * benchmark. Prints "ready" once its connection is up; on SIGTERM closes the worker (it finishes
- * the jobs it holds), prints `{ "processed": N, "failed": N }` and exits 0.
+ * given, running a processor that does nothing or waits `ms` (as Colony's `noop` and `io` agents),
+ * with the concurrency `colony worker` gets in the end-to-end benchmark. Prints "ready" once its
+ * connection is up; on SIGTERM closes the worker (it finishes the jobs it holds), prints
+ * `{ "processed": N, "failed": N }` and exits 0.
  *
- *   node bench/bullmq-worker.ts <queue> <concurrency> <host> <port>
+ *   node bench/bullmq-worker.ts <queue> <concurrency> <host> <port> <ms>
  */
 import { writeSync } from "node:fs";
+import { setTimeout } from "node:timers/promises";
 import { Worker } from "bullmq";
 
-const [queue, concurrencyArg, host, portArg] = process.argv.slice(2);
-if (!queue || !concurrencyArg || !host || !portArg) throw new Error("usage: bullmq-worker.ts <queue> <concurrency> <host> <port>");
+const [queue, concurrencyArg, host, portArg, msArg] = process.argv.slice(2);
+if (!queue || !concurrencyArg || !host || !portArg || !msArg) throw new Error("usage: bullmq-worker.ts <queue> <concurrency> <host> <port> <ms>");
+const ms = Number(msArg);
 
 let processed = 0;
 let failed = 0;
 const worker = new Worker(
   queue,
-  // Awaited and empty, as Colony's no-op agent: what is measured is the queue around the work.
+  // Awaited and empty, as Colony's no-op agent (what is measured is the queue around the work), or
+  // a wait that holds the slot and not the CPU, as its io agent.
   async () => {
+    if (ms > 0) await setTimeout(ms);
     processed++;
     return null;
   },

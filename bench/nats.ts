@@ -36,7 +36,7 @@ const WRITE_ROUNDS = 15;
 const DISPATCH_ROUNDS = 9;
 /** The fewest dispatches the requests are counted over (see `dispatchBench`). */
 const COUNTED_DISPATCHES = 150;
-const NATS_PLANS: Record<WorkloadName, E2ePlan> = {
+export const NATS_PLANS: Record<WorkloadName, E2ePlan> = {
   /** Fewer and smaller rounds than on SQLite: a NATS task costs more round trips, and the machine is shared. */
   noop: { rounds: 3, warmup: 100, targetS: 2, minTasks: 300, maxTasks: 5000 },
   io: { rounds: 3, warmup: 200, targetS: 4, minTasks: 600, maxTasks: 5000 },

@@ -131,31 +131,34 @@ export interface NatsResults {
   workersIo?: WorkersResults;
 }
 
+/** BullMQ worker processes on one workload: jobs/s from the first add to the last job's `finishedOn`. */
+export interface BullmqRow extends Result {
+  processes: number;
+  tasksPerRound: number;
+  /** The add loop alone. */
+  submit: Result;
+  /** Spawn to every worker's "ready". */
+  startupSeconds: number;
+  /** SIGTERM to exit. */
+  stopSeconds: number;
+  /** Jobs the workers say they processed, warm-ups included; undefined if one did not say. */
+  processed: number | undefined;
+  perWorker: (number | undefined)[];
+  problems: string[];
+}
+
 export interface BullmqResults {
   /** The bullmq package's version. */
   bullmq: string;
   /** Redis's `redis_version`. */
   redis?: string;
-  /** Why the row did not run (Redis not reachable). */
+  /** Why the rows did not run (Redis not reachable). */
   skipped?: string;
-  /** The worker's `concurrency`, as `colony worker --concurrency` in the NATS row. */
-  concurrency: number;
-  rounds: number;
-  warmup: number;
-  /** One worker process: jobs/s from the first add to the last job's `finishedOn`. */
-  row?: Result & {
-    tasksPerRound: number;
-    /** The add loop alone. */
-    submit: Result;
-    /** Spawn to the worker's "ready". */
-    startupSeconds: number;
-    /** SIGTERM to exit. */
-    stopSeconds: number;
-    /** Jobs the worker says it processed, warm-up included; undefined if it did not say. */
-    processed: number | undefined;
-    problems: string[];
-  };
-  /** Why the row stopped short. */
+  /** Per workload (as Colony's on NATS: concurrency, batches, rounds), 1 worker process, then 4. */
+  rows: Record<"noop" | "io", BullmqRow[]>;
+  /** Add → a Worker in this process → finished, against a Redis pub/sub request/reply. */
+  dispatch?: Comparison;
+  /** Why the rows stopped short. */
   error?: string;
 }
 
@@ -655,36 +658,37 @@ ${workersTable(n.workersIo)}${verdict(n.workersIo)}${workersRequests(n.workersIo
 }
 
 function bullmqSection(b: BullmqResults, nats: NatsResults | undefined): string {
+  const [noop, io] = [b.rows.noop, b.rows.io];
+  const concurrency = { noop: nats?.workers?.concurrency ?? 4, io: nats?.workersIo?.concurrency ?? 8 };
   const head = `## 8. Colony on NATS against BullMQ on Redis
 
-The one-process row of section 7.3 side by side with the same no-op tasks through one BullMQ
-${b.bullmq} worker process on the machine's Redis${b.redis ? ` ${b.redis}` : ""} at 127.0.0.1:6379 (\`bench/bullmq.ts\`): a child
-process (\`bench/bullmq-worker.ts\`) running \`new Worker(queue, async () => null, { connection,
-concurrency: ${b.concurrency} })\`, the concurrency \`colony worker\` has there. This process adds jobs with
-\`queue.add("noop", { i })\`, one at a time, as Colony's submitter submits: two untimed warm-ups of
-${b.warmup}, then ${b.rounds} rounds of M, each timed from its first add to its last job's end (the newest
+Sections 7.3 and 7.4 side by side with the same workloads through BullMQ ${b.bullmq} worker
+processes on the machine's Redis${b.redis ? ` ${b.redis}` : ""} at 127.0.0.1:6379 (\`bench/bullmq.ts\`): child processes
+(\`bench/bullmq-worker.ts\`) each running \`new Worker(queue, processor, { connection, concurrency })\`
+with the concurrency \`colony worker\` has there (${concurrency.noop} for no-op jobs, ${concurrency.io} for jobs that await a
+${IO_WAIT_MS} ms timer). This process adds the jobs as Colony's submitter submits: no-op jobs with
+\`queue.add\` one at a time, the ${IO_WAIT_MS} ms jobs with \`queue.addBulk\` in batches of 50. Two untimed
+warm-ups, then rounds of M, each timed from its first add to its last job's end (the newest
 completed job's \`finishedOn\`, stamped by the worker as Colony's task events are); the end is
-polled with \`queue.getJobCounts\` every 10 ms. M is sized from the second warm-up by the rule
-used on NATS (rounds of about 2 s, 300 to 5,000 tasks): the first warm-up also pays for BullMQ's
-first script loads and both processes' warming up, and sized from it BullMQ's rounds lasted well
-under a second and were noisier. Jobs are kept when done, as Colony keeps its tasks; the queue is
-a fresh one per run, obliterated after. Both rows come from the same \`bench/main.ts\` run, one
-after the other (Colony's first), not in interleaved rounds: each has its own server and worker
-process. BullMQ and ioredis are dev dependencies of this baseline only.
+polled with \`queue.getJobCounts\` every 10 ms. M is sized from the one-process row's second
+warm-up by the rule used on NATS (the first warm-up also pays for BullMQ's first script loads).
+Jobs are kept when done, as Colony keeps its tasks; each row has a fresh queue, obliterated
+after. Colony's rows and these come from the same \`bench/main.ts\` run, one after the other, not
+in interleaved rounds. BullMQ and ioredis are dev dependencies of this baseline only.
 `;
   if (b.skipped !== undefined) return `${head}\n**Skipped**: ${b.skipped}.\n`;
   const colony = nats?.workers?.rows.find((row) => row.processes === 1);
   const rows: string[] = [];
   if (colony) {
-    rows.push(`| Colony on NATS, \`colony worker --nats\` (section 7.3) | ${nats!.workers!.concurrency} | ${ops(colony)} | ${(1000 / colony.opsPerSec).toFixed(2)} | ${ops(colony.submit)} | ${colony.tasksPerRound.toLocaleString("en-US")} | ${colony.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${colony.startupSeconds.toFixed(1)} | ${colony.stopSeconds.toFixed(1)} |`);
+    rows.push(`| Colony on NATS, \`colony worker --nats\` (section 7.3) | ${concurrency.noop} | ${ops(colony)} | ${(1000 / colony.opsPerSec).toFixed(2)} | ${ops(colony.submit)} | ${colony.tasksPerRound.toLocaleString("en-US")} | ${colony.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${colony.startupSeconds.toFixed(1)} | ${colony.stopSeconds.toFixed(1)} |`);
   }
-  const row = b.row;
+  const row = noop[0];
   if (row) {
-    rows.push(`| BullMQ on Redis, one \`Worker\` | ${b.concurrency} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${row.startupSeconds.toFixed(1)} | ${row.stopSeconds.toFixed(1)} |`);
+    rows.push(`| BullMQ on Redis, one \`Worker\` | ${concurrency.noop} | ${ops(row)} | ${(1000 / row.opsPerSec).toFixed(2)} | ${ops(row.submit)} | ${row.tasksPerRound.toLocaleString("en-US")} | ${row.rounds.map((n) => ops({ opsPerSec: n, rounds: [] })).join(", ")} | ${row.startupSeconds.toFixed(1)} | ${row.stopSeconds.toFixed(1)} |`);
   }
   let ratio: string;
   if (!row) ratio = "No ratio: the BullMQ row did not finish.";
-  else if (nats === undefined) ratio = "No ratio: it needs both rows from the same run; run `--only nats,bullmq` or the full benchmark.";
+  else if (nats === undefined) ratio = "No ratio: it needs both rows from the same run; run `--only nats,nats-io,bullmq` or the full benchmark.";
   else if (nats.skipped !== undefined) ratio = `No ratio: the NATS sections were skipped (${nats.skipped}).`;
   else if (!colony) ratio = `No ratio: Colony's one-process row on NATS did not finish${nats.workers?.error ? ` (${nats.workers.error})` : ""}.`;
   else {
@@ -696,8 +700,10 @@ End to end ÷ submits alone: Colony ${paced(colony, colony.submit)}, BullMQ ${pa
 submits set the pace rather than the worker, and the figure is then a floor on what the worker
 could do.`;
   }
-  const problems = row?.problems.map((p) => `- \`${p.replaceAll("`", "'")}\``) ?? [];
+  const problems = [...noop, ...io].flatMap((r) => r.problems.map((p) => `- ${r.processes} process(es): \`${p.replaceAll("`", "'")}\``));
   return `${head}
+### 8.1 One worker process, no-op tasks
+
 ${
   rows.length > 0
     ? `| one worker process | concurrency | tasks/s | ms per task | submits alone/s | tasks per round | rounds, tasks/s | start-up s | SIGTERM to exit s |
@@ -707,7 +713,59 @@ ${rows.join("\n")}
 `
     : ""
 }${ratio}
-${b.error ? `\n**Stopped short**: ${b.error}\n` : ""}${problems.length > 0 ? `\nProblems:\n\n${problems.join("\n")}\n` : ""}`;
+
+${bullmqScaling(b, nats)}
+${bullmqDispatch(b, nats)}${b.error ? `\n**Stopped short**: ${b.error}\n` : ""}${problems.length > 0 ? `\nProblems:\n\n${problems.join("\n")}\n` : ""}`;
+}
+
+/** 1 and 4 worker processes, Colony's rows of 7.3 and 7.4 beside BullMQ's, each as a ratio to its own one process. */
+function bullmqScaling(b: BullmqResults, nats: NatsResults | undefined): string {
+  const lines: string[] = [];
+  for (const [workload, colonyRows, label] of [
+    ["noop", nats?.workers?.rows, "no-op, one submit at a time"],
+    ["io", nats?.workersIo?.rows, `${IO_WAIT_MS} ms each, batches of 50`],
+  ] as const) {
+    const ours = (p: number) => colonyRows?.find((r) => r.processes === p);
+    const theirs = (p: number) => b.rows[workload].find((r) => r.processes === p);
+    for (const p of [1, 4]) {
+      const [c, q] = [ours(p), theirs(p)];
+      const [c1, q1] = [ours(1), theirs(1)];
+      const cell = (r: Result | undefined, one: Result | undefined) => (r ? `${ops(r)} | ${one ? x(r.opsPerSec / one.opsPerSec) : "–"}` : "– | –");
+      const spread = q ? ` | ${q.perWorker.map((n) => (n === undefined ? "?" : n.toLocaleString("en-US"))).join(" / ")}` : " | –";
+      lines.push(`| ${label} | ${p} | ${cell(c, c1)} | ${cell(q, q1)}${spread} |`);
+    }
+  }
+  return `### 8.2 More worker processes
+
+The same workloads through 4 worker processes, each side as a ratio to its own one process:
+the targets of sections 7.3 and 7.4 (4 ≥ 1 for no-op tasks, 4 ≥ 3× 1 for ${IO_WAIT_MS} ms tasks) held against a
+mature queue on the same machine, whose workers leave all bookkeeping to Redis (Lua scripts
+run by the server).
+
+| workload | worker processes | Colony tasks/s | Colony ÷ 1 process | BullMQ jobs/s | BullMQ ÷ 1 process | jobs per BullMQ worker (warm-ups included) |
+|---|---:|---:|---:|---:|---:|---|
+${lines.join("\n")}
+`;
+}
+
+/** BullMQ's add → finished round trip against a Redis pub/sub request/reply, beside Colony's of 7.2. */
+function bullmqDispatch(b: BullmqResults, nats: NatsResults | undefined): string {
+  if (!b.dispatch) return "";
+  const d = b.dispatch;
+  const colony = nats?.dispatch;
+  return `### 8.3 Dispatch round trip
+
+As section 7.2: \`await (await queue.add("job", { i })).waitUntilFinished(queueEvents)\` with a
+\`Worker\` of concurrency 1 in this process on its own connections, against a request/reply over
+Redis pub/sub (a responder on two connections of its own publishing each request back to a
+channel this process listens on), ${d.ours.rounds.length} interleaved rounds.
+
+| | round trips/s | µs/round trip | ratio |
+|---|---:|---:|---:|
+| BullMQ add → worker → finished | ${ops(d.ours)} | ${usWhole(d.ours)} | ${spread(d)} |
+| raw Redis pub/sub request/reply | ${ops(d.raw)} | ${usWhole(d.raw)} | 1.00× |
+${colony ? `| Colony on NATS, submit → worker → result (7.2) | ${ops(colony.ours)} | ${usWhole(colony.ours)} | ${x(colony.ratio)} of core NATS request/reply |\n` : ""}
+`;
 }
 
 const TARGET = 1.5;

@@ -185,6 +185,8 @@ const LAG_CHECK_MS = 2 * HEARTBEAT_PULL_MS;
 export interface StoredMessage {
   seq: number;
   data: Uint8Array;
+  /** The message id it was published with (`Nats-Msg-Id`), if any. */
+  id: string | undefined;
 }
 
 type FeedListener = (message?: StoredMessage) => void;
@@ -318,7 +320,7 @@ async function runFeed(js: JetStreamClient, stream: string, listeners: Set<FeedL
         for await (const message of stored) {
           heard = Date.now();
           shown = Math.max(shown, message.seq);
-          notify(data ? { seq: message.seq, data: message.data } : undefined);
+          notify(data ? { seq: message.seq, data: message.data, id: message.headers?.get("Nats-Msg-Id") || undefined } : undefined);
         }
       } finally {
         clearInterval(watchdog);

@@ -116,6 +116,11 @@ export class NatsTaskStore implements TaskStore {
   #catchUps: Promise<unknown> = Promise.resolve();
   /** Write sets this client published and waits to see folded: whether each was applied, once known. */
   readonly #awaiting = new Map<string, boolean | undefined>();
+  /**
+   * What those write sets hold, by id: when the feed brings one back, it is folded from here, not
+   * parsed and checked again (this client made it from the state it folds).
+   */
+  readonly #sent = new Map<string, TaskChanges>();
 
   private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, streams: TaskStreams) {
     this.#js = js;
@@ -287,6 +292,7 @@ export class NatsTaskStore implements TaskStore {
       throw new ColonyError("VALUE_TOO_LARGE", `one task transaction is ${Buffer.byteLength(payload, "utf8")} bytes, over the NATS server's max_payload of ${this.#maxPayload}; submit fewer or smaller tasks at once, or raise max_payload`);
     }
     this.#awaiting.set(id, undefined);
+    this.#sent.set(id, changes);
     try {
       const acked = outlast(async () => (await this.#js.publish(this.#subject, payload, { msgID: id })).seq);
       let seq: number | undefined;
@@ -317,6 +323,7 @@ export class NatsTaskStore implements TaskStore {
       return applied;
     } finally {
       this.#awaiting.delete(id);
+      this.#sent.delete(id);
     }
   }
 
@@ -371,11 +378,16 @@ export class NatsTaskStore implements TaskStore {
     for await (const message of readStream(this.#js, this.#jsm, this.#stream, { from: this.#applied + 1, through: head })) this.#fold(message.seq, message.data);
   }
 
-  /** Applies the message at `seq`, or skips and counts it if it is not a write set Colony could have made here. */
-  #fold(seq: number, data: Uint8Array): void {
+  /**
+   * Applies the message at `seq`, or skips and counts it if it is not a write set Colony could have
+   * made here. One of this client's own, known by the message id it was published with, is
+   * applied from what it sent.
+   */
+  #fold(seq: number, data: Uint8Array, messageId?: string): void {
     // The feed and a catch-up may both bring a message: only the next one is folded, once.
     if (seq !== this.#applied + 1) return;
-    const read = readChanges(data, this.#state);
+    const sent = messageId === undefined ? undefined : this.#sent.get(messageId);
+    const read = sent ? ({ ok: true, changes: { ...sent, id: messageId }, parsed: undefined } as const) : readChanges(data, this.#state);
     if (read.ok) {
       const applied = this.#state.apply(read.changes, read.parsed);
       const id = read.changes.id;
@@ -533,7 +545,7 @@ export class NatsTaskStore implements TaskStore {
       this.#stream,
       (message) => {
         if (message && message.seq <= this.#applied + 1) {
-          this.#fold(message.seq, message.data);
+          this.#fold(message.seq, message.data, message.id);
           listener();
         } else {
           void this.#refresh().then(listener, listener);

@@ -87,6 +87,8 @@ const answers = {
 
 /** The coordinator serves one queue group, so that two of them at once (a handover) never both do one request. */
 const SERVERS = "coordinator";
+/** The most wakes per capability sent for what became pending together: more than a swarm's workers would take at once. */
+const MAX_WAKES = 64;
 /** Room for an answer's envelope around the tasks it carries. */
 const ENVELOPE_BYTES = 1024;
 /** An answer that does not fit the bus: the operation was not done (claims handed back), so the asker does it itself. */
@@ -220,17 +222,19 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, onError
       const since = await board.head();
       const owners = new Map<string, string>();
       for (const task of await board.list({ status: "claimed" })) if (task.owner !== undefined) owners.set(task.id, task.owner);
-      // One wake per capability for all that became pending together (a batch submitted, a
-      // cascade): each wake sends every idle worker of the capability to claim.
-      const waking = new Set<string>();
+      // A wake per task that became pending, sent once the events that came together (a batch
+      // submitted, a cascade) are read. Each reaches one worker with a free slot (workers listen
+      // in a queue group while they have one), which claims as many as it has free; a task left
+      // over is claimed by the next wake's worker, or with a completion.
+      const waking = new Map<string, number>();
       const wake = () => {
-        for (const capability of waking) bus.publish(wakeChannel, wakeSubject(board.name, capability), { capability });
+        for (const [capability, count] of waking) for (let i = 0; i < Math.min(count, MAX_WAKES); i++) bus.publish(wakeChannel, wakeSubject(board.name, capability), { capability });
         waking.clear();
       };
       for await (const { task } of board.watch({ since, signal })) {
         if (task.status === "pending") {
           if (waking.size === 0) setImmediate(wake);
-          waking.add(task.capability);
+          waking.set(task.capability, (waking.get(task.capability) ?? 0) + 1);
         }
         const before = owners.get(task.id);
         if (task.status === "claimed" && task.owner !== undefined) owners.set(task.id, task.owner);

@@ -94,6 +94,9 @@ interface Running {
   crashed?: boolean;
 }
 
+/** The queue group thin workers hear wakes in (see `TaskWorker.#syncWakes`). */
+const WAKE_QUEUE = "workers";
+
 /** The task whose inline agent code runs now: set around each spawn, inherited by all that code starts. */
 const agentScope = new AsyncLocalStorage<Running>();
 
@@ -265,6 +268,7 @@ export class TaskWorker {
   async drain(): Promise<void> {
     if (this.#status === "online") {
       this.#status = "draining";
+      this.#syncWakes();
       this.#emit({ type: "draining", running: this.#running.size, at: Date.now() });
       this.#changes.bump();
       await this.#register().catch(() => {});
@@ -417,14 +421,18 @@ export class TaskWorker {
    * heartbeats, which find a task taken back.
    */
   async #wakeOnChanges(): Promise<void> {
-    const served = this.#ops !== this.#tasks && this.#swarm?.served;
+    const served = this.#served;
     if (served) {
-      const board = this.#tasks.name;
-      const offs = [
-        ...this.capabilities.map((capability) => served.subscribe(wakeChannel, wakeSubject(board, capability), () => this.#changes.bump())),
-        served.subscribe(staleChannel, staleSubject(board, this.id), (notice) => this.#moved(notice.task, notice.generation, notice.status, undefined)),
-      ];
-      this.#stop.signal.addEventListener("abort", () => offs.forEach((off) => off()), { once: true });
+      const off = served.subscribe(staleChannel, staleSubject(this.#tasks.name, this.id), (notice) => this.#moved(notice.task, notice.generation, notice.status, undefined));
+      this.#syncWakes();
+      this.#stop.signal.addEventListener(
+        "abort",
+        () => {
+          off();
+          this.#syncWakes();
+        },
+        { once: true },
+      );
       return;
     }
     try {
@@ -435,6 +443,51 @@ export class TaskWorker {
     } catch {
       // The board closed under us; the poll still runs until the worker stops.
     }
+  }
+
+  /** The bus a thin worker's board is served on; undefined for a worker that follows the board itself. */
+  get #served(): Bus | undefined {
+    return this.#ops === this.#tasks ? undefined : this.#swarm?.served;
+  }
+
+  /** What a thin worker hears wakes on while it has a free slot: each wake goes to one of the workers listening. */
+  #wakes: (() => void)[] | undefined;
+
+  /**
+   * A thin worker listens for wakes in one queue group per capability with the other workers, so
+   * that the coordinator's wake for a task reaches one worker, not every worker of the swarm. It
+   * listens while it has a free slot: one that gets a wake with none stops listening and sends the
+   * wake on to the group (after its unsubscribe, on the same connection: to another worker, if any
+   * listens), and listens again once a slot is free. So a worker that is only ever full between
+   * wakes (one task at a time, submitted one after another) never stops listening.
+   */
+  #syncWakes(): void {
+    const served = this.#served;
+    if (!served) return;
+    const listen = this.#status === "online" && !this.#stop.signal.aborted && this.#running.size < this.concurrency;
+    if (listen && !this.#wakes) {
+      const board = this.#tasks.name;
+      this.#wakes = this.capabilities.map((capability) => {
+        const subject = wakeSubject(board, capability);
+        return served.subscribe(
+          wakeChannel,
+          subject,
+          (wake) => {
+            if (this.#running.size < this.concurrency) return this.#changes.bump();
+            this.#stopWakes();
+            served.publish(wakeChannel, subject, wake);
+          },
+          { queue: WAKE_QUEUE },
+        );
+      });
+    } else if (!listen) {
+      this.#stopWakes();
+    }
+  }
+
+  #stopWakes(): void {
+    for (const off of this.#wakes ?? []) off();
+    this.#wakes = undefined;
   }
 
   /** A task it runs moved past its claim (cancelled, or owned by another): its agent is stopped, its outcome not recorded. */
@@ -460,6 +513,7 @@ export class TaskWorker {
       .then((outcome) => this.#record(run, outcome, started))
       .finally(() => {
         this.#running.delete(task.id);
+        this.#syncWakes();
         this.#changes.bump();
       });
   }
