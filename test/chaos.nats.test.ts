@@ -397,8 +397,16 @@ describe("NATS under chaos", () => {
 
     await assertAllSucceededOnce(tasks, submitted, squared, watchedTasks, t);
     lap("every task succeeded, after the kill");
-    // The writers carry on through the failover: each has writes acknowledged after the kill.
-    await waitFor(() => writers.every((w) => w.succeeded.some((a) => a.at > killedAt)), PATIENCE, "both writers to write again after the kill");
+    // The writers carry on through the failover: each has writes acknowledged after the kill. A
+    // write on its way at the kill waits out the raft election of the board's stream, one request
+    // timeout (5 s) after another; measured alone, single writes took 5 to 14 s after the kill.
+    // A write the cluster leaves unanswered past the store's outage tolerance (30 s) gives up, and
+    // the look that follows may take as long: the patience covers that much and the next write.
+    await waitFor(() => writers.every((w) => w.succeeded.some((a) => a.at > killedAt)), 2 * PATIENCE + 10_000, "both writers to write again after the kill").catch((error: unknown) => {
+      // What each writer's attempts since the kill came to, to tell a stuck client from a slow cluster.
+      const since = writers.map((w, i) => `writer${i}: ${JSON.stringify(w.attempts.filter((a) => a.at > killedAt - 1000).map((a) => [a.at - killedAt, a.outcome, a.error?.slice(0, 120)]))}`);
+      throw new Error(`${String(error)}; attempts from 1 s before the kill: ${since.join(" / ")}`);
+    });
     await Promise.all(writers.map((w) => w.stop()));
     lap("both writers wrote again and stopped");
     await assertBoardConsistent(boards[0]!, writers, watchedBoard, t);
