@@ -54,7 +54,7 @@ async function servedPair() {
   const board = await coordinator.tasks();
   const bus = await coordinator.bus();
   const errors: string[] = [];
-  const stop = serveBoard(board, bus, (error) => errors.push(error));
+  const stop = serveBoard(board, bus, { error: (error) => errors.push(error) });
   stops.push(stop);
   const local = await thin.tasks();
   const client = new ServedBoard(local, await thin.bus(), local.maxValueBytes, { leading: () => false, timeoutMs: 2000, holding: () => [] });

@@ -84,6 +84,8 @@ export interface SwarmOptions extends SwarmEvents {
   agents?: AgentPruner;
   /** While it leads, the coordinator serves the board's operations to thin workers on this bus (see served.ts). */
   serve?: Bus;
+  /** While it serves, a task of this capability became pending (see `ServeHooks.pending`). */
+  pending?: (capability: string) => void;
 }
 
 /** What joinSwarm needs of a worker. */
@@ -136,7 +138,12 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
   };
   const offServing = served
     ? election.on((event) => {
-        if (event.type === "elected") stopServing ??= serveBoard(tasks, served, (error) => options.election?.({ type: "error", role: election.role, error, at: Date.now() }));
+        if (event.type === "elected") {
+          stopServing ??= serveBoard(tasks, served, {
+            error: (error) => options.election?.({ type: "error", role: election.role, error, at: Date.now() }),
+            ...(options.pending && { pending: options.pending }),
+          });
+        }
         else if (event.type === "deposed" || event.type === "stopped") void unserve();
       })
     : () => {};

@@ -106,6 +106,15 @@ export function staleSubject(board: string, worker: string): string {
   return `tasks.${subjectToken(board)}.stale.${subjectToken(worker)}`;
 }
 
+export interface ServeHooks {
+  error: (error: string) => void;
+  /**
+   * A task of `capability` became pending, told as the coordinator reads it: its own worker
+   * hears it at once, not through a wake that goes out to the bus and back.
+   */
+  pending?: (capability: string) => void;
+}
+
 /**
  * Serves the board's operations to thin workers and announces its changes to them (wakes, stale
  * notices), until the returned stop is called. The coordinator runs this while it leads. Stopping
@@ -113,7 +122,7 @@ export function staleSubject(board: string, worker: string): string {
  * own boards) and resolves once every request already taken is answered: a coordinator that
  * shuts down must not leave a worker waiting out its timeout for an answer that never comes.
  */
-export function serveBoard(board: TaskBoard, bus: Bus, onError: (error: string) => void): () => Promise<void> {
+export function serveBoard(board: TaskBoard, bus: Bus, hooks: ServeHooks): () => Promise<void> {
   const stopped = new AbortController();
   const taken = new Set<Promise<Answer>>();
   const offOps = bus.serve(
@@ -128,7 +137,7 @@ export function serveBoard(board: TaskBoard, bus: Bus, onError: (error: string) 
     },
     { queue: SERVERS },
   );
-  void announce(board, bus, stopped.signal, onError);
+  void announce(board, bus, stopped.signal, hooks);
   return async () => {
     stopped.abort();
     offOps();
@@ -216,7 +225,7 @@ function fromWire(error: z.infer<typeof errorSchema>): Error {
  * of each task that became pending, and a stale notice to the worker that held a task when the
  * task moved on without it (cancelled; its lease lapsed and it was retried or taken by another).
  */
-async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, onError: (error: string) => void): Promise<void> {
+async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, hooks: ServeHooks): Promise<void> {
   while (!signal.aborted) {
     try {
       const since = await board.head();
@@ -233,6 +242,7 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, onError
       };
       for await (const { task } of board.watch({ since, signal })) {
         if (task.status === "pending") {
+          hooks.pending?.(task.capability);
           if (waking.size === 0) setImmediate(wake);
           waking.set(task.capability, (waking.get(task.capability) ?? 0) + 1);
         }
@@ -248,7 +258,7 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, onError
     } catch (error) {
       // Fell behind past the board's retention: start again from now (workers poll meanwhile).
       if (error instanceof HorizonError) continue;
-      if (!signal.aborted) onError(`announcing task board changes: ${describeError(error)}`);
+      if (!signal.aborted) hooks.error(`announcing task board changes: ${describeError(error)}`);
       return;
     }
   }

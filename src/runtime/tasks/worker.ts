@@ -232,7 +232,12 @@ export class TaskWorker {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
         leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
         agents: this.#swarm.agents,
-        ...(this.#ops !== this.#tasks && { serve: this.#swarm.served }),
+        ...(this.#ops !== this.#tasks && {
+          serve: this.#swarm.served,
+          pending: (capability: string) => {
+            if (this.capabilities.includes(capability)) this.#changes.bump();
+          },
+        }),
         election: (event) => {
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
