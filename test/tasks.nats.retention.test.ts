@@ -118,3 +118,35 @@ test("a snapshot head that is not Colony's is skipped and counted; the board ope
     assert.match(rejected.last.join(" "), /not a snapshot head/);
   });
 });
+
+test("after a burst that retention then removes, the next snapshot holds what the board kept, not the burst", T, async () => {
+  const prefix = `r${randomUUID().slice(0, 8)}`;
+  const { stream, snapshots } = natsNames(prefix).tasks("default");
+  const writer = colonyOn(prefix);
+  const newestHead = async () => {
+    const nc = await connect({ servers: nats.server.url });
+    try {
+      const message = await (await jetstreamManager(nc)).streams.getMessage(snapshots.stream, { last_by_subj: `${snapshots.subject}.head` });
+      return message?.json<{ seq: number; entries?: number }>();
+    } finally {
+      await nc.close();
+    }
+  };
+  await closing([writer], async () => {
+    const tasks = await writer.tasks();
+    // 1,200 tasks in flight at once: the snapshots written meanwhile hold all of them.
+    const burst = await tasks.submitAll(Array.from({ length: 1200 }, (_, i) => ({ kind: "k", input: i })));
+    const claimed = await tasks.claimMany({ worker: "w", capabilities: ["k"], leaseMs: 60_000, max: burst.length });
+    for (const task of claimed) await tasks.complete(task.id, null, { generation: task.generation });
+    const during = await newestHead();
+    assert.ok(during && (during.entries ?? 0) > 1000, `a snapshot of the burst: ${JSON.stringify(during)}`);
+    // Retention keeps 40 finished tasks and 80 events; a few more tasks pass the snapshot's mark.
+    await tasks.sweep();
+    await runThrough(tasks, 5);
+  });
+  // Closing waited for the snapshot on its way.
+  const after = await newestHead();
+  assert.ok(after && after.entries !== undefined && after.entries <= 200, `the newest snapshot holds ${JSON.stringify(after)}`);
+  const log = await streamState(stream);
+  assert.ok(log.last - after.seq < 50, `it is of the board as it ended (log at ${log.last}, snapshot at ${after.seq})`);
+});

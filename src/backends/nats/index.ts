@@ -4,6 +4,7 @@
  * are KV buckets. Everything lives under a prefix, so swarms sharing a server never see each other.
  */
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
@@ -96,6 +97,8 @@ function connectionOptions(options: NatsBackendOptions): NodeConnectionOptions {
 
 /** The oldest nats-server whose KV and JetStream behaviour Colony relies on (Debian ships 2.9). */
 const OLDEST_SERVER: [number, number] = [2, 9];
+/** How long closing waits for a task board's snapshot being written. */
+const SETTLE_MS = 5000;
 
 function checkServerVersion(version: string | undefined, where: string): void {
   const [major = 0, minor = 0] = (version ?? "").split(".").map((n) => Number.parseInt(n, 10));
@@ -122,8 +125,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
     const bucket = (name: string) => outlast(() => kvm.create(name, { history: 1, replicas, allow_direct: false }));
     const [runs, agents, leases] = [await bucket(names.runs), await bucket(names.agents), await bucket(names.leases)];
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-    const opened = new Set<{ rejected(): RejectedMessages }>();
-    const track = <S extends { rejected(): RejectedMessages }>(store: S): S => (opened.add(store), store);
+    const opened = new Set<{ rejected(): RejectedMessages; settle?(): Promise<void> }>();
+    const track = <S extends { rejected(): RejectedMessages; settle?(): Promise<void> }>(store: S): S => (opened.add(store), store);
     return {
       runs: new NatsRunStore(runs, bucketScan(js, jsm, names.runs)),
       agents: new NatsAgentStore(agents, new KvCas(js, jsm, agents, names.agents, replicas), bucketScan(js, jsm, names.agents), bucketStream(js, jsm, names.agents)),
@@ -139,6 +142,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
       },
       rejected: () => totalOf([...opened].map((store) => store.rejected())),
       async close() {
+        // A snapshot being written is finished (a while at most: an unreachable server gives it up).
+        await Promise.race([Promise.all([...opened].map((store) => store.settle?.())), sleep(SETTLE_MS, undefined, { ref: false })]);
         // Before the connection goes: the change feeds' consumers are deleted, not left to expire.
         await closeFeeds(js);
         await nc.close();

@@ -48,6 +48,15 @@ const FEED_WAIT_MS = 50;
  * interval keeps the writing of snapshots to about what the log itself takes.
  */
 const SNAPSHOT_EVERY = 500;
+/**
+ * A snapshot is also written once the state holds less than half of what the newest snapshot
+ * held (retention removed what a burst of work left), less this many tasks and events, and at
+ * least SHRUNK_AFTER messages came after it: a board that went quiet is opened from what it holds,
+ * not from the burst its last snapshot happened to catch. (Not again and again: the state must
+ * grow and shrink again before the next.)
+ */
+const SHRUNK_BY = 256;
+const SHRUNK_AFTER = 8;
 
 /** How many transactions of one client are committed together as one write set, at most. */
 const GROUP_MAX = 64;
@@ -80,7 +89,14 @@ export interface TaskStreams {
 }
 
 /** The snapshot stream's head message: the newest snapshot, as its chunks' subject and where they start. */
-const snapshotHeadSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), seq: z.number().int().min(0), first: z.number().int().min(1), chunks: z.number().int().min(1) });
+const snapshotHeadSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  seq: z.number().int().min(0),
+  first: z.number().int().min(1),
+  chunks: z.number().int().min(1),
+  /** Its tasks and events; absent from older heads. */
+  entries: z.number().int().min(0).optional(),
+});
 type SnapshotHead = z.infer<typeof snapshotHeadSchema>;
 
 /** A transaction lost the race for what it rests on more often than this in a row. */
@@ -102,6 +118,8 @@ export class NatsTaskStore implements TaskStore {
   #applied = 0;
   /** The log sequence the newest snapshot this client knows of reflects, and the one writing now. */
   #snapshotSeq = 0;
+  /** The tasks and events the newest snapshot this client knows of holds; undefined if it does not know. */
+  #snapshotEntries: number | undefined;
   #snapshotting: Promise<void> | undefined;
   /** Listeners of the change feed, which brings each stored message to this client while there are any. */
   #listeners = 0;
@@ -447,18 +465,35 @@ export class NatsTaskStore implements TaskStore {
     this.#state = restored.state;
     this.#applied = head.seq;
     this.#snapshotSeq = Math.max(this.#snapshotSeq, head.seq);
+    this.#snapshotEntries = this.#entries();
   }
 
-  /** Starts writing a snapshot in the background once the log has grown enough past the newest one. */
+  /** The tasks and events the folded state holds. */
+  #entries(): number {
+    return this.#state.tasks.size + this.#state.events.length;
+  }
+
+  /**
+   * Starts writing a snapshot in the background once the log has grown enough past the newest
+   * one, or the state has shrunk well below it (see SHRUNK_BY).
+   */
   #maybeSnapshot(): void {
     if (this.#snapshotting) return;
-    const every = Math.max(SNAPSHOT_EVERY, Math.ceil((this.#state.tasks.size + this.#state.events.length) / 4));
-    if (this.#applied - this.#snapshotSeq < every) return;
-    this.#snapshotting = this.#snapshot(every)
+    const entries = this.#entries();
+    const every = Math.max(SNAPSHOT_EVERY, Math.ceil(entries / 4));
+    const since = this.#applied - this.#snapshotSeq;
+    const shrunk = since >= SHRUNK_AFTER && this.#snapshotEntries !== undefined && this.#snapshotEntries > 2 * entries + SHRUNK_BY;
+    if (since < every && !shrunk) return;
+    this.#snapshotting = this.#snapshot(every, shrunk)
       .catch(() => {
         // A lost connection or a closed client: the next client to pass the mark writes one.
       })
       .finally(() => (this.#snapshotting = undefined));
+  }
+
+  /** Resolves once the snapshot being written, if any, is written or given up: before the connection closes. */
+  async settle(): Promise<void> {
+    await this.#snapshotting;
   }
 
   /**
@@ -467,14 +502,17 @@ export class NatsTaskStore implements TaskStore {
    * unneeded: older snapshots, and the log up to the snapshot before this one (a client that
    * falls behind by less than a snapshot's interval still folds from the log).
    */
-  async #snapshot(every: number): Promise<void> {
+  async #snapshot(every: number, shrunk: boolean): Promise<void> {
     const previous = await this.#snapshotHead();
-    if (previous && this.#applied - previous.head.seq < every) {
-      // Another client wrote one lately.
+    const lately = previous && this.#applied - previous.head.seq < (shrunk ? SHRUNK_AFTER : every);
+    if (previous && lately && (!shrunk || (previous.head.entries ?? Infinity) <= 2 * this.#entries() + SHRUNK_BY)) {
+      // Another client wrote one lately (and, when the state shrank, one as small).
       this.#snapshotSeq = Math.max(this.#snapshotSeq, previous.head.seq);
+      this.#snapshotEntries = previous.head.entries;
       return;
     }
     const seq = this.#applied;
+    const entries = this.#entries();
     const id = randomUUID();
     const subject = `${this.#snapshots.subject}.c.${id}`;
     const limit = Math.max(1024, this.#maxPayload - 4096);
@@ -496,7 +534,7 @@ export class NatsTaskStore implements TaskStore {
       size += bytes;
     }
     await flush();
-    const head: SnapshotHead = { id, seq, first, chunks };
+    const head: SnapshotHead = { id, seq, first, chunks, entries };
     try {
       await this.#js.publish(`${this.#snapshots.subject}.head`, JSON.stringify(head), { expect: { lastSubjectSequence: previous?.seq ?? 0 } });
     } catch (error) {
@@ -504,6 +542,7 @@ export class NatsTaskStore implements TaskStore {
       throw error;
     }
     this.#snapshotSeq = Math.max(this.#snapshotSeq, seq);
+    this.#snapshotEntries = entries;
     // Nothing is before a first message; and nats-server 2.9 takes a purge up to seq 1 as "purge all".
     if (first > 1) await this.#jsm.streams.purge(this.#snapshots.stream, { seq: first });
     if (previous && previous.head.seq > 0) await this.#jsm.streams.purge(this.#stream, { seq: previous.head.seq + 1 });
