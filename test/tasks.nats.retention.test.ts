@@ -144,9 +144,12 @@ test("after a burst that retention then removes, the next snapshot holds what th
     await tasks.sweep();
     await runThrough(tasks, 5);
   });
-  // Closing waited for the snapshot on its way.
+  // Closing waited for the snapshot on its way. The board keeps 40 finished tasks, 80 events and
+  // the last few tasks' own: about 130 entries. A snapshot may be written while retention is
+  // still removing the burst, once the state is under half the last one's (less 256), so the
+  // newest holds at most twice what is kept and 256 more: well under the burst's thousands.
   const after = await newestHead();
-  assert.ok(after && after.entries !== undefined && after.entries <= 200, `the newest snapshot holds ${JSON.stringify(after)}`);
+  assert.ok(after && after.entries !== undefined && after.entries <= 2 * 150 + 256, `the newest snapshot holds ${JSON.stringify(after)}`);
   const log = await streamState(stream);
   assert.ok(log.last - after.seq < 50, `it is of the board as it ended (log at ${log.last}, snapshot at ${after.seq})`);
 });
