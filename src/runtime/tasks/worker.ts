@@ -232,8 +232,8 @@ export class TaskWorker {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
         leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
         agents: this.#swarm.agents,
-        ...(this.#ops !== this.#tasks && {
-          serve: this.#swarm.served,
+        ...(this.#served && {
+          serve: this.#served,
           pending: (capability: string) => {
             if (this.capabilities.includes(capability)) this.#changes.bump();
           },
