@@ -134,12 +134,14 @@ test("after a burst that retention then removes, the next snapshot holds what th
   };
   await closing([writer], async () => {
     const tasks = await writer.tasks();
-    // 1,200 tasks in flight at once: the snapshots written meanwhile hold all of them.
+    // 1,200 tasks in flight at once, each heartbeaten (a message each, and nothing retention may
+    // remove): the snapshot written meanwhile holds all of them.
     const burst = await tasks.submitAll(Array.from({ length: 1200 }, (_, i) => ({ kind: "k", input: i })));
     const claimed = await tasks.claimMany({ worker: "w", capabilities: ["k"], leaseMs: 60_000, max: burst.length });
-    for (const task of claimed) await tasks.complete(task.id, null, { generation: task.generation });
+    for (const task of claimed) await tasks.heartbeat(task.id, { generation: task.generation });
     const during = await newestHead();
     assert.ok(during && (during.entries ?? 0) > 1000, `a snapshot of the burst: ${JSON.stringify(during)}`);
+    for (const task of claimed) await tasks.complete(task.id, null, { generation: task.generation });
     // Retention keeps 40 finished tasks and 80 events; a few more tasks pass the snapshot's mark.
     await tasks.sweep();
     await runThrough(tasks, 5);
