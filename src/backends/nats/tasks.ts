@@ -378,6 +378,10 @@ export class NatsTaskStore implements TaskStore {
         ({ first_seq: first, last_seq: head } = (await this.#jsm.streams.info(this.#stream)).state);
         if (first > this.#applied + 1) throw new ColonyError("CORRUPT", `the task log ${this.#stream} starts at ${first}, past its newest snapshot (at ${this.#applied}); was it purged by hand?`);
       }
+    } else if (this.#awaiting.size === 0 && head - this.#applied >= 2 * SNAPSHOT_EVERY) {
+      // Far behind (a thin worker doing an operation itself, a client that did not listen): from
+      // the newest snapshot, if reading it costs less than folding the log up to it.
+      await this.#startFromSnapshot(head - this.#applied);
     }
     if (head - this.#applied >= BATCH_FROM) await this.#fetchUpTo(head);
     while (this.#applied < head) {
@@ -441,10 +445,13 @@ export class NatsTaskStore implements TaskStore {
    * the board, or one that fell behind a purge). A snapshot that does not read back whole is
    * skipped and counted; the log from before it is then still there to fold, unless it was purged.
    */
-  async #startFromSnapshot(): Promise<void> {
+  async #startFromSnapshot(behind?: number): Promise<void> {
     const found = await this.#snapshotHead();
     if (!found || found.head.seq <= this.#applied) return;
     const { head } = found;
+    // A snapshot costs about what the interval of log it stands for does (see SNAPSHOT_EVERY):
+    // taken only for twice that, and never when its size is not known.
+    if (behind !== undefined && behind < 2 * Math.max(SNAPSHOT_EVERY, Math.ceil((head.entries ?? Infinity) / 4))) return;
     const lines: string[] = [];
     let chunks = 0;
     for await (const message of readStream(this.#js, this.#jsm, this.#snapshots.stream, { from: head.first, through: found.seq, subject: `${this.#snapshots.subject}.c.${head.id}` })) {
