@@ -35,10 +35,11 @@ export class LocalBus implements BusTransport {
     this.#deliver(subject, payload, undefined);
   }
 
-  subscribe(subject: string, handler: BusHandler, options: { queue?: string } = {}): () => void {
+  subscribe(subject: string, handler: BusHandler, options: { queue?: string } = {}): () => Promise<void> {
     const subscription: Subscription = { pattern: subject.split("."), handler, ...(options.queue !== undefined && { queue: options.queue }) };
     this.#subscriptions.add(subscription);
-    return () => this.#subscriptions.delete(subscription);
+    // Delivery is synchronous here: nothing is on its way once it is gone.
+    return async () => void this.#subscriptions.delete(subscription);
   }
 
   request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {

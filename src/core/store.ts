@@ -164,8 +164,12 @@ export interface BusTransport {
   /** The largest payload the transport carries, in bytes. */
   readonly maxPayload: number;
   publish(subject: string, payload: Uint8Array): void;
-  /** With `queue`, each message goes to one subscriber of the group instead of to all. */
-  subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): () => void;
+  /**
+   * With `queue`, each message goes to one subscriber of the group instead of to all. Returns the
+   * unsubscribe, which resolves once the messages already on their way to this subscriber when it
+   * was called have been handed to `handler` (a server may still send some until it has heard).
+   */
+  subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): () => Promise<void>;
   /** The first reply; rejects with BusTimeoutError after timeoutMs, or at once if nobody listens. */
   request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
 }

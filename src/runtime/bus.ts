@@ -87,9 +87,9 @@ export class Bus {
     this.#stats.published++;
   }
 
-  /** Handles each valid message on `subject` (wildcards allowed); with `queue`, one member of the group gets each. */
+  /** Handles each valid message on `subject` (wildcards allowed); with `queue`, one member of the group gets each. Returns the unsubscribe. */
   subscribe<T>(on: Channel<T>, subject: string, handler: (message: T, subject: string) => void | Promise<void>, options: { queue?: string } = {}): () => void {
-    return this.#transport.subscribe(
+    const off = this.#transport.subscribe(
       subject,
       (payload, actual) => {
         const message = this.#decode(on, actual, payload);
@@ -97,10 +97,15 @@ export class Bus {
       },
       options,
     );
+    return () => void off();
   }
 
-  /** Answers requests on `subject`; a request that is not valid gets no answer (the asker times out). */
-  serve<Q, A>(ask: Channel<Q>, answer: Channel<A>, subject: string, handler: (request: Q) => A | Promise<A>, options: { queue?: string } = {}): () => void {
+  /**
+   * Answers requests on `subject`; a request that is not valid gets no answer (the asker times
+   * out). Returns the stop, which resolves once the requests already on their way have been taken
+   * (their handlers started; see `BusTransport.subscribe`).
+   */
+  serve<Q, A>(ask: Channel<Q>, answer: Channel<A>, subject: string, handler: (request: Q) => A | Promise<A>, options: { queue?: string } = {}): () => Promise<void> {
     return this.#transport.subscribe(
       subject,
       (payload, actual, reply) => {

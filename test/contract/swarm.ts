@@ -271,7 +271,7 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
         await assert.rejects(a.request(echo, echo, "mute", { text: "hi" }, 200), (e: Error) => e instanceof BusRequestError && e.code === "BUS_TIMEOUT");
         assert.throws(() => a.publish(note, "notes.x", { text: "no n" } as never), BusMessageError);
         assert.throws(() => a.publish(echo, "echo", { text: "x".repeat(a.maxBytes) }), /over the bus limit/);
-        off();
+        await off();
         mute();
       });
 

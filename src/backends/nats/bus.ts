@@ -24,7 +24,7 @@ export class NatsBus implements BusTransport {
     this.#nc.publish(this.#root + subject, payload);
   }
 
-  subscribe(subject: string, handler: BusHandler, options: { queue?: string } = {}): () => void {
+  subscribe(subject: string, handler: BusHandler, options: { queue?: string } = {}): () => Promise<void> {
     const subscription = this.#nc.subscribe(this.#root + subject, {
       ...(options.queue !== undefined && { queue: options.queue }),
       callback: (error, message) => {
@@ -33,7 +33,9 @@ export class NatsBus implements BusTransport {
         handler(message.data, message.subject.slice(this.#root.length), message.reply ? (payload) => message.respond(payload) : undefined);
       },
     });
-    return () => subscription.unsubscribe();
+    // A drain, not a plain unsubscribe: what the server sent before it heard is still handled
+    // (a request among it answered, not left to time out), and a closed connection is no error.
+    return () => (subscription.isClosed() ? Promise.resolve() : subscription.drain().catch(() => {}));
   }
 
   async request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {

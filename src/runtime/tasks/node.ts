@@ -172,10 +172,9 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
     async leave() {
       clearInterval(sweeper);
       clearInterval(agentSweeper);
-      offNode();
       offRejects();
       // Thin workers find nobody serving from here on, and get what they asked for already.
-      await unserve();
+      await Promise.all([offNode(), unserve()]);
       await election.stop();
       offServing();
       offElection();

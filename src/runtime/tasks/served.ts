@@ -140,7 +140,8 @@ export function serveBoard(board: TaskBoard, bus: Bus, hooks: ServeHooks): () =>
   void announce(board, bus, stopped.signal, hooks);
   return async () => {
     stopped.abort();
-    offOps();
+    // Taken: what the server sent before it heard of the unsubscribe. Then answered.
+    await offOps();
     await Promise.allSettled([...taken]);
   };
 }
