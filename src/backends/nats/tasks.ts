@@ -50,13 +50,13 @@ const FEED_WAIT_MS = 50;
 const SNAPSHOT_EVERY = 500;
 /**
  * A snapshot is also written once the state holds less than half of what the newest snapshot
- * held (retention removed what a burst of work left), less this many tasks and events, and at
- * least SHRUNK_AFTER messages came after it: a board that went quiet is opened from what it holds,
- * not from the burst its last snapshot happened to catch. (Not again and again: the state must
- * grow and shrink again before the next.)
+ * held (retention removed what a burst of work left), less this many tasks and events, and
+ * SHRUNK_AFTER messages or more came after it: a board that went quiet is opened from what it
+ * holds, not from the burst its last snapshot happened to catch, even one written just before the
+ * board was swept. (Not again and again: the state must grow and shrink again before the next.)
  */
 const SHRUNK_BY = 256;
-const SHRUNK_AFTER = 8;
+const SHRUNK_AFTER = 1;
 
 /** How many transactions of one client are committed together as one write set, at most. */
 const GROUP_MAX = 64;
