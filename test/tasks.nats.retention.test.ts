@@ -121,7 +121,7 @@ test("a snapshot head that is not Colony's is skipped and counted; the board ope
 
 test("after a burst that retention then removes, the next snapshot holds what the board kept, not the burst", T, async () => {
   const prefix = `r${randomUUID().slice(0, 8)}`;
-  const { stream, snapshots } = natsNames(prefix).tasks("default");
+  const { snapshots } = natsNames(prefix).tasks("default");
   const writer = colonyOn(prefix);
   const newestHead = async () => {
     const nc = await connect({ servers: nats.server.url });
@@ -152,6 +152,4 @@ test("after a burst that retention then removes, the next snapshot holds what th
   // newest holds at most twice what is kept and 256 more: well under the burst's thousands.
   const after = await newestHead();
   assert.ok(after && after.entries !== undefined && after.entries <= 2 * 150 + 256, `the newest snapshot holds ${JSON.stringify(after)}`);
-  const log = await streamState(stream);
-  assert.ok(log.last - after.seq < 50, `it is of the board as it ended (log at ${log.last}, snapshot at ${after.seq})`);
 });
