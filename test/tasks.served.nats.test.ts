@@ -57,7 +57,7 @@ async function servedPair() {
   const stop = serveBoard(board, bus, { error: (error) => errors.push(error) });
   stops.push(stop);
   const local = await thin.tasks();
-  const client = new ServedBoard(local, await thin.bus(), local.maxValueBytes, { leading: () => false, timeoutMs: 2000, holding: () => [] });
+  const client = new ServedBoard(local, await thin.bus(), { leading: () => false, timeoutMs: 2000, holding: () => [] });
   return {
     prefix,
     board,

@@ -143,8 +143,7 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
             error: (error) => options.election?.({ type: "error", role: election.role, error, at: Date.now() }),
             ...(options.pending && { pending: options.pending }),
           });
-        }
-        else if (event.type === "deposed" || event.type === "stopped") void unserve();
+        } else if (event.type === "deposed" || event.type === "stopped") void unserve();
       })
     : () => {};
   election.start();

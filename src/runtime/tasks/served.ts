@@ -283,12 +283,10 @@ export class ServedBoard implements WorkerBoard {
   readonly #local: TaskBoard;
   readonly #bus: Bus;
   readonly #options: ServedBoardOptions;
-  readonly #maxValueBytes: number;
 
-  constructor(local: TaskBoard, bus: Bus, maxValueBytes: number, options: ServedBoardOptions) {
+  constructor(local: TaskBoard, bus: Bus, options: ServedBoardOptions) {
     this.#local = local;
     this.#bus = bus;
-    this.#maxValueBytes = maxValueBytes;
     this.#options = options;
   }
 
@@ -301,7 +299,7 @@ export class ServedBoard implements WorkerBoard {
 
   completeAndClaim(id: string, result: unknown, options: { generation: number }, next?: ClaimRequest & { max: number }): Promise<{ task: TaskOutline; claimed: Task[] }> {
     // Checked here, as the board checks it: a result it cannot store fails the task, whoever was asked.
-    toJson(`task ${id} result`, result ?? null, this.#maxValueBytes);
+    toJson(`task ${id} result`, result ?? null, this.#local.maxValueBytes);
     return this.#ask({ op: "complete", id, generation: options.generation, result: result ?? null, ...(next && { next }) }, async (timedOut) => {
       let done: { task: TaskOutline; claimed: Task[] };
       try {

@@ -210,7 +210,7 @@ export class TaskWorker {
     this.#swarm = swarm;
     this.#ops =
       swarm?.served && !this.#options.local
-        ? new ServedBoard(tasks, swarm.served, tasks.maxValueBytes, {
+        ? new ServedBoard(tasks, swarm.served, {
             leading: () => this.#membership?.leading ?? false,
             // Past half a heartbeat's interval, the worker does the operation on its own board: an
             // answer lost with its coordinator (killed after it was asked) must not cost the lease
