@@ -119,6 +119,8 @@ interface Node {
   markReady(): void;
   /** Set when the agent's own declarations break its limits: its first turn is refused with it. */
   refusal: Error | undefined;
+  /** Its one registry write, for one that ended before it was due there (see `#moveNow`). */
+  written?: Promise<void>;
   /** Whether its record is in the registry yet (see `SpawnScope.registerAfterMs`). */
   registered: boolean;
 }
@@ -150,6 +152,8 @@ export class AgentRuntime {
   readonly #nodes = new Map<string, Node>();
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Registry writes of agents that ended before they were due there, on their way (see `#moveNow`). */
+  readonly #writing = new Set<Promise<void>>();
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -194,6 +198,7 @@ export class AgentRuntime {
     clearInterval(this.#poll);
     const roots = [...this.#nodes.values()].filter((n) => !isFinal(n.record.state) && (!n.parent || isFinal(n.parent.record.state)));
     await Promise.all(roots.map((n) => this.#stop(n, "terminated", "the colony closed", graceMs, true)));
+    await Promise.all(this.#writing);
   }
 
   async #create(
@@ -581,8 +586,14 @@ export class AgentRuntime {
         throw new TransitionError(node.id, `its record moved past generation ${node.record.generation} (another writer changed it)`);
       }
     } else if (isFinal(state)) {
-      // It ended before it was due in the registry: its one write, as it ended.
-      await this.#deps.agents.insert({ ...node.record, ...next, generation: node.record.generation + 1 });
+      // It ended before it was due in the registry: its one write, as it ended. Not awaited: the
+      // result goes to whoever waits for it at once (a task worker records it), not one registry
+      // round trip later; closing the runtime waits for the write. A failed write is left out of
+      // the registry, as an awaited one was (its end was reported all the same).
+      const write = this.#deps.agents.insert({ ...node.record, ...next, generation: node.record.generation + 1 }).catch(() => {});
+      this.#writing.add(write);
+      void write.finally(() => this.#writing.delete(write));
+      node.written = write;
       node.registered = true;
     }
     // Not `next.usage`: a turn may have counted itself while the registry write was on its way,
@@ -639,6 +650,7 @@ export class AgentRuntime {
       this.#release(node);
       node.driver?.dispose();
       if (node.delivery === "on_demand" && node.parent) {
+        await node.written;
         await this.#deps.agents.putReport(
           node.id,
           final.ok ? { status: "succeeded", result: final.result } : { status: "failed", reason: final.reason!, error: final.error! },
