@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsNames } from "../src/backends/nats/names.ts";
 import { createColony, natsBackend, type Colony, type LogRecord, type TaskEvent } from "../src/index.ts";
 import { startNatsServer } from "../src/testing/nats-server.ts";
+import { LINGER_MS } from "../src/core/task-events.ts";
 import { waitFor } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
@@ -36,10 +37,13 @@ async function consumersOn(manager: JetStreamManager, stream: string): Promise<n
 }
 
 /** The count once deletions on their way have landed: what stays on the server. */
-async function settled(manager: JetStreamManager, stream: string, expected: number): Promise<number> {
-  await waitFor(async () => (await consumersOn(manager, stream)) <= expected, 5000, `at most ${expected} consumer(s) on ${stream}`).catch(() => {});
+async function settled(manager: JetStreamManager, stream: string, expected: number, ms = 5000): Promise<number> {
+  await waitFor(async () => (await consumersOn(manager, stream)) <= expected, ms, `at most ${expected} consumer(s) on ${stream}`).catch(() => {});
   return consumersOn(manager, stream);
 }
+
+/** Long enough for a task board's reader to stop once its last watcher left (it lingers LINGER_MS for the next). */
+const LINGERED_MS = LINGER_MS + 10_000;
 
 function pair(prefix = `c${randomUUID().slice(0, 8)}`): { prefix: string; waiter: Colony; worker: Colony } {
   const waiter = createColony({ backend: nats.backend(prefix) });
@@ -73,12 +77,13 @@ test("1,000 waits on tasks completed by another client leave no more consumers t
       }
       await remote.complete(claimed.id, i, { generation: claimed.generation });
       assert.equal((await waited).status, "succeeded");
-      if (i === 1 || i === 1000) counts.push(await settled(jsm, stream, 0));
+      if (i === 1 || i === 1000) counts.push(await settled(jsm, stream, 1));
     }
-    t.diagnostic(`consumers on the task stream: ${duringWait} during the first wait, ${counts[0]} after 1 wait, ${counts[1]} after 1,000 (${blocked} of them blocked)`);
+    const idle = await settled(jsm, stream, 0, LINGERED_MS);
+    t.diagnostic(`consumers on the task stream: ${duringWait} during the first wait, ${counts[0]} after 1 wait, ${counts[1]} after 1,000 (${blocked} of them blocked), ${idle} once idle`);
     assert.equal(duringWait, 1, "a blocked wait listens through one consumer");
-    assert.ok(counts[1]! <= counts[0]!, `after 1,000 waits ${counts[1]} consumers, after 1 wait ${counts[0]}`);
-    assert.equal(counts[1], 0);
+    assert.ok(counts[1]! <= counts[0]! && counts[0]! <= 1, `after 1,000 waits ${counts[1]} consumers, after 1 wait ${counts[0]}`);
+    assert.equal(idle, 0, "consumers once nobody has waited for a while");
 
     // A wait still open when the colony closes leaves nothing behind either.
     const last = await tasks.submit({ kind: "k" });
@@ -129,7 +134,7 @@ test("100 concurrent watchers (50 on a task board, 50 on a board) share one cons
 
     stop.abort();
     await Promise.all(watching);
-    assert.equal(await settled(jsm, taskStream, 0), 0, "task stream consumers after the watchers left");
+    assert.equal(await settled(jsm, taskStream, 0, LINGERED_MS), 0, "task stream consumers after the watchers left");
     assert.equal(await settled(jsm, boardStream, 0), 0, "board stream consumers after the watchers left");
   } finally {
     stop.abort();

@@ -19,6 +19,14 @@ import type { TaskEvent } from "./tasks.ts";
 const PAGE = 500;
 /** Events held for one attached watcher before it is left to read the store for itself. */
 const MAX_QUEUED = 2 * PAGE;
+/**
+ * How long the reader runs on after its last watcher left: one `wait()` after another (a client
+ * that submits and waits, task by task) then attaches to a reader at the head, instead of each
+ * starting one that first finds the head and the leases (two reads of the store). On NATS its
+ * change listener keeps the store's feed (one consumer) and its folded state for as long: a
+ * reader started anew made a consumer and caught up with the log, about 2 ms a wait.
+ */
+export const LINGER_MS = 5_000;
 
 interface Route {
   readonly taskId: string | undefined;
@@ -47,6 +55,8 @@ export class TaskEventRouter {
   #failure: unknown;
   /** Bumped by the store's changes, when the pump has found the head or has ended, and when the last watcher leaves. */
   readonly #changes = new ChangeSignal();
+  /** Until when the pump runs on with nobody watching (see LINGER_MS). */
+  #lingerUntil = 0;
   #closed = false;
 
   constructor(store: TaskStore, name: string, reap: () => Promise<Map<string, number>>) {
@@ -140,7 +150,14 @@ export class TaskEventRouter {
 
   #leftJoining(): void {
     this.#joining--;
-    if (!this.#watched) this.#changes.bump();
+    this.#leftLast();
+  }
+
+  /** The last one gone: the pump runs on a while for the next (see LINGER_MS), then stops, and with it this board's change listener. */
+  #leftLast(): void {
+    if (this.#watched) return;
+    this.#lingerUntil = Date.now() + LINGER_MS;
+    this.#changes.bump();
   }
 
   #attach(route: Route): void {
@@ -159,8 +176,7 @@ export class TaskEventRouter {
       routes?.delete(route);
       if (routes?.size === 0) this.#byTask.delete(route.taskId);
     }
-    // The last one gone: the pump stops, and with it this board's change listener.
-    if (!this.#watched) this.#changes.bump();
+    this.#leftLast();
   }
 
   *#routes(): Generator<Route> {
@@ -178,7 +194,7 @@ export class TaskEventRouter {
       let leases = await this.#reap();
       this.#cursor = await this.#store.head();
       this.#changes.bump();
-      while (!this.#closed && this.#watched) {
+      while (!this.#closed && (this.#watched || Date.now() < this.#lingerUntil)) {
         const seen = this.#changes.version;
         const events = await this.#store.events(this.#cursor, PAGE);
         for (const event of events) {
@@ -188,7 +204,7 @@ export class TaskEventRouter {
           this.#route(event);
         }
         if (events.length > 0) continue;
-        const lapsed = await waitOrLapse(this.#changes, seen, leases);
+        const lapsed = await waitOrLapse(this.#changes, seen, leases, this.#watched ? Infinity : this.#lingerUntil);
         if (lapsed && !this.#closed && this.#watched) leases = await this.#reap();
       }
     } catch (error) {
@@ -228,23 +244,26 @@ export class TaskEventRouter {
 }
 
 /**
- * Waits for a change, or until the first of `leases` ends; true if it ended first (so the caller
- * should reap), false on a change or a close.
+ * Waits for a change, until the first of `leases` ends, or until `until` (a time); true if a
+ * lease ended first (so the caller should reap), false on a change, a close or `until`.
  */
-async function waitOrLapse(changes: ChangeSignal, seen: number, leases: ReadonlyMap<string, number>): Promise<boolean> {
+async function waitOrLapse(changes: ChangeSignal, seen: number, leases: ReadonlyMap<string, number>, until: number): Promise<boolean> {
   let due = Infinity;
-  for (const until of leases.values()) due = Math.min(due, until);
-  if (due === Infinity) {
+  for (const end of leases.values()) due = Math.min(due, end);
+  if (due === Infinity && until === Infinity) {
     await changes.waitPast(seen);
     return false;
   }
   let timer: NodeJS.Timeout | undefined;
   // A lease has lapsed once `now` is past `leaseUntil`. Capped, as a timer cannot wait past 2^31 ms
-  // (and a check every minute is nothing).
-  const delay = Math.min(Math.max(0, due - Date.now()) + 1, 60_000);
-  const lapse = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), delay)));
+  // (and a check every minute is nothing). While nobody watches (`until` is set), it does not hold
+  // the process open.
+  const lapses = due <= until;
+  const delay = Math.min(Math.max(0, Math.min(due, until) - Date.now()) + 1, 60_000);
+  const over = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(lapses), delay)));
+  if (until !== Infinity) timer!.unref();
   try {
-    return await Promise.race([changes.waitPast(seen).then(() => false), lapse]);
+    return await Promise.race([changes.waitPast(seen).then(() => false), over]);
   } finally {
     clearTimeout(timer);
   }

@@ -574,7 +574,7 @@ export class NatsTaskStore implements TaskStore {
     return this.#state.head;
   }
 
-  /** Whether a change feed is running, bringing each stored message to `#offer`. */
+  /** Whether a change feed is running, bringing each stored message to `#fold`. */
   get #fed(): boolean {
     return this.#listeners > 0;
   }
