@@ -259,7 +259,8 @@ describe("colony workers, submit --wait and tasks --watch (with a worker process
     assert.match(done.stdout, /^t-\d+ succeeded \([\d.]+ s, 1 attempt\(s\)\)$/m);
     assert.match(done.stdout, /"n": 7/);
     assert.match(done.stderr, /waiting for t-\d+ \(echo, /);
-    assert.match(done.stderr, /→ claimed by cli-w1 \(attempt 1 of 3\)/);
+    // Claimed as it was submitted (pushed to the idle worker), or after.
+    assert.match(done.stderr, /(→ |, )claimed by cli-w1 \(attempt 1 of 3\)/);
     assert.match(done.stderr, /claimed → succeeded/);
 
     assert.equal(failed.code, 1, failed.stderr);

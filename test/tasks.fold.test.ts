@@ -147,6 +147,32 @@ describe("write sets decided as they are folded", () => {
     assert.throws(() => run(state, direct), /draining/);
   });
 
+  test("two submits pushing to a worker with one free slot: one task is claimed for it, the other made again finds it full", () => {
+    const state = new TaskState();
+    run(state, (tx) => engine.heartbeatWorker(tx, { ...online("w1"), concurrency: 1, push: LEASE }, RESERVE_MS));
+    const { applied, second } = race(state, submit([{ id: "a", kind: "k" }]), submit([{ id: "b", kind: "k" }]));
+    assert.equal(applied, false, "a push rests on the worker's record, which the other push wrote");
+    assert.deepEqual([get(state, "a").status, get(state, "a").owner], ["claimed", "w1"]);
+    assert.deepEqual([second[0]!.status, second[0]!.assignee], ["pending", "w1"]);
+  });
+
+  test("a push and the worker's own claim at once never give it more than its slots, whichever is folded first", () => {
+    for (const pushFirst of [true, false]) {
+      const state = new TaskState();
+      run(state, submit([{ id: "x", kind: "k" }]));
+      run(state, (tx) => engine.heartbeatWorker(tx, { ...online("w1"), concurrency: 1, push: LEASE }, RESERVE_MS));
+      // The push takes the worker's next in line (x, the older), as its own claim does.
+      const push = submit([{ id: "y", kind: "k" }]);
+      const own = (tx: TaskTx) => engine.claim(tx, { worker: "w1", capabilities: ["k"], ...LEASE }, RESERVE_MS, 4);
+      const { applied } = pushFirst ? race(state, push, own) : race(state, own, push);
+      assert.equal(applied, false, `folded ${pushFirst ? "push, then claim" : "claim, then push"}`);
+      if (!pushFirst) run(state, own);
+      const held = [...state.tasks.keys()].map((id) => get(state, id)).filter((t) => t.status === "claimed");
+      assert.deepEqual(held.map((t) => [t.id, t.owner]), [["x", "w1"]], `folded ${pushFirst ? "push, then claim" : "claim, then push"}`);
+      assert.equal(get(state, "y").status, "pending");
+    }
+  });
+
   test("retention does not remove a task that a task submitted meanwhile depends on", () => {
     const state = new TaskState();
     run(state, submit([{ id: "d", kind: "k" }]));

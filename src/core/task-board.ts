@@ -91,6 +91,7 @@ const workerSchema = z.strictObject({
   host: z.string({ message: "host must be a string" }),
   local: z.boolean({ message: "local must be true or false" }),
   ttlMs: whole("ttlMs", 1),
+  push: z.strictObject({ leaseMs: whole("push.leaseMs", 1) }, { message: "push must be { leaseMs }" }).optional(),
 });
 
 const filterSchema = z.strictObject({

@@ -257,6 +257,7 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
     return tx.get(id)!;
   }
   tx.put({ ...task, ...reservation(tx, task, context.reserveMs) }, "submitted");
+  push(tx, tx.get(id)!);
   return tx.get(id)!;
 }
 
@@ -301,15 +302,49 @@ function waitingOn(ids: string[]): string {
   return `waiting on ${ids.join(", ")}`;
 }
 
-/** Gives up to `max` tasks first in line to `request.worker`, in line order. Only one claimer gets a task. */
+/**
+ * Gives up to `max` tasks first in line to `request.worker`, in line order. Only one claimer gets a
+ * task. A worker that takes pushes (`WorkerInfo.push`) is given no more than its free slots as the
+ * board counts them: a push it has not heard of yet holds one.
+ */
 export function claim(tx: TaskTx, request: ClaimRequest, reserveMs: number, max = 1): Task[] {
   reap(tx, reserveMs);
+  const self = tx.workers().find((w) => w.id === request.worker);
+  if (self?.push) {
+    // Rests on its record, which a push to it writes: the two are made one after the other.
+    tx.dependOnWorker(self.id);
+    max = Math.min(max, self.concurrency - tx.ownedBy(self.id).length);
+  }
   const claimed: Task[] = [];
-  for (let task = nextFor(tx, request); task; task = claimed.length < max ? nextFor(tx, request) : undefined) {
-    const patch = { status: "claimed", owner: request.worker, leaseMs: request.leaseMs, leaseUntil: tx.now + request.leaseMs, assignee: undefined, assignedUntil: undefined, runAfter: undefined, reason: undefined } as const;
-    claimed.push(change(tx, task, patch, "claimed"));
+  for (let task = claimed.length < max ? nextFor(tx, request) : undefined; task; task = claimed.length < max ? nextFor(tx, request) : undefined) {
+    claimed.push(claimFor(tx, task, request.worker, request.leaseMs));
   }
   return claimed;
+}
+
+function claimFor(tx: TaskTx, task: Task, worker: string, leaseMs: number): Task {
+  const patch = { status: "claimed", owner: worker, leaseMs, leaseUntil: tx.now + leaseMs, assignee: undefined, assignedUntil: undefined, runAfter: undefined, reason: undefined } as const;
+  return change(tx, task, patch, "claimed");
+}
+
+/**
+ * A task that has just become pending and is reserved for a worker that takes pushes, online with
+ * a free slot: that worker's next task in line (this one, unless one it may take comes first) is
+ * claimed for it here, in the same transaction, and the worker starts it as it hears of it. A
+ * dispatch then costs no claim of the worker's own: on NATS one stored write set fewer between
+ * the submit and the result.
+ */
+function push(tx: TaskTx, task: Task): void {
+  if (task.status !== "pending" || task.assignee === undefined || (task.runAfter ?? 0) > tx.now) return;
+  const worker = workersOf(tx).find((w) => w.id === task.assignee);
+  if (!worker?.push || worker.local || worker.status !== "online" || !isLive(worker, tx.now)) return;
+  if (tx.ownedBy(worker.id).length >= worker.concurrency) return;
+  const next = tx.nextClaimable(worker.id, worker.capabilities, false);
+  if (!next) return;
+  // Written as it is, so that two pushes to it, or a push and its own claim (which rests on it),
+  // are made one after the other and never give it more than its slots.
+  tx.putWorker(worker);
+  claimFor(tx, next, worker.id, worker.push.leaseMs);
 }
 
 /** The task, if `generation` still holds its claim and the lease has not lapsed; else `StaleTaskError`. */
@@ -501,7 +536,7 @@ function dependentStep(tx: TaskTx, dependent: Task, reserveMs: number): (() => T
   if (state.waiting.length === 0) {
     return () => {
       const pending: Task = { ...dependent, status: "pending", reason: undefined };
-      change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked");
+      push(tx, change(tx, dependent, { ...pending, ...reservation(tx, pending, reserveMs) }, "unblocked"));
       return undefined;
     };
   }

@@ -147,6 +147,13 @@ export interface WorkerInfo {
   heartbeatAt: number;
   /** Missing heartbeats for this long marks it offline. */
   ttlMs: number;
+  /**
+   * Set by a worker that follows the board's events itself: a task reserved for it while it has a
+   * free slot is claimed for it in the transaction that made the task pending (a submit, a
+   * dependency ending), with this lease, and the worker starts it as it hears of it, with no claim
+   * of its own. Absent for a thin worker, which hears of the board through its coordinator.
+   */
+  push?: { leaseMs: number };
 }
 
 /** `complete`, `fail` or `heartbeat` with a generation that is no longer the task's; nothing was recorded. */

@@ -1213,6 +1213,73 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       });
     });
 
+    describe("push", () => {
+      const pushing = (id: string, concurrency: number, extra: Partial<Registration> = {}) => register(id, { concurrency, push: { leaseMs: LONG_LEASE_MS }, ...extra });
+
+      it("a task reserved for a worker that takes pushes, while it has a free slot, is claimed for it at submit under its lease", async () => {
+        await pushing("w1", 2);
+        const before = Date.now();
+        const [a, b, c] = [await tasks.submit({ kind: "k" }), await tasks.submit({ kind: "k" }), await tasks.submit({ kind: "k" })];
+        for (const task of [a!, b!]) {
+          assert.deepEqual([task.status, task.owner, task.leaseMs, task.attempts, task.generation, task.assignee], ["claimed", "w1", LONG_LEASE_MS, 0, 2, undefined]);
+          assert.ok(task.leaseUntil! >= before + LONG_LEASE_MS);
+        }
+        // Its two slots are held: the third waits, reserved for it.
+        assert.deepEqual([c!.status, c!.assignee], ["pending", "w1"]);
+        const events = (await eventsOf(tasks)).filter((e) => e.task.id !== c!.id);
+        assert.deepEqual(events.map((e) => [e.type, e.task.id]), [["submitted", a!.id], ["claimed", a!.id], ["submitted", b!.id], ["claimed", b!.id]]);
+        // What was pushed is held as any claim is: completed with its generation.
+        assert.equal((await tasks.complete(a!.id, "done", { generation: a!.generation })).status, "succeeded");
+      });
+
+      it("the worker's own claims take no more than its free slots as the board counts them", async () => {
+        await pushing("w1", 2);
+        const pushed = await tasks.submit({ kind: "k" });
+        assert.equal(pushed.owner, "w1");
+        await tasks.heartbeatWorker({ id: "w1", capabilities: ["k"], concurrency: 2, running: 0, status: "draining", pid: process.pid, host: "test-host", local: false, ttlMs: LONG_LEASE_MS });
+        await tasks.submitAll([{ kind: "k" }, { kind: "k" }, { kind: "k" }]);
+        await pushing("w1", 2);
+        assert.equal((await tasks.claimMany({ worker: "w1", capabilities: ["k"], leaseMs: LONG_LEASE_MS, max: 5 })).length, 1);
+        // A worker that takes no pushes is held to what it asks for, as before.
+        await register("w2", { concurrency: 1 });
+        assert.equal((await tasks.claimMany({ worker: "w2", capabilities: ["k"], leaseMs: LONG_LEASE_MS, max: 5 })).length, 2);
+      });
+
+      it("the worker's next task in line is pushed, not the newest: one of higher priority waiting comes first", async () => {
+        await pushing("w1", 1);
+        const first = await tasks.submit({ kind: "k" });
+        assert.equal(first.owner, "w1");
+        const low = await tasks.submit({ kind: "k" });
+        const high = await tasks.submit({ kind: "k", priority: 5 });
+        await tasks.complete(first.id, null, { generation: first.generation });
+        const newest = await tasks.submit({ kind: "k" });
+        assert.equal(newest.status, "pending");
+        assert.deepEqual([(await get(high.id)).status, (await get(high.id)).owner], ["claimed", "w1"]);
+        assert.equal((await get(low.id)).status, "pending");
+      });
+
+      it("a dependent that becomes pending is pushed too", async () => {
+        await pushing("w1", 1);
+        const gate = await tasks.submit({ id: "gate", kind: "k" });
+        const after = await tasks.submit({ id: "after", kind: "k", dependsOn: ["gate"] });
+        assert.equal(after.status, "blocked");
+        await tasks.complete(gate.id, null, { generation: gate.generation });
+        assert.deepEqual([(await get("after")).status, (await get("after")).owner], ["claimed", "w1"]);
+      });
+
+      it("nothing is pushed to a worker that takes no pushes, is draining, is silent, is a local fallback or lacks the capability", async () => {
+        await register("plain");
+        await pushing("brief", 1, { ttlMs: 50 });
+        await sleep(100);
+        await pushing("fallback", 1, { local: true });
+        await pushing("other", 1, { capabilities: ["other"] });
+        const task = await tasks.submit({ kind: "k" });
+        assert.deepEqual([task.status, task.assignee], ["pending", "plain"]);
+        await pushing("leaving", 1, { status: "draining" });
+        assert.equal((await tasks.submit({ kind: "k", route: { mode: "direct", worker: "plain" } })).status, "pending");
+      });
+    });
+
     describe("retention", () => {
       /** A colony of its own with `retention`, its board, and a helper that runs a task to its end. */
       async function retaining(retention: ColonyUnderTestOptions["retention"]) {

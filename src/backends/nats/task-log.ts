@@ -61,6 +61,7 @@ const workerSchema = z.object({
   startedAt: time,
   heartbeatAt: time,
   ttlMs: time,
+  push: z.object({ leaseMs: time }).optional(),
 });
 
 const eventSchema = z.object({ seq: whole, at: time, type: z.enum(EVENT_TYPES), task: taskSchema });

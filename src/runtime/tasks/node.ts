@@ -14,7 +14,7 @@ import type { AgentPruner } from "../agents/pruner.ts";
 import { channel, subjectToken, type Bus, type BusRejection } from "../bus.ts";
 import { Election, type ElectionEvent } from "../election.ts";
 import type { SubAgentEvent } from "../../core/subagent-types.ts";
-import type { WorkerStatus } from "../../core/tasks.ts";
+import type { Task, WorkerStatus } from "../../core/tasks.ts";
 import { serveBoard } from "./served.ts";
 
 const statsSchema = z.strictObject({
@@ -84,8 +84,8 @@ export interface SwarmOptions extends SwarmEvents {
   agents?: AgentPruner;
   /** While it leads, the coordinator serves the board's operations to thin workers on this bus (see served.ts). */
   serve?: Bus;
-  /** While it serves, a task of this capability became pending (see `ServeHooks.pending`). */
-  pending?: (capability: string) => void;
+  /** While it serves, a task changed (see `ServeHooks.heard`). */
+  heard?: (task: Task) => void;
 }
 
 /** What joinSwarm needs of a worker. */
@@ -141,7 +141,7 @@ export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, lease
         if (event.type === "elected") {
           stopServing ??= serveBoard(tasks, served, {
             error: (error) => options.election?.({ type: "error", role: election.role, error, at: Date.now() }),
-            ...(options.pending && { pending: options.pending }),
+            ...(options.heard && { heard: options.heard }),
           });
         } else if (event.type === "deposed" || event.type === "stopped") void unserve();
       })

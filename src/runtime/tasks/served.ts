@@ -109,10 +109,11 @@ export function staleSubject(board: string, worker: string): string {
 export interface ServeHooks {
   error: (error: string) => void;
   /**
-   * A task of `capability` became pending, told as the coordinator reads it: its own worker
-   * hears it at once, not through a wake that goes out to the bus and back.
+   * A task changed (it became pending, or was claimed), told as the coordinator reads it: its own
+   * worker hears of a pending task at once, not through a wake that goes out to the bus and back,
+   * and of one claimed for it at submit (see `WorkerInfo.push`).
    */
-  pending?: (capability: string) => void;
+  heard?: (task: Task) => void;
 }
 
 /**
@@ -242,8 +243,8 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, hooks: 
         waking.clear();
       };
       for await (const { task } of board.watch({ since, signal })) {
+        hooks.heard?.(task);
         if (task.status === "pending") {
-          hooks.pending?.(task.capability);
           if (waking.size === 0) setImmediate(wake);
           waking.set(task.capability, (waking.get(task.capability) ?? 0) + 1);
         }

@@ -96,6 +96,8 @@ interface Running {
 
 /** The queue group thin workers hear wakes in (see `TaskWorker.#syncWakes`). */
 const WAKE_QUEUE = "workers";
+/** How many started claims a worker remembers (see `#start`): far more than it could hear of twice, late. */
+const STARTED_KEPT = 4096;
 
 /** The task whose inline agent code runs now: set around each spawn, inherited by all that code starts. */
 const agentScope = new AsyncLocalStorage<Running>();
@@ -164,6 +166,8 @@ export class TaskWorker {
   readonly #running = new Map<string, Running>();
   /** Slots promised to claims on their way (the claim loop's, and those made with a completion). */
   #claiming = 0;
+  /** The claims it has started (`id@generation`), the newest STARTED_KEPT: see `#start`. */
+  readonly #started = new Set<string>();
   readonly #changes = new ChangeSignal();
   readonly #listeners = new Set<(event: WorkerEvent) => void>();
   readonly #stop = new AbortController();
@@ -232,13 +236,10 @@ export class TaskWorker {
         // The coordinator is taken over as soon as a dead worker would be declared offline.
         leaseMs: Math.max(MIN_ELECTION_LEASE_MS, this.#options.ttlMs),
         agents: this.#swarm.agents,
-        ...(this.#served && {
-          serve: this.#served,
-          pending: (capability: string) => {
-            if (this.capabilities.includes(capability)) this.#changes.bump();
-          },
-        }),
+        ...(this.#served && { serve: this.#served, heard: (task: Task) => this.#heard(task) }),
         election: (event) => {
+          // While it leads, it hears the board's changes and takes pushes (see #registration).
+          if (this.#served && (event.type === "elected" || event.type === "deposed")) void this.#register().catch(() => {});
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
         },
@@ -324,6 +325,9 @@ export class TaskWorker {
       host: hostname(),
       local: this.#options.local,
       ttlMs: this.#options.ttlMs,
+      // Tasks are claimed for it at submit only while it hears of them: a worker that follows the
+      // board, or a thin one while it is the coordinator (told by `ServeHooks.heard`).
+      ...((!this.#served || this.#membership?.leading) && { push: { leaseMs: this.#options.leaseMs } }),
     };
   }
 
@@ -409,11 +413,17 @@ export class TaskWorker {
     return { worker: this.id, capabilities: this.capabilities, leaseMs: this.#options.leaseMs };
   }
 
-  /** Runs what was claimed; what came after a drain or stop began is handed back untouched. */
+  /**
+   * Runs what was claimed; what came after a drain or stop began is handed back untouched. A
+   * claim heard of twice (its claim's answer and its event, for one pushed; taken up after a lost
+   * answer, see ServedBoard, and then answered after all) runs once.
+   */
   async #start(tasks: Task[]): Promise<void> {
     for (const task of tasks) {
-      // Taken up after a lost answer (see ServedBoard) and then answered after all: it runs once.
-      if (this.#running.has(task.id)) continue;
+      const claim = `${task.id}@${task.generation}`;
+      if (this.#running.has(task.id) || this.#started.has(claim)) continue;
+      this.#started.add(claim);
+      if (this.#started.size > STARTED_KEPT) this.#started.delete(this.#started.values().next().value!);
       if (this.#status === "online" && !this.#stop.signal.aborted) this.#run(task);
       else await this.#ops.release(task.id, { generation: task.generation }).catch(() => {});
     }
@@ -441,13 +451,17 @@ export class TaskWorker {
       return;
     }
     try {
-      for await (const event of this.#tasks.watch({ signal: this.#stop.signal })) {
-        if (event.task.status === "pending") this.#changes.bump();
-        this.#moved(event.task.id, event.task.generation, event.task.status, event.task.owner);
-      }
+      for await (const event of this.#tasks.watch({ signal: this.#stop.signal })) this.#heard(event.task);
     } catch {
       // The board closed under us; the poll still runs until the worker stops.
     }
+  }
+
+  /** A task changed: one pending may be work for it, one claimed for it at submit (pushed) it starts. */
+  #heard(task: Task): void {
+    if (task.status === "pending" && this.capabilities.includes(task.capability)) this.#changes.bump();
+    else if (task.status === "claimed" && task.owner === this.id && !this.#running.has(task.id)) void this.#start([task]);
+    this.#moved(task.id, task.generation, task.status, task.owner);
   }
 
   /** The bus a thin worker's board is served on; undefined for a worker that follows the board itself. */
