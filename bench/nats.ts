@@ -4,8 +4,8 @@
  * the same interleaved rounds:
  *
  * - board CAS writes: `board.write` on natsBackend against `kv.update` on a plain KV bucket;
- * - task dispatch: submit one task and wait for its result, run by a TaskWorker in this process,
- *   against a core request/reply;
+ * - task dispatch: submit one task and wait for its result, run by a TaskWorker in this process on
+ *   a connection of its own, against a core request/reply;
  * - tasks end to end through 1, 2 and 4 `colony worker --nats` processes (as on SQLite), no-op
  *   tasks (`core`) and, on a server of its own, tasks that each wait 20 ms (`io`).
  *
@@ -28,7 +28,7 @@ import { AUTHOR, casWriter } from "./cas.ts";
 import { noop } from "./fixtures/noop-agents.ts";
 import { compare, comparison, progress, type Comparison, type Task } from "./measure.ts";
 import type { TapCounts, TapSetup } from "./nats-tap.ts";
-import { RawKv, RawRpc } from "./raw-nats.ts";
+import { RawKv, RawRpc, RawStoredPingPong } from "./raw-nats.ts";
 import { requestsPerTask, type NatsResults, type TaskRequests } from "./report.ts";
 import { WORKLOADS, workersOn, type BoardObserver, type E2ePlan, type E2eStore, type WorkloadName } from "./tasks.ts";
 
@@ -221,11 +221,14 @@ async function writesBench(url: string): Promise<Comparison> {
 
 async function dispatchBench(url: string, server: NatsServer): Promise<NonNullable<NatsResults["dispatch"]>> {
   const colony = createColony({ backend: natsBackend({ servers: url, prefix: "bench" }) });
+  // The worker on a connection of its own, as a worker of the swarm is.
+  const workers = createColony({ backend: natsBackend({ servers: url, prefix: "bench" }) });
   const rpc = await RawRpc.open(url, "bench.rpc");
+  const stored = await RawStoredPingPong.open(url, "benchpp");
   let count: RequestCount | undefined;
   try {
     const tasks = await colony.tasks();
-    await colony.worker({ id: "bench-dispatch", agents: { noop }, concurrency: 1 });
+    await workers.worker({ id: "bench-dispatch", agents: { noop }, concurrency: 1 });
     let i = 0;
     const ours: Task = async (n) => {
       for (let j = 0; j < n; j++) {
@@ -238,11 +241,14 @@ async function dispatchBench(url: string, server: NatsServer): Promise<NonNullab
     const raw: Task = async (n) => {
       for (let j = 0; j < n; j++) await rpc.call({ kind: "noop", input: { i: k++ } });
     };
+    const floor: Task = async (n) => {
+      for (let j = 0; j < n; j++) await stored.call({ kind: "noop", input: { i: k++ } });
+    };
     progress("NATS task dispatch: submit → worker → result vs core request/reply…");
     let before = 0;
     let timed = 0;
     const trips = await compare(
-      { ours, raw },
+      { ours, raw, floor },
       {
         rounds: DISPATCH_ROUNDS,
         targetMs: 400,
@@ -250,8 +256,8 @@ async function dispatchBench(url: string, server: NatsServer): Promise<NonNullab
         afterRounds: () => (timed = i - before),
       },
     );
-    const result = comparison(trips.ours, trips.raw);
-    progress(`  ours ${result.ours.opsPerSec.toFixed(0)}/s, raw ${result.raw.opsPerSec.toFixed(0)}/s (${result.ratio.toFixed(2)}×)`);
+    const result = { ...comparison(trips.ours, trips.raw), floor: trips.floor };
+    progress(`  ours ${result.ours.opsPerSec.toFixed(0)}/s, raw ${result.raw.opsPerSec.toFixed(0)}/s (${result.ratio.toFixed(2)}×), stored ping-pong ${trips.floor.opsPerSec.toFixed(0)}/s`);
     // The requests are counted over one more batch of dispatches after the timed rounds, untimed,
     // since the wiretap's own work would slow the rounds it counts. The batch is as many as one
     // timed round had (`compare` runs every task `n` times a round, n sized by calibration so that
@@ -268,7 +274,9 @@ async function dispatchBench(url: string, server: NatsServer): Promise<NonNullab
   } finally {
     await count?.close();
     await rpc.close();
+    await stored.close();
     await colony.close();
+    await workers.close();
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * The NATS baselines: the official clients (@nats-io/transport-node, /jetstream, /kv) on the same
  * server as ours, with nothing around them. `RawKv` is compare-and-set on a plain KV bucket
- * (history 1); `RawRpc` is a core request/reply to a subscriber in this process.
+ * (history 1); `RawRpc` is a core request/reply to a subscriber in this process;
+ * `RawStoredPingPong` is a request and an answer each stored on a stream and heard by a consumer.
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 
@@ -71,5 +72,55 @@ export class RawRpc {
 
   close(): Promise<void> {
     return this.#nc.close();
+  }
+}
+
+/**
+ * The least any dispatch that stores its request and its result can cost: a message published
+ * (and acknowledged) on one stream is heard by a consumer on a second connection, which publishes
+ * an answer on another stream, heard by a consumer back on the first. Ordered consumers, as
+ * Colony's change feeds are; nothing decided, folded or run.
+ */
+export class RawStoredPingPong {
+  readonly #connections: NatsConnection[];
+  readonly #publish: (data: string) => Promise<unknown>;
+  readonly #answers: AsyncIterator<unknown>;
+  readonly #stop: () => void;
+
+  private constructor(connections: NatsConnection[], publish: (data: string) => Promise<unknown>, answers: AsyncIterator<unknown>, stop: () => void) {
+    this.#connections = connections;
+    this.#publish = publish;
+    this.#answers = answers;
+    this.#stop = stop;
+  }
+
+  /** Two streams (`<prefix>_PING`, `<prefix>_PONG`) and the answering connection. */
+  static async open(url: string, prefix: string): Promise<RawStoredPingPong> {
+    const [asker, answerer] = [await connect({ servers: url }), await connect({ servers: url })];
+    const manager = await jetstreamManager(asker);
+    const [ping, pong] = [`${prefix}.ping`, `${prefix}.pong`];
+    await manager.streams.add({ name: `${prefix}_PING`, subjects: [ping] });
+    await manager.streams.add({ name: `${prefix}_PONG`, subjects: [pong] });
+    const [js, answering] = [jetstream(asker), jetstream(answerer)];
+    const pings = await (await answering.consumers.get(`${prefix}_PING`)).consume();
+    void (async () => {
+      for await (const message of pings) await answering.publish(pong, message.data);
+    })().catch(() => {});
+    const pongs = await (await js.consumers.get(`${prefix}_PONG`)).consume();
+    return new RawStoredPingPong([asker, answerer], (data) => js.publish(ping, data), pongs[Symbol.asyncIterator](), () => {
+      void pings.stop();
+      void pongs.stop();
+    });
+  }
+
+  /** Publishes `request` as JSON and waits to hear the answer stored. */
+  async call(request: unknown): Promise<void> {
+    await this.#publish(JSON.stringify(request));
+    await this.#answers.next();
+  }
+
+  async close(): Promise<void> {
+    this.#stop();
+    for (const nc of this.#connections) await nc.close();
   }
 }

@@ -124,7 +124,8 @@ export interface NatsResults {
   /** natsBackend `board.write` (CAS) against `kv.update` on a plain KV bucket. */
   writes?: Comparison;
   /** Submit → a worker in this process → the recorded result, against a core request/reply; `tasks` submitted in all, warm-up included. */
-  dispatch?: Comparison & { tasks: number; requests?: TaskRequests };
+  /** `floor`: a request and an answer each stored and heard by a consumer (`RawStoredPingPong`), in the same rounds. */
+  dispatch?: Comparison & { tasks: number; requests?: TaskRequests; floor?: Result };
   /** No-op tasks. */
   workers?: WorkersResults;
   /** Tasks that wait `IO_WAIT_MS`, on a server of their own. */
@@ -584,8 +585,10 @@ key) straight away, one request as the baseline's, and reads the key only after 
 
 One task at a time, \`tasks.submit({ kind: "noop", input: { i } })\` then \`tasks.wait(id)\` for its
 recorded result, run by a \`TaskWorker\` in this process (\`colony.worker({ agents: { noop },
-concurrency: 1 })\`, the no-op agent inline) on the same colony: the submit, the worker's claim,
-the sub-agent's spawn and end in the registry, the complete, and the waiter seeing it. The
+concurrency: 1 })\`, the no-op agent inline) on a colony of its own, so on a NATS connection of
+its own, as a worker of the swarm is: the submit (which claims the task for the idle worker, a
+push), the worker hearing of it from its feed, the sub-agent's spawn and end, the complete, and
+the waiter seeing it on its feed. The
 baseline is one core NATS request/reply: a subscriber in this process that answers each request
 with its own bytes, the requester sending \`{ kind, input }\` as JSON and parsing the reply.
 Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.toLocaleString("en-US")} by the end, warm-up${n.dispatch.requests ? " and the counted batch below" : ""} included.
@@ -593,7 +596,20 @@ Every round trip leaves one more finished task on the board: ${n.dispatch.tasks.
 | | round trips/s | µs/round trip | ratio |
 |---|---:|---:|---:|
 | submit → worker → result | ${ops(n.dispatch.ours)} | ${usWhole(n.dispatch.ours)} | ${spread(n.dispatch)} |
-| raw request/reply | ${ops(n.dispatch.raw)} | ${usWhole(n.dispatch.raw)} | 1.00× |
+| raw request/reply | ${ops(n.dispatch.raw)} | ${usWhole(n.dispatch.raw)} | 1.00× |${
+    n.dispatch.floor
+      ? `
+| stored ping-pong (floor) | ${ops(n.dispatch.floor)} | ${usWhole(n.dispatch.floor)} | ${(n.dispatch.raw.opsPerSec / n.dispatch.floor.opsPerSec).toFixed(2)}× |
+
+**The floor** is what any dispatch that stores both its task and its result must at least cost
+on this server, in the same interleaved rounds: \`js.publish\` of the request on one stream,
+heard by an ordered consumer on a second connection, which publishes the answer on a second
+stream, heard by an ordered consumer on the first (\`RawStoredPingPong\` in \`bench/raw-nats.ts\`).
+What Colony's round trip costs above it is its own work: deciding and folding the write sets,
+the worker hearing of the push, the sub-agent's spawn and end, the registry write and the
+waiter's routing, all in this one process with the submitter.`
+      : ""
+  }
 ${
   n.dispatch.requests
     ? `
