@@ -29,7 +29,8 @@ import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/
 /**
  * How often, at most, a colony prunes the agent registry. On the embedded backends every process
  * does, as its agents end; on NATS the swarm coordinator does it for the whole swarm, so more
- * often, reading only what was written since its last prune (see NatsAgentStore.prune).
+ * often, reading only what was written since its last prune (see NatsAgentStore.prune), and so
+ * does, as its agents end, a process that runs no worker.
  */
 const EMBEDDED_AGENT_PRUNE_MS = 1000;
 const SWARM_AGENT_PRUNE_MS = 250;
@@ -223,8 +224,13 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const supervisors = new Set<Supervisor>();
   const agentRuntime = (): Promise<AgentRuntime> => {
     runtime ??= backend().then((b) => {
-      // On NATS a process does not prune as its agents end: the coordinator prunes for the swarm.
-      const ended = factory.embedded ? () => agentPruner(b).maybePrune() : undefined;
+      // On NATS the task board's coordinator prunes for the swarm, and a process that runs a
+      // worker leaves it to that. One that runs none prunes as its agents end, as an embedded one
+      // does: beside a coordinator that is redundant, never wrong, and without it a swarm of such
+      // processes (agents, no workers) would keep every agent that ever ran.
+      const ended = () => {
+        if (factory.embedded || workers.size === 0) agentPruner(b).maybePrune();
+      };
       return new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn, ended });
     });
     return runtime;

@@ -132,6 +132,26 @@ export function agentRetentionContract(name: string, newBackend: NewBackend): vo
       assert.deepEqual(await listed(), ["a", "b"]);
     });
 
+    it("a colony with no worker prunes the registry as its agents end", async () => {
+      const noop: SubAgent<unknown, number> = { name: "noop", run: (ctx) => ctx.input as number };
+      const colony = createColony({ backend: under.factory, retention: { agents: { maxEnded: 3 } } });
+      try {
+        for (let i = 0; i < 20; i++) assert.equal(await (await colony.spawn(noop, i)).result, i);
+        // Each end may start a prune; the last ones may come within a prune's interval of the one before.
+        await waitFor(
+          async () => {
+            if ((await colony.agents.list()).length <= 3) return true;
+            await (await colony.spawn(noop, 0)).result;
+            return false;
+          },
+          10_000,
+          "the registry to keep 3 ended agents",
+        );
+      } finally {
+        await colony.close();
+      }
+    });
+
     it("a colony with a worker prunes the registry by itself, and lists a running task's agent throughout", async () => {
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
