@@ -236,17 +236,22 @@ async function announce(board: TaskBoard, bus: Bus, signal: AbortSignal, hooks: 
       // A wake per task that became pending, sent once the events that came together (a batch
       // submitted, a cascade) are read. Each reaches one worker with a free slot (workers listen
       // in a queue group while they have one), which claims as many as it has free; a task left
-      // over is claimed by the next wake's worker, or with a completion.
-      const waking = new Map<string, number>();
+      // over is claimed by the next wake's worker, or with a completion. None for a task claimed
+      // by then: one pushed to a worker is submitted pending and claimed in the same write set.
+      const waking = new Map<string, string>();
       const wake = () => {
-        for (const [capability, count] of waking) for (let i = 0; i < Math.min(count, MAX_WAKES); i++) bus.publish(wakeChannel, wakeSubject(board.name, capability), { capability });
+        const counts = new Map<string, number>();
+        for (const capability of waking.values()) counts.set(capability, (counts.get(capability) ?? 0) + 1);
+        for (const [capability, count] of counts) for (let i = 0; i < Math.min(count, MAX_WAKES); i++) bus.publish(wakeChannel, wakeSubject(board.name, capability), { capability });
         waking.clear();
       };
       for await (const { task } of board.watch({ since, signal })) {
         hooks.heard?.(task);
         if (task.status === "pending") {
           if (waking.size === 0) setImmediate(wake);
-          waking.set(task.capability, (waking.get(task.capability) ?? 0) + 1);
+          waking.set(task.id, task.capability);
+        } else {
+          waking.delete(task.id);
         }
         const before = owners.get(task.id);
         if (task.status === "claimed" && task.owner !== undefined) owners.set(task.id, task.owner);

@@ -238,8 +238,11 @@ export class TaskWorker {
         agents: this.#swarm.agents,
         ...(this.#served && { serve: this.#served, heard: (task: Task) => this.#heard(task) }),
         election: (event) => {
-          // While it leads, it hears the board's changes and takes pushes (see #registration).
-          if (this.#served && (event.type === "elected" || event.type === "deposed")) void this.#register().catch(() => {});
+          // While it leads, it hears the board's changes, takes pushes (see #registration) and no wakes.
+          if (this.#served && (event.type === "elected" || event.type === "deposed")) {
+            void this.#register().catch(() => {});
+            this.#syncWakes();
+          }
           if (event.type === "error") this.#emit({ type: "error", error: `coordinator election: ${event.error}`, at: event.at });
           else if (event.type !== "stopped") this.#emit({ type: "coordinator", leading: event.type === "elected", term: event.term, ...(event.type === "deposed" && { reason: event.reason }), at: event.at });
         },
@@ -483,7 +486,9 @@ export class TaskWorker {
   #syncWakes(): void {
     const served = this.#served;
     if (!served) return;
-    const listen = this.#status === "online" && !this.#stop.signal.aborted && this.#running.size < this.concurrency;
+    // The coordinator's own worker hears of pending tasks from the board (`ServeHooks.heard`):
+    // wakes are for the others.
+    const listen = this.#status === "online" && !this.#stop.signal.aborted && this.#running.size < this.concurrency && !this.#membership?.leading;
     if (listen && !this.#wakes) {
       const board = this.#tasks.name;
       this.#wakes = this.capabilities.map((capability) => {
