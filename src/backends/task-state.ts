@@ -49,6 +49,8 @@ export class TaskState {
   /** Ended tasks that are not `settling`, in the order they ended: what retention looks at. */
   readonly finished = new Set<string>();
   readonly workers = new Map<string, string>();
+  /** The workers parsed, until one changes (see `workerList`). */
+  #workerList: readonly WorkerInfo[] | undefined;
   /**
    * Each task's and worker's revision: the state's `version` when a write set last wrote (or
    * touched) it. What a write set's `expect` is checked against.
@@ -70,6 +72,15 @@ export class TaskState {
   readonly #line: string[] = [];
 
   /**
+   * Every worker, parsed once for all the transactions that read them (every claim, submit and
+   * read that reaps does) until one changes; frozen, as every caller shares them.
+   */
+  workerList(): readonly WorkerInfo[] {
+    this.#workerList ??= [...this.workers.values()].map((json) => Object.freeze(JSON.parse(json) as WorkerInfo));
+    return this.#workerList;
+  }
+
+  /**
    * Applies the write set if what it expects holds (see `TaskChanges.expect`); false if it does
    * not, and nothing changed. `parsed` holds its tasks already read from their text, by position.
    */
@@ -86,6 +97,7 @@ export class TaskState {
       }
     }
     for (const id of changes.touched ?? []) if (this.tasks.has(id)) this.revisions.set(id, version);
+    if (changes.workers.length > 0) this.#workerList = undefined;
     for (const [id, json] of changes.workers) {
       if (json === null) {
         this.workers.delete(id);
@@ -450,6 +462,7 @@ export class StagedTaskTx implements TaskTx {
   }
 
   workers(): WorkerInfo[] {
+    if (this.workersWritten.size === 0) return [...this.#state.workerList()];
     const merged = new Map<string, string | null>([...this.#state.workers, ...this.workersWritten]);
     return [...merged.values()].flatMap((json) => (json === null ? [] : [JSON.parse(json) as WorkerInfo]));
   }

@@ -23,17 +23,24 @@ export class ChangeSignal {
     for (const wake of waiters) wake();
   }
 
-  /** Resolves once the version is past `seen`, the signal closes, or `abort` fires. */
-  waitPast(seen: number, abort?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once the version is past `seen`, the signal closes, `abort` fires, or `timeoutMs`
+   * passed (a timer cleared as it wakes: a poll made with `AbortSignal.timeout` left a timer
+   * running, and an error built, per wait).
+   */
+  waitPast(seen: number, abort?: AbortSignal, timeoutMs?: number): Promise<void> {
     if (this.#version > seen || this.#closed || abort?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const wake = () => {
         this.#waiters.delete(wake);
         abort?.removeEventListener("abort", wake);
+        clearTimeout(timer);
         resolve();
       };
       this.#waiters.add(wake);
       abort?.addEventListener("abort", wake, { once: true });
+      if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs);
     });
   }
 

@@ -347,8 +347,8 @@ export class NatsTaskStore implements TaskStore {
 
   /** Waits (for the feed) until the state is folded up to `seq`, or `ms` passed. */
   async #foldedTo(seq: number, ms: number): Promise<void> {
-    const deadline = AbortSignal.timeout(ms);
-    while (this.#applied < seq && !deadline.aborted) await this.#folds.waitPast(this.#folds.version, deadline);
+    const deadline = performance.now() + ms;
+    for (let left = ms; this.#applied < seq && left > 0; left = deadline - performance.now()) await this.#folds.waitPast(this.#folds.version, undefined, left);
   }
 
   /**

@@ -39,6 +39,8 @@ import { timedId } from "../../core/ids.ts";
 
 const DEFAULT_GRACE_MS = 2000;
 const KILL_POLL_MS = 250;
+/** This machine's name, as every record this process registers gives it (asked once: a system call). */
+const HOST = hostname();
 const ISOLATIONS: readonly Isolation[] = ["inline", "thread", "process"];
 const POLICIES: readonly DeliveryPolicy[] = ["streaming", "immediate", "deferred", "on_demand"];
 
@@ -283,7 +285,7 @@ export class AgentRuntime {
         isolation,
         pid: undefined,
         ownerPid: process.pid,
-        ownerHost: hostname(),
+        ownerHost: HOST,
         startedAt: Date.now(),
         endedAt: undefined,
         usage: { tokens: 0, costUsd: 0, turns: 0 },

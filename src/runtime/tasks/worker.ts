@@ -402,7 +402,7 @@ export class TaskWorker {
         await this.#start(tasks);
         continue;
       }
-      await this.#changes.waitPast(seen, AbortSignal.any([stopped, AbortSignal.timeout(this.#options.pollMs)]));
+      await this.#changes.waitPast(seen, stopped, this.#options.pollMs);
       heard = this.#changes.version !== seen;
     }
   }
