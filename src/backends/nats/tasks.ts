@@ -47,7 +47,7 @@ const FEED_WAIT_MS = 50;
  * snapshot; and a snapshot's size (a task or event is a fraction of a message) spread over the
  * interval keeps the writing of snapshots to about what the log itself takes.
  */
-const SNAPSHOT_EVERY = 500;
+export const SNAPSHOT_EVERY = 500;
 /**
  * A snapshot is also written once the state holds less than half of what the newest snapshot
  * held (retention removed what a burst of work left), less this many tasks and events, and
