@@ -50,10 +50,12 @@ const MAX_GROWTH = 2;
  * The most messages the task log may hold at a checkpoint. A snapshot is written once the log has
  * SNAPSHOT_EVERY messages past the newest one (the board here, under its small retention, holds
  * far fewer than four times that), and the log is then purged up to the snapshot before: it holds
- * at most two intervals, plus what came while the snapshot was written. Held against this, not
- * against the first checkpoints, which may both fall at the bottom of a tooth.
+ * two intervals, and what comes while the next snapshot is being written and its purge lands,
+ * which on a loaded machine was over a hundred messages (1,111 at one checkpoint): a third interval
+ * covers it. Held against this, not against the first checkpoints, which may both fall at the
+ * bottom of a tooth; a log that grew with the tasks would pass it within a few thousand.
  */
-const MAX_LOG_MESSAGES = 2 * SNAPSHOT_EVERY + 2 * BATCH;
+const MAX_LOG_MESSAGES = 3 * SNAPSHOT_EVERY;
 /** A worker's heap at the end against the first checkpoint's: this times, plus SLACK_BYTES. */
 const MAX_HEAP_GROWTH = 1.5;
 const SLACK_BYTES = 4 * 1024 * 1024;
@@ -279,7 +281,7 @@ test(`${TOTAL} tasks through 2 worker processes on NATS: consumers, stream sizes
       snapBytes: Math.max(first.snapshots.bytes, second.snapshots.bytes),
     };
     for (const c of purged) {
-      assert.ok(c.log.messages <= MAX_LOG_MESSAGES, `${c.done} tasks: the log holds ${c.log.messages} messages, over the ${MAX_LOG_MESSAGES} that two snapshot intervals allow`);
+      assert.ok(c.log.messages <= MAX_LOG_MESSAGES, `${c.done} tasks: the log holds ${c.log.messages} messages, over the ${MAX_LOG_MESSAGES} that the snapshot rule allows`);
       assert.ok(perMessage(c) <= MAX_GROWTH * base.bytesPerMessage, `${c.done} tasks: the log's messages average ${kb(perMessage(c))}, over ${MAX_GROWTH}× the ${kb(base.bytesPerMessage)} of the first checkpoints`);
       // Every client folds the same log and may write the same snapshot at once; the losers' copies
       // stay until the next purge. So at most one snapshot per client, none much larger than the first.
