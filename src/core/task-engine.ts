@@ -628,11 +628,21 @@ function releaseReservations(tx: TaskTx, worker: string, why: string, reserveMs:
 /**
  * Registers a worker, or renews its heartbeat (bringing it back online if it had been marked
  * offline). A worker that is draining or stopped claims nothing more: what was reserved for it
- * is released.
+ * is released. One that comes back as another process (a worker restarted under a stable id
+ * before the board marked the last one offline) has what the last one held retried at once, as
+ * the reaper would once it went silent: that work died with it, and a worker that takes pushes
+ * would otherwise count those tasks against its free slots until their leases lapsed.
  */
 export function heartbeatWorker(tx: TaskTx, worker: Omit<WorkerInfo, "heartbeatAt" | "startedAt"> & { startedAt?: number }, reserveMs: number): WorkerInfo {
   const known = tx.workers().find((w) => w.id === worker.id);
-  const next: WorkerInfo = { ...worker, startedAt: known?.startedAt ?? worker.startedAt ?? tx.now, heartbeatAt: tx.now };
+  const restarted = known !== undefined && (known.pid !== worker.pid || known.host !== worker.host);
+  if (restarted) {
+    for (const task of tx.ownedBy(worker.id)) {
+      failAttempt(tx, task, "lease", `worker ${worker.id} restarted (pid ${known.pid} on ${known.host}, now pid ${worker.pid} on ${worker.host})`, true, reserveMs);
+    }
+  }
+  const startedAt = restarted ? (worker.startedAt ?? tx.now) : (known?.startedAt ?? worker.startedAt ?? tx.now);
+  const next: WorkerInfo = { ...worker, startedAt, heartbeatAt: tx.now };
   tx.putWorker(next);
   if (next.status === "draining" || next.status === "stopped") releaseReservations(tx, next.id, `is ${next.status}`, reserveMs);
   return next;

@@ -1267,6 +1267,22 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         assert.deepEqual([(await get("after")).status, (await get("after")).owner], ["claimed", "w1"]);
       });
 
+      it("a worker that comes back as another process under the same id: what the last one held is retried at once, and its slots are free", async () => {
+        await pushing("w1", 1, { pid: 111 });
+        const held = await tasks.submit({ kind: "k", backoff: NO_BACKOFF });
+        assert.equal(held.owner, "w1");
+        // Its own heartbeat, same process: nothing moves.
+        await pushing("w1", 1, { pid: 111 });
+        assert.equal((await get(held.id)).status, "claimed");
+        await pushing("w1", 1, { pid: 222 });
+        const retried = await get(held.id);
+        assert.deepEqual([retried.status, retried.attempts, retried.owner, retried.failures.at(-1)?.kind], ["pending", 1, undefined, "lease"]);
+        assert.match(retried.error ?? "", /w1 restarted \(pid 111 on test-host, now pid 222 on test-host\)/);
+        // The new process takes it, or a new task, at once: nothing holds its one slot.
+        const next = await tasks.submit({ kind: "k" });
+        assert.deepEqual([(await get(held.id)).owner, next.status], ["w1", "pending"]);
+      });
+
       it("nothing is pushed to a worker that takes no pushes, is draining, is silent, is a local fallback or lacks the capability", async () => {
         await register("plain");
         await pushing("brief", 1, { ttlMs: 50 });
