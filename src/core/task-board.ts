@@ -308,7 +308,7 @@ export class TaskBoard {
   /** The registry of workers serving this board, silent ones marked offline. */
   async workers(): Promise<WorkerInfo[]> {
     // Copies: a store may share the ones its transactions read.
-    return this.#read((tx) => tx.workers().map((w) => ({ ...w, capabilities: [...w.capabilities], ...(w.push && { push: { ...w.push } }) })));
+    return this.#read((tx) => structuredClone(tx.workers()));
   }
 
   /** Registers a worker or renews its heartbeat; workers call this every few seconds. */
