@@ -26,7 +26,8 @@ export class ChangeSignal {
   /**
    * Resolves once the version is past `seen`, the signal closes, `abort` fires, or `timeoutMs`
    * passed (a timer cleared as it wakes: a poll made with `AbortSignal.timeout` left a timer
-   * running, and an error built, per wait).
+   * running, and an error built, per wait). The timer does not hold the process open, as
+   * `AbortSignal.timeout`'s did not.
    */
   waitPast(seen: number, abort?: AbortSignal, timeoutMs?: number): Promise<void> {
     if (this.#version > seen || this.#closed || abort?.aborted) return Promise.resolve();
@@ -40,7 +41,7 @@ export class ChangeSignal {
       };
       this.#waiters.add(wake);
       abort?.addEventListener("abort", wake, { once: true });
-      if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs);
+      if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs).unref();
     });
   }
 
