@@ -4,10 +4,14 @@
  * undone alone, the others commit; those that wait past the busy timeout give up, in order.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
 import { setImmediate as yieldTurn } from "node:timers/promises";
 import { afterEach, beforeEach, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { SqliteConnection, StoreBusyError } from "../src/backends/sqlite/connection.ts";
 import { tempDir } from "./fixtures/helpers.ts";
 
@@ -85,4 +89,24 @@ test("when the lock cannot be taken for another reason than a holder (the file c
   );
   other.exec("ROLLBACK");
   assert.deepEqual(rows(), []);
+});
+
+test("processes that open one new file at the same moment all open it (SQLite's busy answer while another switches it to WAL is waited out)", async () => {
+  const openers = Array.from({ length: 6 }, () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/sqlite-opener.ts", import.meta.url))], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    return { child, lines: createInterface({ input: child.stdout })[Symbol.asyncIterator]() };
+  });
+  try {
+    for (let round = 0; round < 30; round++) {
+      const path = join(dir.path, `fresh-${round}.db`);
+      for (const { child } of openers) child.stdin.write(`${path}\n`);
+      const answers = await Promise.all(openers.map(({ lines }) => lines.next().then((line) => line.value as string)));
+      assert.deepEqual(answers, Array(openers.length).fill("opened"), `round ${round}`);
+    }
+  } finally {
+    for (const { child } of openers) child.stdin.end();
+    await Promise.all(openers.map(({ child }) => (child.exitCode === null ? once(child, "exit") : undefined)));
+  }
 });

@@ -314,22 +314,33 @@ function isBusy(error: unknown): boolean {
   return code === 5 || code === 6; // SQLITE_BUSY, SQLITE_LOCKED
 }
 
-/** Opens (creating if need be) and migrates the file; whatever is wrong with it is one `StoreOpenError`. */
+/**
+ * Opens (creating if need be) and migrates the file; whatever is wrong with it is one `StoreOpenError`.
+ * SQLite answers BUSY at once, without its busy handler, to a connection that opens the file while
+ * another is switching it to WAL or recovering its WAL index; so a busy open is tried again, a few
+ * milliseconds later, until `busyTimeoutMs` has passed.
+ */
 function open(path: string, options: ConnectionOptions): DatabaseSync {
   if (path !== ":memory:") makeParents(path);
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
-    migrate(db, path);
-    return db;
-  } catch (error) {
-    if (db?.isOpen) db.close();
-    if (error instanceof ColonyError) throw error; // a newer schema: migrate says so itself
-    if (isBusy(error)) throw new StoreBusyError(path, error);
-    throw new StoreOpenError(path, problemOf(path, error), error);
+  const deadline = Date.now() + options.busyTimeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs });
+      db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous.toUpperCase()};`);
+      migrate(db, path);
+      return db;
+    } catch (error) {
+      if (db?.isOpen) db.close();
+      if (error instanceof ColonyError) throw error; // a newer schema: migrate says so itself
+      if (!isBusy(error)) throw new StoreOpenError(path, problemOf(path, error), error);
+      if (Date.now() >= deadline) throw new StoreBusyError(path, error);
+      Atomics.wait(PAUSE, 0, 0, pause); // opening is synchronous, so the pause is too
+    }
   }
 }
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Creates the file's missing directories one at a time. Not `mkdirSync(…, { recursive: true })`:
