@@ -37,7 +37,7 @@ function prepare(conn: SqliteConnection) {
        ORDER BY priority DESC, n LIMIT 1`,
     ),
     nextAssigned: s(
-      `SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND status = 'pending' AND (run_after IS NULL OR run_after <= ?2)
+      `SELECT ${COLUMNS} FROM tasks INDEXED BY tasks_assignee WHERE board = ?1 AND status = 'pending' AND (run_after IS NULL OR run_after <= ?2)
          AND capability IN (SELECT value FROM json_each(?3)) AND assignee = ?4
        ORDER BY priority DESC, n LIMIT 1`,
     ),
@@ -50,7 +50,7 @@ function prepare(conn: SqliteConnection) {
     listByStatus: s(`SELECT ${COLUMNS} FROM tasks WHERE board = ?1 AND status = ?2 AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR parent_id = ?4) ORDER BY n`),
     load: s(
       `SELECT (SELECT count(*) FROM tasks WHERE board = ?1 AND status = 'claimed' AND owner = ?2)
-            + (SELECT count(*) FROM tasks WHERE board = ?1 AND status = 'pending' AND assignee = ?2 AND (assigned_until IS NULL OR assigned_until >= ?3)) AS load`,
+            + (SELECT count(*) FROM tasks INDEXED BY tasks_assignee WHERE board = ?1 AND status = 'pending' AND assignee = ?2 AND (assigned_until IS NULL OR assigned_until >= ?3)) AS load`,
     ),
     deleteWorker: s("DELETE FROM workers WHERE board = ? AND id = ?"),
     finishedCount: s("SELECT count(*) AS count FROM tasks WHERE board = ? AND ended_at IS NOT NULL"),
