@@ -53,6 +53,7 @@ export {
   InvalidTaskError,
   NoWorkerError,
   StaleTaskError,
+  WorkerIdInUseError,
   TASK_STATUSES,
   type ClaimRequest,
   type Retention,

@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createColony, NoWorkerError, sqliteBackend, type Task, type TaskBoard } from "../src/index.ts";
+import { createColony, NoWorkerError, sqliteBackend, WorkerIdInUseError, type Task, type TaskBoard } from "../src/index.ts";
 import { alive, sqliteColony, waitFor } from "./fixtures/helpers.ts";
 import { echo, type Ran } from "./fixtures/worker-agents.ts";
 import { PATIENCE, WorkerProcess, workerLab } from "./fixtures/worker-process.ts";
@@ -367,5 +368,67 @@ describe("colony worker processes", () => {
       assert.deepEqual(proc.events, []);
       assert.ok(!alive(proc.pid));
     });
+  });
+});
+
+describe("one worker id, one live process", () => {
+  it("a second process started under a live worker's id watches its heartbeat move on and refuses to start: exit 2, one line naming the holder", T, async () => {
+    const { db, colony } = freshDb("dup-live");
+    const first = await startWorker(db, "dup", ["--lease-ms", "600", "--capability", "echo"]);
+    const second = new WorkerProcess("dup-second", ["--db", db, "--agents", AGENTS, "--id", "dup", "--json", "--capability", "echo"]);
+    workers.push(second);
+    const { code } = await second.exited;
+    assert.equal(code, 2);
+    assert.deepEqual(second.events.map((e) => e.type), ["waiting"]);
+    assert.match(second.stderr.trim(), new RegExp(`^colony: worker id dup is in use by pid ${first.pid} on \\S+, which still heartbeats; give this worker another id`));
+    // The first is untouched: still online, and it runs what comes.
+    assert.equal(first.running, true);
+    const task = await (await colony.tasks()).submit({ kind: "echo", input: 1 });
+    assert.equal((await settled(await colony.tasks(), task.id)).owner, "dup");
+  });
+
+  it("a worker killed with SIGKILL is replaced at once by a process under its id on the same host (its pid is gone), which retries what it held", T, async () => {
+    const { db, colony } = freshDb("dup-dead");
+    const tasks = await colony.tasks();
+    const first = await startWorker(db, "again", ["--capability", "gated"]);
+    const task = await tasks.submit({ kind: "gated", input: gate("dup-dead"), backoff: { baseMs: 1 } });
+    await first.event("claimed", task.id);
+    first.kill("SIGKILL");
+    await first.exited;
+    // Its record is still live (a 30 s lease, ttl and heartbeats of 10 s): only the dead pid says it is gone.
+    const second = await startWorker(db, "again", ["--capability", "gated"]);
+    assert.equal(second.events.some((e) => e.type === "waiting"), false);
+    await second.event("claimed", task.id);
+    open("dup-dead");
+    const done = await settled(tasks, task.id);
+    assert.deepEqual([done.status, done.owner, done.failures.map((f) => f.kind)], ["succeeded", "again", ["lease"]]);
+    assert.match(done.failures[0]!.error, /again restarted/);
+  });
+
+  it("a record of another host that stops heartbeating is waited out, then taken over; one that heartbeats on is refused", T, async () => {
+    const colony = sqliteColony(join(dir, "dup-elsewhere.db"));
+    colonies.push(colony);
+    const tasks = await colony.tasks();
+    const elsewhere = { capabilities: ["echo"], concurrency: 1, running: 0, status: "online" as const, pid: 4242, host: "elsewhere", local: false, ttlMs: 400 };
+    await tasks.heartbeatWorker({ id: "gone", ...elsewhere });
+    const heard: string[] = [];
+    const worker = await colony.worker({ id: "gone", agents: { echo }, on: (e) => heard.push(e.type) });
+    assert.deepEqual(heard.slice(0, 2), ["waiting", "online"]);
+    const record = (await tasks.workers()).find((w) => w.id === "gone");
+    assert.deepEqual([record?.pid, record?.host], [process.pid, hostname()]);
+    await worker.drain();
+
+    await tasks.heartbeatWorker({ id: "busy", ...elsewhere });
+    const beating = setInterval(() => void tasks.heartbeatWorker({ id: "busy", ...elsewhere }), 50);
+    try {
+      await assert.rejects(colony.worker({ id: "busy", agents: { echo } }), (error: unknown) => {
+        assert.ok(error instanceof WorkerIdInUseError);
+        assert.deepEqual([error.code, error.workerId, error.pid, error.host], ["WORKER_ID_IN_USE", "busy", 4242, "elsewhere"]);
+        return true;
+      });
+    } finally {
+      clearInterval(beating);
+    }
+    assert.equal((await tasks.workers()).find((w) => w.id === "busy")?.pid, 4242, "the refused worker registered nothing");
   });
 });

@@ -108,6 +108,8 @@ export function workerEventLine(event: WorkerEvent): string {
   switch (event.type) {
     case "online":
       return `${at} worker ${event.worker} online: ${event.capabilities.join(", ")} × ${event.concurrency}`;
+    case "waiting":
+      return `${at} ${event.reason} (its record lapses at ${new Date(event.until).toISOString().slice(11, 23)})`;
     case "claimed":
       return `${at} claimed ${event.task} (${event.kind}, attempt ${event.attempt})`;
     case "succeeded":

@@ -179,6 +179,24 @@ export class StaleTaskError extends ColonyError {
   }
 }
 
+/**
+ * A worker started under an id that another live process heartbeats: two processes under one id
+ * would each take the other for a restart of itself. Nothing was registered.
+ */
+export class WorkerIdInUseError extends ColonyError {
+  readonly workerId: string;
+  /** The process that holds it. */
+  readonly pid: number;
+  readonly host: string;
+
+  constructor(id: string, holder: Pick<WorkerInfo, "pid" | "host">) {
+    super("WORKER_ID_IN_USE", `worker id ${id} is in use by pid ${holder.pid} on ${holder.host}, which still heartbeats; give this worker another id (--id), or stop that one first`);
+    this.workerId = id;
+    this.pid = holder.pid;
+    this.host = holder.host;
+  }
+}
+
 /** A submit the board refuses: an unknown dependency, a cycle, a bad field. Nothing was stored. */
 export class InvalidTaskError extends ColonyError {
   constructor(message: string) {

@@ -3,7 +3,6 @@
  * runs the stigmergic loop over them.
  */
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { checkAgentRetention } from "../core/agent-retention.ts";
 import { Board } from "../core/board.ts";
@@ -23,6 +22,7 @@ import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
 import { Bus } from "./bus.ts";
 import { Election, type ElectionOptions } from "./election.ts";
+import { HOST, processAlive } from "./processes.ts";
 import { TaskWorker, type AgentsByKind, type WorkerOptions } from "./tasks/worker.ts";
 import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/workflow.ts";
 
@@ -34,15 +34,6 @@ import { createWorkflow, type Workflow, type WorkflowDefinition } from "./tasks/
  */
 const EMBEDDED_AGENT_PRUNE_MS = 1000;
 const SWARM_AGENT_PRUNE_MS = 250;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 export interface ColonyOptions {
   /** Where boards and runs live; default `sqliteBackend()` (`.colony/colony.db`). */
@@ -288,7 +279,12 @@ export function createColony(options: ColonyOptions = {}): Colony {
     const worker = new TaskWorker(await tasks(workerOptions.tasks), spawn, workerOptions, { bus: await bus(), leases: connected.leases, agents: agentPruner(connected), ...(served && { served }) });
     workers.add(worker);
     void worker.closed.then(() => workers.delete(worker));
-    return worker.start();
+    try {
+      return await worker.start();
+    } catch (error) {
+      workers.delete(worker); // refused before it registered: nothing to drain
+      throw error;
+    }
   };
 
   /** The worker that runs this process's fallen-back tasks on one task board, started on first need. */
@@ -339,7 +335,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
         // that, so the registry does not show it running forever. Only this machine's pids can be
         // checked: an agent of another machine is left to its own machine's colonies.
         for (const record of records) {
-          if (isFinal(record.state) || (record.ownerHost !== undefined && record.ownerHost !== hostname())) continue;
+          if (isFinal(record.state) || (record.ownerHost !== undefined && record.ownerHost !== HOST)) continue;
           if (record.ownerPid === process.pid || processAlive(record.ownerPid)) continue;
           const patch = { state: "failed" as const, reason: "crash" as const, error: `its owner process ${record.ownerPid} is gone`, endedAt: Date.now() };
           if (await store.transition(record.id, record.generation, patch)) Object.assign(record, patch, { generation: record.generation + 1 });

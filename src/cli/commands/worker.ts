@@ -53,9 +53,8 @@ export function registerWorker(program: Command): void {
           leaseMs: flags.leaseMs,
           tasks: flags.tasks,
           id: flags.id,
+          on: print,
         });
-        print({ type: "online", worker: worker.id, capabilities, concurrency: worker.concurrency, at: Date.now() });
-        worker.on(print);
         const drain = () => void worker.drain();
         process.once("SIGTERM", drain);
         process.once("SIGINT", drain);

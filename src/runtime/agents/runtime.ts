@@ -5,7 +5,6 @@
  * under their delivery policy, and ends agents: done, failed, crashed, timed out, over budget or
  * terminated — with their descendants, breadth-first, after a grace period.
  */
-import { hostname } from "node:os";
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
 import { nameProblem } from "../../core/json.ts";
@@ -32,6 +31,7 @@ import {
   type SubAgent,
   type SubAgentEvent,
 } from "../../core/subagent-types.ts";
+import { HOST } from "../processes.ts";
 import { startDriver, type Driver } from "./drivers.ts";
 import { SpawnedHandle } from "./handle.ts";
 import { fromWireError, hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
@@ -40,7 +40,6 @@ import { timedId } from "../../core/ids.ts";
 const DEFAULT_GRACE_MS = 2000;
 const KILL_POLL_MS = 250;
 /** This machine's name, as every record this process registers gives it (asked once: a system call). */
-const HOST = hostname();
 const ISOLATIONS: readonly Isolation[] = ["inline", "thread", "process"];
 const POLICIES: readonly DeliveryPolicy[] = ["streaming", "immediate", "deferred", "on_demand"];
 

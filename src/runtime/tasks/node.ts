@@ -5,7 +5,6 @@
  * removes from the agent registry what its retention no longer keeps.
  * Messages are checked against the schemas below on both sides.
  */
-import { hostname } from "node:os";
 import { z } from "zod";
 import { describeError } from "../../core/errors.ts";
 import type { LeaseStore } from "../../core/store.ts";
@@ -13,6 +12,7 @@ import type { TaskBoard } from "../../core/task-board.ts";
 import type { AgentPruner } from "../agents/pruner.ts";
 import { channel, subjectToken, type Bus, type BusRejection } from "../bus.ts";
 import { Election, type ElectionEvent } from "../election.ts";
+import { HOST } from "../processes.ts";
 import type { SubAgentEvent } from "../../core/subagent-types.ts";
 import type { Task, WorkerStatus } from "../../core/tasks.ts";
 import { serveBoard } from "./served.ts";
@@ -112,7 +112,7 @@ export interface SwarmMembership {
 export function joinSwarm(worker: SwarmMember, tasks: TaskBoard, bus: Bus, leases: LeaseStore, options: SwarmOptions): SwarmMembership {
   const info = (): NodeInfo => ({
     id: worker.id,
-    host: hostname(),
+    host: HOST,
     pid: process.pid,
     status: worker.status === "online" && worker.running >= worker.concurrency ? "busy" : worker.status,
     capabilities: worker.capabilities,

@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
 import { ChangeSignal } from "../../core/changes.ts";
 import { ColonyError, ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
 import type { Isolation } from "../../core/records.ts";
@@ -18,10 +18,12 @@ import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentEvent, SubAgentHandle
 import type { LeaseStore } from "../../core/store.ts";
 import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
-import { StaleTaskError, type ClaimRequest, type Task, type WorkerStatus } from "../../core/tasks.ts";
+import { isLive } from "../../core/task-engine.ts";
+import { StaleTaskError, WorkerIdInUseError, type ClaimRequest, type Task, type WorkerInfo, type WorkerStatus } from "../../core/tasks.ts";
 import type { AgentPruner } from "../agents/pruner.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
+import { HOST, processAlive } from "../processes.ts";
 import { joinSwarm, type SwarmMembership } from "./node.ts";
 import { ServedBoard, staleChannel, staleSubject, wakeChannel, wakeSubject, type WorkerBoard } from "./served.ts";
 
@@ -32,7 +34,11 @@ export const DEFAULT_WORKER_ISOLATION: Isolation = "inline";
 export type AgentsByKind = Record<string, AgentRef | AnySubAgent>;
 
 export interface WorkerOptions {
-  /** Unique among live workers; default host-pid-random. */
+  /**
+   * Unique among live workers; default host-pid-random. A stable id lets a restarted worker take
+   * its place (what the last process held is retried at once); `start` refuses one that another
+   * live process heartbeats (`WorkerIdInUseError`), and waits out one whose process may be gone.
+   */
   id?: string;
   /** What it claims; default every kind in `agents`. */
   capabilities?: string[];
@@ -61,10 +67,14 @@ export interface WorkerOptions {
   isolation?: Isolation;
   /** Runs only what fell back to it from its own process. */
   local?: boolean;
+  /** Hears its events from the start, the wait for its id and `online` included (`on` adds listeners later). */
+  on?: (event: WorkerEvent) => void;
 }
 
 export type WorkerEvent =
   | { type: "online"; worker: string; capabilities: string[]; concurrency: number; at: number }
+  /** Before it registers: its id is live in the registry from another process, which may be gone. */
+  | { type: "waiting"; reason: string; until: number; at: number }
   | { type: "claimed"; task: string; kind: string; attempt: number; at: number }
   | { type: "succeeded"; task: string; kind: string; ms: number; at: number }
   | { type: "failed"; task: string; kind: string; error: string; status: Task["status"]; at: number }
@@ -162,7 +172,7 @@ export class TaskWorker {
   /** What it claims, records and heartbeats through: the board, or its coordinator when served (see served.ts). */
   readonly #ops: WorkerBoard;
   readonly #spawn: Spawn;
-  readonly #options: Required<Omit<WorkerOptions, "id" | "capabilities" | "agents" | "concurrency">> & { agents: AgentsByKind };
+  readonly #options: Required<Omit<WorkerOptions, "id" | "capabilities" | "agents" | "concurrency" | "on">> & { agents: AgentsByKind };
   readonly #running = new Map<string, Running>();
   /** Slots promised to claims on their way (the claim loop's, and those made with a completion). */
   #claiming = 0;
@@ -188,7 +198,7 @@ export class TaskWorker {
     if (typeof agents !== "object" || agents === null || Object.keys(agents).length === 0) {
       throw new ConfigError("a worker needs agents: an object of task kind → agent (or { module, export })");
     }
-    this.id = options.id ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
+    this.id = options.id ?? `${HOST}-${process.pid}-${randomUUID().slice(0, 6)}`;
     this.capabilities = options.capabilities ?? Object.keys(agents);
     if (this.capabilities.length === 0) throw new ConfigError("a worker needs at least one capability");
     const unknown = this.capabilities.filter((c) => !(c in agents));
@@ -212,6 +222,7 @@ export class TaskWorker {
     this.#tasks = tasks;
     this.#spawn = spawn;
     this.#swarm = swarm;
+    if (options.on) this.#listeners.add(options.on);
     this.#ops =
       swarm?.served && !this.#options.local
         ? new ServedBoard(tasks, swarm.served, {
@@ -228,6 +239,7 @@ export class TaskWorker {
 
   /** Registers, then claims until drained or stopped. */
   async start(): Promise<this> {
+    await this.#takeId();
     await this.#register();
     this.#emit({ type: "online", worker: this.id, capabilities: this.capabilities, concurrency: this.concurrency, at: Date.now() });
     this.#heartbeat = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
@@ -325,13 +337,37 @@ export class TaskWorker {
       running: this.#running.size,
       status: this.#status,
       pid: process.pid,
-      host: hostname(),
+      host: HOST,
       local: this.#options.local,
       ttlMs: this.#options.ttlMs,
       // Tasks are claimed for it at submit only while it hears of them: a worker that follows the
       // board, or a thin one while it is the coordinator (told by `ServeHooks.heard`).
       ...((!this.#served || this.#membership?.leading) && { push: { leaseMs: this.#options.leaseMs } }),
     };
+  }
+
+  /**
+   * Makes sure no other live process is this worker: two processes under one id would each take
+   * the other for a restart of itself and retry what it holds at every heartbeat. A record of
+   * another process that is live (heartbeat within its ttl) is taken over at once if that process
+   * is known dead (on this host, no such pid); otherwise it is watched until its heartbeat moves
+   * on (`WorkerIdInUseError`) or it lapses (the process is gone: its place is taken).
+   */
+  async #takeId(): Promise<void> {
+    let first: WorkerInfo | undefined;
+    for (;;) {
+      const known = (await this.#tasks.workers()).find((w) => w.id === this.id);
+      const now = Date.now();
+      if (!known || !isLive(known, now) || (known.pid === process.pid && known.host === HOST)) return;
+      if (known.host === HOST && !processAlive(known.pid)) return;
+      const until = known.heartbeatAt + known.ttlMs;
+      if (first && known.heartbeatAt !== first.heartbeatAt) throw new WorkerIdInUseError(this.id, known);
+      if (!first) {
+        first = known;
+        this.#emit({ type: "waiting", reason: `worker id ${this.id} is online as pid ${known.pid} on ${known.host}; waiting to see whether that process still heartbeats`, until, at: now });
+      }
+      await delay(Math.max(1, Math.min(until - now + 1, Math.max(50, Math.floor(known.ttlMs / 10)))));
+    }
   }
 
   async #register(): Promise<void> {
