@@ -17,6 +17,7 @@ export type {
   WatchOptions,
   WriteOptions,
 } from "./core/board.ts";
+export { MAX_TAGS, MAX_TAGS_BYTES, MAX_TAG_BYTES, type JsonValue, type Tags, type TagsInput } from "./core/json.ts";
 export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition } from "./core/run-types.ts";
 export type { AgentRecord, AgentRetention, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./core/records.ts";
 export { DEFAULT_AGENT_RETENTION } from "./core/agent-retention.ts";

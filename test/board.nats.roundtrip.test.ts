@@ -92,14 +92,14 @@ async function consumersOn(prefix: string, board: string): Promise<string[]> {
 }
 
 /** Stores records fast, through JetStream directly, as board writes would (the client reading them must take them as its own). */
-async function seed(prefix: string, board: string, records: { key: string; version: number }[]): Promise<void> {
+async function seed(prefix: string, board: string, records: { key: string; version: number; tags?: unknown }[]): Promise<void> {
   const { bucket } = natsNames(prefix).board(board);
   const nc = await connect({ servers: nats.server.url });
   try {
     const js = jetstream(nc);
     const at = Date.now();
-    const acks = records.map(({ key, version }) =>
-      js.publish(`$KV.${bucket}.${Buffer.from(key, "utf8").toString("base64url")}`, JSON.stringify({ op: "write", key, version, author: "seed", at, createdAt: at, json: JSON.stringify(version), tags: [], id: randomUUID() })),
+    const acks = records.map(({ key, version, tags = {} }) =>
+      js.publish(`$KV.${bucket}.${Buffer.from(key, "utf8").toString("base64url")}`, JSON.stringify({ op: "write", key, version, author: "seed", at, createdAt: at, json: JSON.stringify(version), tags, id: randomUUID() })),
     );
     await Promise.all(acks);
   } finally {
@@ -116,6 +116,19 @@ describe("round trips of a board on NATS", () => {
   after(async () => {
     await counter?.close();
     await manager?.close();
+  });
+
+  test("records written when tags were a list of names read with each name tagged true", async () => {
+    await withColonies(2, async ([creator, colony], prefix) => {
+      await creator!.board("legacy"); // makes the bucket
+      await seed(prefix, "legacy", [{ key: "a", version: 1, tags: ["x", "y"] }, { key: "b", version: 1, tags: [] }, { key: "c", version: 1, tags: { status: "approved" } }]);
+      const board = await colony!.board("legacy");
+      const view = board.view();
+      assert.deepEqual(["a", "b", "c"].map((k) => view.read(k)?.tags), [{ x: true, y: true }, {}, { status: "approved" }]);
+      assert.deepEqual(view.readByTag("x").map((e) => e.key), ["a"]);
+      assert.deepEqual((await board.history()).map((r) => r.tags), [{ x: true, y: true }, {}, { status: "approved" }]);
+      assert.deepEqual((await board.get("a"))?.tags, { x: true, y: true });
+    });
   });
 
   test("a write to a key the client knows is one request, a first write too, and so is a delete", async () => {

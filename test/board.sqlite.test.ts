@@ -250,3 +250,37 @@ describe("Board on SQLite: durability and several processes", () => {
     assert.equal(a.view().read("foreign")?.version, 2);
   });
 });
+
+test("a file written when tags were a list of names opens with each name tagged true, in its entries and its log", async () => {
+  const dir = tempDir();
+  const path = join(dir, "colony.db");
+  try {
+    const first = createColony({ backend: sqliteBackend({ path }) });
+    const board = await first.board("old");
+    await board.write("a", 1, { author: "w", tags: { x: true, y: true } });
+    await board.write("b", 2, { author: "w" });
+    await board.write("a", 3, { author: "w", tags: { keep: true } });
+    await first.close();
+    // Back to schema 7, as an older Colony left the file: tags as JSON lists of names.
+    const db = new DatabaseSync(path);
+    db.exec(`UPDATE entries SET tags = '["keep"]' WHERE key = 'a'; UPDATE entries SET tags = '[]' WHERE key = 'b';
+             UPDATE log SET tags = '["x","y"]' WHERE seq = 1; UPDATE log SET tags = '[]' WHERE seq = 2; UPDATE log SET tags = '["keep"]' WHERE seq = 3;
+             PRAGMA user_version = 7;`);
+    db.close();
+
+    const reopened = createColony({ backend: sqliteBackend({ path }) });
+    try {
+      const view = (await reopened.board("old")).view();
+      assert.deepEqual([view.read("a")?.tags, view.read("b")?.tags], [{ keep: true }, {}]);
+      assert.deepEqual(view.readByTag("keep").map((e) => e.key), ["a"]);
+      assert.deepEqual((await (await reopened.board("old")).history()).map((r) => r.tags), [{ x: true, y: true }, {}, { keep: true }]);
+    } finally {
+      await reopened.close();
+    }
+    const migrated = new DatabaseSync(path, { readOnly: true });
+    assert.deepEqual(migrated.prepare("SELECT tags FROM log ORDER BY seq").all().map((r) => r.tags), ['{"x":true,"y":true}', "{}", '{"keep":true}']);
+    migrated.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

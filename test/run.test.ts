@@ -639,7 +639,7 @@ await describe("step records, authorship and usage", async () => {
       const view = board.view();
       assert.equal(view.has("old"), false);
       for (const key of ["out", "extra", "more"]) assert.equal(view.read(key)?.author, "worker", key);
-      assert.deepEqual(view.read("out")?.tags, ["result"]);
+      assert.deepEqual(view.read("out")?.tags, { result: true });
       const log = await board.history();
       assert.deepEqual(
         log.map((r) => [r.op, r.key, r.author]),

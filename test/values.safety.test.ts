@@ -179,31 +179,48 @@ for (const [name, open] of backends) {
     });
 
     describe("tags", () => {
-      test("a tag is at most 128 bytes, well-formed, without control characters", async () => {
+      test("a tag name is at most 128 bytes, well-formed, without control characters, in a list or as an object's name", async () => {
         const bad = ["t".repeat(129), "€".repeat(43), "tab\there", "half\udc00"];
         for (const tag of bad) {
-          await assert.rejects(board.write("k", 1, { author: "a", tags: ["ok", tag] }), invalidValueAt("tags", /tag 1/));
+          await assert.rejects(board.write("k", 1, { author: "a", tags: ["ok", tag] }), invalidValueAt("tags[1]", /a tag name|surrogate|control/));
+          await assert.rejects(board.write("k", 1, { author: "a", tags: { ok: 1, [tag]: 2 } }), (error: unknown) => error instanceof InvalidValueError && error.path.startsWith("tags"));
         }
-        await assert.rejects(board.write("k", 1, { author: "a", tags: ["x".repeat(MB5)] }), invalidValueAt("tags"));
+        await assert.rejects(board.write("k", 1, { author: "a", tags: ["x".repeat(MB5)] }), invalidValueAt("tags[0]"));
+        await assert.rejects(board.write("k", 1, { author: "a", tags: { ["x".repeat(MB5)]: true } }), (error: unknown) => {
+          assert.ok(error instanceof InvalidValueError);
+          assert.deepEqual([error.code, error.path], ["VALUE_TOO_LARGE", "tags"]);
+          assert.match(error.message, /over the limit of 16384/);
+          return true;
+        });
         await assertNothingWritten(0);
         const longest = ["t".repeat(128), "€".repeat(42) + "ab"];
-        assert.deepEqual((await board.write("k", 1, { author: "a", tags: longest })).tags, longest);
-        assert.deepEqual((await board.get("k"))?.tags, longest);
+        const tagged = Object.fromEntries(longest.map((t) => [t, true]));
+        assert.deepEqual((await board.write("k", 1, { author: "a", tags: longest })).tags, tagged);
+        assert.deepEqual((await board.get("k"))?.tags, tagged);
+        // __proto__ is a name like another: a tag of the entry, not its prototype.
+        const proto = await board.write("p", 1, { author: "a", tags: ["__proto__"] });
+        assert.deepEqual(Object.keys(proto.tags), ["__proto__"]);
+        assert.deepEqual(board.view().readByTag("__proto__").map((e) => e.key), ["p"]);
       });
 
       test("at most 64 tags", async () => {
         const tags = Array.from({ length: 65 }, (_, i) => `t${i}`);
         await assert.rejects(board.write("k", 1, { author: "a", tags }), invalidValueAt("tags", /at most 64 tags, got 65/));
         await assertNothingWritten(0);
-        assert.equal((await board.write("k", 1, { author: "a", tags: tags.slice(0, 64) })).tags.length, 64);
+        const object = Object.fromEntries(tags.map((t) => [t, 0]));
+        await assert.rejects(board.write("k", 1, { author: "a", tags: object }), invalidValueAt("tags", /at most 64 tags, got 65/));
+        assert.equal(Object.keys((await board.write("k", 1, { author: "a", tags: tags.slice(0, 64) })).tags).length, 64);
       });
 
       test("tags behind getters are read once", async () => {
         let reads = 0;
         const tags: string[] = ["a"];
         Object.defineProperty(tags, 1, { enumerable: true, get: () => (++reads === 1 ? "b" : "bad\n") });
-        assert.deepEqual((await board.write("k", 1, { author: "a", tags })).tags, ["a", "b"]);
+        assert.deepEqual((await board.write("k", 1, { author: "a", tags })).tags, { a: true, b: true });
         assert.equal(reads, 1);
+        // On an object, a getter is refused, as on a value: JSON would read it, and read it again.
+        const getter = Object.defineProperty({}, "g", { enumerable: true, get: () => 1 });
+        await assert.rejects(board.write("k", 2, { author: "a", tags: getter }), (error: unknown) => error instanceof InvalidValueError && error.path === "tags.g");
       });
     });
 

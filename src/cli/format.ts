@@ -5,6 +5,7 @@
  * output is the data, exactly, and does not pass through them).
  */
 import type { Entry, LogRecord } from "../core/board.ts";
+import type { Tags } from "../core/json.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
 import { TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
 import type { WorkerEvent } from "../runtime/tasks/worker.ts";
@@ -48,8 +49,17 @@ export function preview(value: unknown, width = 72): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
-function tagList(tags: readonly string[]): string {
-  return tags.length > 0 ? ` tags={${tags.join(",")}}` : "";
+/**
+ * ` tags={status=approved confidence=0.9 final}`: a tag whose value is `true` by its name alone,
+ * a plain word as it is, anything else as JSON; nothing for no tags.
+ */
+function tagList(tags: Tags): string {
+  const shown = Object.entries(tags).map(([name, value]) => {
+    if (value === true) return name;
+    const text = typeof value === "string" && /^[^\s=}"]+$/.test(value) ? value : JSON.stringify(value);
+    return `${name}=${text}`;
+  });
+  return shown.length > 0 ? ` tags={${shown.join(" ")}}` : "";
 }
 
 export function entryLine(entry: Entry): string {

@@ -6,7 +6,7 @@
  */
 import { ChangeSignal } from "./changes.ts";
 import { ClosedError, ConfigError } from "./errors.ts";
-import { checkAuthor, checkKey, checkTags, parseFrozen, toJson } from "./json.ts";
+import { checkAuthor, checkKey, checkTags, deepFreeze, parseFrozen, toJson, type JsonValue, type Tags, type TagsInput } from "./json.ts";
 import type { BoardStore, StoredEntry, StoredRecord } from "./store.ts";
 
 export interface Entry<V = unknown> {
@@ -17,7 +17,8 @@ export interface Entry<V = unknown> {
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
   readonly updatedAt: number;
-  readonly tags: readonly string[];
+  /** Name → value, as `{ status: "pending_review", confidence: 0.85 }`; `{}` if it has none. */
+  readonly tags: Tags;
 }
 
 export interface LogRecord {
@@ -29,12 +30,13 @@ export interface LogRecord {
   readonly at: number;
   /** The value written; null for a delete. */
   readonly value: unknown;
-  readonly tags: readonly string[];
+  readonly tags: Tags;
 }
 
 export interface WriteOptions {
   author: string;
-  tags?: string[];
+  /** Name → JSON value; a list of names is shorthand for each tagged `true`. Replaces the entry's tags. */
+  tags?: TagsInput;
   /** undefined = unconditional, 0 = create only, n = only if the current version is n. */
   expectedVersion?: number;
 }
@@ -71,7 +73,11 @@ export interface BoardView {
   has(key: string): boolean;
   /** Keys in code-point order, optionally only those starting with `prefix`. */
   keys(prefix?: string): string[];
-  readByTag(tag: string, predicate?: (entry: Entry) => boolean): Entry[];
+  /**
+   * Entries that carry the tag `name`, in key order; with `predicate`, only those for whose tag
+   * value (and entry) it is true: `readByTag("status", (v) => v === "pending_review")`.
+   */
+  readByTag(name: string, predicate?: (value: JsonValue, entry: Entry) => boolean): Entry[];
   readByAuthor(author: string): Entry[];
   entries(): Entry[];
 }
@@ -115,8 +121,8 @@ class SnapshotView implements BoardView {
     return prefix === undefined ? [...this.#sortedKeys] : this.#sortedKeys.filter((k) => k.startsWith(prefix));
   }
 
-  readByTag(tag: string, predicate?: (entry: Entry) => boolean): Entry[] {
-    return this.entries().filter((e) => e.tags.includes(tag) && (predicate === undefined || predicate(e)));
+  readByTag(name: string, predicate?: (value: JsonValue, entry: Entry) => boolean): Entry[] {
+    return this.entries().filter((e) => Object.hasOwn(e.tags, name) && (predicate === undefined || predicate(e.tags[name]!, e)));
   }
 
   readByAuthor(author: string): Entry[] {
@@ -155,7 +161,7 @@ export function toEntry(stored: StoredEntry): Entry {
     version: stored.version,
     createdAt: stored.createdAt,
     updatedAt: stored.updatedAt,
-    tags: Object.freeze(stored.tags),
+    tags: deepFreeze(stored.tags) as Tags,
   });
 }
 
@@ -168,7 +174,7 @@ export function toLogRecord(stored: StoredRecord): LogRecord {
     author: stored.author,
     at: stored.at,
     value: stored.json === null ? null : parseFrozen(stored.json),
-    tags: Object.freeze([...stored.tags]),
+    tags: deepFreeze(stored.tags) as Tags,
   });
 }
 
@@ -257,7 +263,7 @@ export class Board implements BoardHandle {
       version: record.version,
       createdAt,
       updatedAt: record.at,
-      tags: Object.freeze(tags),
+      tags: deepFreeze(tags) as Tags,
     });
     if (record.seq === this.#seq + 1) {
       this.#entries.set(key, entry);

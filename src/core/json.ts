@@ -55,21 +55,61 @@ export function checkAuthor(author: unknown): asserts author is string {
   if (problem !== undefined) throw new InvalidAuthorError(author, `${problem}; name the author with a short printable string`);
 }
 
-/** The tags to store: a copy, read once, checked and without duplicates. */
-export function checkTags(key: string, tags: unknown): string[] {
-  if (tags === undefined) return [];
-  if (!Array.isArray(tags)) throw new InvalidValueError(key, "tags", "tags are an array of non-empty strings");
-  if (tags.length > MAX_TAGS) throw new InvalidValueError(key, "tags", `at most ${MAX_TAGS} tags, got ${tags.length}`);
-  // Copied before it is checked, so that a getter cannot show the check one tag and the store another.
-  const copy: unknown[] = Array.from(tags);
-  if (copy.length > MAX_TAGS) throw new InvalidValueError(key, "tags", `at most ${MAX_TAGS} tags, got ${copy.length}`);
-  for (let i = 0; i < copy.length; i++) {
-    const tag = copy[i];
-    if (typeof tag !== "string" || tag.length === 0) throw new InvalidValueError(key, "tags", "tags are an array of non-empty strings");
-    const problem = nameProblem(tag, MAX_TAG_BYTES, "a tag");
-    if (problem !== undefined) throw new InvalidValueError(key, "tags", `tag ${i}: ${problem}`);
+/** A JSON value, as a tag holds one. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [name: string]: JsonValue };
+
+/** An entry's tags: a name → value each, as `{ status: "pending_review", confidence: 0.85 }`. */
+export type Tags = { readonly [name: string]: JsonValue };
+
+/** Tags as a write may give them: an object, or a list of names, shorthand for each tagged `true`. */
+export type TagsInput = Tags | readonly string[];
+
+/** All of an entry's tags, serialised, at most: tags are for selecting entries, not for their content. */
+export const MAX_TAGS_BYTES = 16 * 1024;
+
+/** No tags, shared: frozen. */
+export const NO_TAGS: Tags = Object.freeze({});
+
+/**
+ * The tags to store: a fresh copy, read once and checked (names like other names, at most
+ * MAX_TAGS of them, values JSON, all of it at most MAX_TAGS_BYTES serialised). A list of names is
+ * shorthand for each tagged `true`.
+ */
+export function checkTags(key: string, tags: unknown): Tags {
+  if (tags === undefined) return NO_TAGS;
+  let copy: Record<string, JsonValue>;
+  if (Array.isArray(tags)) {
+    // Copied before it is checked, so that a getter cannot show the check one tag and the store another.
+    const names: unknown[] = Array.from(tags);
+    if (names.length > MAX_TAGS) throw new InvalidValueError(key, "tags", `at most ${MAX_TAGS} tags, got ${names.length}`);
+    for (const [i, name] of names.entries()) {
+      if (typeof name !== "string") throw new InvalidValueError(key, `tags[${i}]`, `a tag name is a string, got ${name === null ? "null" : typeof name}`);
+      const problem = nameProblem(name, MAX_TAG_BYTES, "a tag name");
+      if (problem !== undefined) throw new InvalidValueError(key, `tags[${i}]`, problem);
+    }
+    // fromEntries, not assignment: a tag named __proto__ is a tag like any other.
+    copy = Object.fromEntries((names as string[]).map((name) => [name, true]));
+  } else if (typeof tags === "object" && tags !== null) {
+    copy = JSON.parse(toJson(key, tags, MAX_TAGS_BYTES, "tags")) as Record<string, JsonValue>;
+  } else {
+    throw new InvalidValueError(key, "tags", `tags are an object of name → JSON value, or a list of names (each tagged true); got ${tags === null ? "null" : typeof tags}`);
   }
-  return [...new Set(copy as string[])];
+  const names = Object.keys(copy);
+  if (names.length > MAX_TAGS) throw new InvalidValueError(key, "tags", `at most ${MAX_TAGS} tags, got ${names.length}`);
+  for (const name of names) {
+    const problem = nameProblem(name, MAX_TAG_BYTES, "a tag name");
+    if (problem !== undefined) throw new InvalidValueError(key, `tags[${JSON.stringify(name)}]`, problem);
+  }
+  return copy;
+}
+
+/**
+ * Tags as a store read them back. Entries written before tags carried values hold a list of
+ * names; each reads as tagged `true`, as the shorthand writes it today.
+ */
+export function storedTags(raw: unknown): Tags {
+  if (Array.isArray(raw)) return Object.fromEntries(raw.map((name) => [String(name), true]));
+  return typeof raw === "object" && raw !== null ? (raw as Tags) : NO_TAGS;
 }
 
 /**
@@ -94,6 +134,8 @@ type Segment = string | number | symbol;
 interface Walk {
   readonly key: string;
   readonly maxBytes: number;
+  /** What is written: an entry's value, or its tags. */
+  readonly root: "value" | "tags";
   /** Where the object being written is, from `value` down; a primitive's own place is passed along, not pushed. */
   readonly path: Segment[];
   /** The objects the walk is inside of, innermost last: a cycle is one of them met again. */
@@ -107,9 +149,9 @@ interface Walk {
  * does both: `JSON.stringify` after a separate check would read the value a second time, and a
  * getter or a Proxy could then store something other than what was checked.
  */
-export function toJson(key: string, value: unknown, maxBytes: number): string {
-  const walk: Walk = { key, maxBytes, path: [], ancestors: [], units: 0 };
-  const json = write(walk, value, "value");
+export function toJson(key: string, value: unknown, maxBytes: number, root: "value" | "tags" = "value"): string {
+  const walk: Walk = { key, maxBytes, root, path: [], ancestors: [], units: 0 };
+  const json = write(walk, value, root);
   if (json.length * 3 <= maxBytes) return json; // at most 3 UTF-8 bytes per UTF-16 code unit
   const bytes = Buffer.byteLength(json, "utf8");
   if (bytes > maxBytes) tooLarge(walk, `${bytes} bytes serialised`);
@@ -239,8 +281,8 @@ function counted(walk: Walk, json: string): string {
 function tooLarge(walk: Walk, size: string): never {
   throw new InvalidValueError(
     walk.key,
-    "value",
-    `${size}, over the limit of ${walk.maxBytes} (raise maxValueBytes to allow it)`,
+    walk.root,
+    `${size}, over the limit of ${walk.maxBytes}${walk.root === "value" ? " (raise maxValueBytes to allow it)" : "; tags are for selecting entries: put what is large in the value"}`,
     "VALUE_TOO_LARGE",
   );
 }
@@ -262,7 +304,7 @@ export function parseFrozen(json: string): unknown {
   return deepFreeze(JSON.parse(json));
 }
 
-function deepFreeze(value: unknown): unknown {
+export function deepFreeze(value: unknown): unknown {
   if (typeof value === "object" && value !== null) {
     for (const child of Object.values(value)) if (typeof child === "object" && child !== null) deepFreeze(child);
     Object.freeze(value);

@@ -3,6 +3,7 @@
  * storage contract can name them without depending on the loop.
  */
 import type { BoardHandle, BoardView, Entry } from "./board.ts";
+import type { TagsInput } from "./json.ts";
 import type { Usage } from "./records.ts";
 import type { AgentRef, Budget, SpawnOptions, SubAgent, SubAgentHandle } from "./subagent-types.ts";
 
@@ -16,7 +17,7 @@ export interface AgentResult {
 /** The board as an agent sees it: writes are authored by the agent; reads and writes are recorded. */
 export type AgentBoard = {
   readonly name: string;
-  write<V>(key: string, value: V, options?: { tags?: string[]; expectedVersion?: number }): Promise<Entry<V>>;
+  write<V>(key: string, value: V, options?: { tags?: TagsInput; expectedVersion?: number }): Promise<Entry<V>>;
   delete(key: string, options?: { expectedVersion?: number }): Promise<boolean>;
   get: BoardHandle["get"];
   view(): BoardView;

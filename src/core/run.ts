@@ -12,6 +12,7 @@
  */
 import type { Board, BoardView, Entry } from "./board.ts";
 import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
+import type { TagsInput } from "./json.ts";
 import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./records.ts";
 import type { Agent, AgentBoard, AgentContext, RunDefinition } from "./run-types.ts";
 import type { Usage } from "./records.ts";
@@ -195,7 +196,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
   const author = agent.name;
   const agentBoard: AgentBoard = {
     name: board.name,
-    async write<V>(key: string, value: V, options: { tags?: string[]; expectedVersion?: number } = {}): Promise<Entry<V>> {
+    async write<V>(key: string, value: V, options: { tags?: TagsInput; expectedVersion?: number } = {}): Promise<Entry<V>> {
       const entry = await board.write(key, value, { ...options, author });
       written.push(key);
       return entry;

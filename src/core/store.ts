@@ -7,6 +7,7 @@
  */
 import type { RunInfo, StepRecord } from "./records.ts";
 import type { AgentRecord, AgentRetention, AgentState } from "./records.ts";
+import type { Tags } from "./json.ts";
 import type { Task, TaskEvent, TaskEventType, TaskFilter, WorkerInfo } from "./tasks.ts";
 
 /** An entry as stored: the value is JSON text. */
@@ -17,7 +18,7 @@ export interface StoredEntry {
   version: number;
   createdAt: number;
   updatedAt: number;
-  tags: string[];
+  tags: Tags;
 }
 
 /** A log record as stored; `json` is null for a delete. */
@@ -29,14 +30,14 @@ export interface StoredRecord {
   author: string;
   at: number;
   json: string | null;
-  tags: string[];
+  tags: Tags;
 }
 
 export interface WriteRequest {
   key: string;
   json: string;
   author: string;
-  tags: string[];
+  tags: Tags;
   /** undefined = unconditional, 0 = create only, n = only if the current version is n. */
   expectedVersion?: number;
   at: number;

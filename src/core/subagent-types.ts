@@ -4,6 +4,7 @@
  */
 import type { Entry } from "./board.ts";
 import { ColonyError } from "./errors.ts";
+import type { TagsInput } from "./json.ts";
 import type { AgentState, FailureReason, Isolation, Usage } from "./records.ts";
 
 export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
@@ -93,7 +94,7 @@ export type SubAgentEvent =
 /** The board as a sub-agent sees it: writes are authored by the agent and checked against its prefixes. */
 export interface SubAgentBoard {
   readonly name: string;
-  write<V>(key: string, value: V, options?: { tags?: string[]; expectedVersion?: number }): Promise<Entry<V>>;
+  write<V>(key: string, value: V, options?: { tags?: TagsInput; expectedVersion?: number }): Promise<Entry<V>>;
   delete(key: string, options?: { expectedVersion?: number }): Promise<boolean>;
   get<V = unknown>(key: string): Promise<Entry<V> | undefined>;
 }

@@ -17,6 +17,7 @@ import {
   type ColonyOptions,
   type Entry,
   type LogRecord,
+  type Tags,
   type WatchOptions,
 } from "../../src/index.ts";
 
@@ -97,8 +98,8 @@ function assertDeepFrozen(value: unknown): void {
 }
 
 /** Folds a log into live entries: what the board must hold after those records. */
-function replay(records: readonly LogRecord[]): Map<string, { value: unknown; version: number; author: string; tags: readonly string[] }> {
-  const live = new Map<string, { value: unknown; version: number; author: string; tags: readonly string[] }>();
+function replay(records: readonly LogRecord[]): Map<string, { value: unknown; version: number; author: string; tags: Tags }> {
+  const live = new Map<string, { value: unknown; version: number; author: string; tags: Tags }>();
   for (const r of records) {
     if (r.op === "delete") live.delete(r.key);
     else live.set(r.key, { value: r.value, version: r.version, author: r.author, tags: r.tags });
@@ -132,7 +133,7 @@ export function boardContract(name: string, newColony: NewColony): void {
         assert.deepEqual(entry.value, { title: "find trails", n: [1, 2, null] });
         assert.equal(entry.author, "scout");
         assert.equal(entry.version, 1);
-        assert.deepEqual(entry.tags, ["todo"]);
+        assert.deepEqual(entry.tags, { todo: true });
         assert.ok(Number.isInteger(entry.createdAt) && entry.createdAt >= before && entry.createdAt <= after);
         assert.equal(entry.updatedAt, entry.createdAt);
         assert.deepEqual(await board.get("task/1"), entry);
@@ -164,13 +165,29 @@ export function boardContract(name: string, newColony: NewColony): void {
         assert.equal((await board.get("a"))?.version, 2);
       });
 
-      test("tags are stored without duplicates; no tags means []", async () => {
-        const tagged = await board.write("t", 1, { author: "a", tags: ["x", "y", "x"] });
-        assert.deepEqual(tagged.tags, ["x", "y"]);
-        assert.deepEqual((await board.get("t"))?.tags, ["x", "y"]);
-        const untagged = await board.write("t", 2, { author: "a" });
-        assert.deepEqual(untagged.tags, []);
-        assert.deepEqual(board.view().read("t")?.tags, []);
+      test("tags carry JSON values; a list of names is shorthand for each tagged true; no tags means {}", async () => {
+        const valued = await board.write("t", 1, { author: "a", tags: { status: "pending_review", confidence: 0.85, reviewers: ["critic"], meta: { round: 1 }, none: null } });
+        const expected = { status: "pending_review", confidence: 0.85, reviewers: ["critic"], meta: { round: 1 }, none: null };
+        assert.deepEqual(valued.tags, expected);
+        assert.deepEqual((await board.get("t"))?.tags, expected);
+        assert.deepEqual(board.view().read("t")?.tags, expected);
+        assert.deepEqual((await board.history({ key: "t" }))[0]?.tags, expected);
+        const listed = await board.write("t", 2, { author: "a", tags: ["x", "y", "x"] });
+        assert.deepEqual(listed.tags, { x: true, y: true });
+        assert.deepEqual((await board.get("t"))?.tags, { x: true, y: true });
+        const untagged = await board.write("t", 3, { author: "a" });
+        assert.deepEqual(untagged.tags, {});
+        assert.deepEqual(board.view().read("t")?.tags, {});
+        assert.deepEqual((await board.history({ key: "t" })).map((r) => r.tags), [expected, { x: true, y: true }, {}]);
+      });
+
+      test("the caller's tags object is copied: changing it after the write changes nothing stored", async () => {
+        const tags = { status: "draft", scores: [1] };
+        await board.write("k", 1, { author: "a", tags });
+        tags.status = "changed";
+        tags.scores.push(2);
+        assert.deepEqual((await board.get("k"))?.tags, { status: "draft", scores: [1] });
+        assert.deepEqual(board.view().read("k")?.tags, { status: "draft", scores: [1] });
       });
 
       test("JSON values round-trip unchanged", async () => {
@@ -213,8 +230,8 @@ export function boardContract(name: string, newColony: NewColony): void {
         const e2 = await board.write("a", { v: 2 }, { author: "w2" });
         const history = await board.history();
         assert.equal(history.length, 2);
-        assert.deepEqual(history[0], { seq: 1, op: "write", key: "a", version: 1, author: "w1", at: e1.updatedAt, value: { v: 1 }, tags: ["t"] });
-        assert.deepEqual(history[1], { seq: 2, op: "write", key: "a", version: 2, author: "w2", at: e2.updatedAt, value: { v: 2 }, tags: [] });
+        assert.deepEqual(history[0], { seq: 1, op: "write", key: "a", version: 1, author: "w1", at: e1.updatedAt, value: { v: 1 }, tags: { t: true } });
+        assert.deepEqual(history[1], { seq: 2, op: "write", key: "a", version: 2, author: "w2", at: e2.updatedAt, value: { v: 2 }, tags: {} });
         assert.equal(board.seq, 2);
       });
     });
@@ -349,7 +366,7 @@ export function boardContract(name: string, newColony: NewColony): void {
         assert.equal(tombstone.version, 3);
         assert.equal(tombstone.author, "reaper");
         assert.equal(tombstone.value, null);
-        assert.deepEqual(tombstone.tags, []);
+        assert.deepEqual(tombstone.tags, {});
         assert.equal(board.seq, 3);
       });
 
@@ -454,7 +471,7 @@ export function boardContract(name: string, newColony: NewColony): void {
       });
 
       test("entries and values are deeply frozen, in views, from get and from write", async () => {
-        const written = await board.write("k", { list: [1, { deep: [2] }], obj: { x: "y" } }, { author: "a", tags: ["t"] });
+        const written = await board.write("k", { list: [1, { deep: [2] }], obj: { x: "y" } }, { author: "a", tags: { t: true, scores: [1, { deep: 2 }] } });
         const fromGet = await board.get("k");
         const fromView = board.view().read("k");
         for (const entry of [written, fromGet, fromView]) {
@@ -466,7 +483,8 @@ export function boardContract(name: string, newColony: NewColony): void {
             value.obj.x = "mutated";
           }, TypeError);
           assert.throws(() => value.list.push(3), TypeError);
-          assert.throws(() => (entry.tags as string[]).push("u"), TypeError);
+          assert.throws(() => ((entry.tags as Record<string, unknown>).u = 1), TypeError);
+          assert.throws(() => (entry.tags.scores as unknown[]).push(3), TypeError);
         }
         assert.deepEqual((await board.get("k"))?.value, { list: [1, { deep: [2] }], obj: { x: "y" } });
       });
@@ -499,11 +517,21 @@ export function boardContract(name: string, newColony: NewColony): void {
         assert.deepEqual(view.readByTag("task").map((e) => e.key), ["t/1", "t/2", "t/3"]);
         assert.deepEqual(view.readByTag("open").map((e) => e.key), ["t/2", "t/3"]);
         assert.deepEqual(
-          view.readByTag("task", (e) => (e.value as { score: number }).score >= 2).map((e) => e.key),
+          view.readByTag("task", (_, e) => (e.value as { score: number }).score >= 2).map((e) => e.key),
           ["t/2", "t/3"],
         );
         assert.deepEqual(view.readByTag("task", () => false), []);
         assert.deepEqual(view.readByTag("missing"), []);
+        // The predicate sees the tag's value first.
+        await board.write("r/1", "a", { author: "a", tags: { status: "pending_review", confidence: 0.85 } });
+        await board.write("r/2", "b", { author: "a", tags: { status: "approved", confidence: 0.9 } });
+        await board.write("r/3", "c", { author: "a", tags: { status: "pending_review", confidence: 0.4 } });
+        await board.write("r/4", "d", { author: "a", tags: { status: null } });
+        const reviewed = board.view();
+        assert.deepEqual(reviewed.readByTag("status", (v) => v === "pending_review").map((e) => e.key), ["r/1", "r/3"]);
+        assert.deepEqual(reviewed.readByTag("confidence", (v) => typeof v === "number" && v > 0.7).map((e) => e.key), ["r/1", "r/2"]);
+        assert.deepEqual(reviewed.readByTag("status").map((e) => e.key), ["r/1", "r/2", "r/3", "r/4"], "a tag whose value is null is still carried");
+        assert.deepEqual(reviewed.readByTag("status", (v, e) => v === "pending_review" && e.value === "c").map((e) => e.key), ["r/3"]);
         // A rewrite without the tag drops the entry from the tag.
         await board.write("t/2", { score: 2 }, { author: "a", tags: ["task"] });
         assert.deepEqual(board.view().readByTag("open").map((e) => e.key), ["t/3"]);
@@ -851,12 +879,26 @@ export function boardContract(name: string, newColony: NewColony): void {
         assert.deepEqual(entry.value, { a: { n: 1 }, b: [{ n: 1 }, { n: 1 }] });
       });
 
-      test("bad tags are an InvalidValueError at tags, and nothing is written", async () => {
+      test("bad tags are an InvalidValueError naming the tag, and nothing is written", async () => {
         const before = await state(board);
-        for (const tags of [[""], [1], "tag", [null]]) {
+        const bad: [unknown, string, RegExp][] = [
+          [[""], "tags[0]", /a tag name is 1 to 128 bytes/],
+          [[1], "tags[0]", /a tag name is a string, got number/],
+          [[null], "tags[0]", /got null/],
+          ["tag", "tags", /an object of name → JSON value, or a list of names/],
+          [{ "": 1 }, `tags[""]`, /a tag name/],
+          [{ "x\u0007": 1 }, `tags["x\\u0007"]`, /control character U\+0007/],
+          [{ when: new Date(0) }, "tags.when", /Date/],
+          [{ score: Number.NaN }, "tags.score", /NaN is not a JSON number/],
+          [{ fn: () => 1 }, "tags.fn", /function is not JSON/],
+          [Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`t${i}`, i])), "tags", /at most 64 tags, got 65/],
+          [{ big: "x".repeat(17 * 1024) }, "tags", /over the limit of 16384; tags are for selecting entries/],
+        ];
+        for (const [tags, path, message] of bad) {
           await assert.rejects(board.write("k", 1, { author: "a", tags: tags as string[] }), (error: unknown) => {
-            assert.ok(error instanceof InvalidValueError);
-            assert.equal(error.path, "tags");
+            assert.ok(error instanceof InvalidValueError, String(error));
+            assert.equal(error.path, path, error.message);
+            assert.match(error.message, message);
             return true;
           });
         }

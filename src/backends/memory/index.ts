@@ -4,6 +4,7 @@
  */
 import { agentsPastRetention } from "../../core/agent-retention.ts";
 import { nextVersion } from "../../core/cas.ts";
+import { NO_TAGS, type Tags } from "../../core/json.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentRecord, AgentRetention, AgentState } from "../../core/records.ts";
 import type {
@@ -55,7 +56,7 @@ class MemoryBoardStore implements BoardStore {
     if (live === 0) return undefined; // expected 0 and absent: nothing to delete
     slot!.deleted = true;
     slot!.entry = { ...slot!.entry, version, author: request.author, updatedAt: request.at };
-    return this.#append("delete", request, version, null, []);
+    return this.#append("delete", request, version, null, NO_TAGS);
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
@@ -84,7 +85,7 @@ class MemoryBoardStore implements BoardStore {
     return () => this.#listeners.delete(listener);
   }
 
-  #append(op: "write" | "delete", request: { key: string; author: string; at: number }, version: number, json: string | null, tags: string[]): StoredRecord {
+  #append(op: "write" | "delete", request: { key: string; author: string; at: number }, version: number, json: string | null, tags: Tags): StoredRecord {
     const record: StoredRecord = { seq: this.#log.length + 1, op, key: request.key, version, author: request.author, at: request.at, json, tags };
     this.#log.push(record);
     for (const listener of this.#listeners) listener();

@@ -4,6 +4,7 @@
  * `NatsBoardStore` writes it, on its own key's subject, is not read as one.
  */
 import { z } from "zod";
+import { storedTags, type Tags } from "../../core/json.ts";
 
 /** What one message in the bucket holds: the log record, plus when the key was (re)created. */
 export interface Stored {
@@ -14,7 +15,8 @@ export interface Stored {
   at: number;
   createdAt: number;
   json: string | null;
-  tags: string[];
+  /** A list of names in records written before tags carried values: read as each tagged true. */
+  tags: Tags;
   /** Tells this write from any other, to find out whether an unanswered one was stored (absent in older records). */
   id?: string | undefined;
 }
@@ -30,7 +32,7 @@ const storedSchema = z.object({
   at: z.number(),
   createdAt: z.number(),
   json: z.string().nullable(),
-  tags: z.array(z.string()),
+  tags: z.union([z.array(z.string()), z.record(z.string(), z.json())]).transform(storedTags),
   id: z.string().optional(),
 });
 

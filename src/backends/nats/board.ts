@@ -28,6 +28,7 @@ import type { JetStreamClient, JetStreamManager, MsgRequest, StreamState } from 
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { nextVersion } from "../../core/cas.ts";
 import { InvalidValueError } from "../../core/errors.ts";
+import { NO_TAGS } from "../../core/json.ts";
 import type { BoardStore, DeleteRequest, HistoryQuery, RejectedMessages, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
 import { KnownKeys, summary, type Known } from "./board-known.ts";
 import { encodeKey, readStored, type Stored } from "./board-record.ts";
@@ -144,7 +145,7 @@ export class NatsBoardStore implements BoardStore {
       if (live === 0 && request.expectedVersion === undefined) return undefined;
       const version = nextVersion(request.key, request.expectedVersion, live, previous?.version ?? 0);
       if (live === 0) return undefined;
-      const stored: Stored = { op: "delete", key: request.key, version, author: request.author, at: request.at, createdAt: previous!.createdAt, json: null, tags: [], id };
+      const stored: Stored = { op: "delete", key: request.key, version, author: request.author, at: request.at, createdAt: previous!.createdAt, json: null, tags: NO_TAGS, id };
       const seq = await this.#put(request.key, stored, known);
       if (seq !== undefined) return toRecord(stored, seq);
       known = undefined;

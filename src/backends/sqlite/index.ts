@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { AGENT_PRUNE_STEP, endedAt, expiredAgents } from "../../core/agent-retention.ts";
 import { nextVersion } from "../../core/cas.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { NO_TAGS, type Tags } from "../../core/json.ts";
 import type { RunInfo, StepRecord } from "../../core/records.ts";
 import type { AgentRecord, AgentRetention, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
@@ -70,9 +71,10 @@ interface LogRow {
 }
 
 /** Most entries have no tags; skip the parse for them. */
-function parseTags(text: string): string[] {
-  return text === "[]" ? [] : (JSON.parse(text) as string[]);
+function parseTags(text: string): Tags {
+  return text === "{}" ? NO_TAGS : (JSON.parse(text) as Tags);
 }
+
 
 function toStoredEntry(row: EntryRow): StoredEntry {
   return {
@@ -139,8 +141,8 @@ class SqliteBoardStore implements BoardStore {
       if (live === 0) return undefined;
       const { seq } = sql.bump.get(board) as { seq: number };
       sql.tombstone.run(version, request.author, request.at, board, request.key);
-      sql.append.run(board, seq, "delete", request.key, version, request.author, request.at, null, "[]");
-      const deleted: StoredRecord = { seq, op: "delete", key: request.key, version, author: request.author, at: request.at, json: null, tags: [] };
+      sql.append.run(board, seq, "delete", request.key, version, request.author, request.at, null, "{}");
+      const deleted: StoredRecord = { seq, op: "delete", key: request.key, version, author: request.author, at: request.at, json: null, tags: NO_TAGS };
       return deleted;
     });
     if (record) this.#conn.notify();

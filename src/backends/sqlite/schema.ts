@@ -5,7 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../../core/errors.ts";
 
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -161,6 +161,11 @@ const MIGRATIONS: Record<number, string> = {
     UPDATE agents SET ended_at = coalesce(json_extract(data, '$.endedAt'), started_at) WHERE state IN ('succeeded', 'failed', 'terminated');
     CREATE INDEX agents_ended ON agents (ended_at, id) WHERE ended_at IS NOT NULL;
     CREATE INDEX agents_live ON agents (parent_id) WHERE ended_at IS NULL;
+  `,
+  // Tags carry values: a list of names becomes an object of each name → true, in entries and log.
+  8: `
+    UPDATE entries SET tags = (SELECT json_group_object(value, json('true')) FROM json_each(entries.tags)) WHERE json_type(tags) = 'array';
+    UPDATE log SET tags = (SELECT json_group_object(value, json('true')) FROM json_each(log.tags)) WHERE json_type(tags) = 'array';
   `,
 };
 

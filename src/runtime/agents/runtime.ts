@@ -7,7 +7,7 @@
  */
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
-import { nameProblem } from "../../core/json.ts";
+import { nameProblem, type TagsInput } from "../../core/json.ts";
 import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
 import type { AgentStore } from "../../core/store.ts";
 import { checkDuration, longTimeout } from "../../core/timers.ts";
@@ -442,7 +442,7 @@ export class AgentRuntime {
   async #serve(node: Node, op: RequestOp, args: unknown[]): Promise<unknown> {
     switch (op) {
       case "board.write": {
-        const [key, value, options] = args as [string, unknown, { tags?: string[]; expectedVersion?: number }];
+        const [key, value, options] = args as [string, unknown, { tags?: TagsInput; expectedVersion?: number }];
         checkWrite(node.permissions, key, node.name);
         return (await this.#board(node)).write(key, value, { ...options, author: authorOf(node) });
       }

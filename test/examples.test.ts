@@ -1,0 +1,65 @@
+/**
+ * The examples in examples/ run as their headers say, and the README shows them as they are.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runCliSync } from "./fixtures/cli.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+let dir: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "colony-examples-"));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The README's code block that the comment `<!-- FILE: … -->` puts before it. */
+function readmeBlock(file: string): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const at = readme.indexOf(`<!-- ${file}:`);
+  assert.ok(at >= 0, `README.md shows ${file}`);
+  const open = readme.indexOf("```ts\n", at);
+  return readme.slice(open + "```ts\n".length, readme.indexOf("```\n", open + 1));
+}
+
+describe("examples/review.ts: researcher → critic → writer on tags with values", () => {
+  test("is the README's first example, word for word but its import", () => {
+    const file = readFileSync(join(ROOT, "examples/review.ts"), "utf8");
+    assert.equal(readmeBlock("examples/review.ts"), file.replace('from "../src/index.ts"', 'from "colony"'));
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    assert.ok(readme.indexOf("examples/review.ts:") < readme.indexOf("```ts"), "it is the first code in the README");
+  });
+
+  test("runs to its goal: the confident findings approved, the other rejected, the report from the approved", () => {
+    const db = join(dir, "review.db");
+    const run = runCliSync(["run", "examples/review.ts", "--fresh", "--db", db, "--json"], { cwd: ROOT });
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { stopReason: string; steps: { fired: { agent: string }[] }[] };
+    assert.deepEqual([result.stopReason, result.steps.map((s) => s.fired.map((f) => f.agent))], ["goal", [["researcher"], ["critic"], ["writer"]]]);
+
+    const board = runCliSync(["board", "review", "--db", db, "--json"], { cwd: ROOT });
+    const { entries } = JSON.parse(board.stdout) as { entries: { key: string; author: string; tags: Record<string, unknown>; value: string }[] };
+    assert.deepEqual(
+      entries.map((e) => [e.key, e.author, e.tags]),
+      [
+        ["findings/evaporation", "critic", { confidence: 0.85, status: "approved" }],
+        ["findings/pheromone", "critic", { confidence: 0.92, status: "approved" }],
+        ["findings/telepathy", "critic", { confidence: 0.2, status: "rejected" }],
+        ["report", "writer", { status: "final" }],
+      ],
+    );
+    assert.equal(entries.at(-1)!.value, "Ants find short paths because pheromone evaporates, so long trails fade, and foragers mark the way back to food with pheromone.");
+
+    const human = runCliSync(["board", "review", "--db", db], { cwd: ROOT });
+    assert.match(human.stdout, /^\[findings\/pheromone\] v2 by critic tags=\{confidence=0\.92 status=approved\} {2}"foragers mark/m);
+    // What the README pastes is what the board shows.
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const shown = readme.slice(readme.indexOf("$ npx colony board review\n"), readme.indexOf("```", readme.indexOf("$ npx colony board review\n")));
+    const pasted = shown.split("\n").filter((l) => l.startsWith("["));
+    assert.deepEqual(pasted, human.stdout.split("\n").filter((l) => l.startsWith("[")));
+  });
+});
