@@ -1,3 +1,17 @@
 #!/usr/bin/env node
-// The installed entry point runs the compiled CLI: Node does not strip types inside node_modules.
-import "../dist/cli/main.js";
+// The `colony` command. It checks the Node version first, in plain JavaScript that any Node can
+// read: Colony's TypeScript (a checkout's src/, a user's run files) needs Node to strip types
+// without a flag. Then it runs the CLI from src/ in a checkout (so it is always current) and from
+// dist/ where it is installed (Node strips no types inside node_modules, and src/ is not shipped).
+import { existsSync } from "node:fs";
+
+const MINIMUM = [22, 18];
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < MINIMUM[0] || (major === MINIMUM[0] && minor < MINIMUM[1])) {
+  process.stderr.write(
+    `colony: Node ${process.versions.node} is too old: Colony needs Node ${MINIMUM.join(".")} or later (24 LTS recommended), which runs TypeScript files without a flag\n`,
+  );
+  process.exit(2);
+}
+const src = new URL("../src/cli/main.ts", import.meta.url);
+await import(existsSync(src) ? src.href : new URL("../dist/cli/main.js", import.meta.url).href);

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { createColony, sqliteBackend } from "../src/index.ts";
 import { CLI, runCliSync } from "./fixtures/cli.ts";
 
 const COUNTER = fileURLToPath(new URL("../examples/counter.ts", import.meta.url));
@@ -97,8 +99,10 @@ describe("colony run and bench", () => {
     assert.ok(result.steps.some((s) => s.fired.some((f) => f.conflict)), "parallel incrementers should conflict");
   });
 
-  test("--max-steps overrides the definition", () => {
-    const result = json<{ stopReason: string; steps: unknown[] }>("run", COUNTER, "--memory", "--max-steps", "2");
+  test("--max-steps overrides the definition (stopping before the goal is exit 1)", () => {
+    const ran = colony("run", COUNTER, "--memory", "--max-steps", "2", "--json");
+    assert.equal(ran.code, 1, ran.stderr);
+    const result = JSON.parse(ran.stdout) as { stopReason: string; steps: unknown[] };
     assert.equal(result.stopReason, "max_steps");
     assert.equal(result.steps.length, 2);
   });
@@ -168,7 +172,9 @@ describe("bad input is one line and exit code 2", () => {
 describe("colony board --watch", () => {
   test("tails writes made by another process", { timeout: 60_000 }, async () => {
     const watchDb = join(dir, "watch.db");
-    assert.equal(colony("board", "counter", "--db", watchDb).code, 0); // creates the file
+    const maker = createColony({ backend: sqliteBackend({ path: watchDb }) });
+    await maker.board("counter"); // the file to watch
+    await maker.close();
     const watcher = spawn(process.execPath, [CLI, "board", "counter", "--watch", "--json", "--db", watchDb], { cwd: dir });
     const lines: string[] = [];
     let buffer = "";
@@ -200,3 +206,90 @@ function write(name: string, text: string): string {
   writeFileSync(path, text);
   return path;
 }
+
+describe("the command itself", () => {
+  const BIN = fileURLToPath(new URL("../bin/colony.js", import.meta.url));
+
+  test("--version prints the package's version; colony alone prints the help on stdout and exits 0", () => {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    const shown = spawnSync(process.execPath, [BIN, "--version"], { encoding: "utf8" });
+    assert.deepEqual([shown.status, shown.stdout.trim(), shown.stderr], [0, version, ""]);
+    const bare = spawnSync(process.execPath, [BIN], { encoding: "utf8" });
+    assert.deepEqual([bare.status, bare.stderr], [0, ""]);
+    assert.match(bare.stdout, /^Usage: colony /);
+    assert.match(bare.stdout, /^ {2}run /m);
+  });
+
+  test("output piped into a reader that closes early ends quietly: no EPIPE, no stack, exit 0", async () => {
+    const db = join(dir, "pipe.db");
+    const big = createColony({ backend: sqliteBackend({ path: db }) });
+    const board = await big.board("big");
+    for (let i = 0; i < 3000; i++) await board.write(`k${i}`, "x".repeat(100), { author: "filler" });
+    await big.close();
+    for (const args of [`board big --db '${db}' --json`, `board big --db '${db}' --history`, "--help"]) {
+      const piped = spawnSync("bash", ["-c", `'${process.execPath}' '${BIN}' ${args} 2>'${dir}/err' | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat '${dir}/err'`], { encoding: "utf8" });
+      assert.equal(piped.stdout, "0\n", `colony ${args}: ${piped.stdout}`);
+    }
+  });
+});
+
+describe("reading a colony that does not exist", () => {
+  test("board, runs, agents, tasks, task, workers, nodes and status name the file they looked for, exit 2 and create nothing", () => {
+    const empty = mkdtempSync(join(tmpdir(), "colony-none-"));
+    try {
+      for (const args of [["board", "notes"], ["runs"], ["agents"], ["tasks"], ["task", "t-1"], ["workers"], ["nodes"], ["status"], ["board", "x", "--db", "elsewhere/c.db"]]) {
+        const result = runCliSync(args, { cwd: empty });
+        const looked = args.includes("--db") ? join(empty, "elsewhere/c.db") : join(empty, ".colony/colony.db");
+        assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+        assert.equal(result.stderr, `colony: no colony at ${looked}: nothing has run here yet; pass --db FILE for another, or start one with colony run or colony demo\n`);
+        assert.equal(result.stdout, "");
+      }
+      assert.deepEqual(readdirSync(empty), [], "nothing was created");
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("how a run ends, in its exit code", () => {
+  const INDEX = new URL("../src/index.ts", import.meta.url).href;
+  const runFile = (name: string, body: string) => {
+    const path = join(dir, `${name}.mts`);
+    writeFileSync(path, `import { defineRun } from ${JSON.stringify(INDEX)};\nexport default defineRun(${body});\n`);
+    return path;
+  };
+
+  test("goal 0; every agent failing, then quiet, 1; the step limit before the goal 1; quiet without a goal 0", () => {
+    const cases: [string, string, number, string][] = [
+      ["goal", `{ board: "ok", agents: [{ name: "a", run: async (ctx) => { await ctx.board.write("done", true); } }], goal: (v) => v.has("done") }`, 0, "goal"],
+      ["failing", `{ board: "fail", agents: [{ name: "a", run: () => { throw new Error("no"); } }, { name: "b", run: () => { throw new Error("nor I"); } }] }`, 1, "quiescence"],
+      ["limit", `{ board: "limit", agents: [{ name: "a", trigger: () => true, run: async (ctx) => { await ctx.board.write("n", Math.random()); } }], goal: () => false, maxSteps: 3 }`, 1, "max_steps"],
+      ["quiet", `{ board: "quiet", agents: [{ name: "a", run: async (ctx) => { await ctx.board.write("x", 1); } }] }`, 0, "quiescence"],
+    ];
+    for (const [name, body, code, reason] of cases) {
+      const result = colony("run", runFile(name, body), "--db", join(dir, "exits.db"), "--json");
+      assert.equal(result.code, code, `${name}: ${result.stderr}`);
+      assert.equal((JSON.parse(result.stdout) as { stopReason: string }).stopReason, reason, name);
+    }
+  });
+
+  test("SIGINT at a --step pause ends the run at once, recorded as aborted, exit 130", async () => {
+    const db = join(dir, "step.db");
+    const file = runFile("steps", `{ board: "steps", agents: [{ name: "a", trigger: () => true, run: async (ctx) => { await ctx.board.write("n", Date.now()); } }], maxSteps: 50 }`);
+    const child = spawn(process.execPath, [CLI, "run", file, "--step", "--db", db], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    const paused = new Promise<void>((resolve) =>
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes("step 2 at log position")) resolve();
+      }),
+    );
+    child.stdin.write("\n"); // through the first pause
+    await paused;
+    child.kill("SIGINT");
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 130, stderr);
+    const runs = json<{ stopReason: string; steps: number }[]>("runs", "--db", db);
+    assert.deepEqual(runs.map((r) => r.stopReason), ["aborted"]);
+  });
+});

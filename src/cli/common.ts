@@ -2,10 +2,12 @@
  * What every command shares: turning flags into a colony, parsing numbers, and the errors that
  * mean "the user asked for something wrong" (exit code 2, one line, no stack).
  */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { memoryBackend } from "../backends/memory/index.ts";
 import { natsBackend } from "../backends/nats/index.ts";
-import { sqliteBackend } from "../backends/sqlite/index.ts";
+import { DEFAULT_DB_PATH, sqliteBackend } from "../backends/sqlite/index.ts";
 import { ColonyError, ConfigError } from "../core/errors.ts";
 import type { BackendFactory } from "../core/store.ts";
 import { createColony, type Colony, type ColonyOptions } from "../runtime/colony.ts";
@@ -96,6 +98,21 @@ export function openColony(flags: StoreFlags, options: Omit<ColonyOptions, "back
   return createColony({ ...options, backend: backendOf(flags) });
 }
 
+/**
+ * `withColony` for a command that reads (or changes what exists): on SQLite, a file that is not
+ * there is not created but named, as a `UsageError` (exit 2), so that `colony board` in the
+ * wrong directory says where it looked instead of showing an empty colony it just made.
+ */
+export async function withExistingColony<T>(flags: StoreFlags, work: (colony: Colony) => Promise<T>): Promise<T> {
+  if (!flags.memory && natsSetting(flags.nats, "COLONY_NATS_URL") === undefined) {
+    const path = resolve(flags.db ?? DEFAULT_DB_PATH);
+    if (!existsSync(path)) {
+      throw new UsageError(`no colony at ${path}: nothing has run here yet; pass --db FILE for another, or start one with colony run or colony demo`);
+    }
+  }
+  return withColony(flags, work);
+}
+
 /** Runs `work` with a colony opened from the flags, closing it however `work` ends. */
 export async function withColony<T>(
   flags: StoreFlags,
@@ -135,7 +152,7 @@ export function printJson(data: unknown): void {
 
 /** How the user should run `command` again, for hints: from a checkout or an installed package. */
 export function selfCommand(command: string, flags: StoreFlags = {}): string {
-  const self = import.meta.url.endsWith(".ts") ? "npm run colony --" : "colony";
+  const self = import.meta.url.endsWith(".ts") ? "npx colony" : "colony";
   // Store flags belong to each command, so they go after it.
   const store = flags.nats !== undefined ? ` --nats ${flags.nats}${flags.natsPrefix === undefined ? "" : ` --nats-prefix ${flags.natsPrefix}`}` : flags.db === undefined ? "" : ` --db ${flags.db}`;
   return `${self} ${command}${store}`;

@@ -4,6 +4,7 @@
  * into exit codes: 2 for anything the user can fix (bad flags, files, definitions, input), 1
  * for failures, with a stack trace only under --debug.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ColonyError, describeError } from "../core/errors.ts";
 import { registerAgents } from "./commands/agents.ts";
@@ -20,9 +21,24 @@ import { linesOf, warn } from "./format.ts";
 
 const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER", "NATS_CONNECT", "WORKER_ID_IN_USE"]);
 
+/** The package's version, from its package.json (two levels up from src/cli and from dist/cli alike). */
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/**
+ * Output piped into a reader that has gone (`colony board x --json | head -3`) ends the command
+ * quietly, as `cat` does: nothing more can be shown, and a stack trace about it helps nobody.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
+}
+
 export function buildProgram(): Command {
   const program = new Command("colony")
     .description("Colony: many agents, one versioned blackboard, a loop that fires them when the board says so")
+    .version(VERSION, "-V, --version", "print Colony's version")
     .option("--debug", "print stack traces")
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
@@ -42,6 +58,11 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length <= 2) {
+    // `colony` alone asks what there is: the help, on stdout, and that is a success.
+    program.outputHelp();
+    return 0;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
@@ -59,4 +80,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+quietOnClosedPipe(process.stdout);
+quietOnClosedPipe(process.stderr);
 process.exitCode = await main(process.argv);

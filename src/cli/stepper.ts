@@ -1,6 +1,8 @@
 /**
  * `colony run --step`: pauses before every step and every sub-agent turn until Enter, and shows
- * what changed on the board since the last pause. When standard input ends, it stops pausing.
+ * what changed on the board since the last pause. When standard input ends, it stops pausing; when
+ * the run is interrupted (Ctrl-C, which a terminal's readline takes for itself, or SIGINT), the
+ * pause ends and so does the run, recorded as aborted.
  */
 import { createInterface } from "node:readline";
 import type { BoardView } from "../core/board.ts";
@@ -22,15 +24,19 @@ export function changes(before: BoardView | undefined, after: BoardView): string
   return lines;
 }
 
-export function createStepper(out: NodeJS.WritableStream = process.stderr): Stepper {
+/** `interrupt` is the run's: Ctrl-C at a pause aborts it, and its abort ends the pause. */
+export function createStepper(interrupt: AbortController, out: NodeJS.WritableStream = process.stderr): Stepper {
   const reader = createInterface({ input: process.stdin });
+  reader.on("SIGINT", () => interrupt.abort());
+  const interrupted = new Promise<undefined>((resolve) => interrupt.signal.addEventListener("abort", () => resolve(undefined), { once: true }));
   const lines = reader[Symbol.asyncIterator]();
   let open = true;
   let last: BoardView | undefined;
   const pause = async (prompt: string) => {
-    if (!open) return;
+    if (!open || interrupt.signal.aborted) return;
     out.write(`${prompt} — Enter to go on `);
-    if ((await lines.next()).done) open = false;
+    const line = await Promise.race([lines.next(), interrupted]);
+    if (line === undefined || line.done) open = false;
     if (!process.stdin.isTTY) out.write("\n"); // a terminal echoes the Enter itself
   };
   return {

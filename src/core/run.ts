@@ -113,6 +113,7 @@ export async function executeRun(
         throw error;
       }
       await hooks.beforeStep?.(index, view);
+      if (signal.aborted) return await finish("aborted"); // while it paused there (colony run --step)
 
       const startedAt = Date.now();
       const fired: FiredRecord[] = [];

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { NotFoundError } from "../../core/errors.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
-import { UsageError, printJson, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, printJson, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { say, table, usd, warn } from "../format.ts";
 
 interface AgentsFlags extends StoreFlags, OutputFlags {
@@ -84,7 +84,7 @@ export function registerAgents(program: Command): void {
     .option("--json", "print data as JSON")
     .action(async (_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<AgentsFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const records = await colony.agents.list({ parentId: flags.parent, state: flags.state });
         if (flags.json) return printJson(records);
         if (records.length === 0) {
@@ -104,7 +104,7 @@ export function registerAgents(program: Command): void {
     .option("--json", "print the agent's final record as JSON")
     .action(async (id: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<KillFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const started = Date.now();
         const before = await colony.agents.list();
         const record = before.find((a) => a.id === id);

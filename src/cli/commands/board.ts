@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { viewAt } from "../../core/board.ts";
-import { UsageError, printJson, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, printJson, wholeNumber, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { entryLine, recordLine, say, warn } from "../format.ts";
 
 interface BoardFlags extends StoreFlags, OutputFlags {
@@ -23,7 +23,7 @@ export function registerBoard(program: Command): void {
     .option("--json", "print data as JSON (with --watch: one record per line)")
     .action(async (name: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<BoardFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const board = await colony.board(name);
         if (flags.watch) {
           const controller = new AbortController();

@@ -23,15 +23,18 @@ export async function clearBoard(board: Board, author: string): Promise<void> {
   for (const key of board.view().keys()) await board.delete(key, { author });
 }
 
-/** Runs a definition, printing each step as it ends (or nothing, with `json`), and its summary. */
-export async function runAndReport(colony: Colony, definition: RunDefinition, flags: RunFlags, stepper?: Stepper): Promise<RunResult> {
+/**
+ * Runs a definition, printing each step as it ends (or nothing, with `json`), and its summary.
+ * SIGINT (or Ctrl-C at a `--step` pause) aborts it through `controller`: the run ends, recorded
+ * as aborted, before its next step.
+ */
+export async function runAndReport(colony: Colony, definition: RunDefinition, flags: RunFlags, stepper?: Stepper, controller = new AbortController()): Promise<RunResult> {
   const def: RunDefinition = {
     ...definition,
     ...(flags.maxSteps !== undefined && { maxSteps: flags.maxSteps }),
     ...(flags.sequential && { parallel: false }),
   };
   if (flags.fresh) await clearBoard(await colony.board(def.board), "colony-cli");
-  const controller = new AbortController();
   const interrupt = () => controller.abort();
   process.once("SIGINT", interrupt);
   try {
@@ -44,11 +47,37 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
     if (!flags.json) {
       const { run } = await colony.runs.get(result.runId);
       say(runSummary(run));
+      if (result.stopReason === "goal" && result.steps.length === 0) {
+        say(`its goal held before the first step: board "${result.board}" already has what the run is for; add --fresh to start again from its seed`);
+      }
       say(`run ${result.runId} on board "${result.board}" (${colony.backend.kind}: ${colony.backend.location})`);
     }
     return result;
   } finally {
     process.off("SIGINT", interrupt);
+  }
+}
+
+/**
+ * What a run's end means for the shell: 0 when it did what it was for (its goal; or, without a
+ * goal, it ran out of work or steps), 130 when it was interrupted, 1 otherwise: an error, a
+ * deadlock, a budget, the step limit before the goal, or quiet after a step whose every agent failed.
+ */
+export function runExitCode(definition: RunDefinition, result: RunResult): number {
+  switch (result.stopReason) {
+    case "goal":
+      return 0;
+    case "aborted":
+      return 130;
+    case "quiescence": {
+      const last = result.steps.findLast((step) => step.fired.length > 0);
+      const failed = last !== undefined && last.fired.every((f) => f.error !== undefined && !f.conflict);
+      return failed || definition.goal !== undefined ? 1 : 0;
+    }
+    case "max_steps":
+      return definition.goal !== undefined ? 1 : 0;
+    default:
+      return 1;
   }
 }
 
@@ -69,14 +98,15 @@ export function registerRun(program: Command): void {
       const workflow = await loadWorkflow(file, true);
       if (workflow) return runWorkflowFile(workflow, flags);
       const definition = await loadRunDefinition(file);
-      const stepper = flags.step ? createStepper() : undefined;
-      const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags, stepper), {
+      const controller = new AbortController();
+      const stepper = flags.step ? createStepper(controller) : undefined;
+      const result = await withColony(flags, (colony) => runAndReport(colony, definition, flags, stepper, controller), {
         ...(stepper && { beforeTurn: (agent) => stepper.beforeTurn(agent) }),
       }).finally(() => stepper?.close());
       if (flags.json) printJson(result);
       else if (!flags.memory) {
         say(`inspect it: ${selfCommand(`board ${result.board}`, flags)}   ·   ${selfCommand(`runs ${result.runId}`, flags)}`);
       }
-      if (result.stopReason === "error") process.exitCode = 1;
+      process.exitCode = runExitCode(definition, result);
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { printJson, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { printJson, wholeNumber, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { runSummary, say, stepLines, table, usd } from "../format.ts";
 
 interface RunsFlags extends StoreFlags, OutputFlags {
@@ -16,7 +16,7 @@ export function registerRuns(program: Command): void {
     .option("--json", "print data as JSON")
     .action(async (runId: string | undefined, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<RunsFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         if (runId !== undefined) {
           const { run, steps } = await colony.runs.get(runId);
           if (flags.json) return printJson({ run, steps });

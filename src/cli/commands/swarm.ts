@@ -10,7 +10,7 @@ import { isLive } from "../../core/task-engine.ts";
 import type { Task, WorkerInfo } from "../../core/tasks.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
-import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { age, say, table } from "../format.ts";
 
 interface SwarmFlags extends StoreFlags, OutputFlags {
@@ -75,7 +75,7 @@ export function registerSwarm(program: Command): void {
       .option("--json", "print the nodes as JSON"),
   ).action(async (_options: unknown, command: Command) => {
     const flags = command.optsWithGlobals<SwarmFlags>();
-    await withColony(flags, async (colony) => {
+    await withExistingColony(flags, async (colony) => {
       const { nodes: rows } = await nodes(colony, flags.tasks);
       if (flags.json) return printJson(rows);
       if (rows.length === 0) return say(`no workers on task board "${flags.tasks}" in ${colony.backend.location}; start one with \`${selfCommand("worker --agents FILE", flags)}\``);
@@ -126,7 +126,7 @@ export function registerSwarm(program: Command): void {
       .option("--json", "print the status as JSON"),
   ).action(async (_options: unknown, command: Command) => {
     const flags = command.optsWithGlobals<SwarmFlags>();
-    await withColony(flags, async (colony) => {
+    await withExistingColony(flags, async (colony) => {
       const tasks = await colony.tasks(flags.tasks);
       const { nodes: rows, claimed, coordinator } = await nodes(colony, flags.tasks);
       const queued = await tasks.list({ status: "pending" });

@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { NotFoundError } from "../../core/errors.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus } from "../../core/tasks.ts";
-import { UsageError, printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, printJson, selfCommand, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { progressChannel, progressSubject, type ProgressMessage } from "../../runtime/tasks/node.ts";
 import { linesOf, progressText, say, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, warn, workerRows } from "../format.ts";
 
@@ -146,7 +146,7 @@ async function watchFrom<T>(board: TaskBoard, signal: AbortSignal, taskId: strin
 }
 
 async function listCommand(flags: ListFlags): Promise<void> {
-  await withColony(flags, async (colony) => {
+  await withExistingColony(flags, async (colony) => {
     const board = await colony.tasks(flags.tasks);
     const filter = { kind: flags.kind, parentId: flags.parent };
     const statuses = flags.status === undefined ? TASK_STATUSES : [flags.status];
@@ -350,7 +350,7 @@ export function registerTasks(program: Command): void {
     .option("--json", "print the task as JSON")
     .action(async (id: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<BoardFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const board = await colony.tasks(flags.tasks);
         const task = await mustGet(board, id);
         if (flags.json) return printJson(task);
@@ -364,7 +364,7 @@ export function registerTasks(program: Command): void {
     .option("--json", "print { task, cancelled, failed } as JSON")
     .action(async (id: string, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<BoardFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const board = await colony.tasks(flags.tasks);
         const root = await mustGet(board, id);
         const before = new Map((await board.list()).map((t) => [t.id, t]));
@@ -388,7 +388,7 @@ export function registerTasks(program: Command): void {
     .option("--json", "print the workers as JSON")
     .action(async (_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<BoardFlags>();
-      await withColony(flags, async (colony) => {
+      await withExistingColony(flags, async (colony) => {
         const board = await colony.tasks(flags.tasks);
         const workers = await board.workers();
         if (flags.json) return printJson(workers);

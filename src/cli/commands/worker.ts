@@ -53,11 +53,15 @@ export function registerWorker(program: Command): void {
           leaseMs: flags.leaseMs,
           tasks: flags.tasks,
           id: flags.id,
-          on: print,
+          // Before it is online, only the wait for its id (if any) has anything to say.
+          on: (event) => event.type === "waiting" && print(event),
         });
         const drain = () => void worker.drain();
         process.once("SIGTERM", drain);
         process.once("SIGINT", drain);
+        // Online once SIGTERM drains it: whoever stops it on seeing this line must not kill it mid-task.
+        print({ type: "online", worker: worker.id, capabilities, concurrency: worker.concurrency, at: Date.now() });
+        worker.on(print);
         try {
           await worker.closed;
         } finally {
