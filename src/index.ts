@@ -93,6 +93,7 @@ export {
   ColonyError,
   ConfigError,
   InvalidAuthorError,
+  InvalidInputError,
   InvalidKeyError,
   InvalidValueError,
   NotFoundError,

@@ -47,7 +47,7 @@ describe("colony demo, board and runs", () => {
     assert.match(outcome.result, /^Answer: rust\.$/m);
     assert.equal(outcome.tasks.length, 4);
     assert.ok(outcome.tasks.every((t) => t.status === "succeeded" && /^demo-\d+-[12]$/.test(t.owner)), JSON.stringify(outcome.tasks));
-    const workers = json<{ id: string; status: string }[]>("workers", "--db", wfDb, "--json");
+    const workers = json<{ id: string; status: string }[]>("workers", "--tasks", "demo", "--db", wfDb, "--json");
     assert.deepEqual(workers.filter((w) => w.id.startsWith("demo-")).map((w) => w.status), ["stopped", "stopped"]);
   });
 
@@ -292,4 +292,26 @@ describe("how a run ends, in its exit code", () => {
     const runs = json<{ stopReason: string; steps: number }[]>("runs", "--db", db);
     assert.deepEqual(runs.map((r) => r.stopReason), ["aborted"]);
   });
+});
+
+test("a run file that Node loads as CommonJS (npm init's \"type\": \"commonjs\") is one line saying what to do", () => {
+  const project = mkdtempSync(join(tmpdir(), "colony-cjs-"));
+  try {
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "mine", version: "1.0.0", type: "commonjs" }));
+    writeFileSync(join(project, "run.ts"), `import { defineRun } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)};\nexport default defineRun({ board: "b", agents: [] });\n`);
+    const result = runCliSync(["run", "run.ts", "--memory"], { cwd: project });
+    assert.equal(result.code, 2, result.stderr);
+    const line = result.stderr.trim().split("\n").at(-1);
+    assert.equal(line, `colony: run.ts: it uses import/export, but Node loads it as CommonJS (${join(project, "package.json")} does not say "type": "module"); rename it run.mts, or add "type": "module" to that package.json`);
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
+});
+
+test("colony workflow with no --input, or input of the wrong shape, is one line naming the field, exit 2, nothing run", () => {
+  const demo = fileURLToPath(new URL("../src/demo/workflow.ts", import.meta.url));
+  const none = colony("workflow", demo, "--memory");
+  assert.deepEqual([none.code, none.stderr], [2, "colony: workflow choose-language: input: Invalid input: expected object, received undefined\n"]);
+  const wrong = colony("workflow", demo, "--memory", "--input", JSON.stringify({ question: "q", topics: "go", weights: {} }));
+  assert.deepEqual([wrong.code, wrong.stderr], [2, "colony: workflow choose-language: input at topics: Invalid input: expected array, received string\n"]);
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { BudgetExceededError, ConfigError, createColony, memoryBackend, type SubAgentContext } from "../src/index.ts";
+import { z } from "zod";
+import { BudgetExceededError, ConfigError, createColony, InvalidInputError, memoryBackend, type SubAgentContext } from "../src/index.ts";
 import { sqliteColony, tempDir, withColony } from "./fixtures/helpers.ts";
 
 const square = { name: "square", run: (ctx: SubAgentContext<number>) => ctx.input * ctx.input };
@@ -132,6 +133,40 @@ describe("colony.workflow", () => {
       await assert.rejects(cyclic.run(null), /cycle/);
       const tasks = await colony.tasks();
       assert.equal((await tasks.list()).filter((t) => t.parentId !== undefined).length, 0);
+    });
+  });
+
+  test("an input schema: bad input is an InvalidInputError naming the field before anything runs; decompose gets what the schema parsed", async () => {
+    await withColony(async (colony) => {
+      let planned: unknown;
+      const flow = colony.workflow({
+        name: "squares",
+        input: z.object({ numbers: z.array(z.number().int()).min(1), label: z.string().default("squares") }),
+        decompose: (q) => ((planned = q), q.numbers.map((n, i) => ({ id: `n${i}`, kind: "square", input: n }))),
+        execute: { square },
+        synthesize: ({ input, results }) => `${input.label}: ${Object.values(results).join(",")}`,
+      });
+      const bad: [unknown, string, RegExp][] = [
+        [undefined, "", /expected object, received undefined/],
+        [{ numbers: "1,2" }, "numbers", /expected array, received string/],
+        [{ numbers: [1, 2.5] }, "numbers[1]", /expected int/],
+        [{ numbers: [] }, "numbers", /too small/i],
+      ];
+      for (const [input, path, message] of bad) {
+        await assert.rejects(flow.run(input as never), (error: unknown) => {
+          assert.ok(error instanceof InvalidInputError, String(error));
+          assert.deepEqual([error.code, error.path], ["INVALID_INPUT", path]);
+          assert.match(error.message, message);
+          assert.match(error.message, /^workflow squares: input/);
+          return true;
+        });
+      }
+      assert.equal(planned, undefined, "decompose never ran");
+      assert.deepEqual(await (await colony.tasks()).list(), [], "nothing was submitted");
+      const { result } = await flow.run({ numbers: [2, 3] } as never);
+      assert.equal(result, "squares: 4,9");
+      assert.deepEqual(planned, { numbers: [2, 3], label: "squares" });
+      assert.throws(() => colony.workflow({ name: "x", input: { parse: () => 1 } as never, decompose: () => [], execute: { square }, synthesize: () => 1 }), /input is a zod schema/);
     });
   });
 

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { extname, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError, describeError } from "../core/errors.ts";
 import { checkRunDefinition } from "../core/run-definition.ts";
@@ -23,6 +23,24 @@ function syntaxErrorLine(path: string): string {
 
 const EXTENSIONS = new Set([".ts", ".mts", ".js", ".mjs"]);
 
+/**
+ * What to do about an ES module that Node loaded as CommonJS: a .ts or .js file takes its module
+ * type from the nearest package.json, and `npm init` writes `"type": "commonjs"`.
+ */
+function commonJsAdvice(path: string): string {
+  let manifest: string | undefined;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) {
+      manifest = join(dir, "package.json");
+      break;
+    }
+    if (dir === dirname(dir)) break;
+  }
+  const renamed = `${basename(path, extname(path))}${extname(path) === ".ts" ? ".mts" : ".mjs"}`;
+  const where = manifest === undefined ? "no package.json says it is a module" : `${manifest} does not say "type": "module"`;
+  return `it uses import/export, but Node loads it as CommonJS (${where}); rename it ${renamed}, or add "type": "module" to that package.json`;
+}
+
 /** Imports a user's module; every way that can fail is a `UsageError` naming the file. */
 export async function importFile(file: string, what: string): Promise<Record<string, unknown>> {
   const path = resolve(file);
@@ -32,6 +50,9 @@ export async function importFile(file: string, what: string): Promise<Record<str
   try {
     return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (error) {
+    if (error instanceof SyntaxError && /Cannot use import statement outside a module|Unexpected token 'export'/.test(error.message)) {
+      throw new UsageError(`${file}: ${commonJsAdvice(path)}`, { cause: error });
+    }
     if (error instanceof SyntaxError) {
       throw new UsageError(`${file}${syntaxErrorLine(path)}: syntax error: ${describeError(error)}`, { cause: error });
     }

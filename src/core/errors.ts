@@ -89,6 +89,20 @@ export class ClosedError extends ColonyError {
   }
 }
 
+/**
+ * An input that its schema refuses (a workflow's `input`): one line naming the field and what it
+ * should be. Nothing ran.
+ */
+export class InvalidInputError extends ColonyError {
+  /** Where in the input, as a path like `topics[1]`; empty for the whole input. */
+  readonly path: string;
+
+  constructor(what: string, path: string, reason: string) {
+    super("INVALID_INPUT", `${what}: input${path === "" ? "" : ` at ${path}`}: ${reason}`);
+    this.path = path;
+  }
+}
+
 /** A record that should exist does not (an unknown run id, say). */
 export class NotFoundError extends ColonyError {
   constructor(what: string) {

@@ -3,14 +3,17 @@
  * that depends on them; workers run the research at the same time, then the comparison, and the
  * synthesis writes the answer from every result.
  */
+import { z } from "zod";
 import type { WorkflowDefinition } from "../runtime/tasks/workflow.ts";
 import { compare, research, type ResearchResult } from "./workflow-agents.ts";
 
-export interface Question {
-  question: string;
-  topics: string[];
-  weights: Record<string, number>;
-}
+const questionSchema = z.object({
+  question: z.string().min(1),
+  topics: z.array(z.string().min(1)).min(1),
+  weights: z.record(z.string(), z.number()),
+});
+
+export type Question = z.infer<typeof questionSchema>;
 
 export const QUESTION: Question = {
   question: "Which language should our new command-line tool be written in?",
@@ -20,11 +23,14 @@ export const QUESTION: Question = {
 
 const workflow: WorkflowDefinition<Question, string> = {
   name: "choose-language",
+  input: questionSchema,
   decompose: (q) => [
     ...q.topics.map((topic) => ({ id: topic, kind: "research", input: { topic } })),
     { id: "comparison", kind: "compare", input: { weights: q.weights }, dependsOn: q.topics },
   ],
   execute: { research, compare },
+  // A board of its own: a worker someone started on the default board must not take its subtasks.
+  tasks: "demo",
   synthesize: ({ input, results, failures }) => {
     const failed = Object.keys(failures);
     if (!results.comparison) return `No answer to "${input.question}": ${failed.map((id) => `${id} ${failures[id]!.status} (${failures[id]!.reason})`).join("; ")}`;

@@ -48,14 +48,14 @@ async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
 async function startWorkers(colony: Colony, flags: DemoFlags): Promise<ChildProcess[]> {
   const workers: ChildProcess[] = [];
   for (let i = 1; i <= WORKERS; i++) {
-    const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000"];
+    const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000", "--tasks", choose.tasks!];
     const env = { ...process.env, ...natsCredentialsEnv(flags) };
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
     if (!flags.json) createInterface({ input: child.stdout! }).on("line", (line) => say(`  [worker ${i}] ${line.slice(13)}`));
     else child.stdout!.resume();
     workers.push(child);
   }
-  const tasks = await colony.tasks();
+  const tasks = await colony.tasks(choose.tasks);
   const deadline = Date.now() + ONLINE_TIMEOUT_MS;
   for (;;) {
     const online = (await tasks.workers()).filter((w) => w.status === "online" && w.id.startsWith(`demo-${process.pid}-`));
@@ -88,7 +88,7 @@ async function workflowDemo(colony: Colony, flags: DemoFlags) {
     if (flags.json) return outcome;
     say("", ...linesOf(String(outcome.result)), "");
     say(...outcome.tasks.map((task) => `  ${task.id.padEnd(40)} ${task.status.padEnd(9)} by ${task.owner ?? "-"}`));
-    say("", `${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand("tasks", flags)}\` shows the board.`);
+    say("", `${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand(`tasks --tasks ${choose.tasks}`, flags)}\` shows the board.`);
     return outcome;
   } finally {
     await stopWorkers(workers);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { ConfigError, describeError } from "../../core/errors.ts";
+import { ConfigError, InvalidInputError, describeError } from "../../core/errors.ts";
 import { checkBudget } from "../../core/governance.ts";
 import type { AgentRef, AnySubAgent, Budget, SubAgent } from "../../core/subagent-types.ts";
 import { BudgetExceededError } from "../../core/subagent-types.ts";
@@ -40,6 +40,11 @@ type Step<In, Out> = ((input: In) => Out | Promise<Out>) | SubAgent<In, Out> | A
 
 export interface WorkflowDefinition<I = unknown, R = unknown> {
   name: string;
+  /**
+   * The input's schema (zod): `run` checks the input against it before anything runs, and bad
+   * input is an `InvalidInputError` naming the field; decompose gets what it parsed.
+   */
+  input?: z.ZodType<I>;
   decompose: Step<I, Subtask[]>;
   /** Agents for the subtasks' kinds, run here when no live worker offers the kind. */
   execute: AgentsByKind;
@@ -109,6 +114,18 @@ export function checkWorkflow(definition: WorkflowDefinition): void {
     throw new ConfigError(`workflow ${definition.name}: execute is an object of subtask kind → agent`);
   }
   checkBudget(definition.budget, `workflow ${definition.name}`);
+  if (definition.input !== undefined && !(definition.input instanceof z.ZodType)) {
+    throw new ConfigError(`workflow ${definition.name}: input is a zod schema (z.object({ … })) of what run() takes`);
+  }
+}
+
+/** The input as its schema parses it; else the first issue, as one line naming the field. */
+function parseInput<I>(name: string, schema: z.ZodType<I>, input: unknown): I {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  throw new InvalidInputError(`workflow ${name}`, path, issue.message);
 }
 
 /** Runs a step: a function directly, an agent as a sub-agent of its own. */
@@ -132,6 +149,7 @@ export function createWorkflow<I, R>(definition: WorkflowDefinition<I, R>, deps:
       const wall = new AbortController();
       const abort = AbortSignal.any([stop.signal, wall.signal, ...(options.signal ? [options.signal] : [])]);
 
+      if (definition.input) input = parseInput(definition.name, definition.input, input);
       const subtasks = await perform(definition.decompose, input, deps.spawn, `${definition.name}.decompose`, perAgent);
       const parsed = subtasksSchema.safeParse(subtasks);
       if (!parsed.success) {
