@@ -4,6 +4,9 @@
  * isolation, and turns steered by signals. Real threads and processes; PIDs checked for real.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { SubAgentError, type AgentRecord, type Isolation, type SubAgentEvent } from "../src/index.ts";
 import { alive, collect, label, waitFor, waitForEvent, colonyPerFile } from "./fixtures/helpers.ts";
@@ -227,5 +230,27 @@ describe("an ended agent", () => {
     await assert.rejects(handle.signal("late"), (error: Error) => error instanceof SubAgentError && /has ended \(succeeded\)/.test(error.message));
     const [row] = (await env.colony.agents.list()).filter((r) => r.id === handle.id);
     assert.equal(row!.state, "succeeded");
+  });
+});
+
+describe("where a referenced module is found", () => {
+  it("new URL(…, import.meta.url) and file: URLs find it from the calling file, whatever the current directory; a relative path from the current directory says which file it looked for", T, async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "colony-cwd-"));
+    const before = process.cwd();
+    process.chdir(elsewhere);
+    try {
+      const url = new URL("./fixtures/worker-agents.ts", import.meta.url);
+      for (const isolation of ["inline", "thread", "process"] as const) {
+        for (const module of [url, url.href]) {
+          const handle = await env.colony.spawn({ module, export: "echo" }, { n: 1 }, { isolation });
+          assert.deepEqual(((await handle.result) as { input: unknown }).input, { n: 1 }, `${isolation}, ${typeof module}`);
+        }
+      }
+      const lost = await env.colony.spawn({ module: "./fixtures/worker-agents.ts", export: "echo" }, null, { isolation: "thread" });
+      await assert.rejects(lost.result, (error: unknown) => String(error).includes(join(elsewhere, "fixtures/worker-agents.ts")));
+    } finally {
+      process.chdir(before);
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

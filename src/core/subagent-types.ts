@@ -69,7 +69,11 @@ export const DEFAULT_ENV: readonly string[] = ["PATH", "HOME", "LANG", "TZ", "TM
 
 /** A definition that a thread or process loads by itself: a module and the export to take. */
 export interface AgentRef {
-  module: string;
+  /**
+   * The module: `new URL("./agents.ts", import.meta.url)` (relative to the calling file), a path
+   * (a relative one from the spawning process's current directory) or a package name.
+   */
+  module: string | URL;
   /** Default: the module's default export. */
   export?: string;
 }

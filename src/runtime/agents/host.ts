@@ -4,8 +4,6 @@
  * drives its turns, and asks the runtime for everything that touches shared state (the board,
  * spawning, budgets), so the runtime stays the single authority over the spawn tree.
  */
-import { pathToFileURL } from "node:url";
-import { isAbsolute, resolve } from "node:path";
 import { ConfigError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
 import type { Usage } from "../../core/records.ts";
@@ -21,6 +19,7 @@ import {
   type TurnResult,
 } from "../../core/subagent-types.ts";
 import { SpawnedHandle } from "./handle.ts";
+import { resolveAgentRef } from "./module-ref.ts";
 import { fromWireError, runtimeMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
 
 /** A host's line to the runtime. */
@@ -33,12 +32,12 @@ export interface Channel {
 
 /** Loads an agent definition from a module, by export name (default export by default). */
 export async function loadAgent(ref: AgentRef): Promise<SubAgent> {
-  const specifier = ref.module.startsWith(".") || isAbsolute(ref.module) ? pathToFileURL(resolve(ref.module)).href : ref.module;
+  const { module: specifier } = resolveAgentRef(ref);
   const module = (await import(specifier)) as Record<string, unknown>;
   const name = ref.export ?? "default";
   const agent = module[name] as SubAgent | undefined;
   if (typeof agent !== "object" || agent === null || (typeof agent.run !== "function" && typeof agent.turn !== "function")) {
-    throw new ConfigError(`${ref.module}: export "${name}" is not an agent (an object with a run or turn function)`);
+    throw new ConfigError(`${specifier}: export "${name}" is not an agent (an object with a run or turn function)`);
   }
   return agent;
 }
@@ -139,7 +138,8 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
       if (!byRef && !channel.trusted) {
         throw new ConfigError(`${start.name} runs in a thread or process: it spawns children as { module, export }, not as objects`);
       }
-      const info = (await request("spawn", byRef ? agent : undefined, input, options, byRef ? undefined : agent)) as { id: string; name: string };
+      // Resolved here, where the caller is: a URL does not cross to the parent, and a relative path is this process's.
+      const info = (await request("spawn", byRef ? resolveAgentRef(agent) : undefined, input, options, byRef ? undefined : agent)) as { id: string; name: string };
       const handle = new SpawnedHandle<R>({ id: info.id, parentId: start.id, name: info.name }, {
         terminate: async (id, graceMs) => void (await request("child.terminate", id, graceMs)),
         signal: async (id, message) => void (await request("child.signal", id, message)),

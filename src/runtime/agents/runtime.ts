@@ -32,6 +32,7 @@ import {
   type SubAgentEvent,
 } from "../../core/subagent-types.ts";
 import { HOST } from "../processes.ts";
+import { resolveAgentRef } from "./module-ref.ts";
 import { startDriver, type Driver } from "./drivers.ts";
 import { SpawnedHandle } from "./handle.ts";
 import { fromWireError, hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
@@ -216,7 +217,7 @@ export class AgentRuntime {
     if (!byRef && (typeof definition !== "object" || definition === null || (typeof definition.run !== "function" && typeof definition.turn !== "function"))) {
       throw new ConfigError("spawn takes an agent ({ name, run } or { name, turn }) or a reference { module, export? }");
     }
-    if (byRef && typeof (agent as AgentRef).module !== "string") throw new ConfigError("an agent reference is { module: string, export?: string }");
+    const ref = byRef ? resolveAgentRef(agent as AgentRef) : undefined;
     const isolation = options.isolation ?? "inline";
     if (!ISOLATIONS.includes(isolation)) throw new ConfigError(`isolation is inline, thread or process, got ${JSON.stringify(isolation)}`);
     if (isolation !== "inline" && !byRef) {
@@ -308,7 +309,7 @@ export class AgentRuntime {
       ...(scope.parent && { parentId: scope.parent.id }),
       depth,
       input,
-      ...(byRef && { agent: { module: (agent as AgentRef).module, ...((agent as AgentRef).export !== undefined && { export: (agent as AgentRef).export }) } }),
+      ...(ref && { agent: ref }),
       ...(board !== undefined && { board }),
       permissions,
       remaining: ledger.remaining(),

@@ -168,12 +168,12 @@ function validate(spec: SupervisorSpec): { id: string; spec: SupervisorChildSpec
     if (child.id !== undefined && (typeof child.id !== "string" || child.id === "")) throw new ConfigError(`${at}: id is a non-empty string, got ${show(child.id)}`);
     const agent = child.agent as unknown;
     const byRef = isRecord(agent) && "module" in agent;
-    if (byRef ? typeof agent.module !== "string" : !isRecord(agent) || (typeof agent.run !== "function" && typeof agent.turn !== "function")) {
+    if (byRef ? typeof agent.module !== "string" && !(agent.module instanceof URL) : !isRecord(agent) || (typeof agent.run !== "function" && typeof agent.turn !== "function")) {
       throw new ConfigError(`${at}: agent is an agent object ({ name, run } or { name, turn }) or a reference { module, export? }`);
     }
     if (child.options !== undefined && !isRecord(child.options)) throw new ConfigError(`${at}: options are spawn options (an object), got ${show(child.options)}`);
     const ref = child.agent as Partial<AgentRef & SubAgent>;
-    const id = child.id ?? (child.options as SpawnOptions | undefined)?.name ?? ref.name ?? ref.export ?? ref.module ?? `child-${index}`;
+    const id = child.id ?? (child.options as SpawnOptions | undefined)?.name ?? ref.name ?? ref.export ?? (ref.module === undefined ? undefined : String(ref.module)) ?? `child-${index}`;
     const label = `${at} (${JSON.stringify(id)})`;
     if (!RESTARTS.includes(child.restart)) {
       throw new ConfigError(`${label}: restart is permanent, transient or temporary, got ${show(child.restart)}`);
