@@ -4,7 +4,7 @@
 export { createColony, type Colony, type ColonyOptions } from "./runtime/colony.ts";
 export { memoryBackend } from "./backends/memory/index.ts";
 export { natsBackend, NatsConnectError, type NatsBackendOptions } from "./backends/nats/index.ts";
-export { sqliteBackend, StoreBusyError, StoreOpenError, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
+export { sqliteBackend, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
 export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
 export type { Board } from "./core/board.ts";
 export type {
@@ -97,5 +97,9 @@ export {
   InvalidKeyError,
   InvalidValueError,
   NotFoundError,
+  StoreBusyError,
+  StoreOpenError,
+  StreamReadError,
+  TaskContentionError,
   VersionConflictError,
 } from "./core/errors.ts";

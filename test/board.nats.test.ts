@@ -1,6 +1,6 @@
 /**
- * The board contract against natsBackend (a KV bucket per board, the full log in a mirror
- * stream), on a private nats-server.
+ * The board contract against natsBackend (a KV bucket per board that keeps every revision, its
+ * stream the full log), on a private nats-server.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

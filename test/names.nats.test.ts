@@ -35,7 +35,7 @@ function owned(prefix: string, names: readonly string[]): { streams: Map<string,
     const board = of.board(name);
     const tasks = of.tasks(name);
     const whose = `${JSON.stringify(prefix)}/${JSON.stringify(name)}`;
-    for (const [stream, what] of [[`KV_${board.bucket}`, `board ${whose}`], [board.log, `log ${whose}`], [tasks.stream, `tasks ${whose}`], [tasks.snapshots.stream, `snapshots ${whose}`]] as const) {
+    for (const [stream, what] of [[`KV_${board.bucket}`, `board ${whose}`], [tasks.stream, `tasks ${whose}`], [tasks.snapshots.stream, `snapshots ${whose}`]] as const) {
       assert.equal(streams.get(stream) ?? what, what, `${what} and ${streams.get(stream)} share ${stream}`);
       streams.set(stream, what);
     }
@@ -67,14 +67,14 @@ describe("the NATS name mapping", () => {
   test("plain names keep the buckets, streams and subjects they always had", () => {
     const colony = natsNames("colony");
     assert.deepEqual([colony.runs, colony.agents, colony.leases, colony.bus], ["colony_runs", "colony_agents", "colony_leases", "colony.bus."]);
-    assert.deepEqual(colony.board("main"), { bucket: "colony_board_main", log: "colony_log_main" });
+    assert.deepEqual(colony.board("main"), { bucket: "colony_board_main" });
     assert.deepEqual(colony.tasks("default"), {
       stream: "colony_tasks_default",
       subject: "colony.tasks.default",
       snapshots: { stream: "colony_snap_default", subject: "colony.snap.default" },
     });
     const team = natsNames("Team-A7");
-    assert.deepEqual(team.board("other-board9"), { bucket: "Team-A7_board_other-board9", log: "Team-A7_log_other-board9" });
+    assert.deepEqual(team.board("other-board9"), { bucket: "Team-A7_board_other-board9" });
     assert.deepEqual(team.tasks("x-1"), { stream: "Team-A7_tasks_x-1", subject: "Team-A7.tasks.x-1", snapshots: { stream: "Team-A7_snap_x-1", subject: "Team-A7.snap.x-1" } });
     assert.equal(nodeSubject("demo-123-1"), "node.demo-123-1");
     assert.equal(progressSubject("default", "t-3"), "progress.default.t-3");
@@ -110,9 +110,8 @@ describe("the NATS name mapping", () => {
   test("what comes out is a valid bucket, stream and subject token: letters, digits, '-' and '_'", () => {
     for (const value of TRICKY) {
       assert.match(escapeName(value), /^[A-Za-z0-9_-]*$/);
-      const { bucket, log } = natsNames(value).board(value);
+      const { bucket } = natsNames(value).board(value);
       assert.match(bucket, /^[A-Za-z0-9_-]+$/);
-      assert.match(log, /^[A-Za-z0-9_-]+$/);
     }
     assert.equal(escapeName("w.1"), "w_2e1");
     assert.equal(escapeName("w_1"), "w_5f1");

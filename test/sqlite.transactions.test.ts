@@ -12,7 +12,8 @@ import { DatabaseSync } from "node:sqlite";
 import { setImmediate as yieldTurn } from "node:timers/promises";
 import { afterEach, beforeEach, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { SqliteConnection, StoreBusyError } from "../src/backends/sqlite/connection.ts";
+import { SqliteConnection } from "../src/backends/sqlite/connection.ts";
+import { StoreBusyError } from "../src/index.ts";
 import { tempDir } from "./fixtures/helpers.ts";
 
 let dir: ReturnType<typeof tempDir>;

@@ -27,7 +27,7 @@ interface Report {
   worker: string;
   completed: string[];
   stale: string[];
-  /** Calls the store answered STORE_BUSY and the claimer made again. */
+  /** Calls the store answered busy (StoreBusyError, TaskContentionError) and the claimer made again. */
   busy: number;
 }
 
@@ -80,7 +80,7 @@ async function drainAcrossProcesses(t: TestContext, backend: () => BackendFactor
 
   // How the work was shared is machine-dependent: shown, not asserted.
   t.diagnostic(`completed per process: ${reports.map((r) => `${r.worker} ${r.completed.length}`).join(", ")}`);
-  t.diagnostic(`STORE_BUSY answers retried: ${reports.map((r) => `${r.worker} ${r.busy}`).join(", ")}`);
+  t.diagnostic(`busy answers retried: ${reports.map((r) => `${r.worker} ${r.busy}`).join(", ")}`);
 
   // What the processes say they did: every task once, none twice, none refused as stale.
   const byWorker = new Map<string, string>();

@@ -61,6 +61,30 @@ export class InvalidValueError extends ColonyError {
   }
 }
 
+/** SQLite: the write lock stayed taken by another process past the busy timeout. Nothing was written. */
+export class StoreBusyError extends ColonyError {
+  constructor(path: string, cause: unknown) {
+    super("STORE_BUSY", `the database ${path} stayed locked by another writer; try again or raise busyTimeoutMs`, { cause });
+  }
+}
+
+/**
+ * NATS: a task board transaction lost the race for the tasks it rests on this many times in a
+ * row (others kept changing them). Nothing was written.
+ */
+export class TaskContentionError extends ColonyError {
+  constructor(stream: string, attempts: number) {
+    super("TASK_CONTENTION", `the tasks a transaction on ${stream} rests on were changed by others under ${attempts} attempts in a row; try again`);
+  }
+}
+
+/** NATS: a stream read that the server stopped serving part way (no message came for a pull in time). */
+export class StreamReadError extends ColonyError {
+  constructor(message: string) {
+    super("STREAM_READ", message);
+  }
+}
+
 /** The caller's configuration or definition is wrong; thrown before any side effect. */
 export class ConfigError extends ColonyError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -99,6 +123,19 @@ export class InvalidInputError extends ColonyError {
 
   constructor(what: string, path: string, reason: string) {
     super("INVALID_INPUT", `${what}: input${path === "" ? "" : ` at ${path}`}: ${reason}`);
+    this.path = path;
+  }
+}
+
+/**
+ * The database file cannot be opened or created as given: a directory, not a database, damaged,
+ * read-only, or in a place that cannot hold it. The user's to fix, so a `ConfigError`.
+ */
+export class StoreOpenError extends ConfigError {
+  readonly path: string;
+
+  constructor(path: string, problem: string, cause?: unknown) {
+    super(`database ${path}: ${problem}`, { cause });
     this.path = path;
   }
 }

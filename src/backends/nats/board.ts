@@ -8,11 +8,7 @@
  *
  * The full log is the bucket's own stream: the bucket keeps every revision of every key (no
  * per-key history limit), so the revision of a write is its `seq` in the log, gap-free, with
- * nothing to make atomic across two writes. Boards made before that kept one revision per key
- * and their log in a mirror stream of the bucket; such a mirror is still read for the records
- * its bucket dropped (new boards have none). (A mirror is no log by itself: when it lags behind a bucket that
- * drops old revisions, as it does under load or while its leader fails over, the revisions
- * dropped meanwhile never reach it, and the log has holes.)
+ * nothing to make atomic across two writes.
  *
  * A write costs one round trip: the client keeps what it last knew of each key (see
  * `board-known.ts`) and sends the conditional update on that, reading the key only when the
@@ -32,11 +28,10 @@ import { NO_TAGS } from "../../core/json.ts";
 import type { BoardStore, DeleteRequest, HistoryQuery, RejectedMessages, StoredEntry, StoredRecord, WriteRequest } from "../../core/store.ts";
 import { KnownKeys, summary, type Known } from "./board-known.ts";
 import { encodeKey, readStored, type Stored } from "./board-record.ts";
-import { contentionPause, ensureStream, onStored, outlast, sendThrough } from "./jetstream.ts";
+import { contentionPause, onStored, outlast, sendThrough } from "./jetstream.ts";
 import { Rejections } from "./rejections.ts";
 import { readStream, type StreamMessage } from "./stream-read.ts";
 
-const MIRROR_WAIT_MS = 5000;
 /** A stream's per-subject limit meaning none: the bucket keeps every revision, and so is the log. */
 const EVERY_REVISION = -1;
 
@@ -53,7 +48,6 @@ export class NatsBoardStore implements BoardStore {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #bucketStream: string;
-  readonly #logStream: string;
   /** The KV subjects' prefix: a key's revisions are the bucket stream's messages on `${#subjects}${encoded key}`. */
   readonly #subjects: string;
   /** Writes are conditional on the whole bucket's last sequence, not the key's (see `open`). */
@@ -64,13 +58,12 @@ export class NatsBoardStore implements BoardStore {
   readonly #maxPayload: number;
   readonly #rejections = new Rejections();
 
-  private constructor(kv: KV, js: JetStreamClient, jsm: JetStreamManager, bucket: string, log: string, maxPayload: number, serial: boolean) {
+  private constructor(kv: KV, js: JetStreamClient, jsm: JetStreamManager, bucket: string, maxPayload: number, serial: boolean) {
     this.#maxPayload = maxPayload;
     this.#kv = kv;
     this.#js = js;
     this.#jsm = jsm;
     this.#bucketStream = `KV_${bucket}`;
-    this.#logStream = log;
     this.#subjects = `$KV.${bucket}.`;
     this.#serial = serial;
   }
@@ -83,19 +76,12 @@ export class NatsBoardStore implements BoardStore {
    * succeed. There, each write is made conditional on the bucket's last sequence, which the
    * server does check on apply: writes to one board are serialised, as on the task log.
    */
-  static open(js: JetStreamClient, jsm: JetStreamManager, bucket: string, log: string, replicas: number, maxPayload: number): Promise<NatsBoardStore> {
+  static open(js: JetStreamClient, jsm: JetStreamManager, bucket: string, replicas: number, maxPayload: number): Promise<NatsBoardStore> {
     return outlast(async () => {
-      // No direct gets: the server lets a mirror of a KV stream answer those (mirror_direct), and
-      // the log mirror trails the bucket, so a read right after a write could see the older value.
+      // No direct gets: on a replicated bucket a follower may answer those, with an older value.
       const kv = await new Kvm(js).create(bucket, { history: EVERY_REVISION, replicas, allow_direct: false });
       const { config } = await jsm.streams.info(`KV_${bucket}`);
-      if (config.max_msgs_per_subject !== EVERY_REVISION) {
-        // A board made when the bucket kept one revision per key: from now on it keeps them all,
-        // and its mirror keeps serving what it dropped before.
-        await jsm.streams.update(config.name, { ...config, max_msgs_per_subject: EVERY_REVISION });
-        await ensureStream(jsm, { name: log, mirror: { name: `KV_${bucket}` }, num_replicas: replicas, mirror_direct: false });
-      }
-      return new NatsBoardStore(kv, js, jsm, bucket, log, maxPayload, config.num_replicas > 1);
+      return new NatsBoardStore(kv, js, jsm, bucket, maxPayload, config.num_replicas > 1);
     });
   }
 
@@ -307,10 +293,7 @@ export class NatsBoardStore implements BoardStore {
     const limit = query.limit ?? Infinity;
     const state = await this.#state();
     const head = state.last_seq;
-    // A board from before the bucket kept every revision has holes where it dropped records; those
-    // are in the log mirror, and a hole's key is unknown until it is read, so every message is.
-    const holes = state.first_seq > 1 || state.num_deleted > 0;
-    const subject = query.key !== undefined && !holes ? `${this.#subjects}${encodeKey(query.key)}` : undefined;
+    const subject = query.key !== undefined ? `${this.#subjects}${encodeKey(query.key)}` : undefined;
     const continuous = subject === undefined && this.#known.continues(since);
     const out: StoredRecord[] = [];
     // The last message read, once the limit stops the read short of the head.
@@ -325,26 +308,11 @@ export class NatsBoardStore implements BoardStore {
       through = message.seq;
       return true;
     };
-    let next = since + 1;
-    scan: {
-      for await (const message of readStream(this.#js, this.#jsm, this.#bucketStream, { from: next, through: head, ...(subject !== undefined && { subject }) })) {
-        if (message.seq > head) break;
-        for (; holes && next < message.seq; next++) if (take(await this.#mirrored(next))) break scan;
-        next = message.seq + 1;
-        if (take(message)) break scan;
-      }
-      for (; holes && next <= head; next++) if (take(await this.#mirrored(next))) break scan;
+    for await (const message of readStream(this.#js, this.#jsm, this.#bucketStream, { from: since + 1, through: head, ...(subject !== undefined && { subject }) })) {
+      if (message.seq > head || take(message)) break;
     }
     if (continuous) this.#known.complete(through);
     return out;
-  }
-
-  /** Message `seq` of the log mirror, which holds what the bucket of a board from the old layout dropped. */
-  async #mirrored(seq: number): Promise<StreamMessage> {
-    await this.#mirrorAt(seq);
-    const message = await this.#jsm.streams.getMessage(this.#logStream, { seq });
-    if (!message) throw new Error(`the log of ${this.#bucketStream} has no record ${seq}; was the stream edited by hand?`);
-    return message;
   }
 
   /** Calls `listener` after every write to the bucket (see `onStored`). */
@@ -354,14 +322,5 @@ export class NatsBoardStore implements BoardStore {
 
   async #state(): Promise<StreamState> {
     return (await this.#jsm.streams.info(this.#bucketStream)).state;
-  }
-
-  /** Waits until the log mirror holds every write up to `seq`. */
-  async #mirrorAt(seq: number): Promise<void> {
-    const deadline = Date.now() + MIRROR_WAIT_MS;
-    for (let wait = 1; (await this.#jsm.streams.info(this.#logStream)).state.last_seq < seq; wait = Math.min(wait * 2, 50)) {
-      if (Date.now() > deadline) throw new Error(`the log mirror ${this.#logStream} is behind its bucket by more than ${MIRROR_WAIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
   }
 }

@@ -133,8 +133,8 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
       leases: new NatsLeaseStore(leases, new KvCas(js, jsm, leases, names.leases, replicas)),
       bus: new NatsBus(nc, names.bus),
       async openBoard(name: string): Promise<BoardStore> {
-        const { bucket, log } = names.board(name);
-        return track(await NatsBoardStore.open(js, jsm, bucket, log, replicas, maxPayload));
+        const { bucket } = names.board(name);
+        return track(await NatsBoardStore.open(js, jsm, bucket, replicas, maxPayload));
       },
       async openTasks(name: string): Promise<TaskStore> {
         const { stream, subject, snapshots } = names.tasks(name);

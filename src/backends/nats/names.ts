@@ -40,7 +40,7 @@ export interface NatsNames {
   /** The bus's subjects are this followed by the bus subject. */
   readonly bus: string;
   /** A board's KV bucket and the mirror stream older boards kept their log in. */
-  board(name: string): { bucket: string; log: string };
+  board(name: string): { bucket: string };
   /** A task board's stream and the one subject it stores, and the stream (and subject root) of its snapshots. */
   tasks(name: string): { stream: string; subject: string; snapshots: { stream: string; subject: string } };
 }
@@ -58,7 +58,7 @@ function checkStream(stream: string, what: string): void {
  * The names of a swarm under `prefix`.
  *
  * @example
- * natsNames("colony").board("main"); // { bucket: "colony_board_main", log: "colony_log_main" }
+ * natsNames("colony").board("main"); // { bucket: "colony_board_main" }
  * natsNames("c").board("q_board_r").bucket; // "c_board_q_5fboard_5fr", not prefix "c_board_q"'s board "r"
  */
 export function natsNames(prefix: string): NatsNames {
@@ -71,10 +71,9 @@ export function natsNames(prefix: string): NatsNames {
     bus: `${p}.bus.`,
     board(name) {
       const n = escapeName(name);
-      const [bucket, log] = [`${p}_board_${n}`, `${p}_log_${n}`];
+      const bucket = `${p}_board_${n}`;
       checkStream(`KV_${bucket}`, `board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
-      checkStream(log, `board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
-      return { bucket, log };
+      return { bucket };
     },
     tasks(name) {
       const n = escapeName(name);

@@ -5,6 +5,7 @@
  */
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos, TimeoutError } from "@nats-io/transport-node";
+import { StreamReadError } from "../../core/errors.ts";
 import { firstAnswer } from "./jetstream.ts";
 
 /** Messages per pull: few round trips, yet a bounded amount in flight (a value may be a megabyte). */
@@ -68,7 +69,7 @@ export async function* readStream(js: JetStreamClient, jsm: JetStreamManager, st
         clearTimeout(deadline);
         batch.stop();
       }
-      if (got === 0) throw new Error(`reading stream ${stream}: a pull for ${Math.min(left, BATCH)} stored messages returned none in ${PULL_MS} ms`);
+      if (got === 0) throw new StreamReadError(`reading stream ${stream}: a pull for ${Math.min(left, BATCH)} stored messages returned none in ${PULL_MS} ms`);
     }
   } finally {
     await jsm.consumers.delete(stream, info.name).catch(() => {

@@ -26,7 +26,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ChangeSignal } from "../../core/changes.ts";
-import { ColonyError } from "../../core/errors.ts";
+import { ColonyError, TaskContentionError } from "../../core/errors.ts";
 import type { RejectedMessages, TaskStore, TaskTx, TaskView } from "../../core/store.ts";
 import type { TaskEvent } from "../../core/tasks.ts";
 import { StagedTaskTx, TaskState, lookOrWork, type TaskChanges } from "../task-state.ts";
@@ -99,12 +99,6 @@ const snapshotHeadSchema = z.object({
 });
 type SnapshotHead = z.infer<typeof snapshotHeadSchema>;
 
-/** A transaction lost the race for what it rests on more often than this in a row. */
-export class TaskContentionError extends ColonyError {
-  constructor(stream: string, attempts: number) {
-    super("STORE_BUSY", `the tasks a transaction on ${stream} rests on were changed by others under ${attempts} attempts in a row; try again`);
-  }
-}
 
 export class NatsTaskStore implements TaskStore {
   readonly #js: JetStreamClient;

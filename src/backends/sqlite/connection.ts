@@ -6,7 +6,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, stat
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { setImmediate as yieldTurn, setTimeout as sleep } from "node:timers/promises";
-import { ColonyError, ConfigError } from "../../core/errors.ts";
+import { ColonyError, StoreBusyError, StoreOpenError } from "../../core/errors.ts";
 import { migrate } from "./schema.ts";
 
 export interface ConnectionOptions {
@@ -27,25 +27,6 @@ interface Waiting {
 /** How many waiting transactions commit together, at most. */
 const GROUP_MAX = 64;
 
-/** The write lock stayed taken by another process past the busy timeout. */
-export class StoreBusyError extends ColonyError {
-  constructor(path: string, cause: unknown) {
-    super("STORE_BUSY", `the database ${path} stayed locked by another writer; try again or raise busyTimeoutMs`, { cause });
-  }
-}
-
-/**
- * The database file cannot be opened or created as given: a directory, not a database, damaged,
- * read-only, or in a place that cannot hold it. The user's to fix, so a `ConfigError`.
- */
-export class StoreOpenError extends ConfigError {
-  readonly path: string;
-
-  constructor(path: string, problem: string, cause?: unknown) {
-    super(`database ${path}: ${problem}`, { cause });
-    this.path = path;
-  }
-}
 
 
 /** Prepared statements, shared by every board of one connection. */

@@ -30,7 +30,6 @@ import { LocalBus } from "../local-bus.ts";
 import { SqliteConnection } from "./connection.ts";
 import { SqliteTaskStore } from "./tasks.ts";
 
-export { StoreBusyError, StoreOpenError } from "./connection.ts";
 
 export interface SqliteBackendOptions {
   /** The database file; default `.colony/colony.db` under the working directory. `:memory:` works too. */

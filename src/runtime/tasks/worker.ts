@@ -12,7 +12,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { ChangeSignal } from "../../core/changes.ts";
-import { ColonyError, ConfigError, InvalidValueError, describeError } from "../../core/errors.ts";
+import { ColonyError, ConfigError, InvalidValueError, StoreBusyError, TaskContentionError, describeError } from "../../core/errors.ts";
 import type { Isolation } from "../../core/records.ts";
 import type { AgentRef, AnySubAgent, SpawnOptions, SubAgentEvent, SubAgentHandle } from "../../core/subagent-types.ts";
 import type { LeaseStore } from "../../core/store.ts";
@@ -674,15 +674,16 @@ export class TaskWorker {
 }
 
 /**
- * Retries an outcome's recording while the store is busy (another process holds its write lock
- * past the busy timeout), so that a finished task is not left to wait out its lease.
+ * Retries an outcome's recording while the store is busy (another process holds SQLite's write
+ * lock past the busy timeout; others keep winning the race for a NATS task), so that a finished
+ * task is not left to wait out its lease.
  */
 async function whileBusy<T>(record: () => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await record();
     } catch (error) {
-      if (!(error instanceof ColonyError && error.code === "STORE_BUSY") || attempt >= attempts) throw error;
+      if (!(error instanceof StoreBusyError || error instanceof TaskContentionError) || attempt >= attempts) throw error;
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
     }
   }
