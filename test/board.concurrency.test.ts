@@ -68,6 +68,8 @@ test(`${N} processes x ${K} compare-and-set increments on one key lose no update
     const results = await Promise.all(workers.map((w) => w.result));
     for (const r of results) assert.equal(r.done, K);
     t.diagnostic(`conflicts retried: ${results.map((r) => r.conflicts).join(", ")}`);
+    // They really raced: without conflicts the test would show nothing about compare-and-set.
+    assert.ok(results.reduce((sum, r) => sum + r.conflicts, 0) > 0, "the processes never wrote over each other's reads");
   } finally {
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
   }
