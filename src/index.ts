@@ -56,6 +56,7 @@ export {
   StaleTaskError,
   WorkerIdInUseError,
   TASK_STATUSES,
+  attemptOf,
   type ClaimRequest,
   type Retention,
   type Route,

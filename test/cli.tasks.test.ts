@@ -249,6 +249,14 @@ describe("colony workers, submit --wait and tasks --watch (with a worker process
     assert.ok(lines.some((l) => /^ghost +offline +echo +0\/3 +1 +elsewhere +\d+(ms|s) ago +no$/.test(l)), text.stdout);
   });
 
+  test("workers --prune forgets the workers that no longer serve and keeps the live ones", async () => {
+    const pruned = await colony("workers", ...board, "--prune", "--db", db);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, /^forgot 1 worker\(s\) that no longer serve: ghost$/m);
+    const ids = (await json<WorkerInfo[]>("workers", ...board)).map((w) => w.id);
+    assert.ok(ids.includes("cli-w1") && !ids.includes("ghost"), ids.join(", "));
+  });
+
   test("submit --wait prints the result and shows progress on stderr; a task that fails exits 1", async () => {
     const [done, failed] = await Promise.all([
       colony("submit", "echo", "--input", '{"n":7}', "--wait", ...board, "--db", db),

@@ -7,7 +7,7 @@
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { Tags } from "../core/json.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
-import { TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
+import { TASK_STATUSES, attemptOf, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
 import type { WorkerEvent } from "../runtime/tasks/worker.ts";
 
 // The characters a terminal acts on instead of showing, or that reorder what it shows: C0 controls,
@@ -218,7 +218,7 @@ export function taskBoardLines(tasks: Task[], options: { statuses?: readonly Tas
   });
   const header = ["ID", "KIND", "PRIO", "TRIES", "WORKER", "AGE", "DETAIL"];
   const rows = sections.flatMap((s) =>
-    s.shown.map((t) => [t.id, t.kind, String(t.priority), `${t.attempts}/${t.maxAttempts}`, taskWorker(t), age(now - t.createdAt), taskDetail(t)]),
+    s.shown.map((t) => [t.id, t.kind, String(t.priority), `${attemptOf(t)}/${t.maxAttempts}`, taskWorker(t), age(now - t.createdAt), taskDetail(t)]),
   );
   const [head, ...lines] = table([header, ...rows]);
   const out = [`  ${head}`];
@@ -235,7 +235,7 @@ export function taskBoardLines(tasks: Task[], options: { statuses?: readonly Tas
 export function taskEventLine(event: TaskEvent): string {
   const t = event.task;
   const moved = event.type === t.status ? "" : ` → ${t.status}`;
-  const who = t.status === "claimed" ? ` by ${t.owner ?? "?"}, attempt ${t.attempts + 1} of ${t.maxAttempts}` : t.status === "pending" && t.assignee ? ` for ${t.assignee}` : "";
+  const who = t.status === "claimed" ? ` by ${t.owner ?? "?"}, attempt ${attemptOf(t)} of ${t.maxAttempts}` : t.status === "pending" && t.assignee ? ` for ${t.assignee}` : "";
   return `${clock(event.at)} ${t.id} ${event.type}${moved} (${t.kind})${who}  ${taskDetail(t)}`;
 }
 
@@ -243,7 +243,7 @@ export function taskEventLine(event: TaskEvent): string {
 export function taskProgress(task: Task): string {
   switch (task.status) {
     case "claimed":
-      return `claimed by ${task.owner ?? "?"} (attempt ${task.attempts + 1} of ${task.maxAttempts})`;
+      return `claimed by ${task.owner ?? "?"} (attempt ${attemptOf(task)} of ${task.maxAttempts})`;
     case "pending":
       return `pending${task.assignee ? ` for ${task.assignee}` : ""}${task.reason ? `: ${task.reason}` : ""}`;
     case "succeeded":

@@ -311,6 +311,15 @@ export class TaskBoard {
     return this.#read((tx) => structuredClone(tx.workers()));
   }
 
+  /**
+   * Forgets now the workers that no longer serve (stopped, offline, silent), which the board
+   * otherwise forgets an hour after their last heartbeat; their ids.
+   */
+  async forgetGoneWorkers(): Promise<string[]> {
+    this.#checkOpen();
+    return this.#transact((tx) => engine.forgetGone(tx, this.#reserveMs));
+  }
+
   /** Registers a worker or renews its heartbeat; workers call this every few seconds. */
   async heartbeatWorker(worker: WorkerRegistration): Promise<WorkerInfo> {
     this.#checkOpen();

@@ -587,6 +587,18 @@ export function reap(tx: TaskTx, reserveMs: number): void {
   continueCascades(tx, reserveMs);
 }
 
+/**
+ * Drops from the registry every worker that no longer serves (stopped, offline, or silent past its
+ * ttl, which is first marked offline as `reap` does); their ids, oldest heartbeat first. Live ones
+ * (online or draining, heartbeating) stay.
+ */
+export function forgetGone(tx: TaskTx, reserveMs: number): string[] {
+  reap(tx, reserveMs);
+  const gone = tx.workers().filter((w) => !isLive(w, tx.now)).sort((a, b) => a.heartbeatAt - b.heartbeatAt);
+  for (const worker of gone) tx.deleteWorker(worker.id);
+  return gone.map((w) => w.id);
+}
+
 /** A worker gone long enough to drop from the registry. */
 function forgotten(worker: WorkerInfo, now: number): boolean {
   return worker.status !== "online" && worker.status !== "draining" && worker.heartbeatAt + FORGET_AFTER_MS < now;

@@ -156,6 +156,16 @@ export interface WorkerInfo {
   push?: { leaseMs: number };
 }
 
+/**
+ * The one numbering of attempts that everything shows (workers' logs, `colony tasks`, `status`):
+ * the attempt running or the last one made, from 1. A claimed or succeeded task is on attempt
+ * `attempts + 1` (`attempts` counts those used up); a pending, failed or dead one has made
+ * `attempts`, 0 before its first claim.
+ */
+export function attemptOf(task: Pick<Task, "status" | "attempts">): number {
+  return task.status === "claimed" || task.status === "succeeded" ? task.attempts + 1 : task.attempts;
+}
+
 /** `complete`, `fail` or `heartbeat` with a generation that is no longer the task's; nothing was recorded. */
 export class StaleTaskError extends ColonyError {
   readonly taskId: string;

@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { BusRequestError } from "../../core/errors.ts";
 import { isLive } from "../../core/task-engine.ts";
-import type { Task, WorkerInfo } from "../../core/tasks.ts";
+import { attemptOf, type Task, type WorkerInfo } from "../../core/tasks.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
 import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
@@ -139,7 +139,7 @@ export function registerSwarm(program: Command): void {
       const workers: Record<NodeStatus, number> = { online: 0, busy: 0, draining: 0, offline: 0, stopped: 0 };
       for (const n of rows) workers[n.status]++;
       const now = Date.now();
-      const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: t.attempts + 1, forMs: now - t.updatedAt }));
+      const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: attemptOf(t), forMs: now - t.updatedAt }));
       // Read after the task board was folded: what its log held that Colony did not write.
       const rejected = await colony.rejected();
       const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers, ...(rejected.count > 0 && { rejected }) };

@@ -385,12 +385,17 @@ export function registerTasks(program: Command): void {
     });
 
   boardOptions(program.command("workers").description("list the workers serving the task board, with their load and last heartbeat"))
+    .option("--prune", "first forget the workers that no longer serve (stopped, offline), as the board does an hour after their last heartbeat")
     .option("--json", "print the workers as JSON")
     .action(async (_options: unknown, command: Command) => {
-      const flags = command.optsWithGlobals<BoardFlags>();
+      const flags = command.optsWithGlobals<BoardFlags & { prune?: boolean }>();
       await withExistingColony(flags, async (colony) => {
         const board = await colony.tasks(flags.tasks);
-        const workers = await board.workers();
+        const forgotten = flags.prune ? await board.forgetGoneWorkers() : [];
+        if (forgotten.length > 0 && !flags.json) say(`forgot ${forgotten.length} worker(s) that no longer serve: ${forgotten.join(", ")}`);
+        // Load as the board holds it now, as nodes and status count it: a record's own count is its last heartbeat's.
+        const [registered, claimed] = await Promise.all([board.workers(), board.list({ status: "claimed" })]);
+        const workers = registered.map((w) => ({ ...w, running: claimed.filter((t) => t.owner === w.id).length }));
         if (flags.json) return printJson(workers);
         if (workers.length === 0) {
           return say(`no workers on task board "${board.name}" in ${colony.backend.location}; start one with \`${again(flags, "worker --agents FILE")}\``);

@@ -19,7 +19,7 @@ import type { LeaseStore } from "../../core/store.ts";
 import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { isLive } from "../../core/task-engine.ts";
-import { StaleTaskError, WorkerIdInUseError, type ClaimRequest, type Task, type WorkerInfo, type WorkerStatus } from "../../core/tasks.ts";
+import { StaleTaskError, WorkerIdInUseError, attemptOf, type ClaimRequest, type Task, type WorkerInfo, type WorkerStatus } from "../../core/tasks.ts";
 import type { AgentPruner } from "../agents/pruner.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
@@ -563,7 +563,7 @@ export class TaskWorker {
   #run(task: Task): void {
     const run: Running = { task, handle: undefined, stale: false };
     this.#running.set(task.id, run);
-    this.#emit({ type: "claimed", task: task.id, kind: task.kind, attempt: task.attempts + 1, at: Date.now() });
+    this.#emit({ type: "claimed", task: task.id, kind: task.kind, attempt: attemptOf(task), at: Date.now() });
     const started = Date.now();
     void this.#execute(run)
       .then(
