@@ -2,7 +2,7 @@
  * The examples in examples/ run as their headers say, and the README shows them as they are.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -61,5 +61,39 @@ describe("examples/review.ts: researcher → critic → writer on tags with valu
     const shown = readme.slice(readme.indexOf("$ npx colony board review\n"), readme.indexOf("```", readme.indexOf("$ npx colony board review\n")));
     const pasted = shown.split("\n").filter((l) => l.startsWith("["));
     assert.deepEqual(pasted, human.stdout.split("\n").filter((l) => l.startsWith("[")));
+  });
+});
+
+describe("colony init", () => {
+  test("writes an agents file, a run and a workflow that work as they are, and a package.json; never over a file", () => {
+    const project = join(dir, "fresh-project");
+    const made = runCliSync(["init", project, "--json"], { cwd: dir });
+    assert.equal(made.code, 0, made.stderr);
+    const result = JSON.parse(made.stdout) as { created: string[]; next: string[] };
+    assert.deepEqual(result.created, ["agents.ts", "run.ts", "workflow.ts", "package.json"]);
+    assert.deepEqual(result.next.slice(0, 2), [`cd ${project}`, "npm install"]);
+    const pkg = JSON.parse(readFileSync(join(project, "package.json"), "utf8")) as { type: string; dependencies: Record<string, string> };
+    assert.equal(pkg.type, "module");
+    assert.deepEqual(Object.keys(pkg.dependencies), ["colony", "zod"]);
+
+    // As npm install would leave it: colony's own sources stand in for the package, its node_modules for zod.
+    symlinkSync(join(ROOT, "node_modules"), join(project, "node_modules"));
+    for (const file of ["agents.ts", "run.ts", "workflow.ts"]) {
+      const text = readFileSync(join(project, file), "utf8");
+      assert.ok(!text.includes("src/index.ts"), `${file} imports colony, not a path of this repo`);
+      writeFileSync(join(project, file), text.replaceAll('"colony"', JSON.stringify(join(ROOT, "src/index.ts"))));
+    }
+    const db = join(project, "colony.db");
+    const run = runCliSync(["run", "run.ts", "--db", db, "--json"], { cwd: project });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as { stopReason: string }).stopReason, "goal");
+    const flow = runCliSync(["workflow", "workflow.ts", "--db", db, "--input", '{"topics":["trails","nests"]}'], { cwd: project });
+    assert.equal(flow.code, 0, flow.stderr);
+    assert.match(flow.stdout, /^trails: ants lay pheromone/m);
+    assert.match(flow.stdout, /^nests: scouts choose a new nest/m);
+
+    const again = runCliSync(["init", project], { cwd: dir });
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already has agents\.ts, run\.ts, workflow\.ts; init writes nothing over a file/);
   });
 });

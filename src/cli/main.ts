@@ -11,6 +11,7 @@ import { registerAgents } from "./commands/agents.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerInit } from "./commands/init.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerSwarm } from "./commands/swarm.ts";
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerWorkflow(program);
   registerBench(program);
   registerDemo(program);
+  registerInit(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
