@@ -86,8 +86,12 @@ describe("colony agents", () => {
 
     const text = colony("agents", "--db", db);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^ID +NAME +PARENT +DEPTH +STATE +ISOLATION +PID +STARTED +ENDED +TOKENS +COST +TURNS +REASON$/m);
-    assert.match(text.stdout, new RegExp(`^${ids.process} +proc-sleeper +- +0 +running +process +${proc.pid} `, "m"));
+    assert.match(text.stdout, /^ID +NAME +STATE +ISOLATION +TOKENS +COST +TIME$/m);
+    assert.match(text.stdout, new RegExp(`^${ids.process} +proc-sleeper +running +process +0 +\\$0\\.00 +\\d+(ms|s|m)$`, "m"));
+    assert.ok(text.stdout.split("\n").every((line) => line.length <= 80), text.stdout);
+    const wide = colony("agents", "--db", db, "--wide");
+    assert.match(wide.stdout, /^ID +NAME +PARENT +DEPTH +STATE +ISOLATION +PID +STARTED +ENDED +TOKENS +COST +TURNS +REASON$/m);
+    assert.match(wide.stdout, new RegExp(`^${ids.process} +proc-sleeper +- +0 +running +process +${proc.pid} `, "m"));
   });
 
   test("--state filters, and a state that does not exist is a usage error", () => {

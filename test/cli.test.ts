@@ -220,6 +220,22 @@ describe("the command itself", () => {
     assert.match(bare.stdout, /^ {2}run /m);
   });
 
+  test("colour only where it is wanted: on a terminal (or FORCE_COLOR), never with --no-color or NO_COLOR, and never in what users wrote", () => {
+    const where = join(dir, "nowhere", "c.db");
+    const env = (extra: Record<string, string>) => {
+      const base = { ...process.env };
+      delete base.NO_COLOR;
+      delete base.FORCE_COLOR;
+      return { ...base, ...extra };
+    };
+    const forced = runCliSync(["board", "x", "--db", where], { cwd: dir, env: env({ FORCE_COLOR: "1" }) });
+    assert.equal(forced.stderr.split(" ")[0], "\x1b[31mcolony:\x1b[39m");
+    const off = runCliSync(["board", "x", "--db", where, "--no-color"], { cwd: dir, env: env({ FORCE_COLOR: "1" }) });
+    assert.match(off.stderr, /^colony: no colony at /);
+    const piped = runCliSync(["board", "x", "--db", where], { cwd: dir, env: env({}) });
+    assert.match(piped.stderr, /^colony: no colony at /, "not a terminal: plain");
+  });
+
   test("output piped into a reader that closes early ends quietly: no EPIPE, no stack, exit 0", async () => {
     const db = join(dir, "pipe.db");
     const big = createColony({ backend: sqliteBackend({ path: db }) });

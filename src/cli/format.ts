@@ -4,6 +4,7 @@
  * and `warn`, which show control characters rather than let the terminal obey them (`--json`
  * output is the data, exactly, and does not pass through them).
  */
+import { styleText } from "node:util";
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { Tags } from "../core/json.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
@@ -31,12 +32,52 @@ export function visible(text: string): string {
 
 /** Prints lines for a human on stdout: one argument, one line, made `visible` (a newline inside one is shown as `\n`, not obeyed). */
 export function say(...lines: string[]): void {
-  for (const line of lines) console.log(visible(line));
+  for (const line of lines) console.log(coloured(visible(line), process.stdout));
 }
 
 /** `say` on stderr: hints, progress, waiting. */
 export function warn(...lines: string[]): void {
-  for (const line of lines) console.error(visible(line));
+  for (const line of lines) console.error(coloured(visible(line), process.stderr));
+}
+
+type Style = "green" | "red" | "yellow" | "cyan" | "dim";
+const STYLES: readonly Style[] = ["green", "red", "yellow", "cyan", "dim"];
+/** Private-use characters that carry a painted span through `visible` to `say`, which colours it or drops them. */
+const PAINTED = /\uE000(\d)([^\uE000\uE001]*)\uE001/g;
+
+/**
+ * `text` to be shown in `style` where the output is coloured: a terminal, unless NO_COLOR is set
+ * or `--no-color` given (FORCE_COLOR forces it). Only Colony's own words are painted (statuses,
+ * stop reasons), and only in these colours: what users write stays plain.
+ */
+export function paint(style: Style, text: string): string {
+  return `\uE000${STYLES.indexOf(style)}${text}\uE001`;
+}
+
+function coloured(line: string, stream: NodeJS.WriteStream): string {
+  if (!line.includes("\uE000")) return line;
+  const on = styleText("red", "x", { validateStream: true, stream }) !== "x";
+  return line.replace(PAINTED, (_, style: string, text: string) => (on ? styleText(STYLES[Number(style)]!, text, { validateStream: false }) : text));
+}
+
+/** The colour of a status or stop reason: done well green, gone wrong red, at work yellow, waiting cyan, over dim. */
+const STATUS_STYLES: Readonly<Record<string, Style>> = {
+  succeeded: "green", goal: "green", online: "green", quiescence: "green",
+  failed: "red", dead: "red", error: "red", offline: "red", deadlock: "red", budget: "red", max_steps: "red", aborted: "red",
+  claimed: "yellow", running: "yellow", busy: "yellow", draining: "yellow",
+  pending: "cyan", blocked: "cyan", waiting: "cyan", created: "cyan",
+  cancelled: "dim", stopped: "dim", terminated: "dim",
+};
+
+/** A status word, painted by what it means. */
+export function status(word: string, shown = word): string {
+  const style = STATUS_STYLES[word];
+  return style === undefined ? shown : paint(style, shown);
+}
+
+/** How wide `text` shows: without the marks of a painted span. */
+export function shownLength(text: string): number {
+  return text.replace(/\uE000\d|\uE001/g, "").length;
 }
 
 /** Text meant to span lines (a result, pretty JSON) as its lines, for `say`. */
@@ -95,14 +136,14 @@ export function usd(cost: number): string {
 export function runSummary(run: RunInfo): string {
   const reason = run.stopReason ?? run.status;
   const error = run.error ? ` (${run.error})` : "";
-  return `stopped: ${reason}${error} · ${run.steps} steps · ${run.totalTokens} tokens · ${usd(run.totalCostUsd)} · ${run.durationMs ?? "?"} ms`;
+  return `stopped: ${status(reason)}${error} · ${run.steps} steps · ${run.totalTokens} tokens · ${usd(run.totalCostUsd)} · ${run.durationMs ?? "?"} ms`;
 }
 
 /** Columns padded to their widest cell, each cell made `visible` first so that the padding is counted on what shows. */
 export function table(rows: string[][]): string[] {
   const cells = rows.map((r) => r.map(visible));
-  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => r[c]?.length ?? 0))) ?? [];
-  return cells.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
+  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => shownLength(r[c] ?? "")))) ?? [];
+  return cells.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - shownLength(cell)))).join("  "));
 }
 
 /** A running agent's emit, log or usage, in a few words. */
@@ -224,7 +265,7 @@ export function taskBoardLines(tasks: Task[], options: { statuses?: readonly Tas
   const out = [`  ${head}`];
   let next = 0;
   for (const s of sections) {
-    out.push(`${s.status.toUpperCase()} (${s.total})`);
+    out.push(`${status(s.status, s.status.toUpperCase())} (${s.total})`);
     for (let i = 0; i < s.shown.length; i++) out.push(`  ${lines[next++]}`);
     if (s.shown.length < s.total) out.push(`  … and ${s.total - s.shown.length} more (--limit 0 shows all)`);
   }
@@ -302,7 +343,7 @@ export function taskLines(task: Task, options: { subtasks?: Task[]; now?: number
 export function workerRows(workers: WorkerInfo[], now = Date.now()): string[] {
   const rows = workers.map((w) => [
     w.id,
-    w.status,
+    status(w.status),
     w.capabilities.join(","),
     `${w.running}/${w.concurrency}`,
     String(w.pid),

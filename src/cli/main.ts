@@ -18,7 +18,7 @@ import { registerSwarm } from "./commands/swarm.ts";
 import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
-import { linesOf, warn } from "./format.ts";
+import { linesOf, paint, warn } from "./format.ts";
 
 const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER", "NATS_CONNECT", "WORKER_ID_IN_USE", "INVALID_INPUT"]);
 
@@ -41,6 +41,7 @@ export function buildProgram(): Command {
     .description("Colony: many agents, one versioned blackboard, a loop that fires them when the board says so")
     .version(VERSION, "-V, --version", "print Colony's version")
     .option("--debug", "print stack traces")
+    .option("--no-color", "no colours, even on a terminal (as NO_COLOR=1 does)")
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
   registerRun(program);
@@ -60,6 +61,10 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.includes("--no-color")) {
+    process.env.NO_COLOR = "1";
+    delete process.env.FORCE_COLOR;
+  }
   if (argv.length <= 2) {
     // `colony` alone asks what there is: the help, on stdout, and that is a success.
     program.outputHelp();
@@ -76,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     const debug = argv.includes("--debug");
     const user = error instanceof ColonyError && USER_ERRORS.has(error.code);
     // The message may carry what a user or an agent wrote (a kind, a name): shown, never obeyed.
-    warn(...linesOf(`colony: ${describeError(error)}`));
+    warn(...linesOf(`${paint("red", "colony:")} ${describeError(error)}`));
     if (debug && error instanceof Error) console.error(error.stack);
     return user ? 2 : 1;
   }

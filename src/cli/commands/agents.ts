@@ -3,11 +3,12 @@ import { NotFoundError } from "../../core/errors.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
 import { UsageError, printJson, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { say, table, usd, warn } from "../format.ts";
+import { age, say, shownLength, status, table, usd, warn } from "../format.ts";
 
 interface AgentsFlags extends StoreFlags, OutputFlags {
   parent?: string;
   state?: AgentState;
+  wide?: boolean;
 }
 
 interface KillFlags extends StoreFlags, OutputFlags {
@@ -35,13 +36,54 @@ function parseState(value: string): AgentState {
 
 const when = (at: number | undefined) => (at === undefined ? "-" : new Date(at).toISOString());
 
-function agentRows(records: AgentRecord[]): string[] {
+/** Parents before their children, depth first, each level in start order: the spawn tree as a list. */
+function asTree(records: AgentRecord[]): AgentRecord[] {
+  const ids = new Set(records.map((a) => a.id));
+  const children = new Map<string | undefined, AgentRecord[]>();
+  for (const a of [...records].sort((x, y) => x.startedAt - y.startedAt)) {
+    const parent = a.parentId !== undefined && ids.has(a.parentId) ? a.parentId : undefined;
+    children.set(parent, [...(children.get(parent) ?? []), a]);
+  }
+  const out: AgentRecord[] = [];
+  const visit = (parent: string | undefined) => {
+    for (const a of children.get(parent) ?? []) {
+      out.push(a);
+      visit(a.id);
+    }
+  };
+  visit(undefined);
+  return out;
+}
+
+/** How long it ran, or has been running: `1.2s`, `3m`. */
+function ranFor(a: AgentRecord, now: number): string {
+  return age((a.endedAt ?? now) - a.startedAt);
+}
+
+/**
+ * The registry as a tree that fits 80 columns: names indented under their parents, state,
+ * isolation, tokens, cost and time; a long name is cut. `--wide` shows every field.
+ */
+function agentRows(records: AgentRecord[], now = Date.now()): string[] {
+  const tree = asTree(records);
+  const depthOf = new Map(tree.map((a) => [a.id, a.depth]));
+  const top = Math.min(...tree.map((a) => a.depth));
+  const rows = tree.map((a) => [a.id, `${"  ".repeat((depthOf.get(a.id) ?? top) - top)}${a.name}`, status(a.state), a.isolation, String(a.usage.tokens), usd(a.usage.costUsd), ranFor(a, now)]);
+  const header = ["ID", "NAME", "STATE", "ISOLATION", "TOKENS", "COST", "TIME"];
+  // What the other columns take; the names get the rest of 80, and no less than 12.
+  const others = [0, 2, 3, 4, 5, 6].reduce((sum, c) => sum + Math.max(header[c]!.length, ...rows.map((r) => shownLength(r[c]!))) + 2, 0);
+  const room = Math.max(12, 80 - others);
+  for (const row of rows) if (row[1]!.length > room) row[1] = `${row[1]!.slice(0, room - 1)}…`;
+  return table([header, ...rows]);
+}
+
+function wideRows(records: AgentRecord[]): string[] {
   const rows = records.map((a) => [
     a.id,
     a.name,
     a.parentId ?? "-",
     String(a.depth),
-    a.state,
+    status(a.state),
     a.isolation,
     a.pid === undefined ? "-" : String(a.pid),
     when(a.startedAt),
@@ -81,6 +123,7 @@ export function registerAgents(program: Command): void {
   )
     .option("--parent <id>", "only the children of this agent")
     .option("--state <state>", `only agents in this state (${STATES.join(", ")})`, parseState)
+    .option("--wide", "every field: parent, depth, pid, start and end times, turns, reason")
     .option("--json", "print data as JSON")
     .action(async (_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<AgentsFlags>();
@@ -91,7 +134,7 @@ export function registerAgents(program: Command): void {
           const filter = [flags.parent && `child of ${flags.parent}`, flags.state && `${flags.state}`].filter(Boolean).join(", ");
           return say(`no agents${filter ? ` (${filter})` : ""} in ${colony.backend.location}`);
         }
-        say(...agentRows(records));
+        say(...(flags.wide ? wideRows(records) : agentRows(records)));
       });
     });
 

@@ -11,7 +11,7 @@ import { attemptOf, type Task, type WorkerInfo } from "../../core/tasks.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
 import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
-import { age, say, table } from "../format.ts";
+import { age, say, status, table } from "../format.ts";
 
 interface SwarmFlags extends StoreFlags, OutputFlags {
   tasks: string;
@@ -82,7 +82,7 @@ export function registerSwarm(program: Command): void {
       const now = Date.now();
       const lines = rows.map((n) => [
         `${n.id}${n.coordinator ? " *" : ""}`,
-        n.status,
+        status(n.status),
         n.capabilities.join(","),
         `${n.running}/${n.concurrency}`,
         n.runningTasks.join(",") || "-",
