@@ -80,6 +80,32 @@ export function shownLength(text: string): number {
   return text.replace(/\uE000\d|\uE001/g, "").length;
 }
 
+/**
+ * A line on a terminal's stderr that says what is under way and for how long (`step 3 … 1.4 s`),
+ * redrawn every 100 ms until `stop` clears it; nothing where stderr is not a terminal.
+ */
+export function liveLine(stream: NodeJS.WriteStream = process.stderr): { start(text: string): void; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (timer === undefined) return;
+    clearInterval(timer);
+    timer = undefined;
+    stream.write("\r\x1b[K");
+  };
+  return {
+    start(text) {
+      if (!stream.isTTY) return;
+      stop();
+      const since = performance.now();
+      const draw = () => stream.write(`\r\x1b[K${coloured(visible(`${text} … ${((performance.now() - since) / 1000).toFixed(1)} s`), stream)}`);
+      draw();
+      timer = setInterval(draw, 100);
+      timer.unref();
+    },
+    stop,
+  };
+}
+
 /** Text meant to span lines (a result, pretty JSON) as its lines, for `say`. */
 export function linesOf(text: string): string[] {
   return text.split(/\r?\n/);

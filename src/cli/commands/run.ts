@@ -4,7 +4,7 @@ import type { RunResult } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { printJson, selfCommand, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { runSummary, say, stepLines } from "../format.ts";
+import { liveLine, runSummary, say, stepLines } from "../format.ts";
 import { loadRunDefinition } from "../load.ts";
 import { createStepper, type Stepper } from "../stepper.ts";
 import { loadWorkflow, runWorkflowFile } from "./workflow.ts";
@@ -37,12 +37,18 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
   if (flags.fresh) await clearBoard(await colony.board(def.board), "colony-cli");
   const interrupt = () => controller.abort();
   process.once("SIGINT", interrupt);
+  // While a step runs, a line on the terminal says so (not while --step waits for Enter).
+  const live = liveLine();
   try {
     const result = await colony.run({ ...def, signal: controller.signal }, {
       onStep: (step) => {
+        live.stop();
         if (!flags.json) say(...stepLines(step));
       },
-      ...(stepper && { beforeStep: (index, view) => stepper.beforeStep(index, view) }),
+      beforeStep: async (index, view) => {
+        await stepper?.beforeStep(index, view);
+        if (!flags.json && !stepper) live.start(`step ${index} of run on board "${def.board}"`);
+      },
     });
     if (!flags.json) {
       const { run } = await colony.runs.get(result.runId);
@@ -54,6 +60,7 @@ export async function runAndReport(colony: Colony, definition: RunDefinition, fl
     }
     return result;
   } finally {
+    live.stop();
     process.off("SIGINT", interrupt);
   }
 }
