@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCliSync } from "./fixtures/cli.ts";
@@ -25,6 +26,36 @@ function readmeBlock(file: string): string {
   const open = readme.indexOf("```ts\n", at);
   return readme.slice(open + "```ts\n".length, readme.indexOf("```\n", open + 1));
 }
+
+describe("the README's examples", () => {
+  const readme = () => readFileSync(join(ROOT, "README.md"), "utf8");
+  const shown = () => [...readme().matchAll(/<!-- (examples\/[\w./-]+\.ts):/g)].map((m) => m[1]!);
+
+  test("every TypeScript block of the README is an example file, word for word but its import", () => {
+    const files = shown();
+    assert.deepEqual(files, ["examples/review.ts", "examples/board.ts", "examples/essay-run.ts", "examples/summarize-agents.ts", "examples/spawn.ts", "examples/tasks.ts", "examples/workflow.ts"]);
+    assert.equal(readme().split("```ts\n").length - 1, files.length, "a ts block without its file");
+    for (const file of files) {
+      assert.equal(readmeBlock(file), readFileSync(join(ROOT, file), "utf8").replace('from "../src/index.ts"', 'from "colony"'), file);
+    }
+  });
+
+  test("each one that prints runs and prints what the README shows", () => {
+    const text = readme();
+    for (const [, file, output] of text.matchAll(/```text\n\$ node (examples\/[\w.-]+\.ts)\n([^`]*)```/g)) {
+      const run = spawnSync(process.execPath, [file!], { cwd: ROOT, encoding: "utf8" });
+      assert.equal(run.status, 0, `${file}: ${run.stderr}`);
+      assert.equal(run.stdout, output, file);
+    }
+    assert.equal([...text.matchAll(/\$ node examples\//g)].length, 4);
+  });
+
+  test("the run in essay-run.ts reaches its goal", () => {
+    const run = runCliSync(["run", "examples/essay-run.ts", "--memory", "--json"], { cwd: ROOT });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as { stopReason: string }).stopReason, "goal");
+  });
+});
 
 describe("examples/review.ts: researcher → critic → writer on tags with values", () => {
   test("is the README's first example, word for word but its import", () => {
