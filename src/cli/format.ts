@@ -76,7 +76,7 @@ export function status(word: string, shown = word): string {
 }
 
 /** How wide `text` shows: without the marks of a painted span. */
-export function shownLength(text: string): number {
+function shownLength(text: string): number {
   return text.replace(/\uE000\d|\uE001/g, "").length;
 }
 
@@ -166,10 +166,17 @@ export function runSummary(run: RunInfo): string {
 }
 
 /** Columns padded to their widest cell, each cell made `visible` first so that the padding is counted on what shows. */
-export function table(rows: string[][]): string[] {
+export function table(rows: string[][], fit?: { column: number; width?: number }): string[] {
   const cells = rows.map((r) => r.map(visible));
   const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => shownLength(r[c] ?? "")))) ?? [];
-  return cells.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - shownLength(cell)))).join("  "));
+  if (fit !== undefined) {
+    // The one column that gives way, to no less than 8, so that the lines fit `width` (80 by default).
+    const over = widths.reduce((sum, w) => sum + w, 0) + 2 * (widths.length - 1) - (fit.width ?? 80);
+    const room = Math.max(8, widths[fit.column]! - Math.max(0, over));
+    for (const r of cells.slice(1)) if (shownLength(r[fit.column]!) > room) r[fit.column] = `${r[fit.column]!.slice(0, room - 1)}…`;
+    widths[fit.column] = Math.min(widths[fit.column]!, Math.max(room, shownLength(cells[0]![fit.column]!)));
+  }
+  return cells.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(Math.max(0, widths[c]! - shownLength(cell))))).join("  "));
 }
 
 /** A running agent's emit, log or usage, in a few words. */
@@ -287,7 +294,7 @@ export function taskBoardLines(tasks: Task[], options: { statuses?: readonly Tas
   const rows = sections.flatMap((s) =>
     s.shown.map((t) => [t.id, t.kind, String(t.priority), `${attemptOf(t)}/${t.maxAttempts}`, taskWorker(t), age(now - t.createdAt), taskDetail(t)]),
   );
-  const [head, ...lines] = table([header, ...rows]);
+  const [head, ...lines] = table([header, ...rows], { column: 6, width: 78 });
   const out = [`  ${head}`];
   let next = 0;
   for (const s of sections) {
@@ -377,5 +384,5 @@ export function workerRows(workers: WorkerInfo[], now = Date.now()): string[] {
     `${age(now - w.heartbeatAt)} ago`,
     w.local ? "yes" : "no",
   ]);
-  return table([["ID", "STATUS", "CAPABILITIES", "LOAD", "PID", "HOST", "HEARTBEAT", "LOCAL"], ...rows]);
+  return table([["ID", "STATUS", "CAPABILITIES", "LOAD", "PID", "HOST", "HEARTBEAT", "LOCAL"], ...rows], { column: 2 });
 }

@@ -3,7 +3,7 @@ import { NotFoundError } from "../../core/errors.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
 import { UsageError, printJson, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { age, say, shownLength, status, table, usd, warn } from "../format.ts";
+import { age, say, status, table, usd, warn } from "../format.ts";
 
 interface AgentsFlags extends StoreFlags, OutputFlags {
   parent?: string;
@@ -62,19 +62,14 @@ function ranFor(a: AgentRecord, now: number): string {
 
 /**
  * The registry as a tree that fits 80 columns: names indented under their parents, state,
- * isolation, tokens, cost and time; a long name is cut. `--wide` shows every field.
+ * isolation, tokens, cost and time; long names are cut. `--wide` shows every field.
  */
 function agentRows(records: AgentRecord[], now = Date.now()): string[] {
   const tree = asTree(records);
   const depthOf = new Map(tree.map((a) => [a.id, a.depth]));
   const top = Math.min(...tree.map((a) => a.depth));
   const rows = tree.map((a) => [a.id, `${"  ".repeat((depthOf.get(a.id) ?? top) - top)}${a.name}`, status(a.state), a.isolation, String(a.usage.tokens), usd(a.usage.costUsd), ranFor(a, now)]);
-  const header = ["ID", "NAME", "STATE", "ISOLATION", "TOKENS", "COST", "TIME"];
-  // What the other columns take; the names get the rest of 80, and no less than 12.
-  const others = [0, 2, 3, 4, 5, 6].reduce((sum, c) => sum + Math.max(header[c]!.length, ...rows.map((r) => shownLength(r[c]!))) + 2, 0);
-  const room = Math.max(12, 80 - others);
-  for (const row of rows) if (row[1]!.length > room) row[1] = `${row[1]!.slice(0, room - 1)}…`;
-  return table([header, ...rows]);
+  return table([["ID", "NAME", "STATE", "ISOLATION", "TOKENS", "COST", "TIME"], ...rows], { column: 1 });
 }
 
 function wideRows(records: AgentRecord[]): string[] {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { printJson, wholeNumber, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { runSummary, say, stepLines, table, usd } from "../format.ts";
+import { age, runSummary, say, status, stepLines, table, usd } from "../format.ts";
 
 interface RunsFlags extends StoreFlags, OutputFlags {
   limit?: number;
@@ -31,14 +31,14 @@ export function registerRuns(program: Command): void {
         const rows = runs.map((r) => [
           r.runId,
           r.name,
-          r.stopReason ?? r.status,
+          status(r.stopReason ?? r.status),
           String(r.steps),
           String(r.totalTokens),
           usd(r.totalCostUsd),
           r.durationMs === undefined ? "-" : `${r.durationMs} ms`,
-          new Date(r.startedAt).toISOString(),
+          `${age(Date.now() - r.startedAt)} ago`,
         ]);
-        say(...table([["RUN", "NAME", "STOP", "STEPS", "TOKENS", "COST", "DURATION", "STARTED"], ...rows]));
+        say(...table([["RUN", "NAME", "STOP", "STEPS", "TOKENS", "COST", "DURATION", "STARTED"], ...rows], { column: 1 }));
       });
     });
 }

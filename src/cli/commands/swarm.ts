@@ -89,7 +89,7 @@ export function registerSwarm(program: Command): void {
         `${n.host}:${n.pid}`,
         `${age(now - n.heartbeatAt)} ago`,
       ]);
-      say(...table([["ID", "STATUS", "CAPABILITIES", "LOAD", "RUNNING", "HOST:PID", "HEARTBEAT"], ...lines]));
+      say(...table([["ID", "STATUS", "CAPABILITIES", "LOAD", "RUNNING", "HOST:PID", "HEARTBEAT"], ...lines], { column: 4 }));
       if (rows.some((n) => n.coordinator)) say("* coordinator");
     });
   });
