@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { afterEach, describe, test } from "node:test";
-import { createColony, defineSubAgent, type AgentRecord, type Colony } from "../src/index.ts";
-import { waitFor } from "./fixtures/helpers.ts";
+import { createColony, defineSubAgent, SubAgentError, type AgentRecord, type Colony } from "../src/index.ts";
+import { waitFor, waitForEvent } from "./fixtures/helpers.ts";
 import { natsServerPerFile } from "./fixtures/nats.ts";
 
 const nats = natsServerPerFile();
@@ -37,7 +37,15 @@ describe("the agent registry on NATS", { timeout: 30_000 }, () => {
     assert.equal(listed.ownerPid, process.pid);
     assert.equal(typeof listed.ownerHost, "string");
     await other.agents.terminate(handle.id);
-    await assert.rejects(handle.result);
+    // The owner finds the kill request in the backend and carries it out: the agent ends terminated,
+    // whatever its own code made of being stopped (it rejects with "stopped").
+    await waitForEvent(handle, "subagent.failed:terminated", 10_000);
+    await assert.rejects(handle.result, (error: unknown) => {
+      assert.ok(error instanceof SubAgentError, `expected a SubAgentError, got ${String(error)}`);
+      assert.deepEqual([error.code, error.reason, error.agentId], ["SUBAGENT_TERMINATED", "terminated", handle.id]);
+      assert.match(error.message, /remote-kill .* terminated: killed on request/);
+      return true;
+    });
     const ended = await waitFor(async () => (await other.agents.list()).find((r) => r.id === handle.id && r.state === "terminated"), 10_000, "the agent terminated");
     assert.equal(ended.id, handle.id);
   });

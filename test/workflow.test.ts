@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { BudgetExceededError, ConfigError, createColony, InvalidInputError, memoryBackend, type SubAgentContext } from "../src/index.ts";
-import { sqliteColony, tempDir, withColony } from "./fixtures/helpers.ts";
+import { sqliteColony, tempDir, waitFor, withColony, within } from "./fixtures/helpers.ts";
 
 const square = { name: "square", run: (ctx: SubAgentContext<number>) => ctx.input * ctx.input };
 const sum = {
@@ -11,15 +11,25 @@ const sum = {
   run: (ctx: SubAgentContext<{ input: null; dependencies: Record<string, number> }>) => Object.values(ctx.input.dependencies).reduce((a, b) => a + b, 0),
 };
 
-/** An agent that counts how many of its kind run at once, and waits long enough for them to overlap. */
-function overlapping(name: string) {
-  const seen = { now: 0, peak: 0 };
+/** How long a test waits for something it caused before it fails, naming it. */
+const LIMIT_MS = 20_000;
+/** A test's own limit, past the waits it makes. */
+const T = { timeout: 3 * LIMIT_MS };
+
+/**
+ * An agent that counts how many of its kind run at once. Each holds on until `overlap` of them
+ * have run at the same time (or none is left to join them): a handshake, not a pause long enough
+ * for them to overlap, so a slow machine cannot make them miss each other.
+ */
+function overlapping(name: string, overlap: number, total: number) {
+  const seen = { now: 0, peak: 0, started: 0 };
   const agent = {
     name,
     async run(ctx: SubAgentContext<number>) {
       seen.now++;
+      seen.started++;
       seen.peak = Math.max(seen.peak, seen.now);
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      await waitFor(() => seen.peak >= overlap || seen.started === total, LIMIT_MS, `${overlap} ${name} agents running at once`);
       seen.now--;
       return ctx.input;
     },
@@ -50,9 +60,9 @@ describe("colony.workflow", () => {
     });
   });
 
-  test("subtasks run in parallel up to the workflow's concurrency, never more", async () => {
+  test("subtasks run in parallel up to the workflow's concurrency, never more", T, async () => {
     await withColony(async (colony) => {
-      const { agent, seen } = overlapping("slow");
+      const { agent, seen } = overlapping("slow", 3, 8);
       const fan = colony.workflow({
         name: "fan",
         decompose: () => Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, kind: "slow", input: i })),
@@ -62,6 +72,8 @@ describe("colony.workflow", () => {
       });
       const outcome = await fan.run(undefined);
       assert.equal(outcome.result, 8);
+      assert.deepEqual(outcome.failures, {});
+      assert.equal(seen.started, 8);
       assert.equal(seen.peak, 3);
     });
   });
@@ -190,13 +202,31 @@ describe("colony.workflow", () => {
     });
   });
 
-  test("an abort signal cancels the run", async () => {
+  test("an abort signal cancels the run", T, async () => {
     await withColony(async (colony) => {
-      const stuck = { name: "stuck", run: (ctx: SubAgentContext) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve(null))) };
-      const flow = colony.workflow({ name: "aborted", decompose: () => [{ id: "a", kind: "stuck" }], execute: { stuck }, synthesize: () => 1 });
       const controller = new AbortController();
-      setTimeout(() => controller.abort(new Error("user stop")), 100);
-      await assert.rejects(flow.run(null, { signal: controller.signal }), /user stop/);
+      const reason = new Error("user stop");
+      let started = 0;
+      const stuck = {
+        name: "stuck",
+        run: (ctx: SubAgentContext) =>
+          new Promise((resolve) => {
+            ctx.signal.addEventListener("abort", () => resolve(null));
+            // Aborted while its subtask runs: once it has started, not after a guessed pause.
+            if (++started === 1) controller.abort(reason);
+          }),
+      };
+      const flow = colony.workflow({ name: "aborted", decompose: () => [{ id: "a", kind: "stuck" }], execute: { stuck }, synthesize: () => 1 });
+      await assert.rejects(flow.run(null, { signal: controller.signal }), (error: unknown) => {
+        assert.equal(error, reason, `expected the signal's reason, got ${String(error)}`);
+        return true;
+      });
+      assert.equal(started, 1);
+      const tasks = await colony.tasks();
+      assert.deepEqual((await tasks.list()).map((t) => [t.parentId === undefined ? "root" : t.id.split(".").at(-1), t.status]), [
+        ["root", "cancelled"],
+        ["a", "cancelled"],
+      ]);
     });
   });
 
@@ -243,18 +273,42 @@ describe("colony.workflow", () => {
   });
 });
 
-test("a colony with agents and no live worker runs a submitted task itself (local fallback), and not with localFallback off", async () => {
+test("a colony with agents and no live worker runs a submitted task itself (local fallback), and not with localFallback off", T, async () => {
   const on = createColony({ backend: memoryBackend(), agents: { square } });
   const off = createColony({ backend: memoryBackend(), agents: { square }, localFallback: false });
   try {
     const tasks = await on.tasks();
     const task = await tasks.submit({ kind: "square", input: 7 });
     assert.match(task.assignee ?? "", /^local-/);
-    assert.equal((await tasks.wait(task.id)).result, 49);
-    const idle = await (await off.tasks()).submit({ kind: "square", input: 7 });
+    assert.deepEqual((await tasks.workers()).map((w) => [w.id, w.local]), [[task.assignee, true]], "the local worker started for it");
+    assert.equal((await within(tasks.wait(task.id), "the local worker to run the task")).result, 49);
+
+    const offTasks = await off.tasks();
+    const idle = await offTasks.submit({ kind: "square", input: 7 });
     assert.equal(idle.assignee, undefined);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal((await (await off.tasks()).get(idle.id))?.status, "pending");
+    // With the fallback, its worker would have been started by the submit itself, as above.
+    assert.deepEqual(await offTasks.workers(), [], "no local worker was started");
+    // Nothing else takes it: the first claim of it is this one, and its only events are this test's.
+    const mine = await offTasks.claim({ worker: "by-hand", capabilities: ["square"], leaseMs: 60_000 });
+    assert.deepEqual([mine?.id, mine?.attempts], [idle.id, 0]);
+    await offTasks.complete(idle.id, "by hand", { generation: mine!.generation });
+    const head = await offTasks.head();
+    const events = await within(
+      (async () => {
+        const read: [string, string | undefined][] = [];
+        for await (const event of offTasks.watch({ since: 0 })) {
+          read.push([event.type, event.task.owner]);
+          if (event.seq >= head) break;
+        }
+        return read;
+      })(),
+      "the board's events",
+    );
+    assert.deepEqual(events, [
+      ["submitted", undefined],
+      ["claimed", "by-hand"],
+      ["succeeded", "by-hand"],
+    ]);
   } finally {
     await on.close();
     await off.close();

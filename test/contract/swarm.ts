@@ -12,17 +12,33 @@ import { afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { Bus, BusMessageError, BusRequestError, channel, ConfigError, Election, NotLeaderError, type Backend, type Colony, type ElectionEvent, type LeaseStore } from "../../src/index.ts";
+import { subscribed } from "../fixtures/bus-probe.ts";
+import { waitFor, within } from "../fixtures/helpers.ts";
 
 /** Colonies on one backend, and as many more opens of it for the tests to reach its stores and bus directly. */
 export type NewColonies = (count: number) => Promise<{ colonies: Colony[]; backends: Backend[]; cleanup(): Promise<void> }>;
 
-const LEASE_MS = 200;
+/**
+ * Long enough that a loaded machine renews in time (a leader renews every quarter lease, and
+ * counts itself leader for 0.9 of one): no test here races a lease's timer. Where a lease must
+ * lapse, a test stops its renewals (`PausableLeases`) and waits for the election's own events.
+ */
+const LEASE_MS = 3000;
+/** How long a test waits for what should take a lease period or two, before it fails saying what it waited for. */
+const PATIENCE_MS = 5 * LEASE_MS;
 
-/** A lease store whose calls can be held up, as a paused or cut-off process's would be. */
+/**
+ * A lease store whose calls can be held up, as a paused or cut-off process's would be, and that
+ * counts the calls that came back: how a test sees that a candidate has been round again.
+ */
 class PausableLeases implements LeaseStore {
   readonly #inner: LeaseStore;
   #gate: Promise<void> | undefined;
   #open: (() => void) | undefined;
+  /** The calls held up by the current pause. */
+  #held: Promise<unknown>[] = [];
+  /** Reads answered so far. */
+  gets = 0;
 
   constructor(inner: LeaseStore) {
     this.#inner = inner;
@@ -32,25 +48,57 @@ class PausableLeases implements LeaseStore {
     this.#gate ??= new Promise((resolve) => (this.#open = resolve));
   }
 
-  resume(): void {
+  /** Lets the held calls through; resolves once each of them has been answered (and its caller resumed). */
+  async resume(): Promise<void> {
+    const held = this.#held.splice(0);
     this.#open?.();
     this.#gate = undefined;
+    await Promise.allSettled(held);
   }
 
-  async get(name: string) {
-    await this.#gate;
-    return this.#inner.get(name);
+  get(name: string) {
+    return this.#call(() => this.#inner.get(name), true);
   }
 
-  async put(name: string, holder: string, revision: number) {
-    await this.#gate;
-    return this.#inner.put(name, holder, revision);
+  put(name: string, holder: string, revision: number) {
+    return this.#call(() => this.#inner.put(name, holder, revision), false);
   }
 
-  async release(name: string, revision: number) {
-    await this.#gate;
-    return this.#inner.release(name, revision);
+  release(name: string, revision: number) {
+    return this.#call(() => this.#inner.release(name, revision), false);
   }
+
+  #call<T>(work: () => Promise<T>, read: boolean): Promise<T> {
+    const gate = this.#gate;
+    const call = (async () => {
+      await gate;
+      try {
+        return await work();
+      } finally {
+        if (read) this.gets++;
+      }
+    })();
+    if (gate) this.#held.push(call.catch(() => {}));
+    return call;
+  }
+}
+
+/**
+ * Waits until `election`'s lease has been renewed `times` times from now, as the store shows (only
+ * its holder writes a held lease); fails at once if the store shows another holder meanwhile.
+ */
+async function renewals(election: Election, times: number, what: string): Promise<void> {
+  const revisions = new Set<number>();
+  await waitFor(
+    async () => {
+      const { holder, revision } = await election.leader();
+      assert.equal(holder, election.candidate, `${what}: the lease changed hands`);
+      revisions.add(revision);
+      return revisions.size > times;
+    },
+    PATIENCE_MS + times * LEASE_MS,
+    what,
+  );
 }
 
 /** Samples who counts itself leader every few ms; fails on any sample with two. */
@@ -64,18 +112,8 @@ function watchLeaders(elections: Election[]): { stop(): void; samples: number; o
   return state;
 }
 
-async function until<T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 export function swarmContract(name: string, newColonies: NewColonies): void {
-  describe(`swarm contract: ${name}`, { timeout: 60_000 }, () => {
+  describe(`swarm contract: ${name}`, { timeout: 180_000 }, () => {
     const cleanups: (() => Promise<void>)[] = [];
     afterEach(async () => {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -120,20 +158,31 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
       test("of three candidates exactly one leads; when it stops, another takes its freed lease; never two at once", async () => {
         const { colonies } = await setup(3);
         const elections = await Promise.all(colonies.map((c, i) => c.elect("single", { candidate: `c${i}`, leaseMs: LEASE_MS })));
+        const events: string[] = [];
+        for (const election of elections) {
+          election.on((event) => {
+            if (event.type !== "error") events.push(`${election.candidate} ${event.type}`);
+          });
+        }
         const watch = watchLeaders(elections);
         try {
-          const first = await until(() => elections.find((e) => e.isLeader), 5000, "a leader");
-          await sleep(LEASE_MS * 2);
-          assert.deepEqual(elections.filter((e) => e.isLeader).map((e) => e.candidate), [first.candidate], "still one leader after two lease periods");
+          const first = await waitFor(() => elections.find((e) => e.isLeader), PATIENCE_MS, "a leader");
+          const term = first.term!;
+          const before = events.length;
+          // Five renewals, each a quarter lease after the one before: more than a whole lease
+          // period, in which the others would have taken a lease that stood still.
+          await renewals(first, 5, "the leader to renew its lease five times");
+          assert.deepEqual(events.slice(before), [], "nobody elected or deposed while the leader renews");
+          assert.deepEqual(elections.filter((e) => e.isLeader).map((e) => e.candidate), [first.candidate], "still one leader after more than a lease period");
+          assert.equal(first.term, term, "still in its first term");
           assert.equal((await first.leader()).holder, first.candidate);
           assert.ok(await first.confirm());
-          const term = first.term!;
           await assert.rejects(elections.find((e) => e !== first)!.whileLeader(() => 1), NotLeaderError);
           assert.equal(await first.whileLeader(() => "led"), "led");
 
           await first.stop();
           assert.equal(first.isLeader, false);
-          const second = await until(() => elections.find((e) => e.isLeader), 5000, "a second leader");
+          const second = await waitFor(() => elections.find((e) => e.isLeader), PATIENCE_MS, "a second leader, on the freed lease");
           assert.notEqual(second.candidate, first.candidate);
           assert.equal((await second.leader()).holder, second.candidate);
           assert.ok(second.term! > term, "terms grow");
@@ -147,23 +196,29 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
       test("a leader that goes silent: it stops counting itself leader before another is elected; on waking it is fenced off", async () => {
         const { leases } = await setup(2);
         const paused = new PausableLeases(leases[0]!);
+        // Never paused: it counts b's reads of the lease.
+        const looking = new PausableLeases(leases[1]!);
         const a = new Election(paused, "silent", { candidate: "a", leaseMs: LEASE_MS });
         const events: ElectionEvent[] = [];
         a.on((e) => events.push(e));
         a.start();
-        await a.elected();
-        const b = new Election(leases[1]!, "silent", { candidate: "b", leaseMs: LEASE_MS }).start();
+        await within(a.elected(), "a to be elected", PATIENCE_MS);
+        const b = new Election(looking, "silent", { candidate: "b", leaseMs: LEASE_MS }).start();
         const watch = watchLeaders([a, b]);
         try {
-          await sleep(LEASE_MS);
+          // b campaigns: it has read the lease twice, and found it held both times.
+          await waitFor(() => looking.gets >= 2, PATIENCE_MS, "b to read the lease twice");
           assert.ok(a.isLeader && !b.isLeader);
+          // Silent from here: its renewals are held up; its lease lapses as the others see it.
           paused.pause();
-          await until(() => !a.isLeader, 5000, "the silent leader to stop counting itself leader");
-          await b.elected();
+          await waitFor(() => !a.isLeader, PATIENCE_MS, "the silent leader to stop counting itself leader");
+          await within(b.elected(), "b to be elected once a's lease stood still", PATIENCE_MS);
           assert.ok(await b.confirm());
-          paused.resume();
-          // Its renewal (held up while paused) must not bring it back.
-          await sleep(LEASE_MS);
+          // Its renewal (held up while paused) is answered now; then it campaigns twice more. None
+          // of that may bring it back.
+          await paused.resume();
+          const woken = paused.gets;
+          await waitFor(() => paused.gets >= woken + 2, PATIENCE_MS, "the woken candidate to read the lease twice more");
           assert.equal(a.isLeader, false);
           assert.equal(await a.confirm(), false);
           assert.ok(b.isLeader);
@@ -182,35 +237,51 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
       test("confirm() holds for a leader all through its renewals, even while one is on its way", async () => {
         const { leases } = await setup(1);
         const inner = leases[0]!;
-        // Renewals that take a while: the store may show the new revision before the leader knows it.
+        let renewing = 0;
+        let written = 0;
+        // Renewals that take a while: the store shows the new revision before the leader knows it.
         const slow: LeaseStore = {
           get: (name) => inner.get(name),
           put: async (name, holder, revision) => {
-            const written = await inner.put(name, holder, revision);
-            await sleep(30);
-            return written;
+            renewing++;
+            try {
+              const revised = await inner.put(name, holder, revision);
+              // The answer's slow way back (a simulated latency; nothing waits on it).
+              await sleep(100);
+              return revised;
+            } finally {
+              renewing--;
+              written++;
+            }
           },
           release: (name, revision) => inner.release(name, revision),
         };
-        const leader = new Election(slow, "confirming", { candidate: "only", leaseMs: 300 }).start();
+        const leader = new Election(slow, "confirming", { candidate: "only", leaseMs: LEASE_MS }).start();
         try {
-          await leader.elected();
+          await within(leader.elected(), "the only candidate to be elected", PATIENCE_MS);
+          const taken = written;
           let asked = 0;
+          let whileRenewing = 0;
           const wrong: number[] = [];
-          // Until 41 answers from a sitting leader (a loaded machine may let the lease lapse in
-          // between, and those answers do not count), within a bound.
-          for (let i = 0; asked <= 40 && i < 2000; i++) {
-            const term = leader.term;
-            const answer = await leader.confirm();
-            // A loaded machine may really let the lease lapse: only a sitting leader's answers count.
-            if (term !== undefined && leader.term === term) {
-              asked++;
-              if (!answer) wrong.push(i);
-            }
-            await sleep(3);
-          }
-          assert.ok(asked > 40, `only ${asked} answers from a sitting leader`);
-          assert.deepEqual(wrong, [], "every confirm() of a sitting leader is true");
+          // Asks again and again, until three renewals have come back and three of the answers
+          // were asked for while one was on its way.
+          await waitFor(
+            async () => {
+              const term = leader.term;
+              const during = renewing > 0;
+              const answer = await leader.confirm();
+              // Only a sitting leader's answers count (it does not lapse here, but that is not what is checked).
+              if (term !== undefined && leader.term === term) {
+                asked++;
+                if (during) whileRenewing++;
+                if (!answer) wrong.push(asked);
+              }
+              return written >= taken + 3 && whileRenewing >= 3;
+            },
+            PATIENCE_MS,
+            "three renewals, and three confirm() calls made while one was on its way",
+          );
+          assert.deepEqual(wrong, [], `every confirm() of a sitting leader is true (${asked} asked)`);
         } finally {
           await leader.stop();
         }
@@ -219,7 +290,7 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
       test("elected() rejects once the election is stopped; the colony's close stops its elections", async () => {
         const { colonies, leases } = await setup(2);
         const holder = await colonies[0]!.elect("busy", { candidate: "holder", leaseMs: LEASE_MS });
-        await holder.elected();
+        await within(holder.elected(), "the holder to be elected", PATIENCE_MS);
         const waiting = await colonies[1]!.elect("busy", { candidate: "waiting", leaseMs: LEASE_MS });
         const seen: string[] = [];
         waiting.on((e) => seen.push(e.type));
@@ -247,12 +318,12 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
           b.subscribe(note, "work.*", (m) => void group.b!.push(m.n), { queue: "workers" }),
           c.subscribe(note, "work.*", (m) => void group.c!.push(m.n), { queue: "workers" }),
         ];
-        await sleep(50);
+        for (const [to, name] of [[a, "a"], [b, "b"], [c, "c"]] as const) await subscribed(a, to, `${name}'s subscriptions`, PATIENCE_MS);
         a.publish(note, "notes.x.y", { text: "deep", n: 1 });
         a.publish(note, "notes", { text: "not under notes.", n: 2 });
         for (let n = 0; n < 40; n++) a.publish(note, "work.item", { text: "job", n });
-        await until(() => group.b!.length + group.c!.length === 40, 5000, "the queue group's 40 messages");
-        await until(() => all.length === 1, 5000, "the wildcard message");
+        await waitFor(() => group.b!.length + group.c!.length === 40, PATIENCE_MS, "the queue group's 40 messages");
+        await waitFor(() => all.length === 1, PATIENCE_MS, "the wildcard message");
         assert.deepEqual(all, ["notes.x.y:1"]);
         assert.deepEqual([...group.b!, ...group.c!].sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i), "each message to one member");
         assert.ok(group.b!.length > 0 && group.c!.length > 0, `both members got work (${group.b!.length}/${group.c!.length})`);
@@ -263,11 +334,12 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
         const { colonies } = await setup(2);
         const [a, b] = (await Promise.all(colonies.map((x) => x.bus()))) as [Bus, Bus];
         const off = b.serve(echo, echo, "echo", (q) => ({ text: q.text.toUpperCase() }));
-        await sleep(50);
-        assert.deepEqual(await a.request(echo, echo, "echo", { text: "hi" }), { text: "HI" });
-        await assert.rejects(a.request(echo, echo, "nobody", { text: "hi" }, 500), (e: Error) => e instanceof BusRequestError && e.code === "BUS_NO_RESPONDERS");
+        await subscribed(a, b, "b serving echo", PATIENCE_MS);
+        // Generous timeouts where an answer is expected: a loaded machine must not turn one into BUS_TIMEOUT.
+        assert.deepEqual(await a.request(echo, echo, "echo", { text: "hi" }, PATIENCE_MS), { text: "HI" });
+        await assert.rejects(a.request(echo, echo, "nobody", { text: "hi" }, PATIENCE_MS), (e: Error) => e instanceof BusRequestError && e.code === "BUS_NO_RESPONDERS");
         const mute = b.subscribe(echo, "mute", () => {});
-        await sleep(50);
+        await subscribed(a, b, "b's mute subscription", PATIENCE_MS);
         await assert.rejects(a.request(echo, echo, "mute", { text: "hi" }, 200), (e: Error) => e instanceof BusRequestError && e.code === "BUS_TIMEOUT");
         assert.throws(() => a.publish(note, "notes.x", { text: "no n" } as never), BusMessageError);
         assert.throws(() => a.publish(echo, "echo", { text: "x".repeat(a.maxBytes) }), /over the bus limit/);
@@ -286,7 +358,8 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
           if (m.n < 0) throw new Error("negative");
           got.push(m.n);
         });
-        await sleep(50);
+        // Probes on buses of their own over the same connections: the receiver's counts stay its messages'.
+        await subscribed(new Bus(backends[0]!.bus), new Bus(backends[1]!.bus), "the receiver's subscription", PATIENCE_MS);
         const bytes = (s: string) => new TextEncoder().encode(s);
         raw("in.a", bytes("{not json"));
         raw("in.b", new Uint8Array([0xff, 0xfe, 0x00]));
@@ -295,7 +368,7 @@ export function swarmContract(name: string, newColonies: NewColonies): void {
         raw("in.e", bytes(JSON.stringify({ text: "x".repeat(2000), n: 2 })));
         raw("in.f", bytes(JSON.stringify({ text: "throws", n: -1 })));
         raw("in.g", bytes(JSON.stringify({ text: "fine", n: 7 })));
-        await until(() => got.length === 1 && rejected.length === 6, 5000, "one good message and six rejections");
+        await waitFor(() => got.length === 1 && rejected.length === 6, PATIENCE_MS, "one good message and six rejections");
         assert.deepEqual(got, [7]);
         assert.deepEqual(rejected.sort(), ["handler:in.f", "malformed:in.a", "malformed:in.b", "oversized:in.e", "schema:in.c", "schema:in.d"]);
         assert.deepEqual(receiver.stats().rejected, { oversized: 1, malformed: 2, schema: 2, handler: 1 });

@@ -5,8 +5,11 @@
  * A backend's test file calls `taskBoardContract(name, newColony)`; every test gets a fresh colony
  * from `newColony` and calls its `cleanup` afterwards.
  *
- * Leases are short (tens of milliseconds) so that the suite runs quickly; no test asserts how
- * fast anything is, only what happened in what order.
+ * Nothing here races a timer. A lease or registration that must outlast round trips is long
+ * (LONG_LEASE_MS, or HELD_LEASE_MS where a test must also see it end); one a test needs to lapse
+ * is short, and the test waits for the clock to pass the end the board stamped on it (`past`),
+ * the observable lapse, never for a guessed sleep. No test asserts how fast anything is, only
+ * what happened in what order.
  */
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
@@ -29,9 +32,13 @@ import {
 import type { ColonyUnderTest, ColonyUnderTestOptions, NewColony } from "./board.ts";
 
 const BOARD = "contract";
-/** A lease that lapses quickly, and how long to sleep for it to have lapsed. */
+/** A lease (or a worker's ttl) that a test wants to lapse: it waits for it with `past`. */
 const SHORT_LEASE_MS = 60;
-const PAST_SHORT_LEASE_MS = SHORT_LEASE_MS + 60;
+/**
+ * A lease that must outlast a few round trips on a loaded machine, and that the test then waits
+ * out: long enough not to lapse early, short enough to wait for.
+ */
+const HELD_LEASE_MS = 2_000;
 /** A lease no test outlives. */
 const LONG_LEASE_MS = 60_000;
 /** Retries that may be claimed again at once. */
@@ -55,6 +62,16 @@ async function eventually<T>(check: () => Promise<T | undefined | false>, what: 
     if (Date.now() > end) throw new Error(`gave up waiting for ${what} after ${limitMs} ms`);
     await sleep(10);
   }
+}
+
+/**
+ * Waits until this process's clock is past `time`: the end the board stamped on a lease
+ * (`leaseUntil`), a backoff (`runAfter`) or a registration (`heartbeatAt + ttlMs`). Once it is,
+ * that lease or registration has lapsed, whenever the board gets to notice it (the board's clock
+ * is this process's). Nothing is read from the board meanwhile.
+ */
+async function past(time: number, what: string): Promise<void> {
+  await eventually(async () => Date.now() > time, what, Math.max(0, time - Date.now()) + 5000);
 }
 
 /** Every event on the board after `since`, read through `watch` up to the current head. */
@@ -138,6 +155,14 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       const task = await tasks.get(id);
       assert.ok(task, `task ${id} is on the board`);
       return task;
+    }
+
+    /** Swaps this test's colony for one opened with `options`; `afterEach` cleans it up as usual. */
+    async function reopen(options: ColonyUnderTestOptions): Promise<void> {
+      await current.cleanup();
+      current = await newColony(options);
+      colony = current.colony;
+      tasks = await colony.tasks(BOARD);
     }
 
     const register = (id: string, extra: Partial<Registration> = {}) =>
@@ -608,7 +633,7 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       it("a lapsed lease returns the task to pending with attempts + 1; the stale complete records nothing", async () => {
         const task = await tasks.submit({ kind: "k", backoff: NO_BACKOFF });
         const held = await claimed("w1", ["k"], SHORT_LEASE_MS);
-        await sleep(PAST_SHORT_LEASE_MS);
+        await past(held.leaseUntil!, "the lease to lapse");
         // Nothing has read the board since the lease lapsed: the complete itself must refuse.
         const head = await tasks.head();
         await assert.rejects(tasks.complete(task.id, "too late", { generation: held.generation }), isStale(task.id, held.generation));
@@ -647,16 +672,20 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
           { id: "kept", kind: "k" },
           { id: "dropped", kind: "k", backoff: NO_BACKOFF },
         ]);
-        const kept = await claimed("w1", ["k"], 250);
-        const dropped = await claimed("w2", ["k"], 250);
+        // Long enough to outlast the round trips up to its heartbeats on a loaded machine.
+        const kept = await claimed("w1", ["k"], HELD_LEASE_MS);
         const head = await tasks.head();
         const beat = await tasks.heartbeat(kept.id, { generation: kept.generation });
         assert.equal(beat.generation, kept.generation, "a heartbeat is not a state change");
-        assert.equal(beat.leaseUntil, beat.updatedAt + 250, "by default as long as the claim's lease");
-        const longer = await tasks.heartbeat(kept.id, { generation: kept.generation, leaseMs: 5000 });
-        assert.equal(longer.leaseUntil, longer.updatedAt + 5000);
+        assert.equal(beat.leaseUntil, beat.updatedAt + HELD_LEASE_MS, "by default as long as the claim's lease");
+        const longer = await tasks.heartbeat(kept.id, { generation: kept.generation, leaseMs: LONG_LEASE_MS });
+        assert.equal(longer.leaseUntil, longer.updatedAt + LONG_LEASE_MS);
         assert.equal(longer.status, "claimed");
         assert.equal(await tasks.head(), head);
+        // The same lease as kept's, claimed after it: it ends after kept's first lease would have.
+        const dropped = await claimed("w2", ["k"], HELD_LEASE_MS);
+        assert.equal(dropped.id, "dropped");
+        assert.ok(dropped.leaseUntil! >= kept.leaseUntil!);
 
         await assert.rejects(tasks.heartbeat(kept.id, { generation: kept.generation - 1 }), isStale(kept.id, kept.generation - 1));
         await assert.rejects(tasks.heartbeat(kept.id, { generation: kept.generation + 1 }), StaleTaskError);
@@ -664,7 +693,7 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         await assert.rejects(tasks.heartbeat(kept.id, { generation: kept.generation, leaseMs: 0 }), invalid(/leaseMs/));
         await assert.rejects(tasks.heartbeat("ghost", { generation: 1 }), InvalidTaskError);
 
-        await sleep(400);
+        await past(dropped.leaseUntil!, "dropped's lease, without heartbeats, to lapse");
         const stillHeld = await get(kept.id);
         assert.equal(stillHeld.status, "claimed");
         assert.equal(stillHeld.owner, "w1");
@@ -678,7 +707,7 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         const task = await tasks.submit({ kind: "k", backoff: { baseMs: 200 } });
         const held = await claimed("w1", ["k"], SHORT_LEASE_MS);
         // Nobody looks until the lease and its backoff are both over.
-        await sleep(SHORT_LEASE_MS + 200 + 60);
+        await past(held.leaseUntil! + 200, "the lease and its backoff to be over");
         const lapsed = await get(task.id);
         assert.equal(lapsed.status, "pending");
         assert.equal(lapsed.runAfter, held.leaseUntil! + 200);
@@ -687,8 +716,8 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
 
       it("a lapse past maxAttempts makes the task dead", async () => {
         await tasks.submit({ id: "once", kind: "k", maxAttempts: 1 });
-        await claimed("w1", ["k"], SHORT_LEASE_MS);
-        await sleep(PAST_SHORT_LEASE_MS);
+        const held = await claimed("w1", ["k"], SHORT_LEASE_MS);
+        await past(held.leaseUntil!, "the lease to lapse");
         const dead = await get("once");
         assert.equal(dead.status, "dead");
         assert.equal(dead.attempts, 1);
@@ -895,30 +924,42 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         const watching = (async () => {
           for await (const event of tasks.watch()) seen.push(event);
         })();
-        await sleep(20);
-        await tasks.submit({ id: "after", kind: "k" });
-        await eventually(async () => seen.length === 1, "the event after the watch began");
+        // "Now" is where the board stood when the watch began: a task submitted right after it
+        // (even before the watch has read anything) is shown, and nothing from before.
+        await tasks.submit({ id: "after-0", kind: "k" });
+        await tasks.submit({ id: "after-1", kind: "k" });
+        await eventually(async () => seen.length >= 2, "the watch to show the two tasks submitted after it began");
         tasks.close();
         await watching;
-        assert.deepEqual(seen.map((e) => [e.seq, e.task.id]), [[2, "after"]]);
+        assert.deepEqual(
+          seen.map((e) => [e.seq, e.type, e.task.id]),
+          [
+            [2, "submitted", "after-0"],
+            [3, "submitted", "after-1"],
+          ],
+        );
         await assert.rejects(tasks.submit({ kind: "k" }), ClosedError);
         await assert.rejects(claim(), ClosedError);
       });
 
       it("wait resolves with the ended task; at once if it has ended; unknown ids are refused", async () => {
         await tasks.submit({ id: "x", kind: "k" });
-        let resolved = false;
+        // What happened, in order: the wait's end must come after the complete, with what it recorded.
+        const order: string[] = [];
         const waiting = tasks.wait("x").then((task) => {
-          resolved = true;
+          order.push(`wait ended: ${task.status}`);
           return task;
         });
         const held = await claimed();
-        await sleep(20);
-        assert.equal(resolved, false, "a claimed task has not ended");
-        await tasks.complete("x", "X", { generation: held.generation });
+        // A wait that took the claimed task for an ended one ends with it, before the complete or
+        // after, but with the claimed task: the order and the status say so either way.
+        order.push("complete asked");
+        const completed = await tasks.complete("x", "X", { generation: held.generation });
         const done = await waiting;
+        assert.deepEqual(order, ["complete asked", "wait ended: succeeded"], "a claimed task has not ended");
         assert.equal(done.status, "succeeded");
         assert.equal(done.result, "X");
+        assert.deepEqual(done, completed);
         assert.deepEqual(await tasks.wait("x"), done);
         await assert.rejects(tasks.wait("ghost"), invalid(/ghost/));
 
@@ -926,7 +967,13 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
         const controller = new AbortController();
         const aborted = tasks.wait("y", { signal: controller.signal });
         controller.abort();
-        await assert.rejects(aborted);
+        await assert.rejects(aborted, (error: unknown) => {
+          assert.ok(error instanceof DOMException, `expected the signal's AbortError, got ${String(error)}`);
+          assert.equal(error.name, "AbortError");
+          assert.equal(error, controller.signal.reason, "the signal's own reason");
+          return true;
+        });
+        assert.equal((await get("y")).status, "pending", "an aborted wait changes nothing");
       });
 
       it("wait notices a lapsed lease with nobody else using the board", async () => {
@@ -984,13 +1031,14 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
 
     describe("registry", () => {
       it("heartbeatWorker registers and renews; a silent worker is marked offline", async () => {
-        const registered = await register("w1", { capabilities: ["k", "gpu"], concurrency: 3, ttlMs: 250 });
+        const registered = await register("w1", { capabilities: ["k", "gpu"], concurrency: 3 });
         assert.equal(registered.id, "w1");
         assert.equal(registered.status, "online");
         assert.deepEqual(registered.capabilities, ["k", "gpu"]);
         await register("w2");
-        await sleep(20);
-        const renewed = await register("w1", { capabilities: ["k", "gpu"], concurrency: 3, ttlMs: 250, running: 2 });
+        // So that the renewal's heartbeat is stamped later than the first.
+        await past(registered.heartbeatAt, "the clock to move past the first heartbeat");
+        const renewed = await register("w1", { capabilities: ["k", "gpu"], concurrency: 3, running: 2 });
         assert.equal(renewed.startedAt, registered.startedAt);
         assert.ok(renewed.heartbeatAt > registered.heartbeatAt);
         assert.deepEqual(
@@ -1000,17 +1048,21 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
             ["w2", "online", 0],
           ],
         );
-        await sleep(400);
+        // Its last heartbeat gives a short ttl; then it is silent until that has passed.
+        const last = await register("w1", { capabilities: ["k", "gpu"], concurrency: 3, ttlMs: SHORT_LEASE_MS, running: 2 });
+        await past(last.heartbeatAt + last.ttlMs, "w1's ttl to pass without a heartbeat");
         assert.deepEqual((await tasks.workers()).map((w) => [w.id, w.status]), [["w1", "offline"], ["w2", "online"]]);
-        await register("w1", { ttlMs: 250 });
+        await register("w1");
         assert.equal((await tasks.workers()).find((w) => w.id === "w1")?.status, "online");
       });
 
       it("a worker that goes silent loses its claims at once, long before their leases end", async () => {
-        await register("w1", { ttlMs: 250 });
+        await register("w1");
         await tasks.submit({ id: "x", kind: "k", backoff: NO_BACKOFF });
         const held = await claimed("w1", ["k"], LONG_LEASE_MS);
-        await sleep(400);
+        // Its last heartbeat gives a short ttl; then it is silent until that has passed.
+        const last = await register("w1", { ttlMs: SHORT_LEASE_MS });
+        await past(last.heartbeatAt + last.ttlMs, "w1's ttl to pass without a heartbeat");
         const lapsed = await get("x");
         assert.equal(lapsed.status, "pending");
         assert.equal(lapsed.attempts, 1);
@@ -1038,8 +1090,8 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
 
       it("direct to a worker that is unknown, offline or lacks the capability is NoWorkerError, storing nothing", async () => {
         await register("w1", { capabilities: ["k"] });
-        await register("brief", { ttlMs: 50 });
-        await sleep(100);
+        const brief = await register("brief", { ttlMs: SHORT_LEASE_MS });
+        await past(brief.heartbeatAt + brief.ttlMs, "brief's ttl to pass without a heartbeat");
         const before = await state(tasks);
         for (const [worker, pattern] of [
           ["ghost", /ghost/],
@@ -1066,7 +1118,7 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       });
 
       it("direct: when its worker goes offline the task fails, and so do its dependents", async () => {
-        await register("w1", { ttlMs: 250 });
+        await register("w1");
         await register("w2");
         await tasks.submitAll([
           { id: "pinned", kind: "k", route: { mode: "direct", worker: "w1" } },
@@ -1074,7 +1126,9 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
           { id: "gate", kind: "gate" },
           { id: "pinned-later", kind: "k", dependsOn: ["gate"], route: { mode: "direct", worker: "w1" } },
         ]);
-        await sleep(400);
+        // w1's last heartbeat gives a short ttl; then it is silent until that has passed.
+        const last = await register("w1", { ttlMs: SHORT_LEASE_MS });
+        await past(last.heartbeatAt + last.ttlMs, "w1's ttl to pass without a heartbeat");
         assert.equal(await claim("w2"), undefined);
         const pinned = await get("pinned");
         assert.equal(pinned.status, "failed");
@@ -1090,6 +1144,8 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       });
 
       it("any: reserved for the least loaded live worker, by share of its concurrency", async () => {
+        // Reservations that outlast every round trip of the test, however slow.
+        await reopen({ reserveMs: LONG_LEASE_MS });
         await register("w1", { concurrency: 4 });
         await register("w2", { concurrency: 1 });
         await register("w3", { capabilities: ["other"] });
@@ -1106,22 +1162,30 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       });
 
       it("any: once the reservation passes, anyone with the capability may claim it", async () => {
+        // Long enough to outlast the one claim it must refuse; then the test waits it out.
+        await reopen({ reserveMs: HELD_LEASE_MS });
         await register("w1");
         await register("w2");
         const task = await tasks.submit({ kind: "k" });
         assert.equal(task.assignee, "w1");
+        assert.equal(task.assignedUntil, task.updatedAt + HELD_LEASE_MS);
         assert.equal(await claim("w2"), undefined);
-        const taken = await eventually(() => claim("w2"), "the reservation to pass", 10_000);
+        await past(task.assignedUntil!, "the reservation to pass");
+        const taken = await claimed("w2");
         assert.equal(taken.id, task.id);
         assert.equal(taken.owner, "w2");
       });
 
       it("any: a reservation for a worker that goes offline moves to a live one", async () => {
-        await register("w1", { ttlMs: 250 });
+        // A reservation that cannot pass by itself first, however slow the round trips.
+        await reopen({ reserveMs: LONG_LEASE_MS });
+        await register("w1");
         await register("w2");
         const task = await tasks.submit({ kind: "k" });
         assert.equal(task.assignee, "w1");
-        await sleep(400);
+        // w1's last heartbeat gives a short ttl; then it is silent until that has passed.
+        const last = await register("w1", { ttlMs: SHORT_LEASE_MS });
+        await past(last.heartbeatAt + last.ttlMs, "w1's ttl to pass without a heartbeat");
         const moved = await get(task.id);
         assert.equal(moved.status, "pending");
         assert.equal(moved.assignee, "w2");
@@ -1285,8 +1349,8 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
 
       it("nothing is pushed to a worker that takes no pushes, is draining, is silent, is a local fallback or lacks the capability", async () => {
         await register("plain");
-        await pushing("brief", 1, { ttlMs: 50 });
-        await sleep(100);
+        const brief = await pushing("brief", 1, { ttlMs: SHORT_LEASE_MS });
+        await past(brief.heartbeatAt + brief.ttlMs, "brief's ttl to pass without a heartbeat");
         await pushing("fallback", 1, { local: true });
         await pushing("other", 1, { capabilities: ["other"] });
         const task = await tasks.submit({ kind: "k" });
@@ -1347,12 +1411,14 @@ export function taskBoardContract(name: string, newColony: NewColony): void {
       });
 
       it("a finished task goes once it ended longer ago than maxAgeMs; newer ones stay", async () => {
-        const { under, board, finish } = await retaining({ maxAgeMs: 40 });
+        // Long enough that "new" is still younger than this when the sweep comes, on a loaded machine.
+        const maxAgeMs = HELD_LEASE_MS;
+        const { under, board, finish } = await retaining({ maxAgeMs });
         try {
           await board.submitAll([{ id: "old", kind: "k" }, { id: "new", kind: "k" }, { id: "open", kind: "k", priority: -1 }]);
           await finish("old");
-          const ended = Date.now();
-          while (Date.now() <= ended + 60) await sleep(20);
+          const old = await board.get("old");
+          await past(old!.updatedAt + maxAgeMs, "old to have ended longer ago than maxAgeMs");
           await finish("new");
           await board.sweep();
           assert.deepEqual((await board.list()).map((t) => t.id), ["new", "open"]);

@@ -563,9 +563,13 @@ export class NatsTaskStore implements TaskStore {
     return this.#state.eventsSince(since, limit);
   }
 
-  async head(): Promise<number> {
-    await this.transact(() => undefined);
-    return this.#state.head;
+  /**
+   * The head as of this call: read inside a transaction, which sees the log caught up to where it
+   * stood when the call was made, and nothing of what transactions asked for later (grouped with
+   * it, they fold after it). `watch()` without `since` starts here, so a submit made after it is seen.
+   */
+  head(): Promise<number> {
+    return this.transact((tx) => tx.head());
   }
 
   /** Whether a change feed is running, bringing each stored message to `#fold`. */
