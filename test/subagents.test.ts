@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { SubAgentError, type AgentRecord, type Isolation, type SubAgentEvent } from "../src/index.ts";
+import { createColony, memoryBackend, SubAgentError, type AgentRecord, type BackendFactory, type Isolation, type SubAgentContext, type SubAgentEvent, type SubAgentHandle } from "../src/index.ts";
 import { alive, collect, label, waitFor, waitForEvent, colonyPerFile } from "./fixtures/helpers.ts";
 import { chatty, echo, lastReturned, moduleState, ref } from "./fixtures/subagents.ts";
 
@@ -251,6 +251,58 @@ describe("where a referenced module is found", () => {
     } finally {
       process.chdir(before);
       rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a child spawned as its parent is stopped", () => {
+  it("does not start under the stopped parent: it ends terminated, and its code never runs", T, async () => {
+    // The child's registry insert is held until the parent's stop has begun: the window in which
+    // the stop's cascade could not see the child yet.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let childInsertAsked!: () => void;
+    const childInsert = new Promise<void>((resolve) => (childInsertAsked = resolve));
+    const inner = memoryBackend();
+    const backend: BackendFactory = {
+      ...inner,
+      async open() {
+        const opened = await inner.open();
+        const insert = opened.agents.insert.bind(opened.agents);
+        opened.agents.insert = async (record: AgentRecord) => {
+          if (record.name === "late-child") {
+            childInsertAsked();
+            await held;
+          }
+          return insert(record);
+        };
+        return opened;
+      },
+    };
+    const colony = createColony({ backend });
+    try {
+      let childRan = false;
+      const child = { name: "late-child", run: () => void (childRan = true) };
+      let childHandle: Promise<SubAgentHandle> | undefined;
+      const parent = await colony.spawn({
+        name: "parent",
+        run: async (ctx: SubAgentContext) => {
+          childHandle = ctx.spawn(child, null);
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        },
+      });
+      await childInsert;
+      const stopping = parent.terminate();
+      release();
+      await stopping;
+      // The parent's spawn is answered no more (it has ended); the child is in the registry, ended.
+      await assert.rejects(childHandle!, /parent: it has ended/);
+      const record = await waitFor(async () => (await colony.agents.list()).find((a) => a.name === "late-child" && a.state === "terminated"), 10_000, "the late child to end terminated");
+      assert.match(record.error ?? "", /its parent parent was stopped as it spawned this/);
+      assert.equal(childRan, false, "the child's code never ran");
+    } finally {
+      release();
+      await colony.close();
     }
   });
 });

@@ -4,7 +4,7 @@
  * drives its turns, and asks the runtime for everything that touches shared state (the board,
  * spawning, budgets), so the runtime stays the single authority over the spawn tree.
  */
-import { ConfigError } from "../../core/errors.ts";
+import { ClosedError, ConfigError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
 import type { Usage } from "../../core/records.ts";
 import {
@@ -204,5 +204,8 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
   } catch (error) {
     channel.send({ t: "fail", error: toWireError(error) });
   }
+  // What it asked and left unawaited when it ended (a spawn racing its own stop) is answered no more.
+  for (const waiter of pending.values()) waiter.reject(new ClosedError(`agent ${start.name}: it has ended`));
+  pending.clear();
   if (rejected > 0) channel.send({ t: "log", message: `host dropped ${rejected} malformed message(s) from the runtime` });
 }

@@ -302,6 +302,13 @@ export class AgentRuntime {
     this.#nodes.set(id, node);
     scope.parent?.children.add(node);
     this.#watchKills();
+    // A parent stopped (or ended) while this child's record was on its way has already stopped the
+    // children it had: this one must not start under it.
+    const parent = scope.parent;
+    if (parent && (parent.stopping !== undefined || isFinal(parent.record.state)) && !parent.keepChildren) {
+      await this.#end(node, { ok: false, reason: "terminated", error: `its parent ${parent.name} was stopped as it spawned this` });
+      return node;
+    }
 
     const start: StartMessage = {
       id,
