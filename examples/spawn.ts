@@ -15,8 +15,8 @@ const child = await colony.spawn({ module: agents, export: "summarize" }, { text
   budget: { tokens: 5_000, depth: 2 },
   permissions: { writePrefixes: ["summaries/"] },
 });
-const seen: string[] = [];
-for await (const event of child.events) seen.push(event.type); // state, emit, usage, …
-console.log(seen.join(" "));
+const seen = new Set<string>();
+for await (const event of child.events) seen.add(event.type); // state, turn, emit, usage, …, subagent.completed
+console.log([...seen].sort().join(" "));
 console.log(await child.result); // or a SubAgentError with reason error | crash | timeout | terminated | budget
 await colony.close();

@@ -51,15 +51,16 @@ after(() => {
   dir.dispose();
 });
 
+// A command that writes (submit) opens, or creates, the file; one that only reads names a missing one and creates nothing.
 describe("colony --db at a place that cannot hold a database", AT_ONCE, () => {
   test("a directory under /proc that refuses new entries: refused at once, not a mkdir retried forever", { ...T, skip: !existsSync("/proc/self") && "needs Linux /proc" }, async () => {
     const path = "/proc/nope/colony.db";
-    assertRefused(await colony(["runs", "--db", path]), path, /^cannot create its directory \/proc\/nope: .+ \(ENOENT\)$/);
+    assertRefused(await colony(["submit", "k", "--db", path]), path, /^cannot create its directory \/proc\/nope: .+ \(ENOENT\)$/);
   });
 
   test("a file that root cannot create either (/sys)", { ...T, skip: !existsSync("/sys/kernel") && "needs Linux /sys" }, async () => {
     const path = "/sys/colony.db";
-    assertRefused(await colony(["runs", "--db", path]), path, /^cannot be created: permission denied \(EACCES\)$/);
+    assertRefused(await colony(["submit", "k", "--db", path]), path, /^cannot be created: permission denied \(EACCES\)$/);
   });
 
   test("a directory", T, async () => {
@@ -72,12 +73,12 @@ describe("colony --db at a place that cannot hold a database", AT_ONCE, () => {
     const file = join(dir.path, "plain.txt");
     writeFileSync(file, "text\n");
     const path = join(file, "colony.db");
-    assertRefused(await colony(["runs", "--db", path]), path, /^a part of the path is a file, not a directory \(ENOTDIR\)$/);
+    assertRefused(await colony(["submit", "k", "--db", path]), path, /^a part of the path is a file, not a directory \(ENOTDIR\)$/);
   });
 
   test("missing directories are still made, each in turn", T, async () => {
     const path = join(dir.path, "made", "on", "demand", "colony.db");
-    const result = await colony(["runs", "--db", path]);
+    const result = await colony(["submit", "k", "--db", path]);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(statSync(path).isFile());
   });
