@@ -4,7 +4,6 @@
  * into exit codes: 2 for anything the user can fix (bad flags, files, definitions, input), 1
  * for failures, with a stack trace only under --debug.
  */
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ColonyError, describeError } from "../core/errors.ts";
 import { registerAgents } from "./commands/agents.ts";
@@ -18,12 +17,10 @@ import { registerSwarm } from "./commands/swarm.ts";
 import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
 import { registerWorkflow } from "./commands/workflow.ts";
+import { VERSION } from "./common.ts";
 import { linesOf, paint, warn } from "./format.ts";
 
 const USER_ERRORS = new Set(["USAGE", "CONFIG", "INVALID_KEY", "INVALID_VALUE", "VALUE_TOO_LARGE", "NOT_FOUND", "INVALID_TASK", "NO_WORKER", "NATS_CONNECT", "WORKER_ID_IN_USE", "INVALID_INPUT"]);
-
-/** The package's version, from its package.json (two levels up from src/cli and from dist/cli alike). */
-const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /**
  * Output piped into a reader that has gone (`colony board x --json | head -3`) ends the command

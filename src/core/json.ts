@@ -77,7 +77,6 @@ export const NO_TAGS: Tags = Object.freeze({});
  */
 export function checkTags(key: string, tags: unknown): Tags {
   if (tags === undefined) return NO_TAGS;
-  let copy: Record<string, JsonValue>;
   if (Array.isArray(tags)) {
     // Copied before it is checked, so that a getter cannot show the check one tag and the store another.
     const names: unknown[] = Array.from(tags);
@@ -88,12 +87,12 @@ export function checkTags(key: string, tags: unknown): Tags {
       if (problem !== undefined) throw new InvalidValueError(key, `tags[${i}]`, problem);
     }
     // fromEntries, not assignment: a tag named __proto__ is a tag like any other.
-    copy = Object.fromEntries((names as string[]).map((name) => [name, true]));
-  } else if (typeof tags === "object" && tags !== null) {
-    copy = JSON.parse(toJson(key, tags, MAX_TAGS_BYTES, "tags")) as Record<string, JsonValue>;
-  } else {
+    return Object.fromEntries((names as string[]).map((name) => [name, true]));
+  }
+  if (typeof tags !== "object" || tags === null) {
     throw new InvalidValueError(key, "tags", `tags are an object of name → JSON value, or a list of names (each tagged true); got ${tags === null ? "null" : typeof tags}`);
   }
+  const copy = JSON.parse(toJson(key, tags, MAX_TAGS_BYTES, "tags")) as Tags;
   const names = Object.keys(copy);
   if (names.length > MAX_TAGS) throw new InvalidValueError(key, "tags", `at most ${MAX_TAGS} tags, got ${names.length}`);
   for (const name of names) {

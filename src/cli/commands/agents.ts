@@ -66,9 +66,8 @@ function ranFor(a: AgentRecord, now: number): string {
  */
 function agentRows(records: AgentRecord[], now = Date.now()): string[] {
   const tree = asTree(records);
-  const depthOf = new Map(tree.map((a) => [a.id, a.depth]));
   const top = Math.min(...tree.map((a) => a.depth));
-  const rows = tree.map((a) => [a.id, `${"  ".repeat((depthOf.get(a.id) ?? top) - top)}${a.name}`, status(a.state), a.isolation, String(a.usage.tokens), usd(a.usage.costUsd), ranFor(a, now)]);
+  const rows = tree.map((a) => [a.id, `${"  ".repeat(a.depth - top)}${a.name}`, status(a.state), a.isolation, String(a.usage.tokens), usd(a.usage.costUsd), ranFor(a, now)]);
   return table([["ID", "NAME", "STATE", "ISOLATION", "TOKENS", "COST", "TIME"], ...rows], { column: 1 });
 }
 

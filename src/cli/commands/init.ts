@@ -6,16 +6,12 @@
 import type { Command } from "commander";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { UsageError, printJson, type OutputFlags } from "../common.ts";
+import { UsageError, VERSION, printJson, type OutputFlags } from "../common.ts";
 import { say, warn } from "../format.ts";
 
 /** Where the starter's files are: examples/starter, two levels up from src/cli/commands and from dist/cli/commands alike. */
 const STARTER = new URL("../../../examples/starter/", import.meta.url);
 const FILES = ["agents.ts", "run.ts", "workflow.ts"];
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-}
 
 export interface InitResult {
   dir: string;
@@ -42,7 +38,7 @@ export function init(dir: string): InitResult {
       private: true,
       type: "module",
       scripts: { start: "colony run run.ts --fresh", workflow: `colony workflow workflow.ts --input '{"topics":["trails","nests"]}'` },
-      dependencies: { colony: `^${packageVersion()}`, zod: "^4" },
+      dependencies: { colony: `^${VERSION}`, zod: "^4" },
     };
     writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
     created.push("package.json");

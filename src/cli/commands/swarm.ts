@@ -10,7 +10,7 @@ import { isLive } from "../../core/task-engine.ts";
 import { attemptOf, type Task, type WorkerInfo } from "../../core/tasks.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
-import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { UsageError, heldBy, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { age, say, status, table } from "../format.ts";
 
 interface SwarmFlags extends StoreFlags, OutputFlags {
@@ -44,8 +44,9 @@ async function nodes(colony: Colony, board: string): Promise<{ nodes: NodeRow[];
   const tasks = await colony.tasks(board);
   const [workers, claimed, coordinator] = await Promise.all([tasks.workers(), tasks.list({ status: "claimed" }), colony.leader(coordinatorRole(board))]);
   const now = Date.now();
+  const held = heldBy(claimed);
   const rows = workers.map((w): NodeRow => {
-    const runningTasks = claimed.filter((t) => t.owner === w.id).map((t) => t.id);
+    const runningTasks = held.get(w.id) ?? [];
     return {
       id: w.id,
       status: nodeStatus(w, runningTasks.length, now),

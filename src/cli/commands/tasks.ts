@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { NotFoundError } from "../../core/errors.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus } from "../../core/tasks.ts";
-import { UsageError, printJson, selfCommand, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, heldBy, printJson, selfCommand, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { progressChannel, progressSubject, type ProgressMessage } from "../../runtime/tasks/node.ts";
 import { linesOf, progressText, say, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, warn, workerRows } from "../format.ts";
 
@@ -395,7 +395,8 @@ export function registerTasks(program: Command): void {
         if (forgotten.length > 0 && !flags.json) say(`forgot ${forgotten.length} worker(s) that no longer serve: ${forgotten.join(", ")}`);
         // Load as the board holds it now, as nodes and status count it: a record's own count is its last heartbeat's.
         const [registered, claimed] = await Promise.all([board.workers(), board.list({ status: "claimed" })]);
-        const workers = registered.map((w) => ({ ...w, running: claimed.filter((t) => t.owner === w.id).length }));
+        const held = heldBy(claimed);
+        const workers = registered.map((w) => ({ ...w, running: held.get(w.id)?.length ?? 0 }));
         if (flags.json) return printJson(workers);
         if (workers.length === 0) {
           return say(`no workers on task board "${board.name}" in ${colony.backend.location}; start one with \`${again(flags, "worker --agents FILE")}\``);
