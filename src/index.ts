@@ -6,6 +6,10 @@ export { memoryBackend } from "./backends/memory/index.ts";
 export { natsBackend, NatsConnectError, type NatsBackendOptions } from "./backends/nats/index.ts";
 export { sqliteBackend, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
 export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
+export { defineModelAgent, renderBoard, type ModelAgent, type ModelAgentOptions, type ModelCallRecord, type ModelInput } from "./models/agent.ts";
+export { BUILT_IN_SKILLS, defineSkill, type Skill, type SkillBoard, type SkillContext } from "./models/skills.ts";
+export { registerModelProvider, type ModelSpec } from "./models/registry.ts";
+export { DEFAULT_PRICES, type ModelPrice, type PriceTable } from "./models/prices.ts";
 export type { Board } from "./core/board.ts";
 export type {
   BoardHandle,
@@ -97,6 +101,7 @@ export {
   InvalidInputError,
   InvalidKeyError,
   InvalidValueError,
+  ModelError,
   NotFoundError,
   StoreBusyError,
   StoreOpenError,

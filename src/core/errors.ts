@@ -165,3 +165,36 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
 }
+
+/** Why a model call failed: an HTTP answer, no answer within the call's timeout, or no connection. */
+export type ModelFailure = "http" | "timeout" | "network" | "output";
+
+/**
+ * A language model call failed, after the retries it was due (429 and 5xx are retried, honouring
+ * `retry-after`). `status` is the provider's HTTP status when there was one.
+ */
+export class ModelError extends ColonyError {
+  readonly provider: string;
+  readonly model: string;
+  readonly failure: ModelFailure;
+  readonly status: number | undefined;
+  /** How many times the call was retried before this failure was final. */
+  readonly retries: number;
+  /** Whether the provider said a later call might succeed (a 429 or 5xx past its retries). */
+  readonly retryable: boolean;
+
+  constructor(
+    details: { provider: string; model: string; failure: ModelFailure; status?: number; retries: number; retryable: boolean; detail: string },
+    options?: { cause?: unknown },
+  ) {
+    const status = details.status === undefined ? "" : ` (HTTP ${details.status})`;
+    const retried = details.retries > 0 ? `, after ${details.retries} retr${details.retries === 1 ? "y" : "ies"}` : "";
+    super("MODEL", `model ${details.provider}:${details.model} failed${status}${retried}: ${details.detail}`, options);
+    this.provider = details.provider;
+    this.model = details.model;
+    this.failure = details.failure;
+    this.status = details.status;
+    this.retries = details.retries;
+    this.retryable = details.retryable;
+  }
+}

@@ -32,7 +32,11 @@ export interface AgentContext {
   step: number;
   signal: AbortSignal;
   /** Counts usage against the agent's and the run's budgets; throws `BudgetExceededError`, counting nothing, past one. */
-  usage: { add(usage: Usage): void };
+  usage: {
+    add(usage: Usage): void;
+    /** What is left of the tightest token and dollar limits over the agent and the run; absent = no limit. */
+    left(): { tokens?: number; costUsd?: number };
+  };
   log(message: string): void;
   /** Starts a sub-agent on the run's board, under the agent's budget; it is terminated when the run ends. */
   spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;

@@ -220,7 +220,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     runId: scope.runId,
     step: scope.step,
     signal: scope.signal,
-    usage: { add: (u) => addUsage(scope.ledger, usage, u) },
+    usage: { add: (u) => addUsage(scope.ledger, usage, u), left: () => scope.ledger.remaining() },
     log: (message) => void logs.push(String(message)),
     spawn: scope.spawn,
   };

@@ -156,7 +156,12 @@ export interface SubAgentContext<I = unknown> {
   readonly turn: number;
   spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
   emit(name: string, data?: unknown): void;
-  usage: { add(usage: Usage): void };
+  usage: {
+    /** Counts usage against the agent's budget and every ancestor's; throws `BudgetExceededError`, counting nothing, past one. */
+    add(usage: Usage): void;
+    /** What is left of the tightest token and dollar limits over the agent, as this agent knows it; absent = no limit. */
+    left(): { tokens?: number; costUsd?: number };
+  };
   log(message: string): void;
   /** Results of `on_demand` children, kept in the backend. */
   reports: { get(childId: string): Promise<unknown> };

@@ -4,3 +4,5 @@
  * cluster of them to kill a member of.
  */
 export { NatsServerError, freePort, startNatsCluster, startNatsServer, type NatsCluster, type NatsClusterOptions, type NatsServer, type NatsServerOptions } from "./nats-server.ts";
+export { startFakeOpenAIServer, type FakeOpenAIServer, type FakeOpenAIServerOptions, type FakeReply, type FakeRequest, type FakeUsage } from "./openai-server.ts";
+export { scriptedModel, type ScriptedModel, type ScriptedModelOptions, type ScriptedReply } from "./scripted-model.ts";

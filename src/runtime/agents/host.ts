@@ -165,6 +165,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
         if (remaining.costUsd !== undefined) remaining.costUsd -= costUsd;
         channel.send({ t: "usage", tokens, costUsd });
       },
+      left: () => ({ ...remaining }),
     },
     log: (message) => channel.send({ t: "log", message: String(message) }),
     reports: { get: (childId) => request("report.get", childId) },

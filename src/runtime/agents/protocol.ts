@@ -5,7 +5,7 @@
  * does not fit is counted and dropped, never acted on.
  */
 import { z } from "zod";
-import { ClosedError, ConfigError, InvalidKeyError, InvalidValueError, NotFoundError, VersionConflictError } from "../../core/errors.ts";
+import { ClosedError, ConfigError, InvalidKeyError, InvalidValueError, ModelError, NotFoundError, VersionConflictError } from "../../core/errors.ts";
 import { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "../../core/subagent-types.ts";
 
 export const wireError = z.object({
@@ -98,6 +98,7 @@ const TYPED: Record<string, new (...args: never[]) => Error> = {
   INVALID_VALUE: InvalidValueError,
   VALUE_TOO_LARGE: InvalidValueError,
   NOT_FOUND: NotFoundError,
+  MODEL: ModelError,
   CLOSED: ClosedError,
 };
 
