@@ -24,7 +24,7 @@ import {
 import { runStep, type StepResult } from "./call.ts";
 import { checkPrices, priceOf, type PriceTable } from "./prices.ts";
 import { checkModelName, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
-import { builtInSkill, isSkill, skillTool, wireName, type Skill, type SkillBoard, type SkillContext } from "./skills.ts";
+import { builtInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
 
 /** A model agent's input: a prompt, or a prompt with earlier messages; anything else is shown to the model as JSON. */
 export type ModelInput = string | { prompt: string; messages?: ModelMessage[] } | unknown;
@@ -37,7 +37,7 @@ export interface ModelAgentOptions<R = string> {
   /** AI SDK tools (`tool({ description, inputSchema, execute })`), by the name the model calls them. */
   tools?: Record<string, Tool>;
   /** Built-in skills by name (`"board.read"`, `"board.write"`, `"agents.spawn"`, …) and `defineSkill` skills. */
-  skills?: (string | Skill)[];
+  skills?: (string | AnySkill)[];
   /** A zod schema: the result is the model's final answer parsed against it. */
   output?: z.ZodType<R>;
   /** Model steps before it must have answered; default 20. */

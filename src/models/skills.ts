@@ -49,6 +49,10 @@ export interface Skill<A = unknown, R = unknown> {
   execute(args: A, ctx: SkillContext): R | Promise<R>;
 }
 
+/** Any skill, whatever its argument and result types: what a tool set carries. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySkill = Skill<any, any>;
+
 /**
  * @example
  * export const publish = defineSkill({
@@ -67,8 +71,8 @@ export function defineSkill<A, R>(skill: Omit<Skill<A, R>, "kind">): Skill<A, R>
   return { kind: "colony.skill", ...skill };
 }
 
-export function isSkill(value: unknown): value is Skill {
-  return typeof value === "object" && value !== null && (value as Skill).kind === "colony.skill";
+export function isSkill(value: unknown): value is AnySkill {
+  return typeof value === "object" && value !== null && (value as AnySkill).kind === "colony.skill";
 }
 
 /** The name a model sees for a skill: providers accept letters, digits, `_` and `-`. */
@@ -161,27 +165,19 @@ const agentsTerminate = defineSkill({
 });
 
 /** The skills a model agent can be given by name. */
-export const BUILT_IN_SKILLS: Readonly<Record<string, Skill>> = Object.fromEntries(
-  [boardRead, boardWrite, agentsSpawn, agentsList, agentsTerminate].map((skill) => [skill.name, skill as Skill]),
+export const BUILT_IN_SKILLS: Readonly<Record<string, AnySkill>> = Object.fromEntries(
+  [boardRead, boardWrite, agentsSpawn, agentsList, agentsTerminate].map((skill) => [skill.name, skill]),
 );
 
 /** Looks a built-in skill up; throws `ConfigError` listing the names there are. */
-export function builtInSkill(name: string, who: string): Skill {
+export function builtInSkill(name: string, who: string): AnySkill {
   const skill = BUILT_IN_SKILLS[name];
   if (!skill) throw new ConfigError(`${who}: no built-in skill "${name}" (there are ${Object.keys(BUILT_IN_SKILLS).join(", ")})`);
   return skill;
 }
 
-/** One entry of a model agent's tool set, checked and ready for a call. */
-export interface ToolEntry {
-  /** The name permissions use. */
-  name: string;
-  tool: Tool;
-  needsApproval?: boolean | ((args: unknown) => boolean);
-}
-
 /** Turns a skill into an AI SDK tool bound to a context. */
-export function skillTool(skill: Skill, ctx: () => SkillContext): Tool {
+export function skillTool(skill: AnySkill, ctx: () => SkillContext): Tool {
   return tool({
     description: skill.description,
     inputSchema: skill.input as z.ZodType<unknown>,

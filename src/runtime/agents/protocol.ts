@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { ClosedError, ConfigError, InvalidKeyError, InvalidValueError, ModelError, NotFoundError, VersionConflictError } from "../../core/errors.ts";
 import { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "../../core/subagent-types.ts";
+import { CliAgentError } from "./cli-agent.ts";
 
 export const wireError = z.object({
   name: z.string(),
@@ -99,6 +100,7 @@ const TYPED: Record<string, new (...args: never[]) => Error> = {
   VALUE_TOO_LARGE: InvalidValueError,
   NOT_FOUND: NotFoundError,
   MODEL: ModelError,
+  CLI_AGENT: CliAgentError,
   CLOSED: ClosedError,
 };
 
