@@ -99,7 +99,7 @@ describe("colony agents", () => {
     assert.ok(list("--state", "running").some((a) => a.id === ids.process));
     const bad = colony("agents", "--db", db, "--state", "sleeping");
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--state.*expected one of created, running, waiting, succeeded, failed, terminated/);
+    assert.match(bad.stderr, /--state.*expected one of created, running, waiting, awaiting_approval, succeeded, failed, terminated/);
   });
 
   test("kill of an unknown id is exit 2 with the not-found message", () => {

@@ -62,11 +62,11 @@ function coloured(line: string, stream: NodeJS.WriteStream): string {
 
 /** The colour of a status or stop reason: done well green, gone wrong red, at work yellow, waiting cyan, over dim. */
 const STATUS_STYLES: Readonly<Record<string, Style>> = {
-  succeeded: "green", goal: "green", online: "green", quiescence: "green",
-  failed: "red", dead: "red", error: "red", offline: "red", deadlock: "red", budget: "red", max_steps: "red", aborted: "red",
+  succeeded: "green", goal: "green", online: "green", quiescence: "green", approved: "green",
+  failed: "red", dead: "red", error: "red", offline: "red", deadlock: "red", budget: "red", max_steps: "red", aborted: "red", denied: "red",
   claimed: "yellow", running: "yellow", busy: "yellow", draining: "yellow",
-  pending: "cyan", blocked: "cyan", waiting: "cyan", created: "cyan",
-  cancelled: "dim", stopped: "dim", terminated: "dim",
+  pending: "cyan", blocked: "cyan", waiting: "cyan", created: "cyan", awaiting_approval: "cyan",
+  cancelled: "dim", stopped: "dim", terminated: "dim", abandoned: "dim",
 };
 
 /** A status word, painted by what it means. */

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { ColonyError, describeError } from "../core/errors.ts";
 import { registerAgents } from "./commands/agents.ts";
+import { registerApprovals } from "./commands/approvals.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerBoard } from "./commands/board.ts";
 import { registerDemo } from "./commands/demo.ts";
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerBoard(program);
   registerRuns(program);
   registerAgents(program);
+  registerApprovals(program);
   registerTasks(program);
   registerWorker(program);
   registerSwarm(program);

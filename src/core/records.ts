@@ -62,7 +62,8 @@ export interface RunResult {
 }
 
 export type Isolation = "inline" | "thread" | "process";
-export type AgentState = "created" | "running" | "waiting" | "succeeded" | "failed" | "terminated";
+/** `awaiting_approval`: paused until a person approves or denies a tool call (`colony approvals`). */
+export type AgentState = "created" | "running" | "waiting" | "awaiting_approval" | "succeeded" | "failed" | "terminated";
 export type FailureReason = "error" | "crash" | "timeout" | "terminated" | "budget";
 
 

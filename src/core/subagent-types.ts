@@ -14,8 +14,9 @@ export type DeliveryPolicy = "streaming" | "immediate" | "deferred" | "on_demand
 /** Which lifecycle moves are allowed; anything else is a `TransitionError`. */
 const TRANSITIONS: Record<AgentState, readonly AgentState[]> = {
   created: ["running", "failed", "terminated"],
-  running: ["waiting", "succeeded", "failed", "terminated"],
+  running: ["waiting", "awaiting_approval", "succeeded", "failed", "terminated"],
   waiting: ["running", "succeeded", "failed", "terminated"],
+  awaiting_approval: ["running", "failed", "terminated"],
   succeeded: [],
   failed: [],
   terminated: [],
@@ -92,6 +93,8 @@ export type SubAgentEvent =
   | { type: "log"; message: string; at: number }
   | { type: "usage"; tokens: number; costUsd: number; at: number }
   | { type: "turn"; turn: number; at: number }
+  /** A tool call of this agent, or of a descendant (`agentId`), waits for a person's decision. */
+  | { type: "approval"; approvalId: string; agentId: string; path: string[]; tool: string; args: unknown; at: number }
   | { type: "subagent.completed"; result: unknown; at: number }
   | { type: "subagent.failed"; reason: FailureReason; error: string; at: number };
 
@@ -167,6 +170,11 @@ export interface SubAgentContext<I = unknown> {
   reports: { get(childId: string): Promise<unknown> };
   /** Throws `PermissionError` unless the agent may use this tool. */
   useTool(tool: string): void;
+  /**
+   * Pauses the agent (`awaiting_approval`, recorded in the backend) until a person approves or
+   * denies this tool call from any process (`colony approve <id>`); resolves with the decision.
+   */
+  requestApproval(request: { tool: string; args: unknown }): Promise<{ approved: boolean; reason?: string }>;
 }
 
 /** Any sub-agent, whatever its input and result types: what the runtime carries around. */

@@ -38,6 +38,11 @@ export interface ModelAgentOptions<R = string> {
   tools?: Record<string, Tool>;
   /** Built-in skills by name (`"board.read"`, `"board.write"`, `"agents.spawn"`, …) and `defineSkill` skills. */
   skills?: (string | AnySkill)[];
+  /**
+   * Tools (by name, plain or skill) whose calls wait for a person's decision: always, or when the
+   * predicate says so for the arguments. A skill's own `needsApproval` counts as well.
+   */
+  needsApproval?: Record<string, boolean | ((args: unknown) => boolean)>;
   /** A zod schema: the result is the model's final answer parsed against it. */
   output?: z.ZodType<R>;
   /** Model steps before it must have answered; default 20. */
@@ -149,6 +154,13 @@ function inboxText(messages: InboxMessage[]): string | undefined {
   return lines.length > 0 ? lines.join("\n") : undefined;
 }
 
+/** The tools a call offers, the approval rule per tool, and each wire name's permission name. */
+interface Tools {
+  tools: ToolSet | undefined;
+  approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)>;
+  names: Map<string, string>;
+}
+
 /** What stays between the turns of one run of a model agent. */
 interface Conversation {
   model: ResolvedModel;
@@ -187,15 +199,19 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   const names = [...Object.keys(options.tools ?? {}), ...skills.map((s) => s.name)];
   const duplicate = names.find((name, i) => names.indexOf(name) !== i || names.findIndex((other) => wireName(other) === wireName(name)) !== i);
   if (duplicate !== undefined) throw new ConfigError(`${who}: two tools are named ${JSON.stringify(duplicate)}`);
+  const unknownRule = Object.keys(options.needsApproval ?? {}).find((name) => !names.includes(name));
+  if (unknownRule !== undefined) throw new ConfigError(`${who}: needsApproval names "${unknownRule}", which is none of its tools (${names.join(", ") || "it has none"})`);
   const output = outputPlan(options.output);
   const conversations = new WeakMap<object, Conversation>();
 
   /** The tool set the model gets: only what the agent may use; each call checked and told as an event. */
-  function toolSet(allowed: (name: string) => boolean, skillCtx: () => SkillContext, useTool: (name: string) => void): { tools: ToolSet | undefined; approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)> } {
+  function toolSet(allowed: (name: string) => boolean, skillCtx: () => SkillContext, useTool: (name: string) => void): Tools {
     const tools: ToolSet = {};
+    const names = new Map<string, string>();
     const approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)> = {};
     const add = (name: string, base: Tool): void => {
       if (!allowed(name)) return;
+      names.set(wireName(name), name);
       const execute = base.execute;
       tools[wireName(name)] = {
         ...base,
@@ -207,14 +223,17 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
         }),
       } as Tool;
     };
+    const rule = (name: string, given: boolean | ((args: unknown) => boolean) | undefined): void => {
+      if (given === true) approval[wireName(name)] = "user-approval";
+      else if (typeof given === "function") approval[wireName(name)] = (args) => (given(args) ? "user-approval" : undefined);
+    };
     for (const [name, base] of Object.entries(options.tools ?? {})) add(name, base);
     for (const skill of skills) {
       add(skill.name, skillTool(skill, skillCtx));
-      const rule = skill.needsApproval;
-      if (rule === true) approval[wireName(skill.name)] = "user-approval";
-      else if (typeof rule === "function") approval[wireName(skill.name)] = (args) => (rule(args) ? "user-approval" : undefined);
+      rule(skill.name, skill.needsApproval);
     }
-    return { tools: Object.keys(tools).length > 0 ? tools : undefined, approval };
+    for (const [name, given] of Object.entries(options.needsApproval ?? {})) if (names.has(wireName(name))) rule(name, given);
+    return { tools: Object.keys(tools).length > 0 ? tools : undefined, approval, names };
   }
 
   /** Refuses a call whose estimated tokens would not fit what is left of the budget. */
@@ -224,7 +243,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     if (estimate > left.tokens) throw new BudgetExceededError("tokens", left.tokens, estimate, `${options.name}'s remaining budget (a call is estimated at ${estimate} tokens)`);
   }
 
-  async function step(conversation: Conversation, signal: AbortSignal, tools: ReturnType<typeof toolSet>, onRetry: (text: string) => void): Promise<StepResult> {
+  async function step(conversation: Conversation, signal: AbortSignal, tools: Tools, onRetry: (text: string) => void): Promise<StepResult> {
     return runStep({
       model: conversation.model,
       ...(options.instructions !== undefined && { instructions: options.instructions }),
@@ -366,6 +385,16 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     ctx.emit("model.call", call);
     ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
     current.messages.push(...result.messages);
+    if (result.approvals.length > 0) {
+      // Paused, durably, until a person decides; the next step runs the approved calls and tells the model of the denied ones.
+      const responses = [];
+      for (const request of result.approvals) {
+        const decision = await ctx.requestApproval({ tool: tools.names.get(request.name) ?? request.name, args: request.args });
+        responses.push({ type: "tool-approval-response" as const, approvalId: request.approvalId, approved: decision.approved, ...(decision.reason !== undefined && { reason: decision.reason }) });
+      }
+      current.messages.push({ role: "tool", content: responses });
+      return { action: "continue" };
+    }
     if (result.toolCalls.length > 0) return { action: "continue" };
     if (untold(current).length > 0) {
       current.waiting = true;
@@ -409,6 +438,9 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       ctx.log(describeCall(record(conversation, result)));
       ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
       conversation.messages.push(...result.messages);
+      if (result.approvals.length > 0) {
+        throw new ConfigError(`${who}: tool ${result.approvals[0]!.name} needs a person's approval, which a loop agent cannot wait for; spawn the agent as a sub-agent (ctx.spawn) to use approvals`);
+      }
       if (result.toolCalls.length > 0) continue;
       const pending = untold(conversation);
       if (pending.length > 0) {

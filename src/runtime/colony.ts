@@ -3,8 +3,10 @@
  * runs the stigmergic loop over them.
  */
 import { randomUUID } from "node:crypto";
+import { userInfo } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { checkAgentRetention } from "../core/agent-retention.ts";
+import { APPROVALS_BOARD, listApprovals, settleApproval, type ApprovalRecord, type ApprovalStatus } from "../core/approvals.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard, checkRetention } from "../core/task-board.ts";
 import type { Retention } from "../core/tasks.ts";
@@ -126,6 +128,16 @@ export interface Colony {
      */
     terminate(id: string, options?: { cascade?: boolean; graceMs?: number }): Promise<void>;
   };
+  /**
+   * Tool calls waiting for a person (from every process on the backend), and their decisions. A
+   * request whose waiting process is gone is marked abandoned when listed.
+   */
+  readonly approvals: {
+    list(filter?: { status?: ApprovalStatus }): Promise<ApprovalRecord[]>;
+    /** `ApprovalDecidedError` if it was decided already; `NotFoundError` if there is no such request. */
+    approve(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
+    deny(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
+  };
   /** What `on_demand` children left; undefined until the child has ended. */
   readonly reports: { get(agentId: string): Promise<Report | undefined> };
   /**
@@ -182,6 +194,17 @@ export interface Colony {
  * await board.write("question", "why do ants form trails?", { author: "me" });
  * await colony.close();
  */
+/** Who decides an approval when the caller does not say: the user of this process, on this machine. */
+function decider(): string {
+  let user = process.env.USER ?? process.env.LOGNAME;
+  try {
+    user ??= userInfo().username;
+  } catch {
+    user ??= `pid ${process.pid}`;
+  }
+  return `${user}@${HOST}`;
+}
+
 export function createColony(options: ColonyOptions = {}): Colony {
   const factory = options.backend ?? sqliteBackend();
   if (typeof factory?.open !== "function") throw new ConfigError("backend must come from sqliteBackend(), memoryBackend() or another backend factory");
@@ -347,6 +370,24 @@ export function createColony(options: ColonyOptions = {}): Colony {
         if (local.owns(id)) return local.terminate(id, terminateOptions);
         const asked = await (await backend()).agents.requestKill(id, terminateOptions.cascade ?? true);
         if (!asked) throw new NotFoundError(`live agent ${JSON.stringify(id)}`);
+      },
+    },
+    approvals: {
+      async list(filter = {}) {
+        const approvals = await board(APPROVALS_BOARD);
+        const records = await listApprovals(approvals);
+        for (const [i, record] of records.entries()) {
+          const { pid, host } = record.owner;
+          if (record.status !== "pending" || host !== HOST || pid === process.pid || processAlive(pid)) continue;
+          records[i] = await settleApproval(approvals, record.id, "abandoned", "colony", `its process ${pid} is gone (it crashed or was killed while waiting)`).catch(() => record);
+        }
+        return filter.status === undefined ? records : records.filter((r) => r.status === filter.status);
+      },
+      async approve(id, decision = {}) {
+        return settleApproval(await board(APPROVALS_BOARD), id, "approved", decision.by ?? decider(), decision.reason);
+      },
+      async deny(id, decision = {}) {
+        return settleApproval(await board(APPROVALS_BOARD), id, "denied", decision.by ?? decider(), decision.reason);
       },
     },
     reports: {

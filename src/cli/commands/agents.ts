@@ -20,6 +20,7 @@ const STATES = Object.keys({
   created: true,
   running: true,
   waiting: true,
+  awaiting_approval: true,
   succeeded: true,
   failed: true,
   terminated: true,

@@ -170,6 +170,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     log: (message) => channel.send({ t: "log", message: String(message) }),
     reports: { get: (childId) => request("report.get", childId) },
     useTool: (tool) => checkTool(start.permissions, tool, start.name),
+    requestApproval: ({ tool, args }) => request("approval", tool, args) as Promise<{ approved: boolean; reason?: string }>,
   };
 
   try {

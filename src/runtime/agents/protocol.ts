@@ -27,6 +27,7 @@ export const REQUEST_OPS = [
   "child.signal",
   "report.get",
   "turn",
+  "approval",
 ] as const;
 export type RequestOp = (typeof REQUEST_OPS)[number];
 

@@ -5,6 +5,7 @@
  * under their delivery policy, and ends agents: done, failed, crashed, timed out, over budget or
  * terminated — with their descendants, breadth-first, after a grace period.
  */
+import { APPROVALS_BOARD, requestApproval, settleApproval, waitForDecision } from "../../core/approvals.ts";
 import type { Board } from "../../core/board.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
 import { nameProblem, type TagsInput } from "../../core/json.ts";
@@ -125,6 +126,8 @@ interface Node {
   written?: Promise<void>;
   /** Whether its record is in the registry yet (see `SpawnScope.registerAfterMs`). */
   registered: boolean;
+  /** Aborts once the agent is being stopped or has ended: what it waits for on its behalf gives up. */
+  halt: AbortController;
 }
 
 export interface RuntimeDeps {
@@ -274,6 +277,7 @@ export class AgentRuntime {
       markReady: () => markReady(),
       refusal: undefined,
       registered: false,
+      halt: new AbortController(),
       relay,
       record: {
         id,
@@ -501,7 +505,39 @@ export class AgentRuntime {
         this.#event(node, { type: "turn", turn, at: Date.now() });
         return node.deferred.splice(0);
       }
+      case "approval":
+        return this.#awaitApproval(node, args[0] as string, args[1]);
     }
+  }
+
+  /**
+   * Records a pending approval, pauses the agent in `awaiting_approval` and waits for a decision
+   * made by any process; the request shows on the agent and on every ancestor up to the top of
+   * its tree. If the agent is stopped first, the request is marked abandoned.
+   */
+  async #awaitApproval(node: Node, tool: string, args: unknown): Promise<{ approved: boolean; reason?: string }> {
+    const approvals = await this.#deps.board(APPROVALS_BOARD);
+    const path: string[] = [];
+    let root = node;
+    for (let up: Node | undefined = node; up; up = up.parent) {
+      path.unshift(up.name);
+      root = up;
+    }
+    const record = await requestApproval(approvals, { tool, args, agentId: node.id, agentName: node.name, path, rootId: root.id, owner: { pid: process.pid, host: HOST } });
+    await this.#move(node, "awaiting_approval");
+    const event: SubAgentEvent = { type: "approval", approvalId: record.id, agentId: node.id, path, tool, args, at: Date.now() };
+    for (let up: Node | undefined = node; up; up = up.parent) this.#event(up, event);
+    let decided;
+    try {
+      decided = await waitForDecision(approvals, record.id, node.halt.signal);
+    } catch (error) {
+      if (node.halt.signal.aborted) {
+        await settleApproval(approvals, record.id, "abandoned", "colony", `its agent stopped: ${node.stopping?.detail ?? "it ended"}`).catch(() => {});
+      }
+      throw error;
+    }
+    await this.#move(node, "running");
+    return { approved: decided.status === "approved", ...(decided.reason !== undefined && { reason: decided.reason }) };
   }
 
   #board(node: Node): Promise<Board> {
@@ -627,6 +663,7 @@ export class AgentRuntime {
     if (!cascade) node.keepChildren = true;
     for (const target of order) {
       target.stopping ??= target === node ? { reason, detail } : { reason: "terminated", detail: `its ancestor ${node.name} was stopped` };
+      target.halt.abort(new Error(target.stopping.detail));
       target.driver?.send({ t: "stop", reason: target.stopping.reason });
     }
     await Promise.all(
@@ -644,6 +681,7 @@ export class AgentRuntime {
   async #end(node: Node, outcome: Outcome): Promise<void> {
     if (isFinal(node.record.state) || node.record.endedAt !== undefined) return;
     node.record.endedAt = Date.now();
+    node.halt.abort(new Error("it ended"));
     // An agent asked to stop ends as what it was asked for, even if it returns a result meanwhile.
     const final: Outcome = node.stopping ? { ok: false, reason: node.stopping.reason, error: node.stopping.detail } : outcome;
     for (const cancel of node.timers) cancel();
