@@ -9,6 +9,8 @@ export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
 export { defineModelAgent, renderBoard, type ModelAgent, type ModelAgentOptions, type ModelCallRecord, type ModelInput } from "./models/agent.ts";
 export { BUILT_IN_SKILLS, defineSkill, type Skill, type SkillBoard, type SkillContext } from "./models/skills.ts";
 export { registerModelProvider, type ModelSpec } from "./models/registry.ts";
+export { loadManifest, manifestAgentRef, type Manifest } from "./models/manifest.ts";
+export { ManifestError } from "./models/manifest.ts";
 export { CliAgentError, DEFAULT_CLI_ENV, defineCliAgent, type CliAgentFailure, type CliAgentOptions } from "./runtime/agents/cli-agent.ts";
 export { DEFAULT_PRICES, type ModelPrice, type PriceTable } from "./models/prices.ts";
 export type { Board } from "./core/board.ts";

@@ -1,6 +1,7 @@
 /**
- * Loads a run definition from a file whose default export is the definition. Every way this
- * can go wrong ends in one `UsageError` that names the file and says what to fix.
+ * Loads a run definition from a file whose default export is the definition, or from a YAML
+ * manifest's `run:`. Every way this can go wrong ends in one `UsageError` that names the file
+ * (and, for a manifest, the line) and says what to fix.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -11,6 +12,7 @@ import { checkRunDefinition } from "../core/run-definition.ts";
 import type { Isolation } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { AnySubAgent } from "../core/subagent-types.ts";
+import type { Manifest } from "../models/manifest.ts";
 import type { AgentsByKind } from "../runtime/tasks/worker.ts";
 import { UsageError } from "./common.ts";
 
@@ -60,7 +62,33 @@ export async function importFile(file: string, what: string): Promise<Record<str
   }
 }
 
+const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml"]);
+
+/** Whether a file is a YAML manifest rather than a module. */
+export function isManifestFile(file: string): boolean {
+  return MANIFEST_EXTENSIONS.has(extname(file).toLowerCase());
+}
+
+/** The manifest loader, imported on first use: it brings the model SDK, which other commands start without. */
+const manifests = () => import("../models/manifest.ts");
+
+/** Loads a YAML manifest; its `ManifestError` (`file:line path: problem`) becomes a `UsageError` saying the same. */
+export async function loadManifestFile(file: string): Promise<Manifest> {
+  const { loadManifest } = await manifests();
+  try {
+    return await loadManifest(file);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
+}
+
 export async function loadRunDefinition(file: string): Promise<RunDefinition> {
+  if (isManifestFile(file)) {
+    const { run } = await loadManifestFile(file);
+    if (!run) throw new UsageError(`${file}: has no run: section; add \`run: { board, agents: [names], goal: { has: key } }\` to say what colony run runs`);
+    return run;
+  }
   const module = await importFile(file, "a run definition");
   if (module.default === undefined) {
     throw new UsageError(`${file}: has no default export; add \`export default defineRun({ board, agents })\``);
@@ -79,10 +107,18 @@ function isAgent(value: unknown): value is AnySubAgent {
 }
 
 /**
- * The agents a module exports, by export name (= the task kind they run). With an isolation other
- * than inline they come back as references, so that each thread or process loads its own copy.
+ * The agents a module exports, by export name (= the task kind they run), or a manifest's
+ * (`worker.kinds`, else every agent under its own name). With an isolation other than inline they
+ * come back as references, so that each thread or process loads its own copy.
  */
 export async function loadAgents(file: string, isolation: Isolation): Promise<AgentsByKind> {
+  if (isManifestFile(file)) {
+    const manifest = await loadManifestFile(file);
+    const { manifestAgentRef } = await manifests();
+    return Object.fromEntries(
+      Object.entries(manifest.kinds).map(([kind, name]) => [kind, isolation === "inline" ? manifest.agents[name]! : manifestAgentRef(manifest.file, name)]),
+    );
+  }
   const module = await importFile(file, "an agents module");
   const agents: AgentsByKind = {};
   for (const [name, value] of Object.entries(module)) {

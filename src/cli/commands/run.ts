@@ -91,9 +91,9 @@ export function runExitCode(definition: RunDefinition, result: RunResult): numbe
 export function registerRun(program: Command): void {
   storeOptions(
     program.command("run")
-    .description("run the stigmergic loop over a run definition (a file whose default export is one), or a workflow"),
+    .description("run the stigmergic loop over a run definition (a file whose default export is one, or a .yaml manifest's run:), or a workflow"),
   )
-    .argument("<file>", "a .ts, .js or .mjs file that default-exports a run definition or a workflow")
+    .argument("<file>", "a .ts, .js or .mjs file that default-exports a run definition or a workflow, or a .yaml manifest with run: or workflow:")
     .option("--input <json>", "a workflow's input, as JSON")
     .option("--max-steps <n>", "stop after this many steps", wholeNumber(1))
     .option("--sequential", "fire a step's agents one after another instead of in parallel")

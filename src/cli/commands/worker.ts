@@ -22,8 +22,8 @@ export function registerWorker(program: Command): void {
     program
       .command("worker")
       .description("claim tasks for some capabilities and run them with the agents of a module, until SIGTERM (which drains)")
-      .requiredOption("--agents <file>", "a module exporting one agent per task kind (export const research = ...)")
-      .option("--capability <kinds>", "comma-separated capabilities to claim; it runs only the agents of these names (default: every agent the module exports)", list)
+      .requiredOption("--agents <file>", "a module exporting one agent per task kind (export const research = ...), or a .yaml manifest (its worker.kinds, else every agent under its name)")
+      .option("--capability <kinds>", "comma-separated capabilities to claim; it runs only the agents of these names (default: every agent the module or manifest offers)", list)
       .option("--concurrency <n>", "tasks run at once", wholeNumber(1), 1)
       .addOption(new Option("--isolation <mode>", "where each task's agent runs: in the worker, or in a thread or process of its own").choices(["inline", "thread", "process"]).default(DEFAULT_WORKER_ISOLATION))
       .option("--lease-ms <ms>", "lease per claim, renewed while the task runs", wholeNumber(100), 30_000)

@@ -4,7 +4,7 @@ import type { Colony } from "../../runtime/colony.ts";
 import { checkWorkflow, type WorkflowDefinition, type WorkflowProgress, type WorkflowResult } from "../../runtime/tasks/workflow.ts";
 import { UsageError, parseJson, printJson, selfCommand, storeOptions, withColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { linesOf, say, visible } from "../format.ts";
-import { importFile } from "../load.ts";
+import { importFile, isManifestFile, loadManifestFile } from "../load.ts";
 
 export interface WorkflowFlags extends StoreFlags, OutputFlags {
   input?: string;
@@ -35,8 +35,18 @@ export async function runWorkflowAndReport<I, R>(colony: Colony, definition: Wor
   return result;
 }
 
-/** A file's default export as a workflow; with `ifWorkflow`, undefined when it is not one (a run definition, say). */
+/**
+ * A file's default export as a workflow, or a YAML manifest's `workflow:`; with `ifWorkflow` (as
+ * `colony run` asks), undefined when it is not one: a run definition, or a manifest with a `run:`
+ * (which is what `colony run` runs, even beside a `workflow:`).
+ */
 export async function loadWorkflow(file: string, ifWorkflow = false): Promise<WorkflowDefinition | undefined> {
+  if (isManifestFile(file)) {
+    const { workflow, run } = await loadManifestFile(file);
+    if (ifWorkflow) return run ? undefined : workflow;
+    if (workflow) return workflow;
+    throw new UsageError(`${file}: has no workflow: section; add \`workflow: { name, decompose: agent, execute: { kind: agent }, synthesize: agent }\``);
+  }
   const module = await importFile(file, "a workflow definition");
   const candidate = module.default as Partial<WorkflowDefinition> | undefined;
   if (ifWorkflow && (typeof candidate !== "object" || candidate === null || !("decompose" in candidate))) return undefined;
@@ -65,7 +75,7 @@ export function registerWorkflow(program: Command): void {
   storeOptions(
     program
       .command("workflow <file>")
-      .description("run a decompose → parallel → synthesize workflow (the file's default export) on the task board")
+      .description("run a decompose → parallel → synthesize workflow (the file's default export, or a .yaml manifest's workflow:) on the task board")
       .option("--input <json>", "the workflow's input, as JSON")
       .option("--json", "print the result and every subtask as JSON"),
   ).action(async (file: string, flags: WorkflowFlags) => {
