@@ -28,6 +28,7 @@ export { MAX_TAGS, MAX_TAGS_BYTES, MAX_TAG_BYTES, type JsonValue, type Tags, typ
 export type { Agent, AgentBoard, AgentContext, AgentResult, RunDefinition } from "./core/run-types.ts";
 export type { AgentRecord, AgentRetention, AgentState, FailureReason, FiredRecord, Isolation, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./core/records.ts";
 export { DEFAULT_AGENT_RETENTION } from "./core/agent-retention.ts";
+export type { UsageFigures, UsageNode } from "./core/agent-usage.ts";
 export { APPROVALS_BOARD, ApprovalDecidedError, type ApprovalRecord, type ApprovalStatus } from "./core/approvals.ts";
 export type {
   AgentRef,

@@ -9,6 +9,8 @@ import { describe, it } from "node:test";
 import { z } from "zod";
 import { ConfigError, createColony, defineModelAgent, defineSkill, memoryBackend, SubAgentError, type ModelCallRecord, type SubAgentEvent } from "../src/index.ts";
 import { scriptedModel } from "../src/testing/index.ts";
+import { join } from "node:path";
+import { runCli } from "./fixtures/cli.ts";
 import { colonyPerFile, waitFor } from "./fixtures/helpers.ts";
 import { modelRef, structured, writer } from "./fixtures/model-agents.ts";
 
@@ -51,6 +53,19 @@ for (const isolation of ["inline", "thread", "process"] as const) {
       const helper = rows.find((r) => r.parentId === handle.id);
       assert.equal(helper?.name, "scout");
       assert.equal(helper?.state, "succeeded");
+      // What each spent: the helper's tokens are in the planner's tree total, not in its own.
+      const tree = await waitFor(async () => {
+        const usage = await env.colony.agents.usage(handle.id);
+        return usage.children[0]?.own.tokens ? usage : undefined;
+      }, 20_000, "the helper's usage in the registry");
+      assert.equal(tree.children[0]!.name, "scout");
+      assert.ok(tree.own.tokens > 0);
+      assert.equal(tree.total.tokens, tree.own.tokens + tree.children[0]!.total.tokens);
+      assert.ok(tree.own.turns >= 2, "spawned, then answered");
+      const shown = await runCli(["agents", "--tree", handle.id, "--db", join(env.dir, "colony.db")]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, new RegExp(`${handle.id} +planner .* ${tree.own.tokens} .* ${tree.total.tokens} `));
+      assert.match(shown.stdout, /\n\S+ +  scout +succeeded/);
     });
   });
 }

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { userInfo } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { checkAgentRetention } from "../core/agent-retention.ts";
+import { usageTree, type UsageNode } from "../core/agent-usage.ts";
 import { APPROVALS_BOARD, listApprovals, settleApproval, type ApprovalRecord, type ApprovalStatus } from "../core/approvals.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard, checkRetention } from "../core/task-board.ts";
@@ -127,6 +128,8 @@ export interface Colony {
      * process is asked through the backend; its owner carries it out within a second.
      */
     terminate(id: string, options?: { cascade?: boolean; graceMs?: number }): Promise<void>;
+    /** What each agent of the tree under `rootId` spent itself (`own`) and with its descendants (`total`). */
+    usage(rootId: string): Promise<UsageNode>;
   };
   /**
    * Tool calls waiting for a person (from every process on the backend), and their decisions. A
@@ -321,7 +324,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     return (await started).id;
   };
 
-  return {
+  const colony: Colony = {
     backend: { kind: factory.kind, location: factory.location },
     async rejected() {
       const none = { count: 0, last: [] };
@@ -370,6 +373,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
         if (local.owns(id)) return local.terminate(id, terminateOptions);
         const asked = await (await backend()).agents.requestKill(id, terminateOptions.cascade ?? true);
         if (!asked) throw new NotFoundError(`live agent ${JSON.stringify(id)}`);
+      },
+      async usage(rootId) {
+        return usageTree(await colony.agents.list(), rootId);
       },
     },
     approvals: {
@@ -429,4 +435,5 @@ export function createColony(options: ColonyOptions = {}): Colony {
       if (opening) await (await opening.catch(() => undefined))?.close();
     },
   };
+  return colony;
 }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { NotFoundError } from "../../core/errors.ts";
+import type { UsageNode } from "../../core/agent-usage.ts";
 import type { AgentRecord, AgentState } from "../../core/records.ts";
 import { isFinal } from "../../core/subagent-types.ts";
 import { UsageError, printJson, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
@@ -9,6 +10,7 @@ interface AgentsFlags extends StoreFlags, OutputFlags {
   parent?: string;
   state?: AgentState;
   wide?: boolean;
+  tree?: string;
 }
 
 interface KillFlags extends StoreFlags, OutputFlags {
@@ -72,6 +74,17 @@ function agentRows(records: AgentRecord[], now = Date.now()): string[] {
   return table([["ID", "NAME", "STATE", "ISOLATION", "TOKENS", "COST", "TIME"], ...rows], { column: 1 });
 }
 
+/** What each agent of a tree spent itself and with its descendants. */
+function usageRows(root: UsageNode): string[] {
+  const rows: string[][] = [];
+  const visit = (node: UsageNode, depth: number): void => {
+    rows.push([node.id, `${"  ".repeat(depth)}${node.name}`, status(node.state), String(node.own.tokens), usd(node.own.costUsd), String(node.total.tokens), usd(node.total.costUsd), String(node.own.turns)]);
+    for (const child of node.children) visit(child, depth + 1);
+  };
+  visit(root, 0);
+  return table([["ID", "NAME", "STATE", "OWN TOKENS", "OWN COST", "TREE TOKENS", "TREE COST", "TURNS"], ...rows], { column: 1 });
+}
+
 function wideRows(records: AgentRecord[]): string[] {
   const rows = records.map((a) => [
     a.id,
@@ -119,10 +132,15 @@ export function registerAgents(program: Command): void {
     .option("--parent <id>", "only the children of this agent")
     .option("--state <state>", `only agents in this state (${STATES.join(", ")})`, parseState)
     .option("--wide", "every field: parent, depth, pid, start and end times, turns, reason")
+    .option("--tree <id>", "what each agent of the tree under this agent spent: itself, and with its descendants")
     .option("--json", "print data as JSON")
     .action(async (_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<AgentsFlags>();
       await withExistingColony(flags, async (colony) => {
+        if (flags.tree !== undefined) {
+          const root = await colony.agents.usage(flags.tree);
+          return flags.json ? printJson(root) : say(...usageRows(root));
+        }
         const records = await colony.agents.list({ parentId: flags.parent, state: flags.state });
         if (flags.json) return printJson(records);
         if (records.length === 0) {
