@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
 import { ConfigError, createColony, defineModelAgent, defineSkill, memoryBackend, SubAgentError, type ModelCallRecord, type SubAgentEvent } from "../src/index.ts";
+import { progressText } from "../src/cli/format.ts";
 import { scriptedModel } from "../src/testing/index.ts";
 import { join } from "node:path";
 import { runCli } from "./fixtures/cli.ts";
@@ -74,6 +75,12 @@ describe("model agents", () => {
   it("parse structured output, wrapping a schema that is not an object", T, async () => {
     const handle = await env.colony.spawn(structured, { topic: "ants" });
     assert.deepEqual(await handle.result, [{ id: "a", kind: "research" }]);
+  });
+
+  it("show each model call in a worker's progress line", T, () => {
+    const call: ModelCallRecord = { agent: "a", model: "openai:gpt-4.1-mini", turn: 2, inputTokens: 1200, outputTokens: 80, cachedTokens: 0, reasoningTokens: 0, costUsd: 0.000608, ms: 812.4, retries: 0, finishReason: "tool-calls", toolCalls: [{ name: "board_write", args: '{"key":"notes","value":"x"}' }] };
+    assert.equal(progressText({ type: "emit", name: "model.call", data: call }), 'openai:gpt-4.1-mini turn 2: 1200 in / 80 out, $0.00061, 812 ms → board_write({"key":"notes","value":"x"})');
+    assert.match(progressText({ type: "emit", name: "model.call", data: { ...call, costUsd: null, toolCalls: [] } }), /80 out, cost unknown, 812 ms$/);
   });
 
   it("price calls from the table, and say when a model's price is unknown", T, async () => {

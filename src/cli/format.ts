@@ -7,6 +7,7 @@
 import { styleText } from "node:util";
 import type { Entry, LogRecord } from "../core/board.ts";
 import type { Tags } from "../core/json.ts";
+import { describeCall, type ModelCallRecord } from "../models/call-record.ts";
 import type { FiredRecord, RunInfo, StepRecord } from "../core/records.ts";
 import { TASK_STATUSES, attemptOf, type Route, type Task, type TaskEvent, type TaskStatus, type WorkerInfo } from "../core/tasks.ts";
 import type { WorkerEvent } from "../runtime/tasks/worker.ts";
@@ -181,6 +182,7 @@ export function table(rows: string[][], fit?: { column: number; width?: number }
 
 /** A running agent's emit, log or usage, in a few words. */
 export function progressText(event: { type: string; [field: string]: unknown }): string {
+  if (event.type === "emit" && event.name === "model.call") return describeCall(event.data as ModelCallRecord);
   if (event.type === "emit") return `emitted ${String(event.name)}: ${JSON.stringify(event.data) ?? ""}`.slice(0, 200);
   if (event.type === "log") return `log: ${String(event.message)}`.slice(0, 200);
   if (event.type === "usage") return `used ${String(event.tokens)} tokens, $${Number(event.costUsd).toFixed(4)}`;

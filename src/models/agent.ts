@@ -21,6 +21,7 @@ import {
   type SubAgentHandle,
   type TurnResult,
 } from "../core/subagent-types.ts";
+import { describeCall, type ModelCallRecord } from "./call-record.ts";
 import { runStep, type StepResult } from "./call.ts";
 import { checkPrices, priceOf, type PriceTable } from "./prices.ts";
 import { checkModelName, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
@@ -67,23 +68,6 @@ export interface ModelAgentOptions<R = string> {
   prompt?: string | ((view: BoardView) => string);
   /** As a loop agent: the key its answer is written to. */
   writes?: string;
-}
-
-/** One model call, as events and records show it. */
-export interface ModelCallRecord {
-  agent: string;
-  model: string;
-  turn: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-  /** USD; `null` when the model's price is unknown. */
-  costUsd: number | null;
-  ms: number;
-  retries: number;
-  finishReason: string;
-  toolCalls: { name: string; args: string; error?: string }[];
 }
 
 export type ModelAgent<R = string> = SubAgent<ModelInput, R> & {
@@ -498,11 +482,3 @@ function settleOne(handles: SubAgentHandle[], signal: AbortSignal): Promise<void
     for (const handle of handles) handle.result.then(done, done);
   });
 }
-
-/** One line for a run's log: model, tokens, cost, tool calls. */
-export function describeCall(call: ModelCallRecord): string {
-  const cost = call.costUsd === null ? "cost unknown" : `$${call.costUsd.toFixed(call.costUsd < 0.01 ? 5 : 3)}`;
-  const tools = call.toolCalls.map((t) => `${t.name}(${t.args})${t.error ? ` ✗ ${t.error}` : ""}`).join(", ");
-  return `${call.model} turn ${call.turn}: ${call.inputTokens} in / ${call.outputTokens} out, ${cost}, ${Math.round(call.ms)} ms${tools ? ` → ${tools}` : ""}`;
-}
-
