@@ -13,7 +13,7 @@ import { scriptedModel } from "../src/testing/index.ts";
 import { join } from "node:path";
 import { runCli } from "./fixtures/cli.ts";
 import { colonyPerFile, waitFor } from "./fixtures/helpers.ts";
-import { modelRef, structured, writer } from "./fixtures/model-agents.ts";
+import { delegator, modelRef, structured, writer } from "./fixtures/model-agents.ts";
 
 const T = { timeout: 30_000 };
 const env = colonyPerFile("colony-models-");
@@ -70,6 +70,22 @@ for (const isolation of ["inline", "thread", "process"] as const) {
     });
   });
 }
+
+describe("a model agent's task skills", () => {
+  it("submit a task for a worker and wait for its result, inline and from a child process", T, async () => {
+    const worker = await env.colony.worker({ agents: { research: { name: "research", run: (ctx) => `${(ctx.input as { q: string }).q} live in colonies` } } });
+    try {
+      for (const isolation of ["inline", "process"] as const) {
+        const handle = await env.colony.spawn(isolation === "inline" ? delegator : modelRef("delegator"), "Find out about ants.", { isolation });
+        assert.equal(await handle.result, "the worker said: ants live in colonies");
+      }
+      const done = await (await env.colony.tasks()).list({ status: "succeeded" });
+      assert.equal(done.filter((t) => t.kind === "research").length, 2);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
 
 describe("model agents", () => {
   it("parse structured output, wrapping a schema that is not an object", T, async () => {

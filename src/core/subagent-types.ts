@@ -5,6 +5,7 @@
 import type { Entry } from "./board.ts";
 import { ColonyError } from "./errors.ts";
 import type { TagsInput } from "./json.ts";
+import type { SubmitRequest, Task } from "./tasks.ts";
 import type { AgentState, FailureReason, Isolation, Usage } from "./records.ts";
 
 export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
@@ -175,6 +176,12 @@ export interface SubAgentContext<I = unknown> {
    * denies this tool call from any process (`colony approve <id>`); resolves with the decision.
    */
   requestApproval(request: { tool: string; args: unknown }): Promise<{ approved: boolean; reason?: string }>;
+  /** The colony's task boards (default "default"): submit work for workers, wait for its end. */
+  tasks: {
+    submit<T = unknown>(request: SubmitRequest<T> & { id?: string }, options?: { board?: string }): Promise<Task<T>>;
+    /** Resolves once the task is final (succeeded, dead or cancelled); gives up when the agent is stopped. */
+    wait(id: string, options?: { board?: string }): Promise<Task>;
+  };
 }
 
 /** Any sub-agent, whatever its input and result types: what the runtime carries around. */

@@ -4,6 +4,9 @@
  */
 import { ColonyError } from "./errors.ts";
 
+/** The task board a colony's callers get when they name none. */
+export const DEFAULT_TASK_BOARD = "default";
+
 export const TASK_STATUSES = ["pending", "blocked", "claimed", "succeeded", "failed", "dead", "cancelled"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 

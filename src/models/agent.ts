@@ -357,6 +357,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       agents: children(current),
       emit: (name, data) => ctx.emit(name, data),
       usage: ctx.usage,
+      tasks: ctx.tasks,
       model: { spec: typeof options.model === "string" ? options.model : current.model.id },
     });
     const tools = toolSet(
@@ -408,6 +409,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       agents: children(conversation),
       emit: (name, data) => ctx.log(`${name} ${short(data)}`),
       usage: ctx.usage,
+      tasks: undefined,
       model: { spec: typeof options.model === "string" ? options.model : conversation.model.id },
     });
     const allowed = options.permissions?.tools;

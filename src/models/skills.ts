@@ -9,7 +9,8 @@ import { z } from "zod";
 import type { Entry } from "../core/board.ts";
 import { ConfigError, VersionConflictError } from "../core/errors.ts";
 import type { Usage } from "../core/records.ts";
-import type { AgentRef, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
+import type { AgentRef, SpawnOptions, SubAgent, SubAgentContext, SubAgentHandle } from "../core/subagent-types.ts";
+import { FINAL_STATUSES, type Task } from "../core/tasks.ts";
 
 /** The board as a skill sees it: the agent's own view of it (authored writes, checked prefixes). */
 export interface SkillBoard {
@@ -34,6 +35,8 @@ export interface SkillContext {
   };
   emit(name: string, data?: unknown): void;
   usage: { add(usage: Usage): void };
+  /** The colony's task boards; absent for a loop agent (spawn a sub-agent to use them). */
+  readonly tasks: SubAgentContext["tasks"] | undefined;
   /** The model agent itself: its model name, for skills that start helpers like it. */
   readonly model: { readonly spec: unknown };
 }
@@ -164,9 +167,49 @@ const agentsTerminate = defineSkill({
   },
 });
 
+function needTasks(ctx: SkillContext): NonNullable<SkillContext["tasks"]> {
+  if (!ctx.tasks) throw new ConfigError(`${ctx.agent.name} runs as a loop agent, which has no task boards; spawn it as a sub-agent to submit tasks`);
+  return ctx.tasks;
+}
+
+/** A task as the model reads it. */
+function taskShown(task: Task): Record<string, unknown> {
+  return {
+    id: task.id,
+    kind: task.kind,
+    status: task.status,
+    ...(task.status === "succeeded" && { result: task.result }),
+    ...(FINAL_STATUSES.has(task.status) && task.status !== "succeeded" && task.failures.length > 0 && { failure: task.failures.at(-1) }),
+  };
+}
+
+const tasksSubmit = defineSkill({
+  name: "tasks.submit",
+  description: "Submit a task to the task board for a worker with the right capability. Returns its id at once; use tasks.wait for its result.",
+  input: z.object({
+    kind: z.string().describe("what kind of work: the capability a worker must offer"),
+    input: z.any().optional().describe("the task's input, any JSON"),
+    priority: z.number().int().optional(),
+    dependsOn: z.array(z.string()).optional().describe("ids of tasks that must succeed first"),
+    board: z.string().optional().describe("the task board; default the colony's default one"),
+  }),
+  async execute({ board, ...request }, ctx) {
+    return taskShown(await needTasks(ctx).submit(request, board === undefined ? {} : { board }));
+  },
+});
+
+const tasksWait = defineSkill({
+  name: "tasks.wait",
+  description: "Wait until a task has ended and get its result (or why it failed).",
+  input: z.object({ id: z.string(), board: z.string().optional() }),
+  async execute({ id, board }, ctx) {
+    return taskShown(await needTasks(ctx).wait(id, board === undefined ? {} : { board }));
+  },
+});
+
 /** The skills a model agent can be given by name. */
 export const BUILT_IN_SKILLS: Readonly<Record<string, AnySkill>> = Object.fromEntries(
-  [boardRead, boardWrite, agentsSpawn, agentsList, agentsTerminate].map((skill) => [skill.name, skill]),
+  [boardRead, boardWrite, tasksSubmit, tasksWait, agentsSpawn, agentsList, agentsTerminate].map((skill) => [skill.name, skill]),
 );
 
 /** Looks a built-in skill up; throws `ConfigError` listing the names there are. */

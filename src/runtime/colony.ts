@@ -10,7 +10,7 @@ import { usageTree, type UsageNode } from "../core/agent-usage.ts";
 import { APPROVALS_BOARD, listApprovals, settleApproval, type ApprovalRecord, type ApprovalStatus } from "../core/approvals.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard, checkRetention } from "../core/task-board.ts";
-import type { Retention } from "../core/tasks.ts";
+import { DEFAULT_TASK_BOARD, type Retention } from "../core/tasks.ts";
 import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
@@ -248,7 +248,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       const ended = () => {
         if (factory.embedded || workers.size === 0) agentPruner(b).maybePrune();
       };
-      return new AgentRuntime({ agents: b.agents, board, beforeTurn: options.beforeTurn, ended });
+      return new AgentRuntime({ agents: b.agents, board, tasks, beforeTurn: options.beforeTurn, ended });
     });
     return runtime;
   };
@@ -272,7 +272,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     return opened;
   };
 
-  const tasks = (name = "default"): Promise<TaskBoard> => {
+  const tasks = (name = DEFAULT_TASK_BOARD): Promise<TaskBoard> => {
     if (typeof name !== "string" || !BOARD_NAME.test(name)) {
       return Promise.reject(new ConfigError(`task board names are 1 to 64 letters, digits, '-' or '_', got ${JSON.stringify(name)}`));
     }

@@ -7,6 +7,7 @@
 import { ClosedError, ConfigError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
 import type { Usage } from "../../core/records.ts";
+import { DEFAULT_TASK_BOARD } from "../../core/tasks.ts";
 import {
   BudgetExceededError,
   type AgentRef,
@@ -171,6 +172,10 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     reports: { get: (childId) => request("report.get", childId) },
     useTool: (tool) => checkTool(start.permissions, tool, start.name),
     requestApproval: ({ tool, args }) => request("approval", tool, args) as Promise<{ approved: boolean; reason?: string }>,
+    tasks: {
+      submit: (task, options) => request("tasks.submit", options?.board ?? DEFAULT_TASK_BOARD, task) as never,
+      wait: (id, options) => request("tasks.wait", options?.board ?? DEFAULT_TASK_BOARD, id) as never,
+    },
   };
 
   try {

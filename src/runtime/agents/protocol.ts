@@ -28,6 +28,8 @@ export const REQUEST_OPS = [
   "report.get",
   "turn",
   "approval",
+  "tasks.submit",
+  "tasks.wait",
 ] as const;
 export type RequestOp = (typeof REQUEST_OPS)[number];
 

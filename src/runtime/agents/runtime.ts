@@ -7,6 +7,8 @@
  */
 import { APPROVALS_BOARD, requestApproval, settleApproval, waitForDecision } from "../../core/approvals.ts";
 import type { Board } from "../../core/board.ts";
+import type { TaskBoard } from "../../core/task-board.ts";
+import type { SubmitRequest } from "../../core/tasks.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
 import { nameProblem, type TagsInput } from "../../core/json.ts";
 import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
@@ -133,6 +135,8 @@ interface Node {
 export interface RuntimeDeps {
   agents: AgentStore;
   board(name: string): Promise<Board>;
+  /** A task board, for agents that submit tasks and wait for them. */
+  tasks(name: string): Promise<TaskBoard>;
   /** Called before each turn of each agent; resolve to let it run (used for stepping). */
   beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
   /** Called as each agent ends, once its registry writes are done: for retention (see AgentPruner). */
@@ -507,6 +511,10 @@ export class AgentRuntime {
       }
       case "approval":
         return this.#awaitApproval(node, args[0] as string, args[1]);
+      case "tasks.submit":
+        return (await this.#deps.tasks(args[0] as string)).submit(args[1] as SubmitRequest);
+      case "tasks.wait":
+        return (await this.#deps.tasks(args[0] as string)).wait(args[1] as string, { signal: node.halt.signal });
     }
   }
 
