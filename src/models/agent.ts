@@ -23,6 +23,7 @@ import {
 } from "../core/subagent-types.ts";
 import { describeCall, type ModelCallRecord } from "./call-record.ts";
 import { runStep, type StepResult } from "./call.ts";
+import { checkMcpServers, connectMcp, type McpConnection, type McpServer } from "./mcp.ts";
 import { checkPrices, priceOf, type PriceTable } from "./prices.ts";
 import { checkModelName, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
 import { builtInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
@@ -37,6 +38,8 @@ export interface ModelAgentOptions<R = string> {
   instructions?: string;
   /** AI SDK tools (`tool({ description, inputSchema, execute })`), by the name the model calls them. */
   tools?: Record<string, Tool>;
+  /** MCP servers whose tools it gets, named `server.tool`: local (`{ command, args }`, stdio) or remote (`{ url }`). */
+  mcp?: Record<string, McpServer>;
   /** Built-in skills by name (`"board.read"`, `"board.write"`, `"agents.spawn"`, …) and `defineSkill` skills. */
   skills?: (string | AnySkill)[];
   /**
@@ -154,6 +157,8 @@ interface Conversation {
   children: Map<string, { handle: SubAgentHandle; told: boolean; settled: boolean }>;
   /** The model answered while helpers still ran: the next turn waits for one of them. */
   waiting: boolean;
+  /** Its MCP servers' tools, open for this run of the agent. */
+  mcp: McpConnection | undefined;
 }
 
 /**
@@ -186,10 +191,11 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   const unknownRule = Object.keys(options.needsApproval ?? {}).find((name) => !names.includes(name));
   if (unknownRule !== undefined) throw new ConfigError(`${who}: needsApproval names "${unknownRule}", which is none of its tools (${names.join(", ") || "it has none"})`);
   const output = outputPlan(options.output);
+  const mcpServers = checkMcpServers(options.mcp, who);
   const conversations = new WeakMap<object, Conversation>();
 
   /** The tool set the model gets: only what the agent may use; each call checked and told as an event. */
-  function toolSet(allowed: (name: string) => boolean, skillCtx: () => SkillContext, useTool: (name: string) => void): Tools {
+  function toolSet(conversation: Conversation, allowed: (name: string) => boolean, skillCtx: () => SkillContext, useTool: (name: string) => void): Tools {
     const tools: ToolSet = {};
     const names = new Map<string, string>();
     const approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)> = {};
@@ -212,6 +218,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       else if (typeof given === "function") approval[wireName(name)] = (args) => (given(args) ? "user-approval" : undefined);
     };
     for (const [name, base] of Object.entries(options.tools ?? {})) add(name, base);
+    for (const [name, base] of conversation.mcp?.tools ?? []) add(name, base);
     for (const skill of skills) {
       add(skill.name, skillTool(skill, skillCtx));
       rule(skill.name, skill.needsApproval);
@@ -273,7 +280,13 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     }
     signal.throwIfAborted();
     const { prompt, messages } = promptOf(input);
-    return { model, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false };
+    const mcp = Object.keys(mcpServers).length > 0 ? await connectMcp(mcpServers, who) : undefined;
+    const clash = [...(mcp?.tools.keys() ?? [])].find((name) => names.some((own) => wireName(own) === wireName(name)));
+    if (clash !== undefined) {
+      await mcp!.close();
+      throw new ConfigError(`${who}: its MCP tool ${clash} has the name of one of its own tools`);
+    }
+    return { model, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false, mcp };
   }
 
   /** The answer of a step that made no tool calls. */
@@ -328,7 +341,19 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     return [...conversation.children.values()].filter((c) => !c.told).map((c) => c.handle);
   }
 
+  /** One turn; the agent's MCP servers are closed once it answers or fails. */
   async function turn(ctx: SubAgentContext<ModelInput>): Promise<TurnResult<R>> {
+    try {
+      const outcome = await turnOnce(ctx);
+      if (outcome.action === "done") await conversations.get(ctx)?.mcp?.close();
+      return outcome;
+    } catch (error) {
+      await conversations.get(ctx)?.mcp?.close();
+      throw error;
+    }
+  }
+
+  async function turnOnce(ctx: SubAgentContext<ModelInput>): Promise<TurnResult<R>> {
     let conversation = conversations.get(ctx);
     if (!conversation) {
       conversation = await open(ctx.input, ctx.signal, ctx.usage.left());
@@ -361,6 +386,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       model: { spec: typeof options.model === "string" ? options.model : current.model.id },
     });
     const tools = toolSet(
+      current,
       (name) => ctx.permissions.tools === undefined || ctx.permissions.tools.includes(name),
       skillCtx,
       (name) => ctx.useTool(name),
@@ -413,7 +439,15 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       model: { spec: typeof options.model === "string" ? options.model : conversation.model.id },
     });
     const allowed = options.permissions?.tools;
-    const tools = toolSet((name) => allowed === undefined || allowed.includes(name), skillCtx, () => {});
+    const tools = toolSet(conversation, (name) => allowed === undefined || allowed.includes(name), skillCtx, () => {});
+    try {
+      await fireSteps(ctx, conversation, tools);
+    } finally {
+      await conversation.mcp?.close();
+    }
+  }
+
+  async function fireSteps(ctx: AgentContext, conversation: Conversation, tools: Tools): Promise<void> {
     for (;;) {
       if (conversation.steps >= maxTurns) throw new ConfigError(`${who} did not answer within maxTurns (${maxTurns}) model steps`);
       ctx.signal.throwIfAborted();
