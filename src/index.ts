@@ -86,7 +86,7 @@ export type { BackendFactory, Backend, BoardStore, BusHandler, BusTransport, Lea
 export { Bus, BusMessageError, channel, subjectToken, type BusOptions, type BusRejection, type BusStats, type Channel, type RejectReason } from "./runtime/bus.ts";
 export type { AgentsByKind, TaskWorker, WorkerEvent, WorkerOptions } from "./runtime/tasks/worker.ts";
 export { AgentUncaughtError, UnofferedKindError, containUncaughtErrors } from "./runtime/tasks/worker.ts";
-export type { Subtask, Synthesis, Workflow, WorkflowDefinition, WorkflowProgress, WorkflowResult } from "./runtime/tasks/workflow.ts";
+export { subtasksSchema, type Subtask, type Synthesis, type Workflow, type WorkflowDefinition, type WorkflowProgress, type WorkflowResult } from "./runtime/tasks/workflow.ts";
 export { Election, NotLeaderError, type ElectionEvent, type ElectionOptions } from "./runtime/election.ts";
 export {
   coordinatorRole,

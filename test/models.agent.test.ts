@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
-import { ConfigError, createColony, defineModelAgent, defineSkill, memoryBackend, SubAgentError, type ModelCallRecord, type SubAgentEvent } from "../src/index.ts";
+import { ConfigError, createColony, defineModelAgent, defineSkill, memoryBackend, SubAgentError, subtasksSchema, type ModelCallRecord, type SubAgentEvent } from "../src/index.ts";
 import { progressText } from "../src/cli/format.ts";
 import { scriptedModel } from "../src/testing/index.ts";
 import { join } from "node:path";
@@ -203,6 +203,38 @@ describe("model agents", () => {
       assert.equal(fired.tokens, 55);
       assert.match(fired.logs?.[0] ?? "", /scripted:model turn 1: 50 in \/ 5 out/);
       assert.match(JSON.stringify(model.doGenerateCalls[0]!.prompt), /draft \(version 1, by seed\): Ants are social\./);
+    } finally {
+      await colony.close();
+    }
+  });
+
+  it("decompose and synthesize a workflow, the plan checked against the plan schema", T, async () => {
+    const colony = createColony({ backend: memoryBackend() });
+    try {
+      const plan = [
+        { id: "a", kind: "research", input: "ants" },
+        { id: "b", kind: "research", input: "bees" },
+      ];
+      const planModel = scriptedModel([{ object: { result: plan } }]);
+      const planner = defineModelAgent({ name: "planner", model: planModel, output: subtasksSchema });
+      const writer = defineModelAgent({ name: "writer", model: scriptedModel([], { fallback: (_call, options) => ({ text: JSON.stringify(options.prompt).includes("bees are busy") ? "both found" : "missing" }) }) });
+      const flow = colony.workflow({
+        name: "study",
+        decompose: planner,
+        execute: { research: { name: "research", run: (ctx) => `${String(ctx.input)} are busy` } },
+        synthesize: writer,
+      });
+      const run = await flow.run("Study insects");
+      assert.equal(run.result, "both found");
+      assert.equal(run.tasks.length, 2);
+      // The model was asked for the plan's JSON schema, wrapped as { result } (providers want an object).
+      const format = planModel.doGenerateCalls[0]!.responseFormat;
+      assert.equal(format?.type, "json");
+      assert.match(JSON.stringify(format), /"result".*"kind"/);
+
+      const badPlanner = defineModelAgent({ name: "bad", model: scriptedModel([{ object: { result: [{ id: "a" }] } }]), output: subtasksSchema });
+      const bad = colony.workflow({ name: "bad", decompose: badPlanner, execute: { research: { name: "research", run: () => "" } }, synthesize: writer });
+      await assert.rejects(bad.run("x"), /did not match schema[^]*kind/);
     } finally {
       await colony.close();
     }

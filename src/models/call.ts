@@ -103,7 +103,9 @@ function toModelError(error: unknown, request: StepRequest, timedOut: boolean, r
     const failure = status === undefined ? "network" : "http";
     return new ModelError({ ...base, failure, ...(status !== undefined && { status }), retryable: error.isRetryable || RETRYABLE(status), detail: error.message }, { cause: error });
   }
-  const message = error instanceof Error ? error.message : String(error);
+  // An answer that did not fit the output schema says why in its cause (the schema's issues).
+  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message.slice(0, 500)}` : "";
+  const message = error instanceof Error ? `${error.message}${cause}` : String(error);
   return new ModelError({ ...base, failure: "output", retryable: false, detail: message }, { cause: error });
 }
 

@@ -87,10 +87,15 @@ export interface WorkflowDeps {
 }
 
 const SUBTASK_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-const subtasksSchema = z.array(
+/**
+ * What `decompose` must return, checked on every run: give it to a model-backed decomposer as its
+ * `output` so that the model is asked for exactly this shape.
+ */
+export const subtasksSchema = z.array(
   z.looseObject({
     id: z.string().regex(SUBTASK_ID, { message: "id is 1 to 64 letters, digits or . _ : -" }),
     kind: z.string().min(1, { message: "kind must not be empty" }),
+    input: z.unknown().optional(),
     dependsOn: z.array(z.string()).optional(),
   }),
   { message: "decompose must return an array of { id, kind, input?, dependsOn? }" },
