@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { ApprovalDecidedError, type SubAgentEvent, type SubAgentHandle } from "../src/index.ts";
+import { ApprovalDecidedError, defineModelAgent, type SubAgentEvent, type SubAgentHandle } from "../src/index.ts";
 import { runCli } from "./fixtures/cli.ts";
 import { alive, colonyPerFile, waitFor } from "./fixtures/helpers.ts";
 import { dangerRuns, guarded, modelRef } from "./fixtures/model-agents.ts";
@@ -87,6 +87,17 @@ describe("tool approvals", () => {
       assert.equal(await handle.result, "denied: ask again tomorrow");
     });
   }
+
+  it("pause a loop agent's step until approved; its answer lands on the board", T, async () => {
+    const loopGuarded = defineModelAgent({ ...guarded.options, name: "janitor", trigger: (view) => !view.has("report"), writes: "report" });
+    const running = env.colony.run({ name: "cleanup", board: "approvals-loop", agents: [loopGuarded], goal: (view) => view.has("report"), maxSteps: 3 });
+    const pending = await waitFor(async () => (await env.colony.approvals.list()).find((r) => r.agentName === "janitor"), 20_000, "the loop agent's request");
+    assert.deepEqual(pending.path, ["cleanup", "janitor"]);
+    await env.colony.approvals.approve(pending.id);
+    const result = await running;
+    assert.equal(result.stopReason, "goal");
+    assert.equal((await (await env.colony.board("approvals-loop")).get("report"))?.value, "done: deleted /tmp/x");
+  });
 
   it("leave a record that says so when the waiting process is killed", T, async () => {
     const owner = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/approval-owner.ts", import.meta.url)), join(env.dir, "colony.db")], { stdio: ["ignore", "pipe", "inherit"] });

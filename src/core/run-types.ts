@@ -40,6 +40,8 @@ export interface AgentContext {
   log(message: string): void;
   /** Starts a sub-agent on the run's board, under the agent's budget; it is terminated when the run ends. */
   spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  /** Pauses the agent (and its step) until a person approves or denies this tool call from any process. */
+  requestApproval(request: { tool: string; args: unknown }): Promise<{ approved: boolean; reason?: string }>;
 }
 
 export interface Agent {

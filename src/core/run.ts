@@ -37,6 +37,9 @@ export type Spawner = (
   scope: { ledger: Ledger; board: string },
 ) => Promise<SubAgentHandle<unknown>>;
 
+/** Waits for a person's decision on a loop agent's tool call; the runtime provides it (see `requestApproval`). */
+export type Approver = (request: { runId: string; run: string; agent: string; tool: string; args: unknown; signal: AbortSignal }) => Promise<{ approved: boolean; reason?: string }>;
+
 const SEED_AUTHOR = "seed";
 
 export function newRunId(): string {
@@ -49,6 +52,7 @@ export async function executeRun(
   runs: RunStore,
   hooks: RunHooks = {},
   spawner?: Spawner,
+  approver?: Approver,
 ): Promise<RunResult> {
   const def = checkRunDefinition(definition);
   const ledger = new Ledger(`run ${def.name ?? def.board}`, def.budget);
@@ -142,6 +146,10 @@ export async function executeRun(
             spawned.push(handle);
             return handle;
           }) as AgentContext["spawn"],
+          requestApproval: ({ tool, args }) => {
+            if (!approver) throw new ConfigError("this run cannot wait for approvals; run it through colony.run");
+            return approver({ runId: info.runId, run: info.name, agent: agent.name, tool, args, signal });
+          },
         });
       const limit = def.parallel ? def.concurrency : 1;
       fired.push(...(await mapBounded(eligible, limit, fire)));
@@ -187,6 +195,7 @@ interface FireScope {
   signal: AbortSignal;
   ledger: Ledger;
   spawn: AgentContext["spawn"];
+  requestApproval: AgentContext["requestApproval"];
 }
 
 async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: FireScope): Promise<FiredRecord> {
@@ -223,6 +232,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     usage: { add: (u) => addUsage(scope.ledger, usage, u), left: () => scope.ledger.remaining() },
     log: (message) => void logs.push(String(message)),
     spawn: scope.spawn,
+    requestApproval: scope.requestApproval,
   };
   const started = performance.now();
   let error: unknown;

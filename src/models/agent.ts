@@ -5,7 +5,7 @@
  * checked between steps and `terminate` aborts the call in flight; as a loop agent its trigger
  * decides when it fires, and it sees the board through a rendered view and its skills.
  */
-import type { ModelMessage, Tool, ToolSet } from "ai";
+import type { ModelMessage, Tool, ToolApprovalResponse, ToolSet } from "ai";
 import { z } from "zod";
 import type { BoardView } from "../core/board.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -397,13 +397,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
     current.messages.push(...result.messages);
     if (result.approvals.length > 0) {
-      // Paused, durably, until a person decides; the next step runs the approved calls and tells the model of the denied ones.
-      const responses = [];
-      for (const request of result.approvals) {
-        const decision = await ctx.requestApproval({ tool: tools.names.get(request.name) ?? request.name, args: request.args });
-        responses.push({ type: "tool-approval-response" as const, approvalId: request.approvalId, approved: decision.approved, ...(decision.reason !== undefined && { reason: decision.reason }) });
-      }
-      current.messages.push({ role: "tool", content: responses });
+      current.messages.push({ role: "tool", content: await decide(result, tools, ctx.requestApproval) });
       return { action: "continue" };
     }
     if (result.toolCalls.length > 0) return { action: "continue" };
@@ -459,7 +453,8 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
       conversation.messages.push(...result.messages);
       if (result.approvals.length > 0) {
-        throw new ConfigError(`${who}: tool ${result.approvals[0]!.name} needs a person's approval, which a loop agent cannot wait for; spawn the agent as a sub-agent (ctx.spawn) to use approvals`);
+        conversation.messages.push({ role: "tool", content: await decide(result, tools, ctx.requestApproval) });
+        continue;
       }
       if (result.toolCalls.length > 0) continue;
       const pending = untold(conversation);
@@ -503,6 +498,19 @@ function parseOrThrow(model: string, who: string): void {
     // Only the name's shape and provider are checked here: keys are looked up where the agent runs.
     if (error instanceof ConfigError && /unknown provider|name it as/.test(error.message)) throw new ConfigError(`${who}: ${error.message}`);
   }
+}
+
+/**
+ * Asks a person about each tool call of the step that needs approval (the agent is paused,
+ * durably, meanwhile); the next step runs the approved calls and tells the model of the denied ones.
+ */
+async function decide(result: StepResult, tools: Tools, ask: SubAgentContext["requestApproval"]): Promise<ToolApprovalResponse[]> {
+  const responses: ToolApprovalResponse[] = [];
+  for (const request of result.approvals) {
+    const decision = await ask({ tool: tools.names.get(request.name) ?? request.name, args: request.args });
+    responses.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decision.approved, ...(decision.reason !== undefined && { reason: decision.reason }) });
+  }
+  return responses;
 }
 
 /** Waits until one of the helpers has ended, or the agent is stopped. */

@@ -7,14 +7,14 @@ import { userInfo } from "node:os";
 import { sqliteBackend } from "../backends/sqlite/index.ts";
 import { checkAgentRetention } from "../core/agent-retention.ts";
 import { usageTree, type UsageNode } from "../core/agent-usage.ts";
-import { APPROVALS_BOARD, listApprovals, settleApproval, type ApprovalRecord, type ApprovalStatus } from "../core/approvals.ts";
+import { APPROVALS_BOARD, listApprovals, requestApproval, settleApproval, waitForDecision, type ApprovalRecord, type ApprovalStatus } from "../core/approvals.ts";
 import { Board } from "../core/board.ts";
 import { TaskBoard, checkRetention } from "../core/task-board.ts";
 import { DEFAULT_TASK_BOARD, type Retention } from "../core/tasks.ts";
 import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
-import { executeRun, type RunHooks, type Spawner } from "../core/run.ts";
+import { executeRun, type Approver, type RunHooks, type Spawner } from "../core/run.ts";
 import type { AgentRetention, RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
@@ -338,7 +338,18 @@ export function createColony(options: ColonyOptions = {}): Colony {
       const target = await board(definition?.board);
       const spawner = async (...[agent, input, spawnOptions, scope]: Parameters<Spawner>) =>
         (await agentRuntime()).spawn(agent, input, spawnOptions, scope);
-      return executeRun(definition, target, (await backend()).runs, hooks, spawner);
+      const approver: Approver = async ({ runId, run, agent, tool, args, signal }) => {
+        const approvals = await board(APPROVALS_BOARD);
+        const record = await requestApproval(approvals, { tool, args, agentId: `${runId}/${agent}`, agentName: agent, path: [run, agent], rootId: runId, owner: { pid: process.pid, host: HOST } });
+        try {
+          const decided = await waitForDecision(approvals, record.id, signal);
+          return { approved: decided.status === "approved", ...(decided.reason !== undefined && { reason: decided.reason }) };
+        } catch (error) {
+          if (signal.aborted) await settleApproval(approvals, record.id, "abandoned", "colony", "its run stopped").catch(() => {});
+          throw error;
+        }
+      };
+      return executeRun(definition, target, (await backend()).runs, hooks, spawner, approver);
     },
     runs: {
       async list(listOptions) {
