@@ -134,6 +134,26 @@ describe("model agents", () => {
     assert.equal(model.calls, 2);
   });
 
+  it("stop a tree mid-call when its wall-time budget runs out, aborting the request in flight", T, async () => {
+    const model = scriptedModel([{ text: "too slow" }], { latencyMs: 600_000 });
+    const slow = defineModelAgent({ name: "slow-child", model });
+    const parent = defineModelAgent({
+      name: "parent",
+      model: scriptedModel([{ toolCalls: [{ name: "start", args: {} }] }, { text: "never" }]),
+      skills: [
+        defineSkill({
+          name: "start",
+          description: "Start the slow helper and wait for it",
+          input: z.object({}),
+          execute: async (_args, ctx) => (await ctx.spawn(slow, "go")).result,
+        }),
+      ],
+    });
+    const handle = await env.colony.spawn(parent, "go", { budget: { wallMs: 500 } });
+    await assert.rejects(handle.result, (error: unknown) => error instanceof SubAgentError && error.reason === "budget");
+    await waitFor(() => model.doGenerateCalls[0]?.abortSignal?.aborted, 20_000, "the child's call to be aborted");
+  });
+
   it("hear a steering message between steps", T, async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
