@@ -222,6 +222,9 @@ describe("model agents", () => {
       const fired = result.steps.flatMap((s) => s.fired).find((f) => f.agent === "critic")!;
       assert.equal(fired.tokens, 55);
       assert.match(fired.logs?.[0] ?? "", /scripted:model turn 1: 50 in \/ 5 out/);
+      assert.deepEqual(fired.calls?.map((c) => [c.model, c.inputTokens, c.outputTokens]), [["scripted:model", 50, 5]]);
+      const [stored] = (await colony.runs.get(result.runId)).steps.flatMap((s) => s.fired).filter((f) => f.agent === "critic");
+      assert.equal(stored?.calls?.[0]?.turn, 1, "the run's stored step keeps the call");
       assert.match(JSON.stringify(model.doGenerateCalls[0]!.prompt), /draft \(version 1, by seed\): Ants are social\./);
     } finally {
       await colony.close();

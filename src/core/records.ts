@@ -9,6 +9,23 @@ export interface Usage {
 
 export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "budget" | "aborted" | "error";
 
+/** One model call, as events and records show it. */
+export interface ModelCallRecord {
+  agent: string;
+  model: string;
+  turn: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  /** USD; `null` when the model's price is unknown. */
+  costUsd: number | null;
+  ms: number;
+  retries: number;
+  finishReason: string;
+  toolCalls: { name: string; args: string; error?: string }[];
+}
+
 export interface FiredRecord {
   agent: string;
   /** Keys read through the context (view or board), in first-read order. */
@@ -24,6 +41,8 @@ export interface FiredRecord {
   /** Set when the agent was refused for crossing a budget; the run stops with `budget`. */
   overBudget?: boolean;
   logs?: string[];
+  /** The model calls the agent made in this fire (model-backed agents). */
+  calls?: ModelCallRecord[];
 }
 
 export interface StepRecord {

@@ -4,7 +4,7 @@
  */
 import type { BoardHandle, BoardView, Entry } from "./board.ts";
 import type { TagsInput } from "./json.ts";
-import type { Usage } from "./records.ts";
+import type { ModelCallRecord, Usage } from "./records.ts";
 import type { AgentRef, Budget, SpawnOptions, SubAgent, SubAgentHandle } from "./subagent-types.ts";
 
 /** What an agent may return: writes for the runtime to make on its behalf, and usage to count. */
@@ -40,6 +40,8 @@ export interface AgentContext {
   log(message: string): void;
   /** Starts a sub-agent on the run's board, under the agent's budget; it is terminated when the run ends. */
   spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
+  /** Notes a model call on the step's record (model-backed agents do). */
+  recordCall(call: ModelCallRecord): void;
   /** Pauses the agent (and its step) until a person approves or denies this tool call from any process. */
   requestApproval(request: { tool: string; args: unknown }): Promise<{ approved: boolean; reason?: string }>;
 }

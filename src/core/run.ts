@@ -13,9 +13,8 @@
 import type { Board, BoardView, Entry } from "./board.ts";
 import { ConfigError, VersionConflictError, describeError } from "./errors.ts";
 import type { TagsInput } from "./json.ts";
-import type { FiredRecord, RunInfo, RunResult, StepRecord, StopReason } from "./records.ts";
+import type { FiredRecord, ModelCallRecord, RunInfo, RunResult, StepRecord, StopReason, Usage } from "./records.ts";
 import type { Agent, AgentBoard, AgentContext, RunDefinition } from "./run-types.ts";
-import type { Usage } from "./records.ts";
 import { Ledger, checkBudget } from "./governance.ts";
 import { BudgetExceededError, isFinal, type AgentRef, type SpawnOptions, type SubAgent, type SubAgentHandle } from "./subagent-types.ts";
 import { checkRunDefinition } from "./run-definition.ts";
@@ -202,6 +201,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
   const read = new Set<string>();
   const written: string[] = [];
   const logs: string[] = [];
+  const calls: ModelCallRecord[] = [];
   const usage = { tokens: 0, costUsd: 0 };
   const author = agent.name;
   const agentBoard: AgentBoard = {
@@ -231,6 +231,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     signal: scope.signal,
     usage: { add: (u) => addUsage(scope.ledger, usage, u), left: () => scope.ledger.remaining() },
     log: (message) => void logs.push(String(message)),
+    recordCall: (call) => void calls.push(call),
     spawn: scope.spawn,
     requestApproval: scope.requestApproval,
   };
@@ -257,6 +258,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     if (error instanceof BudgetExceededError) record.overBudget = true;
   }
   if (logs.length > 0) record.logs = logs;
+  if (calls.length > 0) record.calls = calls;
   return record;
 }
 

@@ -449,7 +449,9 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       reserve(ctx.usage.left(), conversation.messages);
       conversation.steps++;
       const result = await step(conversation, ctx.signal, tools, (line) => ctx.log(line));
-      ctx.log(describeCall(record(conversation, result)));
+      const call = record(conversation, result);
+      ctx.log(describeCall(call));
+      ctx.recordCall(call);
       ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
       conversation.messages.push(...result.messages);
       if (result.approvals.length > 0) {

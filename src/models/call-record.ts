@@ -2,23 +2,9 @@
  * One model call as events, logs and the CLI show it. Kept apart from the model code so that
  * what prints it (the CLI) does not load the AI SDK.
  */
+import type { ModelCallRecord } from "../core/records.ts";
 
-/** One model call, as events and records show it. */
-export interface ModelCallRecord {
-  agent: string;
-  model: string;
-  turn: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-  /** USD; `null` when the model's price is unknown. */
-  costUsd: number | null;
-  ms: number;
-  retries: number;
-  finishReason: string;
-  toolCalls: { name: string; args: string; error?: string }[];
-}
+export type { ModelCallRecord };
 
 /** One line for a run's log: model, tokens, cost, tool calls. */
 export function describeCall(call: ModelCallRecord): string {
