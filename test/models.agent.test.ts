@@ -66,7 +66,7 @@ for (const isolation of ["inline", "thread", "process"] as const) {
       const shown = await runCli(["agents", "--tree", handle.id, "--db", join(env.dir, "colony.db")]);
       assert.equal(shown.code, 0, shown.stderr);
       assert.match(shown.stdout, new RegExp(`${handle.id} +planner .* ${tree.own.tokens} .* ${tree.total.tokens} `));
-      assert.match(shown.stdout, /\n\S+ +  scout +succeeded/);
+      assert.match(shown.stdout, /\n\S+ + {2}scout +succeeded/);
     });
   });
 }
