@@ -5,9 +5,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { startFakeOpenAIServer, type FakeReply, type FakeRequest } from "../src/testing/index.ts";
 import { runCliSync } from "./fixtures/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -17,6 +19,18 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), "colony-examples-"));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An example as the README shows it: imported from the package, not from this checkout. */
+function asPublished(file: string): string {
+  return readFileSync(join(ROOT, file), "utf8").replace('from "../src/index.ts"', 'from "colony"').replace('from "../src/testing/index.ts"', 'from "colony/testing"');
+}
+
+/** This process's environment, less the model an example would otherwise use: examples run offline. */
+function offline(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.COLONY_EXAMPLE_MODEL;
+  return env;
+}
 
 /** The README's code block that the comment `<!-- FILE: … -->` puts before it. */
 function readmeBlock(file: string): string {
@@ -33,21 +47,29 @@ describe("the README's examples", () => {
 
   test("every TypeScript block of the README is an example file, word for word but its import", () => {
     const files = shown();
-    assert.deepEqual(files, ["examples/review.ts", "examples/board.ts", "examples/essay-run.ts", "examples/summarize-agents.ts", "examples/spawn.ts", "examples/tasks.ts", "examples/workflow.ts"]);
+    assert.deepEqual(files, [
+      "examples/review.ts",
+      "examples/board.ts",
+      "examples/essay-run.ts",
+      "examples/summarize-agents.ts",
+      "examples/spawn.ts",
+      "examples/tasks.ts",
+      "examples/workflow.ts",
+      "examples/model-research.ts",
+      "examples/model-swarm.ts",
+    ]);
     assert.equal(readme().split("```ts\n").length - 1, files.length, "a ts block without its file");
-    for (const file of files) {
-      assert.equal(readmeBlock(file), readFileSync(join(ROOT, file), "utf8").replace('from "../src/index.ts"', 'from "colony"'), file);
-    }
+    for (const file of files) assert.equal(readmeBlock(file), asPublished(file), file);
   });
 
   test("each one that prints runs and prints what the README shows", () => {
     const text = readme();
     for (const [, file, output] of text.matchAll(/```text\n\$ node (examples\/[\w.-]+\.ts)\n([^`]*)```/g)) {
-      const run = spawnSync(process.execPath, [file!], { cwd: ROOT, encoding: "utf8" });
+      const run = spawnSync(process.execPath, [file!], { cwd: ROOT, encoding: "utf8", env: offline() });
       assert.equal(run.status, 0, `${file}: ${run.stderr}`);
       assert.equal(run.stdout, output, file);
     }
-    assert.equal([...text.matchAll(/\$ node examples\//g)].length, 4);
+    assert.equal([...text.matchAll(/\$ node examples\//g)].length, 6);
   });
 
   test("the run in essay-run.ts reaches its goal", () => {
@@ -57,10 +79,42 @@ describe("the README's examples", () => {
   });
 });
 
+describe("the model examples on the model COLONY_EXAMPLE_MODEL names", () => {
+  type Message = { role: string; content?: unknown };
+  const text = (message: Message | undefined) => (typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? ""));
+
+  /** Each agent of the two examples, told apart by its instructions, answered as a model would. */
+  function answer(request: FakeRequest): FakeReply {
+    const messages = request.messages as Message[];
+    const system = text(messages.find((m) => m.role === "system"));
+    const asked = text(messages.findLast((m) => m.role === "user"));
+    if (system.startsWith("Split the question")) return { text: JSON.stringify({ topics: ["trails", "nests"] }) };
+    if (system.startsWith("Answer in one sentence")) return { text: `found on ${/Topic: (\w+)\./.exec(asked)![1]}` };
+    if (system.startsWith("Answer the question")) return { text: `from ${["trails", "nests"].filter((t) => asked.includes(`found on ${t}`)).join(" and ")}` };
+    if (system.startsWith("Break the feature")) return { text: JSON.stringify({ steps: ["add the flag", "use it"] }) };
+    if (system.startsWith("Review the coders")) return { text: JSON.stringify({ approved: asked.includes("patched: use it"), comment: "read both" }) };
+    return { status: 400, body: { error: { message: `unknown agent: ${system.slice(0, 60)}`, type: "invalid_request_error" } } };
+  }
+
+  test("model-research.ts and model-swarm.ts run their agents on it, over HTTP", { timeout: 60_000 }, async () => {
+    const server = await startFakeOpenAIServer({ fallback: answer });
+    try {
+      const env = { ...offline(), COLONY_EXAMPLE_MODEL: "local:fake", COLONY_MODEL_BASE_URL: server.url };
+      const run = (file: string) => promisify(execFile)(process.execPath, [file], { cwd: ROOT, env, encoding: "utf8" });
+      const research = await run("examples/model-research.ts");
+      assert.equal(research.stdout, "plan: trails, nests\ntopic-1: found on trails\ntopic-2: found on nests\nanswer: from trails and nests\n");
+      const swarm = await run("examples/model-swarm.ts");
+      assert.equal(swarm.stdout, 'plan: add the flag; use it\ncode-1: "patched: add the flag"\ncode-2: "patched: use it"\nreview: {"approved":true,"comment":"read both"}\n');
+      assert.equal(server.requests.length, 4 + 2);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("examples/review.ts: researcher → critic → writer on tags with values", () => {
   test("is the README's first example, word for word but its import", () => {
-    const file = readFileSync(join(ROOT, "examples/review.ts"), "utf8");
-    assert.equal(readmeBlock("examples/review.ts"), file.replace('from "../src/index.ts"', 'from "colony"'));
+    assert.equal(readmeBlock("examples/review.ts"), asPublished("examples/review.ts"));
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     assert.ok(readme.indexOf("examples/review.ts:") < readme.indexOf("```ts"), "it is the first code in the README");
   });

@@ -43,7 +43,7 @@ const BUILT_IN: Record<string, ProviderEntry> = {
     needs: [],
     async resolve(model, env) {
       const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
-      return createOpenAICompatible({ name: "ollama", baseURL: env.OLLAMA_BASE_URL ?? "http://127.0.0.1:11434/v1" })(model);
+      return createOpenAICompatible({ name: "ollama", baseURL: env.OLLAMA_BASE_URL ?? "http://127.0.0.1:11434/v1", supportsStructuredOutputs: true })(model);
     },
   },
   local: {
@@ -53,6 +53,8 @@ const BUILT_IN: Record<string, ProviderEntry> = {
       return createOpenAICompatible({
         name: "local",
         baseURL: required(env, "COLONY_MODEL_BASE_URL"),
+        // Ollama, vLLM, llama.cpp's server and LM Studio take a JSON schema in response_format.
+        supportsStructuredOutputs: true,
         ...(env.COLONY_MODEL_API_KEY && { apiKey: env.COLONY_MODEL_API_KEY }),
       })(model);
     },

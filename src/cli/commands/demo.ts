@@ -6,32 +6,113 @@ import essay from "../../demo/essay.ts";
 import survey from "../../demo/survey.ts";
 import choose, { QUESTION } from "../../demo/workflow.ts";
 import type { RunResult } from "../../core/records.ts";
+import type { RunDefinition } from "../../core/run-types.ts";
+import { describeCall } from "../../models/call-record.ts";
+import { priceOf } from "../../models/prices.ts";
+import { checkModelName } from "../../models/registry.ts";
 import type { Colony } from "../../runtime/colony.ts";
+import type { WorkerEvent } from "../../runtime/tasks/worker.ts";
+import type { WorkflowDefinition } from "../../runtime/tasks/workflow.ts";
 import { UsageError, natsCredentialsEnv, printJson, selfCommand, storeArgs, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { linesOf, say } from "../format.ts";
-import { runAndReport } from "./run.ts";
+import { linesOf, runSummary, say, stepLines, workerEventLine } from "../format.ts";
+import { clearBoard, runAndReport } from "./run.ts";
 import { runWorkflowAndReport } from "./workflow.ts";
 
-type DemoFlags = StoreFlags & OutputFlags;
+interface DemoFlags extends StoreFlags, OutputFlags {
+  model?: string;
+}
 
 // Resolved beside this file, so that the installed package (.js) and a checkout (.ts) both work.
 const EXT = import.meta.url.endsWith(".ts") ? "ts" : "js";
 const CLI = fileURLToPath(new URL(`../main.${EXT}`, import.meta.url));
 const AGENTS = fileURLToPath(new URL(`../../demo/workflow-agents.${EXT}`, import.meta.url));
+const MODEL_AGENTS = fileURLToPath(new URL(`../../demo/model-workflow-agents.${EXT}`, import.meta.url));
 const WORKERS = 2;
 const ONLINE_TIMEOUT_MS = 30_000;
 
-async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
-  const results: RunResult[] = [];
-  for (const [title, definition] of [
+/** What the demo runs: deterministic agents, or (with --model) the same demos on a model. */
+interface Demos {
+  runs: [title: string, definition: RunDefinition][];
+  workflow: {
+    title: string;
+    definition: WorkflowDefinition;
+    input: unknown;
+    /** The module the worker processes load, and what their environment adds. */
+    agents: string;
+    env: Record<string, string>;
+    /** What ran at the same time, for the closing line. */
+    atOnce: string;
+  };
+  /** Whether the runs' agents show their log lines (their model calls) as they happen. */
+  live: boolean;
+  /** Says what the tokens and costs are, after the runs. */
+  footnote: string;
+}
+
+const OFFLINE: Demos = {
+  runs: [
     ["researcher → critic → writer, until the critic approves", essay],
     ["three researchers at once, then a synthesizer", survey],
-  ] as const) {
+  ],
+  workflow: {
+    title: "a question → three research subtasks and a comparison",
+    definition: choose as WorkflowDefinition,
+    input: QUESTION,
+    agents: AGENTS,
+    env: {},
+    atOnce: "the three research tasks ran at once",
+  },
+  live: false,
+  footnote: "Deterministic agents, no model: tokens are characters/4 of what each agent wrote.",
+};
+
+/** The demos on `model`, loaded only then, so that the offline demo loads no model provider. */
+async function onModel(model: string, flags: DemoFlags): Promise<Demos> {
+  const [{ modelEssay }, { modelWorkflow, MODEL_QUESTION }] = await Promise.all([import("../../demo/model-essay.ts"), import("../../demo/model-workflow.ts")]);
+  const show = (agent: string, line: string) => !flags.json && say(`  ${agent} · ${line}`);
+  return {
+    runs: [[`researcher → critic → writer on ${model}, until the critic approves`, modelEssay(model, show)]],
+    workflow: {
+      title: `a question → ${model} plans it → a research subtask per candidate on the workers, and a comparison`,
+      definition: modelWorkflow(model, (agent, call) => show(agent, describeCall(call))) as WorkflowDefinition,
+      input: MODEL_QUESTION,
+      agents: MODEL_AGENTS,
+      env: { COLONY_DEMO_MODEL: model },
+      atOnce: "the research tasks ran at once, each a model agent on a worker",
+    },
+    live: true,
+    footnote: `Agents on ${model}: tokens are what the provider reported for each call${priceOf(model) ? ", costs from its price per million tokens" : "; its price is unknown, so each call says \"cost unknown\" and the totals count it as $0"}.`,
+  };
+}
+
+/**
+ * Runs a definition from its seed like `colony run --fresh`, for agents whose log lines (their
+ * model calls) were shown as they happened: each step's lines leave them out, the run keeps them.
+ */
+async function runShown(colony: Colony, definition: RunDefinition, flags: DemoFlags): Promise<RunResult> {
+  await clearBoard(await colony.board(definition.board), "colony-cli");
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once("SIGINT", interrupt);
+  try {
+    const result = await colony.run({ ...definition, signal: controller.signal }, {
+      onStep: (step) => !flags.json && say(...stepLines({ ...step, fired: step.fired.map(({ logs: _shown, ...fired }) => fired) })),
+    });
+    if (!flags.json) say(runSummary((await colony.runs.get(result.runId)).run), `run ${result.runId} on board "${result.board}" (${colony.backend.kind}: ${colony.backend.location})`);
+    return result;
+  } finally {
+    process.off("SIGINT", interrupt);
+  }
+}
+
+async function runs(colony: Colony, flags: DemoFlags, demos: Demos): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  for (const [title, definition] of demos.runs) {
     if (!flags.json) say("", `== ${definition.name}: ${title} (board "${definition.board}")`);
-    results.push(await runAndReport(colony, definition, { ...flags, fresh: true }));
+    results.push(demos.live ? await runShown(colony, definition, flags) : await runAndReport(colony, definition, { ...flags, fresh: true }));
   }
   if (!flags.json) {
-    say("", "Deterministic agents, no model: tokens are characters/4 of what each agent wrote.");
+    say("", demos.footnote);
     if (!flags.memory) {
       say(
         `Saved to ${colony.backend.location}. Look around:`,
@@ -44,18 +125,35 @@ async function runs(colony: Colony, flags: DemoFlags): Promise<RunResult[]> {
   return results;
 }
 
+/** A worker's event as the demo shows it: without its time, and nothing for usage, which each model call's line tells. */
+function workerLine(line: string): string | undefined {
+  let event: WorkerEvent;
+  try {
+    event = JSON.parse(line) as WorkerEvent;
+  } catch {
+    return line;
+  }
+  if (event.type === "progress" && event.event.type === "usage") return undefined;
+  return workerEventLine(event).slice(13);
+}
+
 /** Starts the demo's worker processes on the same file and waits until the registry shows them online. */
-async function startWorkers(colony: Colony, flags: DemoFlags): Promise<ChildProcess[]> {
+async function startWorkers(colony: Colony, flags: DemoFlags, demos: Demos): Promise<ChildProcess[]> {
+  const { agents, env: demoEnv, definition } = demos.workflow;
   const workers: ChildProcess[] = [];
   for (let i = 1; i <= WORKERS; i++) {
-    const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", AGENTS, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000", "--tasks", choose.tasks!];
-    const env = { ...process.env, ...natsCredentialsEnv(flags) };
+    const args = [CLI, "worker", ...storeArgs(flags, colony.backend.location), "--agents", agents, "--concurrency", "2", "--id", `demo-${process.pid}-${i}`, "--lease-ms", "5000", "--tasks", definition.tasks!, "--json"];
+    const env = { ...process.env, ...natsCredentialsEnv(flags), ...demoEnv };
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
-    if (!flags.json) createInterface({ input: child.stdout! }).on("line", (line) => say(`  [worker ${i}] ${line.slice(13)}`));
-    else child.stdout!.resume();
+    if (!flags.json) {
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const shown = workerLine(line);
+        if (shown !== undefined) say(`  [worker ${i}] ${shown}`);
+      });
+    } else child.stdout!.resume();
     workers.push(child);
   }
-  const tasks = await colony.tasks(choose.tasks);
+  const tasks = await colony.tasks(definition.tasks);
   const deadline = Date.now() + ONLINE_TIMEOUT_MS;
   for (;;) {
     const online = (await tasks.workers()).filter((w) => w.status === "online" && w.id.startsWith(`demo-${process.pid}-`));
@@ -79,16 +177,17 @@ async function stopWorkers(workers: ChildProcess[]): Promise<void> {
   );
 }
 
-async function workflowDemo(colony: Colony, flags: DemoFlags) {
+async function workflowDemo(colony: Colony, flags: DemoFlags, demos: Demos) {
+  const { title, definition, input, atOnce } = demos.workflow;
   if (flags.memory) throw new UsageError("demo workflow runs worker processes that share the store: use the SQLite default or --db, not --memory");
-  if (!flags.json) say("", `== ${choose.name}: a question → three research subtasks and a comparison, on ${WORKERS} worker processes`);
-  const workers = await startWorkers(colony, flags);
+  if (!flags.json) say("", `== ${definition.name}: ${title}, on ${WORKERS} worker processes`);
+  const workers = await startWorkers(colony, flags, demos);
   try {
-    const outcome = await runWorkflowAndReport(colony, choose, QUESTION, flags);
+    const outcome = await runWorkflowAndReport(colony, definition, input, flags);
     if (flags.json) return outcome;
     say("", ...linesOf(String(outcome.result)), "");
     say(...outcome.tasks.map((task) => `  ${task.id.padEnd(40)} ${task.status.padEnd(9)} by ${task.owner ?? "-"}`));
-    say("", `${outcome.tasks.length} subtasks in ${outcome.ms} ms; the three research tasks ran at once. \`${selfCommand(`tasks --tasks ${choose.tasks}`, flags)}\` shows the board.`);
+    say("", `${outcome.tasks.length} subtasks in ${outcome.ms} ms; ${atOnce}. \`${selfCommand(`tasks --tasks ${definition.tasks}`, flags)}\` shows the board.`);
     return outcome;
   } finally {
     await stopWorkers(workers);
@@ -102,13 +201,17 @@ export function registerDemo(program: Command): void {
       .description("run the bundled examples: researcher → critic → writer; three researchers and a synthesizer; a workflow on two worker processes")
       .addArgument(new Argument("[which]", "which demo").choices(["runs", "workflow", "all"]).default("all")),
   )
+    .option("--model <name>", "run researcher → critic → writer and the workflow with agents on this model (openai:gpt-4.1-mini, anthropic:…, ollama:…, local:…); default: deterministic agents, no model")
     .option("--json", "print the results as JSON")
     .action(async (which: "runs" | "workflow" | "all", _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<DemoFlags>();
+      // Before anything runs: a bad name, an unknown provider or a missing key is a ConfigError naming what to set.
+      if (flags.model !== undefined) checkModelName(flags.model);
+      const demos = flags.model === undefined ? OFFLINE : await onModel(flags.model, flags);
       await withColony(flags, async (colony) => {
         const out: Record<string, unknown> = {};
-        if (which !== "workflow") out.runs = await runs(colony, flags);
-        if (which !== "runs") out.workflow = await workflowDemo(colony, flags);
+        if (which !== "workflow") out.runs = await runs(colony, flags, demos);
+        if (which !== "runs") out.workflow = await workflowDemo(colony, flags, demos);
         if (flags.json) printJson(which === "runs" ? out.runs : which === "workflow" ? out.workflow : out);
       });
     });
