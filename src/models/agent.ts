@@ -337,6 +337,21 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     if (text !== undefined) conversation.messages.push({ role: "user", content: text });
   }
 
+  /** What the agent's skills get: its own parts, spawning that keeps track of the helpers it starts, and its model. */
+  function skillContext(conversation: Conversation, own: Omit<SkillContext, "agents" | "model">): () => SkillContext {
+    const context: SkillContext = {
+      ...own,
+      spawn: async (agent, input, spawnOptions) => {
+        const handle = await own.spawn(agent, input, spawnOptions);
+        track(conversation, handle as SubAgentHandle);
+        return handle;
+      },
+      agents: children(conversation),
+      model: { spec: typeof options.model === "string" ? options.model : conversation.model.id },
+    };
+    return () => context;
+  }
+
   function untold(conversation: Conversation): SubAgentHandle[] {
     return [...conversation.children.values()].filter((c) => !c.told).map((c) => c.handle);
   }
@@ -370,20 +385,14 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     if (current.steps >= maxTurns) throw new ConfigError(`${who} did not answer within maxTurns (${maxTurns}) model steps`);
     reserve(ctx.usage.left(), current.messages);
     current.steps++;
-    const skillCtx = (): SkillContext => ({
+    const skillCtx = skillContext(current, {
       agent: { id: ctx.id, name: ctx.name },
       board: ctx.board,
       signal: ctx.signal,
-      spawn: async (agent, input, spawnOptions) => {
-        const handle = await ctx.spawn(agent, input, spawnOptions);
-        track(current, handle as SubAgentHandle);
-        return handle;
-      },
-      agents: children(current),
+      spawn: ctx.spawn,
       emit: (name, data) => ctx.emit(name, data),
       usage: ctx.usage,
       tasks: ctx.tasks,
-      model: { spec: typeof options.model === "string" ? options.model : current.model.id },
     });
     const tools = toolSet(
       current,
@@ -417,20 +426,14 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       get: (key) => ctx.board.get(key),
       keys: (prefix) => ctx.board.view().keys(prefix),
     };
-    const skillCtx = (): SkillContext => ({
+    const skillCtx = skillContext(conversation, {
       agent: { id: `${ctx.runId}/${ctx.agent}`, name: ctx.agent },
       board,
       signal: ctx.signal,
-      spawn: async (agent, input, spawnOptions) => {
-        const handle = await ctx.spawn(agent, input, spawnOptions);
-        track(conversation, handle as SubAgentHandle);
-        return handle;
-      },
-      agents: children(conversation),
+      spawn: ctx.spawn,
       emit: (name, data) => ctx.log(`${name} ${short(data)}`),
       usage: ctx.usage,
       tasks: undefined,
-      model: { spec: typeof options.model === "string" ? options.model : conversation.model.id },
     });
     const allowed = options.permissions?.tools;
     const tools = toolSet(conversation, (name) => allowed === undefined || allowed.includes(name), skillCtx, () => {});
