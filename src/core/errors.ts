@@ -198,3 +198,33 @@ export class ModelError extends ColonyError {
     this.retryable = details.retryable;
   }
 }
+
+/** Why a command-line agent (`defineCliAgent`) gave no result. */
+export type CliAgentFailure = "exit" | "timeout" | "spawn" | "output" | "aborted";
+
+/**
+ * The command did not give a result: it exited non-zero or was killed by a signal (`exit`), ran
+ * past `timeoutMs` (`timeout`), could not be started (`spawn`), printed what cannot be read or
+ * too much (`output`), or was stopped because the agent was (`aborted`).
+ */
+export class CliAgentError extends ColonyError {
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: CliAgentFailure;
+  /** The last ~2 KB of what the command wrote to stderr. */
+  readonly stderrTail: string;
+
+  constructor(
+    message: string,
+    fields: { command: string; exitCode: number | null; signal: string | null; reason: CliAgentFailure; stderrTail: string },
+    options?: { cause?: unknown },
+  ) {
+    super("CLI_AGENT", message, options);
+    this.command = fields.command;
+    this.exitCode = fields.exitCode;
+    this.signal = fields.signal;
+    this.reason = fields.reason;
+    this.stderrTail = fields.stderrTail;
+  }
+}

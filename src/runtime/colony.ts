@@ -21,6 +21,7 @@ import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentPruner } from "./agents/pruner.ts";
+import { checkPoolSizes, HostPool } from "./agents/pool.ts";
 import { AgentRuntime } from "./agents/runtime.ts";
 import { startSupervisor, type Supervisor, type SupervisorSpec } from "./agents/supervisor.ts";
 import { Bus } from "./bus.ts";
@@ -65,6 +66,16 @@ export interface ColonyOptions {
    * createColony({ retention: { maxAgeMs: 24 * 60 * 60 * 1000, boards: { audit: { maxFinished: 1_000_000 } }, agents: { maxEnded: 1000 } } });
    */
   retention?: Partial<Retention> & { boards?: Record<string, Partial<Retention>>; agents?: Partial<AgentRetention> };
+  /**
+   * Warm hosts kept ready for `thread` and `process` sub-agents, default none: a spawn into one
+   * skips starting a thread or process and loading the host code. Each runs one agent and is then
+   * disposed; the pool starts its replacement in the background. A spawn with another `env` than
+   * `DEFAULT_ENV`, or with `resourceLimits`, starts a host cold as without a pool.
+   *
+   * @example
+   * createColony({ pool: { thread: 4, process: 2 } });
+   */
+  pool?: { thread?: number; process?: number };
 }
 
 export interface Colony {
@@ -185,6 +196,8 @@ export interface Colony {
   elect(role: string, options?: ElectionOptions): Promise<Election>;
   /** Who holds `role`'s lease now (a leader that died shows until another takes over), or undefined. */
   leader(role: string): Promise<string | undefined>;
+  /** The warm hosts ready now (see `pool`): thread ids of the threads, pids of the processes. */
+  pool(): { thread: number[]; process: number[] };
   close(): Promise<void>;
 }
 
@@ -225,6 +238,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     retentionOf.set(name, checkRetention({ ...retentionDefault, ...partial }, `retention.boards.${name}`));
   }
   const agentRetention = checkAgentRetention(agentRetentionGiven);
+  const poolSizes = options.pool === undefined ? undefined : checkPoolSizes(options.pool);
   let opening: Promise<Backend> | undefined;
   let closed = false;
   const boards = new Map<string, Promise<Board>>();
@@ -237,6 +251,8 @@ export function createColony(options: ColonyOptions = {}): Colony {
   const agentPruner = (b: Backend): AgentPruner =>
     (pruner ??= new AgentPruner(b.agents, agentRetention, factory.embedded ? EMBEDDED_AGENT_PRUNE_MS : SWARM_AGENT_PRUNE_MS));
 
+  // Started now, so that hosts are warm by the first spawn; it opens nothing of the backend.
+  const hostPool = poolSizes && poolSizes.thread + poolSizes.process > 0 ? new HostPool(poolSizes) : undefined;
   let runtime: Promise<AgentRuntime> | undefined;
   const supervisors = new Set<Supervisor>();
   const agentRuntime = (): Promise<AgentRuntime> => {
@@ -248,7 +264,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       const ended = () => {
         if (factory.embedded || workers.size === 0) agentPruner(b).maybePrune();
       };
-      return new AgentRuntime({ agents: b.agents, board, tasks, beforeTurn: options.beforeTurn, ended });
+      return new AgentRuntime({ agents: b.agents, board, tasks, beforeTurn: options.beforeTurn, ended, pool: hostPool });
     });
     return runtime;
   };
@@ -431,6 +447,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     async leader(role) {
       return (await (await backend()).leases.get(role)).holder;
     },
+    pool: () => hostPool?.status() ?? { thread: [], process: [] },
     async close() {
       if (closed) return;
       await Promise.all([...elections].map((e) => e.stop()));
@@ -438,6 +455,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       await Promise.all([...supervisors].map((s) => s.stop()));
       await Promise.all([...workers].map((w) => w.stop()));
       if (runtime) await (await runtime).close();
+      await hostPool?.close();
       await pruner?.stop();
       closed = true;
       for (const opened of boards.values()) (await opened.catch(() => undefined))?.close();

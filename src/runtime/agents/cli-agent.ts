@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { ColonyError, ConfigError, describeError, quote } from "../../core/errors.ts";
+import { CliAgentError, ConfigError, describeError, quote, type CliAgentFailure } from "../../core/errors.ts";
 import { checkBudget } from "../../core/governance.ts";
 import { nameProblem } from "../../core/json.ts";
 import type { Budget, DeliveryPolicy, SubAgent, SubAgentContext } from "../../core/subagent-types.ts";
@@ -61,34 +61,8 @@ export interface CliAgentOptions {
   tools?: string[];
 }
 
-export type CliAgentFailure = "exit" | "timeout" | "spawn" | "output" | "aborted";
-
-/**
- * The command did not give a result: it exited non-zero or was killed by a signal (`exit`), ran
- * past `timeoutMs` (`timeout`), could not be started (`spawn`), printed what cannot be read or
- * too much (`output`), or was stopped because the agent was (`aborted`).
- */
-export class CliAgentError extends ColonyError {
-  readonly command: string;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly reason: CliAgentFailure;
-  /** The last ~2 KB of what the command wrote to stderr. */
-  readonly stderrTail: string;
-
-  constructor(
-    message: string,
-    fields: { command: string; exitCode: number | null; signal: string | null; reason: CliAgentFailure; stderrTail: string },
-    options?: { cause?: unknown },
-  ) {
-    super("CLI_AGENT", message, options);
-    this.command = fields.command;
-    this.exitCode = fields.exitCode;
-    this.signal = fields.signal;
-    this.reason = fields.reason;
-    this.stderrTail = fields.stderrTail;
-  }
-}
+// The error lives with the others, so that a host rebuilds it without loading this module.
+export { CliAgentError, type CliAgentFailure };
 
 export const DEFAULT_CLI_ENV: readonly string[] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
 const DEFAULT_GRACE_MS = 2000;

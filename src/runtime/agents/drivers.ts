@@ -2,10 +2,9 @@
  * How a host is started and stopped for each isolation. A driver only moves messages and
  * reports how its host ended; the runtime decides what that means.
  */
-import { fork } from "node:child_process";
-import { Worker } from "node:worker_threads";
 import type { Isolation, SubAgent } from "../../core/subagent-types.ts";
 import { runHost, type Channel } from "./host.ts";
+import { allowedEnv, launchProcess, launchThread, type HostPool } from "./pool.ts";
 import type { HostMessage, RuntimeMessage, StartMessage } from "./protocol.ts";
 
 export interface Driver {
@@ -27,21 +26,9 @@ export interface DriverOptions {
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** The names of the environment variables a thread or process child gets, with this process's values. */
   env: readonly string[];
+  /** Warm hosts, taken when this spawn's would be started the same way (see pool.ts). */
+  pool?: HostPool;
 }
-
-function allowedEnv(names: readonly string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of names) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-/** Runs the entry files as .ts from a checkout and as .js from the built package. */
-const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-const THREAD_ENTRY = new URL(`./thread-entry${ext}`, import.meta.url);
-const PROCESS_ENTRY = new URL(`./process-entry${ext}`, import.meta.url);
 
 export function startDriver(
   isolation: Isolation,
@@ -102,12 +89,8 @@ function inlineDriver(start: StartMessage, definition: SubAgent | undefined, eve
 }
 
 function threadDriver(start: StartMessage, events: DriverEvents, options: DriverOptions): Driver {
-  const worker = new Worker(THREAD_ENTRY, {
-    workerData: start,
-    // A copy of only the allowed variables: the thread's process.env is this object, not ours.
-    env: allowedEnv(options.env),
-    ...(options.resourceLimits && { resourceLimits: options.resourceLimits }),
-  });
+  const warm = options.pool?.takeThread(options.env, options.resourceLimits);
+  const worker = warm ?? launchThread(start, allowedEnv(options.env), options.resourceLimits);
   let ended = false;
   worker.on("message", (raw: unknown) => events.message(raw));
   worker.on("error", (error: Error & { code?: string }) => {
@@ -120,6 +103,8 @@ function threadDriver(start: StartMessage, events: DriverEvents, options: Driver
     ended = true;
     events.exit(`the thread exited with code ${code}`);
   });
+  // A cold thread has its start message as its workerData; a warm one waits for it.
+  if (warm) worker.postMessage(start);
   return {
     pid: undefined,
     send: (message) => worker.postMessage(message),
@@ -135,12 +120,7 @@ function threadDriver(start: StartMessage, events: DriverEvents, options: Driver
 }
 
 function processDriver(start: StartMessage, events: DriverEvents, options: DriverOptions): Driver {
-  const child = fork(PROCESS_ENTRY, [], {
-    env: allowedEnv(options.env),
-    execArgv: [],
-    serialization: "advanced",
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+  const child = options.pool?.takeProcess(options.env, options.resourceLimits) ?? launchProcess([], allowedEnv(options.env));
   let ended = false;
   child.on("message", (raw: unknown) => events.message(raw));
   child.on("error", (error) => {

@@ -21,7 +21,8 @@ import {
 } from "../../core/subagent-types.ts";
 import { SpawnedHandle } from "./handle.ts";
 import { resolveAgentRef } from "./module-ref.ts";
-import { fromWireError, runtimeMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import type { HostMessage, RequestOp, RuntimeMessage, StartMessage } from "./protocol.ts";
+import { fromWireError, readRuntimeMessage, toWireError } from "./wire.ts";
 
 /** A host's line to the runtime. */
 export interface Channel {
@@ -67,15 +68,10 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
   };
 
   channel.listen((raw) => {
-    let message: RuntimeMessage;
-    if (channel.trusted) message = raw as RuntimeMessage;
-    else {
-      const parsed = runtimeMessage.safeParse(raw);
-      if (!parsed.success) {
-        rejected++;
-        return;
-      }
-      message = parsed.data;
+    const message = channel.trusted ? (raw as RuntimeMessage) : readRuntimeMessage(raw);
+    if (!message) {
+      rejected++;
+      return;
     }
     switch (message.t) {
       case "res": {

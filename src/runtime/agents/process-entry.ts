@@ -1,7 +1,8 @@
 /** The child process side of a `process` sub-agent. */
 import { Worker } from "node:worker_threads";
 import { runHost } from "./host.ts";
-import { startMessage, type HostMessage } from "./protocol.ts";
+import type { HostMessage } from "./protocol.ts";
+import { POOLED, WARM, readStart } from "./wire.ts";
 
 // No orphans: when the parent goes (even by kill -9), the IPC channel closes and so do we.
 process.on("disconnect", () => process.exit(0));
@@ -18,10 +19,14 @@ const send = (message: HostMessage) => {
 };
 
 process.once("message", (raw: unknown) => {
-  const start = startMessage.safeParse(raw);
-  if (!start.success) {
-    console.error(`colony: a process agent got a malformed start message: ${start.error.issues[0]?.message}`);
+  let start;
+  try {
+    start = readStart(raw);
+  } catch (error) {
+    console.error(`colony: a process agent got a malformed start message: ${(error as Error).message}`);
     process.exit(2);
   }
-  void runHost({ trusted: false, send, listen: (listener) => process.on("message", listener) }, start.data);
+  void runHost({ trusted: false, send, listen: (listener) => process.on("message", listener) }, start);
 });
+// A warm process of the pool says so once it has loaded the host code; a cold one just waits.
+if (process.argv[2] === POOLED) process.send!(WARM);

@@ -2,12 +2,10 @@
  * The messages between the runtime (which owns every agent's record, budget and children) and a
  * host (where an agent's code runs: inline, in a worker thread or in a child process). Everything
  * that crosses a thread or process boundary is checked against these schemas; a message that
- * does not fit is counted and dropped, never acted on.
+ * does not fit is counted and dropped, never acted on. Hosts check what they receive with the
+ * zod-free equivalents in wire.ts, which also carries errors across.
  */
 import { z } from "zod";
-import { ClosedError, ConfigError, InvalidKeyError, InvalidValueError, ModelError, NotFoundError, VersionConflictError } from "../../core/errors.ts";
-import { BudgetExceededError, PermissionError, SubAgentError, TransitionError } from "../../core/subagent-types.ts";
-import { CliAgentError } from "./cli-agent.ts";
 
 export const wireError = z.object({
   name: z.string(),
@@ -81,38 +79,3 @@ export const startMessage = z.object({
   remaining: z.object({ tokens: z.number().optional(), costUsd: z.number().optional() }),
 });
 export type StartMessage = z.infer<typeof startMessage>;
-
-export function toWireError(error: unknown): WireError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
-  const { code, ...rest } = error as unknown as Record<string, unknown>;
-  const fields: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(rest)) {
-    if (value === null || ["string", "number", "boolean"].includes(typeof value)) fields[key] = value;
-  }
-  return { name: error.name, message: error.message, ...(typeof code === "string" && { code }), fields };
-}
-
-const TYPED: Record<string, new (...args: never[]) => Error> = {
-  VERSION_CONFLICT: VersionConflictError,
-  PERMISSION: PermissionError,
-  BUDGET_EXCEEDED: BudgetExceededError,
-  STALE_TRANSITION: TransitionError,
-  CONFIG: ConfigError,
-  INVALID_KEY: InvalidKeyError,
-  INVALID_VALUE: InvalidValueError,
-  VALUE_TOO_LARGE: InvalidValueError,
-  NOT_FOUND: NotFoundError,
-  MODEL: ModelError,
-  CLI_AGENT: CliAgentError,
-  CLOSED: ClosedError,
-};
-
-/** Rebuilds an error that crossed a boundary, as the same class where Colony knows the code. */
-export function fromWireError(wire: WireError): Error {
-  const Class = (wire.code && (TYPED[wire.code] ?? (wire.code.startsWith("SUBAGENT_") ? SubAgentError : undefined))) || Error;
-  const error = Object.create(Class.prototype) as Error;
-  Object.assign(error, wire.fields ?? {}, { message: wire.message, name: wire.name });
-  if (wire.code) Object.assign(error, { code: wire.code });
-  Object.defineProperty(error, "stack", { value: `${wire.name}: ${wire.message}\n    (raised in another agent's host)`, enumerable: false });
-  return error;
-}

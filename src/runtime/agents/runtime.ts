@@ -37,8 +37,10 @@ import {
 import { HOST } from "../processes.ts";
 import { resolveAgentRef } from "./module-ref.ts";
 import { startDriver, type Driver } from "./drivers.ts";
+import type { HostPool } from "./pool.ts";
 import { SpawnedHandle } from "./handle.ts";
-import { fromWireError, hostMessage, toWireError, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import { hostMessage, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import { fromWireError, toWireError } from "./wire.ts";
 import { timedId } from "../../core/ids.ts";
 
 const DEFAULT_GRACE_MS = 2000;
@@ -141,6 +143,8 @@ export interface RuntimeDeps {
   beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
   /** Called as each agent ends, once its registry writes are done: for retention (see AgentPruner). */
   ended?: () => void;
+  /** Warm thread and process hosts that spawns may take (see pool.ts). */
+  pool?: HostPool;
 }
 
 export interface SpawnScope {
@@ -338,7 +342,7 @@ export class AgentRuntime {
           message: (raw) => void this.#onMessage(node, raw),
           exit: (detail) => void this.#end(node, { ok: false, reason: "crash", error: detail }),
         },
-        { resourceLimits: options.resourceLimits, env: permissions.env ?? DEFAULT_ENV },
+        { resourceLimits: options.resourceLimits, env: permissions.env ?? DEFAULT_ENV, pool: this.#deps.pool },
       );
     } catch (error) {
       await this.#end(node, { ok: false, reason: "crash", error: `could not start: ${describeError(error)}` });
