@@ -187,6 +187,18 @@ describe("the pool and the spawn tree", () => {
 });
 
 describe("no pooled host outlives its owner", () => {
+  it("close() awaited in a process with nothing else to do settles (the hosts' ends are waited for)", T, async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/pool-close.ts", import.meta.url))], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
+    const [code] = (await once(child, "close")) as [number | null];
+    assert.equal(code, 0, err);
+    assert.equal(out.trim(), "closed");
+    assert.doesNotMatch(err, /unsettled top-level await/);
+  });
+
   it("close() stops every warm host: no pooled process is left", T, async () => {
     const colony = createColony({ backend: memoryBackend(), pool: { thread: 1, process: 2 } });
     const { process: pids } = await full(colony, { thread: 1, process: 2 });

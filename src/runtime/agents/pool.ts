@@ -217,6 +217,9 @@ export class HostPool {
 
 function stop(warm: Warm): Promise<void> {
   warm.release();
+  // Held again while it stops: an unref'd host's end does not keep this process alive, and a
+  // close() awaited with nothing else to do would leave its caller's await unsettled at exit.
+  warm.host.ref();
   if (warm.kind === "thread") return (warm.host as Worker).terminate().then(() => undefined);
   const child = warm.host as ChildProcess;
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
