@@ -10,6 +10,9 @@ export interface SubAgentResults {
     inlineSqlite: Result;
     thread: Comparison;
     process: Comparison;
+    /** Into a warm host of `createColony({ pool })`, the pool refilled between spawns. */
+    threadWarm: Result;
+    processWarm: Result;
     /** Spawns per round, rounds and untimed warm-up spawns, per isolation. */
     plan: Record<"thread" | "process", { n: number; rounds: number; warmup: number }>;
   };
@@ -340,7 +343,9 @@ spawn, its moves to running and to its end, and relays its events. Baselines (\`
 \`new Worker(file)\` whose script posts one message and exits, and \`child_process.fork(file)\`
 (the same \`execArgv\`, environment allow-list, \`serialization: "advanced"\` and stdio as ours)
 whose script sends one message and disconnects, both timed to that message; neither side waits
-for the exit.
+for the exit. The warm rows spawn into a host of \`createColony({ pool: { thread: 1, process: 1 } })\`
+started beforehand (the wait for the pool to refill between spawns is not timed); their ratio is
+to the same raw start.
 Thread: ${plan(spawn.plan.thread)}; process: ${plan(spawn.plan.process)}.
 
 | | spawns/s | µs/spawn | ratio |
@@ -351,6 +356,8 @@ Thread: ${plan(spawn.plan.thread)}; process: ${plan(spawn.plan.process)}.
 | raw \`new Worker\` | ${ops(spawn.thread.raw)} | ${usWhole(spawn.thread.raw)} | 1.00× |
 | process | ${ops(spawn.process.ours)} | ${usWhole(spawn.process.ours)} | ${spread(spawn.process)} |
 | raw \`fork\` | ${ops(spawn.process.raw)} | ${usWhole(spawn.process.raw)} | 1.00× |
+| thread, warm pool | ${ops(spawn.threadWarm)} | ${usWhole(spawn.threadWarm)} | ${(spawn.thread.raw.opsPerSec / spawn.threadWarm.opsPerSec).toFixed(2)}× |
+| process, warm pool | ${ops(spawn.processWarm)} | ${usWhole(spawn.processWarm)} | ${(spawn.process.raw.opsPerSec / spawn.processWarm.opsPerSec).toFixed(2)}× |
 
 **Warm message round trip**: a \`turn\`-based agent (\`pinger\` in \`bench/agents.ts\`) on
 memoryBackend whose every turn ends at a turn boundary — one request to the parent's runtime

@@ -55,6 +55,24 @@ function spawnTask(colony: Colony, isolation: Isolation): Task {
 
 const seconds = (task: Task) => (n: number) => time(task, n);
 
+/**
+ * `n` spawns of the no-op agent into a warm host, one after the other, each timed from spawn to
+ * result; between spawns (untimed) it waits for the pool to have a ready host again.
+ */
+function warmSpawnTask(colony: Colony, isolation: "thread" | "process") {
+  return async (n: number): Promise<number> => {
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      while (colony.pool()[isolation].length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const started = performance.now();
+      const handle = await colony.spawn(NOOP, null, { isolation });
+      await handle.result;
+      total += performance.now() - started;
+    }
+    return total / 1000;
+  };
+}
+
 /** The raw spawn: a worker or a process that posts one message and exits; timed to the message. */
 function rawSpawnTask(isolation: "thread" | "process"): Task {
   return async (n) => {
@@ -126,6 +144,7 @@ async function roundTrips(colony: Colony, isolation: Isolation, get: boolean): P
 export async function subAgentBench(dir: string): Promise<SubAgentResults> {
   const colony = createColony({ backend: memoryBackend() });
   const onSqlite = createColony({ backend: sqliteBackend({ path: join(dir, "agents.db") }) });
+  const pooled = createColony({ backend: memoryBackend(), pool: { thread: 1, process: 1 } });
   try {
     progress("sub-agents: spawn to result, inline…");
     const inline = (await compare({ memory: spawnTask(colony, "inline"), sqlite: spawnTask(onSqlite, "inline") }, { rounds: 15, targetMs: 100 }));
@@ -137,6 +156,10 @@ export async function subAgentBench(dir: string): Promise<SubAgentResults> {
     progress("sub-agents: spawn to result, process vs fork…");
     const proc = await interleave({ ours: seconds(spawnTask(colony, "process")), raw: seconds(rawSpawnTask("process")) }, SPAWN_PLAN.process);
     progress(`  ours ${(1000 / proc.ours.opsPerSec).toFixed(1)} ms, raw ${(1000 / proc.raw.opsPerSec).toFixed(1)} ms`);
+
+    progress("sub-agents: spawn to result into a warm host (pool), thread and process…");
+    const warm = await interleave({ thread: warmSpawnTask(pooled, "thread"), process: warmSpawnTask(pooled, "process") }, SPAWN_PLAN.process);
+    progress(`  thread ${(1000 / warm.thread.opsPerSec).toFixed(1)} ms, process ${(1000 / warm.process.opsPerSec).toFixed(1)} ms`);
 
     await (await colony.board("bench")).write("k", { small: true }, { author: "bench" });
     const rtt = {} as SubAgentResults["roundTrip"];
@@ -157,6 +180,8 @@ export async function subAgentBench(dir: string): Promise<SubAgentResults> {
         inlineSqlite: inline.sqlite,
         thread: comparison(thread.ours, thread.raw),
         process: comparison(proc.ours, proc.raw),
+        threadWarm: warm.thread,
+        processWarm: warm.process,
         plan: SPAWN_PLAN,
       },
       roundTrip: rtt,
@@ -164,5 +189,6 @@ export async function subAgentBench(dir: string): Promise<SubAgentResults> {
   } finally {
     await colony.close();
     await onSqlite.close();
+    await pooled.close();
   }
 }
