@@ -6,7 +6,7 @@ export { memoryBackend } from "./backends/memory/index.ts";
 export { natsBackend, NatsConnectError, type NatsBackendOptions } from "./backends/nats/index.ts";
 export { sqliteBackend, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";
 export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
-export { defineModelAgent, renderBoard, type ModelAgent, type ModelAgentOptions, type ModelInput } from "./models/agent.ts";
+export { defineModelAgent, renderBoard, type ModelAgent, type ModelAgentOptions, type ModelInput, type PlainTool } from "./models/agent.ts";
 export { describeCall, type ModelCallRecord } from "./models/call-record.ts";
 export { BUILT_IN_SKILLS, defineSkill, type Skill, type SkillBoard, type SkillContext } from "./models/skills.ts";
 export { registerModelProvider, type ModelSpec } from "./models/registry.ts";

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { tool } from "ai";
 import { z } from "zod";
 import { ConfigError, createColony, defineModelAgent, defineSkill, memoryBackend, SubAgentError, subtasksSchema, type ModelCallRecord, type SubAgentEvent } from "../src/index.ts";
 import { progressText } from "../src/cli/format.ts";
@@ -185,6 +186,25 @@ describe("model agents", () => {
     await handle.terminate();
     await assert.rejects(handle.result, (error: unknown) => error instanceof SubAgentError && error.reason === "terminated");
     assert.equal(model.doGenerateCalls[0]!.abortSignal?.aborted, true);
+  });
+
+  it("take a plain function with a zod schema as a tool, and an AI SDK tool, unchanged", T, async () => {
+    const model = scriptedModel([], {
+      fallback: (call, options) => {
+        const text = JSON.stringify(options.prompt);
+        if (call === 0) return { toolCalls: [{ name: "add", args: { a: 2, b: 3 } }, { name: "upper", args: { text: "ant" } }] };
+        return { text: `${/"value":5/.test(text) ? "5" : "?"} ${text.includes("ANT") ? "ANT" : "?"}` };
+      },
+    });
+    const agent = defineModelAgent({
+      name: "plain",
+      model,
+      tools: {
+        add: { description: "Add two numbers", input: z.object({ a: z.number(), b: z.number() }), execute: ({ a, b }: { a: number; b: number }) => a + b },
+        upper: tool({ description: "Upper-case", inputSchema: z.object({ text: z.string() }), execute: async ({ text }) => text.toUpperCase() }),
+      },
+    });
+    assert.equal(await (await env.colony.spawn(agent, "go")).result, "5 ANT");
   });
 
   it("offer the model only the tools its permissions allow", T, async () => {

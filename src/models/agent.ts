@@ -5,7 +5,7 @@
  * checked between steps and `terminate` aborts the call in flight; as a loop agent its trigger
  * decides when it fires, and it sees the board through a rendered view and its skills.
  */
-import type { ModelMessage, Tool, ToolApprovalResponse, ToolSet } from "ai";
+import { tool, type ModelMessage, type Tool, type ToolApprovalResponse, type ToolSet } from "ai";
 import { z } from "zod";
 import type { BoardView } from "../core/board.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -37,7 +37,7 @@ export interface ModelAgentOptions<R = string> {
   model: ModelSpec;
   instructions?: string;
   /** AI SDK tools (`tool({ description, inputSchema, execute })`), by the name the model calls them. */
-  tools?: Record<string, Tool>;
+  tools?: Record<string, Tool | PlainTool>;
   /** MCP servers whose tools it gets, named `server.tool`: local (`{ command, args }`, stdio) or remote (`{ url }`). */
   mcp?: Record<string, McpServer>;
   /** Built-in skills by name (`"board.read"`, `"board.write"`, `"agents.spawn"`, …) and `defineSkill` skills. */
@@ -141,6 +141,22 @@ function inboxText(messages: InboxMessage[]): string | undefined {
   return lines.length > 0 ? lines.join("\n") : undefined;
 }
 
+/**
+ * A tool as a plain function and the zod schema of its arguments, with no context (the form of
+ * skills written for single-agent frameworks); it is given to the model as an AI SDK tool.
+ */
+export interface PlainTool {
+  description?: string;
+  input: z.ZodType;
+  execute: (args: never) => unknown;
+}
+
+function asTool(given: Tool | PlainTool): Tool {
+  if (!("input" in given) || !(given.input instanceof z.ZodType)) return given as Tool;
+  const { description, input, execute } = given;
+  return tool({ ...(description !== undefined && { description }), inputSchema: input as z.ZodType<unknown>, execute: async (args: unknown) => execute(args as never) }) as Tool;
+}
+
 /** The tools a call offers, the approval rule per tool, and each wire name's permission name. */
 interface Tools {
   tools: ToolSet | undefined;
@@ -217,7 +233,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       if (given === true) approval[wireName(name)] = "user-approval";
       else if (typeof given === "function") approval[wireName(name)] = (args) => (given(args) ? "user-approval" : undefined);
     };
-    for (const [name, base] of Object.entries(options.tools ?? {})) add(name, base);
+    for (const [name, base] of Object.entries(options.tools ?? {})) add(name, asTool(base));
     for (const [name, base] of conversation.mcp?.tools ?? []) add(name, base);
     for (const skill of skills) {
       add(skill.name, skillTool(skill, skillCtx));
