@@ -175,6 +175,11 @@ interface Conversation {
   waiting: boolean;
   /** Its MCP servers' tools, open for this run of the agent. */
   mcp: McpConnection | undefined;
+  /** The tool set of its calls, built at its first turn. */
+  tools?: Tools;
+  /** Characters of the first `counted` messages, for the estimate of a call: each message is measured once. */
+  chars: number;
+  counted: number;
 }
 
 /**
@@ -244,9 +249,11 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   }
 
   /** Refuses a call whose estimated tokens would not fit what is left of the budget. */
-  function reserve(left: { tokens?: number; costUsd?: number }, messages: ModelMessage[]): void {
+  function reserve(left: { tokens?: number; costUsd?: number }, conversation: Conversation): void {
     if (left.tokens === undefined) return;
-    const estimate = Math.ceil(((options.instructions?.length ?? 0) + JSON.stringify(messages).length) / 4) + (options.maxOutputTokens ?? DEFAULT_OUTPUT_ESTIMATE);
+    for (let i = conversation.counted; i < conversation.messages.length; i++) conversation.chars += JSON.stringify(conversation.messages[i]).length;
+    conversation.counted = conversation.messages.length;
+    const estimate = Math.ceil(((options.instructions?.length ?? 0) + conversation.chars) / 4) + (options.maxOutputTokens ?? DEFAULT_OUTPUT_ESTIMATE);
     if (estimate > left.tokens) throw new BudgetExceededError("tokens", left.tokens, estimate, `${options.name}'s remaining budget (a call is estimated at ${estimate} tokens)`);
   }
 
@@ -302,7 +309,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       await mcp!.close();
       throw new ConfigError(`${who}: its MCP tool ${clash} has the name of one of its own tools`);
     }
-    return { model, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false, mcp };
+    return { model, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false, mcp, chars: 0, counted: 0 };
   }
 
   /** The answer of a step that made no tool calls. */
@@ -399,23 +406,24 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     }
     await absorb(current, ctx.drain());
     if (current.steps >= maxTurns) throw new ConfigError(`${who} did not answer within maxTurns (${maxTurns}) model steps`);
-    reserve(ctx.usage.left(), current.messages);
+    reserve(ctx.usage.left(), current);
     current.steps++;
-    const skillCtx = skillContext(current, {
-      agent: { id: ctx.id, name: ctx.name },
-      board: ctx.board,
-      signal: ctx.signal,
-      spawn: ctx.spawn,
-      emit: (name, data) => ctx.emit(name, data),
-      usage: ctx.usage,
-      tasks: ctx.tasks,
-    });
-    const tools = toolSet(
+    // Built once per run of the agent: its permissions and context do not change between turns.
+    current.tools ??= toolSet(
       current,
       (name) => ctx.permissions.tools === undefined || ctx.permissions.tools.includes(name),
-      skillCtx,
+      skillContext(current, {
+        agent: { id: ctx.id, name: ctx.name },
+        board: ctx.board,
+        signal: ctx.signal,
+        spawn: ctx.spawn,
+        emit: (name, data) => ctx.emit(name, data),
+        usage: ctx.usage,
+        tasks: ctx.tasks,
+      }),
       (name) => ctx.useTool(name),
     );
+    const tools = current.tools;
     const result = await step(current, ctx.signal, tools, (line) => ctx.log(line));
     const call = record(current, result);
     ctx.emit("model.call", call);
@@ -465,7 +473,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       if (conversation.steps >= maxTurns) throw new ConfigError(`${who} did not answer within maxTurns (${maxTurns}) model steps`);
       ctx.signal.throwIfAborted();
       await absorb(conversation, []);
-      reserve(ctx.usage.left(), conversation.messages);
+      reserve(ctx.usage.left(), conversation);
       conversation.steps++;
       const result = await step(conversation, ctx.signal, tools, (line) => ctx.log(line));
       const call = record(conversation, result);
