@@ -7,14 +7,16 @@
  * request/reply, and the same two end-to-end row sets; then one NATS worker process against one
  * BullMQ worker process on the machine's Redis (skipped if Redis is not there); last, a fresh
  * client opening a task board that has seen 100,000 tasks against one that has seen 100, under
- * the same retention, on SQLite and on NATS. Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
+ * the same retention, on SQLite and on NATS; and after it, model agents (a scripted mock model) against
+ * the AI SDK's own `generateText`: a 10-step tool loop per isolation, and 100 model sub-agents
+ * fanned out from one parent against raw worker and process starts. Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
  * also prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
  * `--only SECTION[,SECTION]` runs some sections and prints their part of the report on stdout
  * (JSON with `--json`) instead of writing BENCHMARKS.md: board, loop, subagents, claimers,
  * workers (no-op tasks on SQLite), workers-io (20 ms tasks on SQLite), nats (CAS writes, dispatch
  * and no-op workers on NATS), nats-io (20 ms tasks on NATS), bullmq, history (opening a board
- * that has seen 100,000 tasks, on SQLite and NATS); groups: `tasks` = claimers,
+ * that has seen 100,000 tasks, on SQLite and NATS), models (model agents against `generateText`); groups: `tasks` = claimers,
  * workers and workers-io; `io` = workers-io and nats-io.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,7 @@ import { AUTHOR, casWriter, KEYS } from "./cas.ts";
 import { calibrate, compare, comparison, median, progress, time, type Result, type Task } from "./measure.ts";
 import { RawBoard } from "./raw-sqlite.ts";
 import { natsBench } from "./nats.ts";
+import { modelsBench, renderModels, type ModelResults } from "./models.ts";
 import { machine, render, type Results } from "./report.ts";
 import { subAgentBench } from "./spawn.ts";
 import { taskBoardBench, workersBench } from "./tasks.ts";
@@ -53,7 +56,7 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq", "history"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq", "history", "models"] as const;
 type Section = (typeof SECTIONS)[number];
 const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers", "workers-io"], io: ["workers-io", "nats-io"] };
 
@@ -157,7 +160,8 @@ async function main(): Promise<void> {
   const env = machine(args);
   progress(`${env.cpu} ×${env.cores}, node ${env.node}; temp files in ${dir}`);
   try {
-    const results: Results = {
+    // The models section renders its own part (bench/models.ts), after report.ts's sections.
+    const results: Results & { models?: ModelResults } = {
       ...env,
       ...(run("board") && (await boardBench(dir))),
       loop: run("loop") ? await loopBench(dir) : undefined,
@@ -169,16 +173,18 @@ async function main(): Promise<void> {
       // After nats: its ratio is to the NATS one-process row of this same run.
       bullmq: run("bullmq") ? await bullmqBench() : undefined,
       history: run("history") ? await historyBench(dir) : undefined,
+      models: run("models") ? await modelsBench() : undefined,
       seconds: 0,
     };
     results.seconds = (performance.now() - started) / 1000;
+    const text = results.models ? `${render(results)}\n${renderModels(results.models)}` : render(results);
     if (sections === undefined) {
       const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");
-      writeFileSync(out, render(results));
+      writeFileSync(out, text);
       progress(`wrote ${out} in ${results.seconds.toFixed(1)} s`);
     } else {
       progress(`done in ${results.seconds.toFixed(1)} s; BENCHMARKS.md left as it was (--only)`);
-      if (!json) process.stdout.write(render(results));
+      if (!json) process.stdout.write(text);
     }
     if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   } finally {
