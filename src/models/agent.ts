@@ -25,7 +25,7 @@ import { describeCall, type ModelCallRecord } from "./call-record.ts";
 import { runStep, type StepResult } from "./call.ts";
 import { checkMcpServers, connectMcp, type McpConnection, type McpServer } from "./mcp.ts";
 import { checkPrices, priceOf, type PriceTable } from "./prices.ts";
-import { checkModelName, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
+import { modelNameProblem, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
 import { builtInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
 
 /** A model agent's input: a prompt, or a prompt with earlier messages; anything else is shown to the model as JSON. */
@@ -198,8 +198,9 @@ interface Conversation {
 export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): ModelAgent<R> {
   const who = `model agent ${JSON.stringify(options.name)}`;
   if (typeof options.name !== "string" || options.name.length === 0) throw new ConfigError("defineModelAgent: give it a name");
-  if (typeof options.model === "string") parseOrThrow(options.model, who);
-  else if (typeof options.model !== "object" || options.model === null) throw new ConfigError(`${who}: model is a name like "openai:gpt-4.1-mini" or a language model object`);
+  const problem = typeof options.model === "string" ? modelNameProblem(options.model) : undefined;
+  if (problem !== undefined) throw new ConfigError(`${who}: model ${JSON.stringify(options.model)}: ${problem}`);
+  if (typeof options.model !== "string" && (typeof options.model !== "object" || options.model === null)) throw new ConfigError(`${who}: model is a name like "openai:gpt-4.1-mini" or a language model object`);
   const maxTurns = options.maxTurns ?? DEFAULT_MAX_TURNS;
   if (!Number.isInteger(maxTurns) || maxTurns < 1) throw new ConfigError(`${who}: maxTurns is a whole number >= 1, got ${String(options.maxTurns)}`);
   const prices = checkPrices(options.prices, who);
@@ -518,15 +519,6 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     ...(options.maxFires !== undefined && { maxFires: options.maxFires }),
     ...(options.priority !== undefined && { priority: options.priority }),
   };
-}
-
-function parseOrThrow(model: string, who: string): void {
-  try {
-    checkModelName(model, {});
-  } catch (error) {
-    // Only the name's shape and provider are checked here: keys are looked up where the agent runs.
-    if (error instanceof ConfigError && /unknown provider|name it as/.test(error.message)) throw new ConfigError(`${who}: ${error.message}`);
-  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * agent, and failed with a typed `ModelError`. Usage comes back as the provider reported it.
  */
 import { APICallError, generateText, Output, type ModelMessage, type ToolApprovalConfiguration, type ToolSet } from "ai";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { z } from "zod";
 import { ModelError } from "../core/errors.ts";
 import { costOf, priceOf, type PriceTable, type TokenUsage } from "./prices.ts";
@@ -79,21 +80,6 @@ export function retryAfterMs(headers: Record<string, string> | undefined, now = 
   return Number.isNaN(date) ? undefined : Math.min(Math.max(0, date - now), MAX_WAIT_MS);
 }
 
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function toModelError(error: unknown, request: StepRequest, timedOut: boolean, retries: number): ModelError {
   const { provider, name } = request.model;
   const base = { provider, model: name, retries };
@@ -150,7 +136,8 @@ export async function runStep(request: StepRequest): Promise<StepResult> {
       const asked = APICallError.isInstance(error) ? retryAfterMs(error.responseHeaders) : undefined;
       const waitMs = asked ?? Math.min(MAX_WAIT_MS, 500 * 2 ** attempt * (0.75 + Math.random() / 2));
       request.onRetry?.({ attempt: attempt + 1, waitMs, error: failure });
-      await wait(waitMs, request.signal);
+      // Stopped while waiting: the agent's own reason, as for a stop during a call.
+      await sleep(waitMs, undefined, { signal: request.signal }).catch(() => Promise.reject(request.signal.reason));
     }
   }
 }

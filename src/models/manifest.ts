@@ -33,7 +33,7 @@ import { defineModelAgent } from "./agent.ts";
 import { AGENT_KINDS, cliAgentSchema, codeAgentSchema, conditionOf, issueText, manifestSchema, modelAgentSchema } from "./manifest-schema.ts";
 import { ManifestError, readManifestSource, type ManifestPath, type ManifestSource } from "./manifest-source.ts";
 import type { PriceTable } from "./prices.ts";
-import { checkModelName } from "./registry.ts";
+import { modelNameProblem } from "./registry.ts";
 import { BUILT_IN_SKILLS, isSkill, type Skill } from "./skills.ts";
 
 export { ManifestError };
@@ -135,13 +135,8 @@ function toZod(scope: Scope, schema: Record<string, unknown>, path: ManifestPath
 
 /** Only the name's shape and provider, as `defineModelAgent` does: keys are checked where the agent runs. */
 function checkModel(scope: Scope, model: string, path: ManifestPath): void {
-  try {
-    checkModelName(model, {});
-  } catch (error) {
-    if (!(error instanceof ConfigError) || !/unknown provider|name it as/.test(error.message)) return;
-    const problem = [`model "${model}": `, `model ${JSON.stringify(model)}: `].reduce((text, prefix) => (text.startsWith(prefix) ? text.slice(prefix.length) : text), error.message);
-    scope.source.fail(path, problem, error);
-  }
+  const problem = modelNameProblem(model);
+  if (problem !== undefined) scope.source.fail(path, problem);
 }
 
 function buildModelAgent(scope: Scope, entry: unknown, path: ManifestPath): ManifestAgent {

@@ -75,28 +75,33 @@ export function registerModelProvider(name: string, resolve: (model: string) => 
   custom.set(name, resolve);
 }
 
-/** Splits `provider:model`; throws `ConfigError` saying what a model name looks like. */
-export function parseModelName(name: string): { provider: string; model: string } {
+const SHAPE = 'name it as provider:model, e.g. "openai:gpt-4.1-mini", "anthropic:claude-sonnet-4-5", "ollama:llama3.2" or "local:<model>"';
+
+/**
+ * What is wrong with a model name's shape or provider, or undefined: checked where an agent is
+ * defined (keys are looked up where it runs, with `checkModelName`).
+ */
+export function modelNameProblem(name: unknown): string | undefined {
+  if (typeof name !== "string") return SHAPE;
   const at = name.indexOf(":");
-  if (typeof name !== "string" || at <= 0 || at === name.length - 1) {
-    throw new ConfigError(`model ${JSON.stringify(name)}: name it as provider:model, e.g. "openai:gpt-4.1-mini", "anthropic:claude-sonnet-4-5", "ollama:llama3.2" or "local:<model>"`);
-  }
-  return { provider: name.slice(0, at), model: name.slice(at + 1) };
+  if (at <= 0 || at === name.length - 1) return SHAPE;
+  const provider = name.slice(0, at);
+  if (custom.has(provider) || BUILT_IN[provider]) return undefined;
+  const known = [...Object.keys(BUILT_IN), ...custom.keys()].join(", ");
+  return `unknown provider "${provider}" (known: ${known}; add one with registerModelProvider)`;
 }
 
 /**
- * Checks that a model name can be resolved here (known provider, its variables set) without
- * loading the provider or calling anything; throws `ConfigError` naming what to set.
+ * Checks that a model name can be resolved here (its shape, a known provider, the provider's
+ * variables set) without loading the provider or calling anything; throws `ConfigError` naming
+ * what to set.
  */
 export function checkModelName(name: string, env: Env = process.env): { provider: string; model: string } {
-  const parsed = parseModelName(name);
-  if (custom.has(parsed.provider)) return parsed;
-  const entry = BUILT_IN[parsed.provider];
-  if (!entry) {
-    const known = [...Object.keys(BUILT_IN), ...custom.keys()].join(", ");
-    throw new ConfigError(`model "${name}": unknown provider "${parsed.provider}" (known: ${known}; add one with registerModelProvider)`);
-  }
-  for (const { name: variable, what } of entry.needs) {
+  const problem = modelNameProblem(name);
+  if (problem !== undefined) throw new ConfigError(`model ${JSON.stringify(name)}: ${problem}`);
+  const at = name.indexOf(":");
+  const parsed = { provider: name.slice(0, at), model: name.slice(at + 1) };
+  for (const { name: variable, what } of BUILT_IN[parsed.provider]?.needs ?? []) {
     if (!env[variable]) throw new ConfigError(`model "${name}": set ${variable} to ${what}`);
   }
   return parsed;

@@ -3,6 +3,7 @@
  * a structured answer or an HTTP failure), after an optional latency that the call's abort signal
  * cuts short. Built on the AI SDK's own mock model, so it goes through the real `generateText`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { APICallError } from "@ai-sdk/provider";
 import type { LanguageModelV4CallOptions, LanguageModelV4GenerateResult } from "@ai-sdk/provider";
 import { MockLanguageModelV4 } from "ai/test";
@@ -28,22 +29,6 @@ export interface ScriptedModelOptions {
 export interface ScriptedModel extends MockLanguageModelV4 {
   /** How many calls it has answered (failures included). */
   readonly calls: number;
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function answer(reply: ScriptedReply, call: number, prompt: unknown): LanguageModelV4GenerateResult {
@@ -94,7 +79,7 @@ export function scriptedModel(script: readonly ScriptedReply[], options: Scripte
     modelId: options.modelId ?? "model",
     doGenerate: async (callOptions) => {
       const call = calls++;
-      await pause(options.latencyMs ?? 0, callOptions.abortSignal);
+      if (options.latencyMs) await sleep(options.latencyMs, undefined, { signal: callOptions.abortSignal });
       const fallback = options.fallback ?? script[script.length - 1];
       const reply = script[call] ?? (typeof fallback === "function" ? fallback(call, callOptions) : fallback);
       if (!reply) throw new Error("scriptedModel: the script is empty");
