@@ -10,17 +10,20 @@
  * process's values at the time of the spawn) and no `resourceLimits`; any other starts cold.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { getCompileCacheDir } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import { ConfigError } from "../../core/errors.ts";
 import { DEFAULT_ENV, type Isolation } from "../../core/subagent-types.ts";
-import { POOLED, WARM } from "./wire.ts";
+import { OWN_COMPILE_CACHE, POOLED, WARM } from "./wire.ts";
 
 type HostKind = Exclude<Isolation, "inline">;
 const KINDS: readonly HostKind[] = ["thread", "process"];
 
 /** Runs the entry files as .ts from a checkout and as .js from the built package. */
 const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-const THREAD_ENTRY = new URL(`./thread-entry${ext}`, import.meta.url);
+const THREAD_ENTRY = new URL(`./thread-boot${ext}`, import.meta.url);
 const PROCESS_ENTRY = new URL(`./process-entry${ext}`, import.meta.url);
 /** The longest a pool waits before trying again after warm hosts failed to start. */
 const MAX_RETRY_MS = 30_000;
@@ -41,9 +44,23 @@ export function launchThread(workerData: unknown, env: Record<string, string>, r
   return new Worker(THREAD_ENTRY, { workerData, env, ...(resourceLimits && { resourceLimits }) });
 }
 
-/** A child process running the host; it waits for its start message on the IPC channel. */
+/**
+ * A child process running the host; it waits for its start message on the IPC channel. It gets
+ * Node's compile cache, so the host code is stripped of its types and compiled once per machine,
+ * not once per process (a thread turns it on in thread-boot.ts): through NODE_COMPILE_CACHE, which
+ * the host takes out of its environment again (`OWN_COMPILE_CACHE`), so the agent sees exactly
+ * the environment it was given. Not where this process has the cache turned off, and in the
+ * directory the agent's own environment names, if it names one.
+ */
 export function launchProcess(args: string[], env: Record<string, string>): ChildProcess {
-  return fork(PROCESS_ENTRY, args, { env, execArgv: [], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const cache = !process.env.NODE_DISABLE_COMPILE_CACHE && env.NODE_COMPILE_CACHE === undefined;
+  const dir = getCompileCacheDir() ?? process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), "node-compile-cache");
+  return fork(PROCESS_ENTRY, cache ? [...args, OWN_COMPILE_CACHE] : args, {
+    env: cache ? { ...env, NODE_COMPILE_CACHE: dir } : env,
+    execArgv: [],
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 }
 
 export interface PoolSizes {

@@ -2,7 +2,10 @@
 import { Worker } from "node:worker_threads";
 import { runHost } from "./host.ts";
 import type { HostMessage } from "./protocol.ts";
-import { POOLED, WARM, readStart } from "./wire.ts";
+import { OWN_COMPILE_CACHE, POOLED, WARM, readStart } from "./wire.ts";
+
+// The compile cache was turned on for the host's start (see launchProcess); the agent's environment is what it was given.
+if (process.argv.includes(OWN_COMPILE_CACHE)) delete process.env.NODE_COMPILE_CACHE;
 
 // No orphans: when the parent goes (even by kill -9), the IPC channel closes and so do we.
 process.on("disconnect", () => process.exit(0));

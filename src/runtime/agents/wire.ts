@@ -13,6 +13,8 @@ import type { RuntimeMessage, StartMessage, WireError } from "./protocol.ts";
 export const POOLED = "--pooled";
 /** What a pooled host sends once it has loaded the host code and waits for its start message. */
 export const WARM = "colony:warm";
+/** A process host's argument: NODE_COMPILE_CACHE in its environment was set by its launcher, not given to the agent. */
+export const OWN_COMPILE_CACHE = "--own-compile-cache";
 
 export function toWireError(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error) };
