@@ -9,13 +9,15 @@
  * Each scripted model notes the wall-clock time (`now()`, comparable across threads and
  * processes) at the start of its first call and puts it in its final text reply, so that the
  * parent can time an agent from its first model call to its end, leaving out its start.
+ *
+ * The fanned-out agent (one text reply, no tools) is here; the tool loop's agents are in
+ * bench/model-loop-agents.ts, which imports zod for their tool's schema: a host that loads this
+ * file alone loads no zod (zod loads all its locales, some 40 to 60 ms of a cold host's start).
  */
 import { fileURLToPath } from "node:url";
-import { tool } from "ai";
-import { z } from "zod";
 import { defineModelAgent } from "../src/models/agent.ts";
 import { registerModelProvider } from "../src/models/registry.ts";
-import { scriptedModel, type ScriptedModel } from "../src/testing/scripted-model.ts";
+import type { ScriptedModel } from "../src/testing/scripted-model.ts";
 
 export const MODEL_AGENTS = fileURLToPath(import.meta.url);
 
@@ -36,17 +38,13 @@ export interface Stamp {
   calls: number;
 }
 
-export const addOne = tool({
-  description: "Adds one to n.",
-  inputSchema: z.object({ n: z.number() }),
-  execute: ({ n }) => n + 1,
-});
-
 /**
  * A fresh scripted model answering after `latencyMs`: `steps - 1` replies calling `add_one`,
  * then a text reply, the JSON of its `Stamp`. With `steps` 1, a single text reply.
  */
-export function stampedModel(latencyMs: number, steps: number): ScriptedModel {
+export async function stampedModel(latencyMs: number, steps: number): Promise<ScriptedModel> {
+  // Loaded when a model is made, where it is called: a thread or process agent's host does not load the SDK.
+  const { scriptedModel } = await import("../src/testing/scripted-model.ts");
   let first: number | undefined;
   const model = scriptedModel([], {
     provider: "bench",
@@ -69,13 +67,5 @@ registerModelProvider("bench", (name) => {
   return stampedModel(Number(match[2]), match[1] === "loop" ? LOOP_STEPS : 1);
 });
 
-function loopAgent(latencyMs: number) {
-  return defineModelAgent({ name: `loop-${latencyMs}`, model: `bench:loop-${latencyMs}`, instructions: INSTRUCTIONS, tools: { add_one: addOne }, maxTurns: LOOP_STEPS });
-}
-
-/** The tool loop, the model answering after 5 ms. */
-export const loop5 = loopAgent(5);
-/** The tool loop, the model answering at once. */
-export const loop0 = loopAgent(0);
 /** One text reply after 50 ms: the fan-out's agent. */
 export const once50 = defineModelAgent({ name: "once-50", model: "bench:once-50", instructions: INSTRUCTIONS });

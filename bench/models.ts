@@ -18,10 +18,12 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
-import { generateText, isStepCount } from "ai";
+import { generateText, isStepCount, tool } from "ai";
+import type { z } from "zod";
 import { createColony, memoryBackend, type AgentRef, type Colony, type Isolation, type SubAgent } from "../src/index.ts";
 import { median, progress } from "./measure.ts";
-import { addOne, INSTRUCTIONS, LOOP_STEPS, MODEL_AGENTS, now, PROMPT, stampedModel, type Stamp } from "./model-agents.ts";
+import { INSTRUCTIONS, LOOP_STEPS, MODEL_AGENTS, now, PROMPT, stampedModel, type Stamp } from "./model-agents.ts";
+import { addOne, MODEL_LOOP_AGENTS } from "./model-loop-agents.ts";
 
 const RAW_CHILD = new URL("./raw-child.ts", import.meta.url);
 /** What a process child gets from ours (the runtime's allow-list); the raw fork gets the same. */
@@ -136,11 +138,11 @@ function stampOf(text: unknown, calls: number): Stamp {
 
 /** One `generateText` doing the whole tool loop; ms from the first model call to its return. */
 async function baselineLoop(latencyMs: number): Promise<number> {
-  const model = stampedModel(latencyMs, LOOP_STEPS);
+  const model = await stampedModel(latencyMs, LOOP_STEPS);
   const result = await generateText({
     model,
     instructions: INSTRUCTIONS,
-    tools: { add_one: addOne },
+    tools: { add_one: tool({ description: addOne.description!, inputSchema: addOne.input as z.ZodType<{ n: number }>, execute: addOne.execute as (args: { n: number }) => number }) },
     messages: [{ role: "user", content: PROMPT }],
     stopWhen: isStepCount(LOOP_STEPS),
   });
@@ -152,7 +154,7 @@ async function baselineLoop(latencyMs: number): Promise<number> {
 /** The loop agent spawned and awaited; ms from the first model call to its result, and from the spawn to that call. */
 async function colonyLoop(colony: Colony, isolation: Isolation, latencyMs: number): Promise<{ spanMs: number; startMs: number }> {
   const started = now();
-  const handle = await colony.spawn<string>(ref(`loop${latencyMs}`), PROMPT, { isolation });
+  const handle = await colony.spawn<string>({ module: MODEL_LOOP_AGENTS, export: `loop${latencyMs}` }, PROMPT, { isolation });
   const text = await handle.result;
   const end = now();
   const stamp = stampOf(text, LOOP_STEPS);

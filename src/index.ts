@@ -8,7 +8,8 @@ export { sqliteBackend, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./bac
 export { defineRun, defineAgent, defineSubAgent } from "./core/define.ts";
 export { defineModelAgent, renderBoard, type ModelAgent, type ModelAgentOptions, type ModelInput, type PlainTool } from "./models/agent.ts";
 export { describeCall, type ModelCallRecord } from "./models/call-record.ts";
-export { BUILT_IN_SKILLS, defineSkill, type Skill, type SkillBoard, type SkillContext } from "./models/skills.ts";
+export { BUILT_IN_SKILLS } from "./models/built-in-skills.ts";
+export { defineSkill, type Skill, type SkillBoard, type SkillContext } from "./models/skills.ts";
 export { registerModelProvider, type ModelSpec } from "./models/registry.ts";
 export { loadManifest, manifestAgentRef, type Manifest } from "./models/manifest.ts";
 export { ManifestError } from "./models/manifest.ts";

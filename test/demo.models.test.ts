@@ -123,7 +123,7 @@ describe("colony demo --model", () => {
     try {
       const result = await runCli(["demo", "workflow", "--model", "local:fake", "--db", db], { cwd: dir, env: envWith({ COLONY_MODEL_BASE_URL: planner.url }) });
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, /^colony: sub-agent choose-language\.decompose \([^)]*\) failed: sub-agent decomposer \([^)]*\) failed: model local:fake failed: .*did not match schema/m);
+      assert.match(result.stderr, /^colony: sub-agent choose-language\.decompose \([^)]*\) failed: sub-agent decomposer \([^)]*\) failed: model local:fake failed: the answer does not fit the output schema: candidates/m);
       assert.equal(planner.requests.length, 1);
       const tasks = await runCli(["tasks", "--tasks", "demo", "--db", db, "--json"], { cwd: dir });
       assert.deepEqual(JSON.parse(tasks.stdout), []);

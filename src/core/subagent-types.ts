@@ -6,6 +6,7 @@ import type { Entry } from "./board.ts";
 import { ColonyError } from "./errors.ts";
 import type { TagsInput } from "./json.ts";
 import type { SubmitRequest, Task } from "./tasks.ts";
+import type { ModelStepRequest, ModelStepResult } from "./model-steps.ts";
 import type { AgentState, FailureReason, Isolation, Usage } from "./records.ts";
 
 export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
@@ -182,6 +183,12 @@ export interface SubAgentContext<I = unknown> {
     /** Resolves once the task is final (succeeded, dead or cancelled); gives up when the agent is stopped. */
     wait(id: string, options?: { board?: string }): Promise<Task>;
   };
+  /**
+   * In a thread or process: the process that owns the agent calls models for it, so the agent's
+   * host loads no model SDK and holds no provider key (model agents use it; see src/models/serve.ts).
+   * `unavailable` when that process does not know the model's provider. Absent inline.
+   */
+  readonly models?: { step(request: ModelStepRequest): Promise<ModelStepResult | { unavailable: string }> };
 }
 
 /** Any sub-agent, whatever its input and result types: what the runtime carries around. */

@@ -5,10 +5,11 @@
  * checked between steps and `terminate` aborts the call in flight; as a loop agent its trigger
  * decides when it fires, and it sees the board through a rendered view and its skills.
  */
-import { tool, type ModelMessage, type Tool, type ToolApprovalResponse, type ToolSet } from "ai";
-import { z } from "zod";
+import type { ModelMessage, Tool } from "ai";
+import type { z } from "zod";
 import type { BoardView } from "../core/board.ts";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, ModelError } from "../core/errors.ts";
+import type { ModelStepRequest, ModelStepResult, ToolSpec } from "../core/model-steps.ts";
 import { checkBudget } from "../core/governance.ts";
 import type { AgentContext, AgentResult } from "../core/run-types.ts";
 import {
@@ -22,11 +23,11 @@ import {
   type TurnResult,
 } from "../core/subagent-types.ts";
 import { describeCall, type ModelCallRecord } from "./call-record.ts";
-import { runStep, type StepResult } from "./call.ts";
 import { checkMcpServers, connectMcp, type McpConnection, type McpServer } from "./mcp.ts";
-import { checkPrices, priceOf, type PriceTable } from "./prices.ts";
+import { checkPrices, costOf, priceOf, type PriceTable } from "./prices.ts";
 import { modelNameProblem, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
-import { builtInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
+import { checkBuiltInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
+import { isStandardSchema, runnableTool, runToolCalls, schemaOf, type RunnableTool, type ToolOutcome } from "./tool-calls.ts";
 
 /** A model agent's input: a prompt, or a prompt with earlier messages; anything else is shown to the model as JSON. */
 export type ModelInput = string | { prompt: string; messages?: ModelMessage[] } | unknown;
@@ -89,11 +90,22 @@ const DEFAULT_OUTPUT_ESTIMATE = 1024;
 const SHOWN_ARGS = 120;
 const SHOWN_VALUE = 2000;
 
-/** A non-object output schema is asked for wrapped in `{ result }` (providers want an object) and unwrapped. */
-function outputPlan(schema: z.ZodType | undefined): { ask: z.ZodType; unwrap: (value: unknown) => unknown } | undefined {
+/** What the final answer is asked to fit (an object: providers want one) and how it is checked and unwrapped. */
+interface OutputPlan {
+  json: Record<string, unknown>;
+  take(value: unknown): Promise<{ ok: true; value: unknown } | { ok: false; error: string }>;
+}
+
+/** A non-object output schema is asked for wrapped in `{ result }` and unwrapped. */
+async function outputPlan(schema: z.ZodType | undefined, who: string): Promise<OutputPlan | undefined> {
   if (!schema) return undefined;
-  if (schema instanceof z.ZodObject) return { ask: schema, unwrap: (value) => value };
-  return { ask: z.object({ result: schema }), unwrap: (value) => (value as { result: unknown }).result };
+  const { json, check } = await schemaOf(schema, `${who}: its output`);
+  if (json.type === "object") return { json, take: check };
+  const { $schema, ...inner } = json;
+  return {
+    json: { ...($schema !== undefined && { $schema }), type: "object", properties: { result: inner }, required: ["result"] },
+    take: (value) => check(typeof value === "object" && value !== null ? (value as { result?: unknown }).result : undefined),
+  };
 }
 
 /** The prompt a structured input turns into. */
@@ -152,21 +164,24 @@ export interface PlainTool {
 }
 
 function asTool(given: Tool | PlainTool): Tool {
-  if (!("input" in given) || !(given.input instanceof z.ZodType)) return given as Tool;
+  if (!("input" in given) || !isStandardSchema(given.input)) return given as Tool;
   const { description, input, execute } = given;
-  return tool({ ...(description !== undefined && { description }), inputSchema: input as z.ZodType<unknown>, execute: async (args: unknown) => execute(args as never) }) as Tool;
+  return { ...(description !== undefined && { description }), inputSchema: input, execute: async (args: unknown) => execute(args as never) } as Tool;
 }
 
-/** The tools a call offers, the approval rule per tool, and each wire name's permission name. */
+/** The tools a call offers (by the name the model calls them) and their schemas as the model sees them. */
 interface Tools {
-  tools: ToolSet | undefined;
-  approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)>;
-  names: Map<string, string>;
+  byWire: Map<string, RunnableTool>;
+  specs: Record<string, ToolSpec> | undefined;
 }
 
 /** What stays between the turns of one run of a model agent. */
 interface Conversation {
-  model: ResolvedModel;
+  /** The model, resolved where this agent calls it itself (inline, or a provider its owner does not know). */
+  model: ResolvedModel | undefined;
+  /** The owning process's model steps (thread and process agents), until it says it cannot. */
+  remote: SubAgentContext["models"];
+  output: OutputPlan | undefined;
   messages: ModelMessage[];
   steps: number;
   /** Children started through its skills, and whether their end has been told to the model. */
@@ -205,48 +220,39 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   if (!Number.isInteger(maxTurns) || maxTurns < 1) throw new ConfigError(`${who}: maxTurns is a whole number >= 1, got ${String(options.maxTurns)}`);
   const prices = checkPrices(options.prices, who);
   const budget = checkBudget(options.budget, who);
-  const skills = (options.skills ?? []).map((skill) => (typeof skill === "string" ? builtInSkill(skill, who) : skill));
-  for (const skill of skills) if (!isSkill(skill)) throw new ConfigError(`${who}: skills are built-in names or defineSkill(...) skills`);
-  const names = [...Object.keys(options.tools ?? {}), ...skills.map((s) => s.name)];
+  const skills = options.skills ?? [];
+  for (const skill of skills) {
+    if (typeof skill === "string") checkBuiltInSkill(skill, who);
+    else if (!isSkill(skill)) throw new ConfigError(`${who}: skills are built-in names or defineSkill(...) skills`);
+  }
+  const names = [...Object.keys(options.tools ?? {}), ...skills.map((s) => (typeof s === "string" ? s : s.name))];
   const duplicate = names.find((name, i) => names.indexOf(name) !== i || names.findIndex((other) => wireName(other) === wireName(name)) !== i);
   if (duplicate !== undefined) throw new ConfigError(`${who}: two tools are named ${JSON.stringify(duplicate)}`);
   const unknownRule = Object.keys(options.needsApproval ?? {}).find((name) => !names.includes(name));
   if (unknownRule !== undefined) throw new ConfigError(`${who}: needsApproval names "${unknownRule}", which is none of its tools (${names.join(", ") || "it has none"})`);
-  const output = outputPlan(options.output);
   const mcpServers = checkMcpServers(options.mcp, who);
   const conversations = new WeakMap<object, Conversation>();
 
-  /** The tool set the model gets: only what the agent may use; each call checked and told as an event. */
-  function toolSet(conversation: Conversation, allowed: (name: string) => boolean, skillCtx: () => SkillContext, useTool: (name: string) => void): Tools {
-    const tools: ToolSet = {};
-    const names = new Map<string, string>();
-    const approval: Record<string, "user-approval" | ((args: unknown) => "user-approval" | undefined)> = {};
-    const add = (name: string, base: Tool): void => {
+  /** The tools the model gets: only what the agent may use, each with its approval rule. */
+  async function toolSet(conversation: Conversation, allowed: (name: string) => boolean, skillCtx: () => SkillContext): Promise<Tools> {
+    const byWire = new Map<string, RunnableTool>();
+    const add = async (name: string, base: Tool, skillRule?: boolean | ((args: unknown) => boolean)): Promise<void> => {
       if (!allowed(name)) return;
-      names.set(wireName(name), name);
-      const execute = base.execute;
-      tools[wireName(name)] = {
-        ...base,
-        ...(execute && {
-          execute: (args: unknown, callOptions: Parameters<NonNullable<Tool["execute"]>>[1]) => {
-            useTool(name);
-            return execute(args, callOptions);
-          },
-        }),
-      } as Tool;
+      const runnable = await runnableTool(name, base, who);
+      const given = options.needsApproval?.[name] ?? skillRule;
+      if (given === true) runnable.needsApproval = () => true;
+      else if (typeof given === "function") runnable.needsApproval = (args) => given(args);
+      byWire.set(wireName(name), runnable);
     };
-    const rule = (name: string, given: boolean | ((args: unknown) => boolean) | undefined): void => {
-      if (given === true) approval[wireName(name)] = "user-approval";
-      else if (typeof given === "function") approval[wireName(name)] = (args) => (given(args) ? "user-approval" : undefined);
-    };
-    for (const [name, base] of Object.entries(options.tools ?? {})) add(name, asTool(base));
-    for (const [name, base] of conversation.mcp?.tools ?? []) add(name, base);
-    for (const skill of skills) {
-      add(skill.name, skillTool(skill, skillCtx));
-      rule(skill.name, skill.needsApproval);
+    for (const [name, base] of Object.entries(options.tools ?? {})) await add(name, asTool(base));
+    for (const [name, base] of conversation.mcp?.tools ?? []) await add(name, base);
+    // The built-in ones load here, where an agent has one (they bring zod).
+    const builtIn = skills.some((skill) => typeof skill === "string") ? (await import("./built-in-skills.ts")).BUILT_IN_SKILLS : {};
+    for (const given of skills) {
+      const skill = typeof given === "string" ? builtIn[given]! : given;
+      await add(skill.name, skillTool(skill, skillCtx), skill.needsApproval);
     }
-    for (const [name, given] of Object.entries(options.needsApproval ?? {})) if (names.has(wireName(name))) rule(name, given);
-    return { tools: Object.keys(tools).length > 0 ? tools : undefined, approval, names };
+    return { byWire, specs: byWire.size > 0 ? Object.fromEntries([...byWire].map(([wire, tool]) => [wire, tool.spec])) : undefined };
   }
 
   /** Refuses a call whose estimated tokens would not fit what is left of the budget. */
@@ -258,65 +264,100 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     if (estimate > left.tokens) throw new BudgetExceededError("tokens", left.tokens, estimate, `${options.name}'s remaining budget (a call is estimated at ${estimate} tokens)`);
   }
 
-  async function step(conversation: Conversation, signal: AbortSignal, tools: Tools, onRetry: (text: string) => void): Promise<StepResult> {
-    return runStep({
-      model: conversation.model,
+  /** One model step: made by the owning process where it can (thread and process agents), else here. */
+  async function step(conversation: Conversation, signal: AbortSignal, tools: Tools, log: (text: string) => void): Promise<ModelStepResult> {
+    const request: Omit<ModelStepRequest, "model"> = {
       ...(options.instructions !== undefined && { instructions: options.instructions }),
       messages: conversation.messages,
-      ...(tools.tools && { tools: tools.tools }),
-      ...(Object.keys(tools.approval).length > 0 && { toolApproval: tools.approval as never }),
-      ...(output && { output: output.ask }),
+      ...(tools.specs && { tools: tools.specs }),
+      ...(conversation.output && { output: conversation.output.json }),
       ...(options.temperature !== undefined && { temperature: options.temperature }),
       ...(options.maxOutputTokens !== undefined && { maxOutputTokens: options.maxOutputTokens }),
       ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
       ...(options.maxRetries !== undefined && { maxRetries: options.maxRetries }),
-      prices,
-      signal,
-      onRetry: ({ attempt, waitMs, error }) => onRetry(`retry ${attempt} in ${Math.round(waitMs)} ms: ${error.message}`),
-    });
+    };
+    if (conversation.remote && typeof options.model === "string") {
+      const answer = await conversation.remote.step({ ...request, model: options.model });
+      if (!("unavailable" in answer)) return answer;
+      conversation.remote = undefined;
+      log(`${options.model} is called by this agent itself: the process that owns it cannot (${answer.unavailable})`);
+    }
+    const { runStep } = await import("./call.ts");
+    conversation.model ??= await resolveModel(options.model);
+    return runStep({ ...request, model: conversation.model, signal, onRetry: ({ attempt, waitMs, error }) => log(`retry ${attempt} in ${Math.round(waitMs)} ms: ${error.message}`) });
   }
 
-  function record(conversation: Conversation, result: StepResult): ModelCallRecord {
+  function record(conversation: Conversation, result: ModelStepResult, outcomes: ReadonlyMap<string, ToolOutcome>): ModelCallRecord {
     return {
       agent: options.name,
-      model: conversation.model.id,
+      model: result.modelId,
       turn: conversation.steps,
       inputTokens: result.usage.input,
       outputTokens: result.usage.output,
       cachedTokens: result.usage.cachedInput,
       reasoningTokens: result.usage.reasoning,
-      costUsd: result.costUsd ?? null,
+      costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? null,
       ms: Math.round(result.ms * 100) / 100,
       retries: result.retries,
       finishReason: result.finishReason,
-      toolCalls: result.toolCalls.map((call) => ({
-        name: call.name,
-        args: short(call.args),
-        ...(call.outcome && !call.outcome.ok && { error: call.outcome.error }),
-      })),
+      toolCalls: result.toolCalls.map((call) => {
+        const outcome = outcomes.get(call.id);
+        const error = outcome && !outcome.ok ? ("denied" in outcome ? `denied${outcome.denied === undefined ? "" : `: ${outcome.denied}`}` : outcome.error) : undefined;
+        return { name: call.name, args: short(call.args), ...(error !== undefined && { error }) };
+      }),
     };
   }
 
-  async function open(input: unknown, signal: AbortSignal, left: { costUsd?: number }): Promise<Conversation> {
-    const model = await resolveModel(options.model);
-    if (left.costUsd !== undefined && priceOf(model.id, prices) === undefined) {
-      throw new ConfigError(`${who}: a budget in dollars holds over it, but the price of ${model.id} is unknown; give it in prices: { "${model.id}": { input, output } } (USD per million tokens)`);
+  async function open(input: unknown, signal: AbortSignal, left: { costUsd?: number }, remote: SubAgentContext["models"]): Promise<Conversation> {
+    // Called by the owning process, a named model is resolved there; here only a model object or where nobody else can.
+    const model = remote && typeof options.model === "string" ? undefined : await resolveModel(options.model);
+    const id = model?.id ?? (options.model as string);
+    if (left.costUsd !== undefined && priceOf(id, prices) === undefined) {
+      throw new ConfigError(`${who}: a budget in dollars holds over it, but the price of ${id} is unknown; give it in prices: { "${id}": { input, output } } (USD per million tokens)`);
     }
     signal.throwIfAborted();
     const { prompt, messages } = promptOf(input);
+    const output = await outputPlan(options.output, who);
     const mcp = Object.keys(mcpServers).length > 0 ? await connectMcp(mcpServers, who) : undefined;
     const clash = [...(mcp?.tools.keys() ?? [])].find((name) => names.some((own) => wireName(own) === wireName(name)));
     if (clash !== undefined) {
       await mcp!.close();
       throw new ConfigError(`${who}: its MCP tool ${clash} has the name of one of its own tools`);
     }
-    return { model, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false, mcp, chars: 0, counted: 0 };
+    return { model, remote, output, messages: [...messages, { role: "user", content: prompt }], steps: 0, children: new Map(), waiting: false, mcp, chars: 0, counted: 0 };
   }
 
-  /** The answer of a step that made no tool calls. */
-  function answer(result: StepResult): R {
-    if (output) return output.unwrap(result.output) as R;
-    return result.text as R;
+  /** The answer of a step that made no tool calls, checked against the output schema. */
+  async function answer(conversation: Conversation, result: ModelStepResult): Promise<R> {
+    if (!conversation.output) return result.text as R;
+    const taken = await conversation.output.take(result.output);
+    if (taken.ok) return taken.value as R;
+    const at = result.modelId.indexOf(":");
+    throw new ModelError({ provider: result.modelId.slice(0, at), model: result.modelId.slice(at + 1), failure: "output", retries: result.retries, retryable: false, detail: `the answer does not fit the output schema: ${taken.error}` });
+  }
+
+  /**
+   * After a step: its usage charged, its tool calls run (approvals asked first), its messages and
+   * the tools' answers added to the conversation. Returns the call's record and whether it called tools.
+   */
+  async function afterStep(
+    conversation: Conversation,
+    result: ModelStepResult,
+    tools: Tools,
+    ctx: { signal: AbortSignal; usage: { add(usage: { tokens: number; costUsd: number }): void }; requestApproval: SubAgentContext["requestApproval"]; use(name: string): void },
+  ): Promise<{ call: ModelCallRecord; calledTools: boolean }> {
+    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? 0 });
+    const sent = conversation.messages.slice();
+    conversation.messages.push(...(result.messages as ModelMessage[]));
+    if (result.toolCalls.length === 0) return { call: record(conversation, result, new Map()), calledTools: false };
+    const { message, outcomes } = await runToolCalls(result.toolCalls, tools.byWire, {
+      messages: sent,
+      signal: ctx.signal,
+      ask: (tool, args) => ctx.requestApproval({ tool, args }),
+      use: ctx.use,
+    });
+    conversation.messages.push(message);
+    return { call: record(conversation, result, outcomes), calledTools: true };
   }
 
   function children(conversation: Conversation): SkillContext["agents"] {
@@ -371,7 +412,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
         return handle;
       },
       agents: children(conversation),
-      model: { spec: typeof options.model === "string" ? options.model : conversation.model.id },
+      model: { spec: typeof options.model === "string" ? options.model : conversation.model!.id },
     };
     return () => context;
   }
@@ -395,7 +436,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   async function turnOnce(ctx: SubAgentContext<ModelInput>): Promise<TurnResult<R>> {
     let conversation = conversations.get(ctx);
     if (!conversation) {
-      conversation = await open(ctx.input, ctx.signal, ctx.usage.left());
+      conversation = await open(ctx.input, ctx.signal, ctx.usage.left(), ctx.models);
       conversations.set(ctx, conversation);
     }
     const current = conversation;
@@ -410,7 +451,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     reserve(ctx.usage.left(), current);
     current.steps++;
     // Built once per run of the agent: its permissions and context do not change between turns.
-    current.tools ??= toolSet(
+    current.tools ??= await toolSet(
       current,
       (name) => ctx.permissions.tools === undefined || ctx.permissions.tools.includes(name),
       skillContext(current, {
@@ -422,29 +463,26 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
         usage: ctx.usage,
         tasks: ctx.tasks,
       }),
-      (name) => ctx.useTool(name),
     );
-    const tools = current.tools;
-    const result = await step(current, ctx.signal, tools, (line) => ctx.log(line));
-    const call = record(current, result);
+    const result = await step(current, ctx.signal, current.tools, (line) => ctx.log(line));
+    const { call, calledTools } = await afterStep(current, result, current.tools, {
+      signal: ctx.signal,
+      usage: ctx.usage,
+      requestApproval: ctx.requestApproval,
+      use: (name) => ctx.useTool(name),
+    });
     ctx.emit("model.call", call);
-    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
-    current.messages.push(...result.messages);
-    if (result.approvals.length > 0) {
-      current.messages.push({ role: "tool", content: await decide(result, tools, ctx.requestApproval) });
-      return { action: "continue" };
-    }
-    if (result.toolCalls.length > 0) return { action: "continue" };
+    if (calledTools) return { action: "continue" };
     if (untold(current).length > 0) {
       current.waiting = true;
       return { action: "continue" };
     }
-    return { action: "done", result: answer(result) };
+    return { action: "done", result: await answer(current, result) };
   }
 
   async function fire(ctx: AgentContext): Promise<AgentResult | void> {
     const prompt = typeof options.prompt === "function" ? options.prompt(ctx.view) : options.prompt ?? "Do your part of the work on the board, then answer with your contribution.";
-    const conversation = await open(`${prompt}\n\n${renderBoard(ctx.view)}`, ctx.signal, ctx.usage.left());
+    const conversation = await open(`${prompt}\n\n${renderBoard(ctx.view)}`, ctx.signal, ctx.usage.left(), undefined);
     const board: SkillBoard = {
       name: ctx.board.name,
       write: (key, value, writeOptions) => ctx.board.write(key, value, writeOptions),
@@ -461,8 +499,8 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       tasks: undefined,
     });
     const allowed = options.permissions?.tools;
-    const tools = toolSet(conversation, (name) => allowed === undefined || allowed.includes(name), skillCtx, () => {});
     try {
+      const tools = await toolSet(conversation, (name) => allowed === undefined || allowed.includes(name), skillCtx);
       await fireSteps(ctx, conversation, tools);
     } finally {
       await conversation.mcp?.close();
@@ -477,22 +515,16 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       reserve(ctx.usage.left(), conversation);
       conversation.steps++;
       const result = await step(conversation, ctx.signal, tools, (line) => ctx.log(line));
-      const call = record(conversation, result);
+      const { call, calledTools } = await afterStep(conversation, result, tools, { signal: ctx.signal, usage: ctx.usage, requestApproval: ctx.requestApproval, use: () => {} });
       ctx.log(describeCall(call));
       ctx.recordCall(call);
-      ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: result.costUsd ?? 0 });
-      conversation.messages.push(...result.messages);
-      if (result.approvals.length > 0) {
-        conversation.messages.push({ role: "tool", content: await decide(result, tools, ctx.requestApproval) });
-        continue;
-      }
-      if (result.toolCalls.length > 0) continue;
+      if (calledTools) continue;
       const pending = untold(conversation);
       if (pending.length > 0) {
         await settleOne(pending, ctx.signal);
         continue;
       }
-      const value = answer(result);
+      const value = await answer(conversation, result);
       if (options.writes !== undefined) await ctx.board.write(options.writes, value);
       return;
     }
@@ -519,19 +551,6 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     ...(options.maxFires !== undefined && { maxFires: options.maxFires }),
     ...(options.priority !== undefined && { priority: options.priority }),
   };
-}
-
-/**
- * Asks a person about each tool call of the step that needs approval (the agent is paused,
- * durably, meanwhile); the next step runs the approved calls and tells the model of the denied ones.
- */
-async function decide(result: StepResult, tools: Tools, ask: SubAgentContext["requestApproval"]): Promise<ToolApprovalResponse[]> {
-  const responses: ToolApprovalResponse[] = [];
-  for (const request of result.approvals) {
-    const decision = await ask({ tool: tools.names.get(request.name) ?? request.name, args: request.args });
-    responses.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decision.approved, ...(decision.reason !== undefined && { reason: decision.reason }) });
-  }
-  return responses;
 }
 
 /** Waits until one of the helpers has ended, or the agent is stopped. */

@@ -1,66 +1,22 @@
 /**
- * One model step: a single `generateText` call (the SDK's default stop is one step: the model
- * answers, the tools it called run, their results come back as messages), retried on 429 and
- * 5xx with backoff that honours `retry-after`, bounded by a per-call timeout, aborted with the
- * agent, and failed with a typed `ModelError`. Usage comes back as the provider reported it.
+ * One model step: a single `generateText` call that offers the agent's tools by their JSON
+ * schemas and runs none of them (the agent runs its tool calls itself, in its own host), retried
+ * on 429 and 5xx with backoff that honours `retry-after`, bounded by a per-call timeout, aborted
+ * with the agent, and failed with a typed `ModelError`. Usage comes back as the provider reported it.
+ * This is the only module of Colony that calls the SDK's `generateText`; the process that owns an
+ * agent loads it (see serve.ts), a thread or process agent does not.
  */
-import { APICallError, generateText, Output, type ModelMessage, type ToolApprovalConfiguration, type ToolSet } from "ai";
+import { APICallError, generateText, jsonSchema, Output, type ModelMessage, type Tool, type ToolSet } from "ai";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { z } from "zod";
 import { ModelError } from "../core/errors.ts";
-import { costOf, priceOf, type PriceTable, type TokenUsage } from "./prices.ts";
+import type { ModelStepRequest, ModelStepResult, TokenUsage } from "../core/model-steps.ts";
 import type { ResolvedModel } from "./registry.ts";
 
-export interface StepRequest {
+export interface StepRequest extends Omit<ModelStepRequest, "model"> {
   model: ResolvedModel;
-  instructions?: string;
-  messages: ModelMessage[];
-  tools?: ToolSet;
-  toolApproval?: ToolApprovalConfiguration<ToolSet, never>;
-  output?: z.ZodType;
-  temperature?: number;
-  maxOutputTokens?: number;
   signal: AbortSignal;
-  /** Per attempt; default 120 s. */
-  timeoutMs?: number;
-  /** Default 2. */
-  maxRetries?: number;
-  prices?: PriceTable;
   /** Told before each wait between attempts. */
   onRetry?: (info: { attempt: number; waitMs: number; error: ModelError }) => void;
-}
-
-/** A tool call the model made in the step, and what became of it. */
-export interface StepToolCall {
-  id: string;
-  name: string;
-  args: unknown;
-  /** The tool's result or error, when it ran in the step. */
-  outcome?: { ok: true; result: unknown } | { ok: false; error: string };
-}
-
-/** A tool call that waits for a person's decision before it runs. */
-export interface StepApproval {
-  approvalId: string;
-  toolCallId: string;
-  name: string;
-  args: unknown;
-}
-
-export interface StepResult {
-  text: string;
-  /** The parsed structured output, when `output` was given and the step ended without tool calls. */
-  output?: unknown;
-  finishReason: string;
-  toolCalls: StepToolCall[];
-  approvals: StepApproval[];
-  /** The step's assistant and tool messages, to append to the conversation. */
-  messages: ModelMessage[];
-  usage: TokenUsage;
-  /** USD; `undefined` when the model's price is unknown. */
-  costUsd: number | undefined;
-  ms: number;
-  retries: number;
 }
 
 const RETRYABLE = (status: number | undefined): boolean => status === 408 || status === 409 || status === 429 || (status !== undefined && status >= 500);
@@ -108,9 +64,10 @@ function tokenUsage(usage: { inputTokens: number | undefined; outputTokens: numb
 }
 
 /** Runs one model step; throws `ModelError` when it fails past its retries, the signal's reason when aborted. */
-export async function runStep(request: StepRequest): Promise<StepResult> {
+export async function runStep(request: StepRequest): Promise<ModelStepResult> {
   const maxRetries = request.maxRetries ?? 2;
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const tools = toolSet(request.tools);
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -119,10 +76,9 @@ export async function runStep(request: StepRequest): Promise<StepResult> {
       const result = await generateText({
         model: request.model.model,
         ...(request.instructions !== undefined && { instructions: request.instructions }),
-        messages: request.messages,
-        ...(request.tools && { tools: request.tools }),
-        ...(request.toolApproval && { toolApproval: request.toolApproval }),
-        ...(request.output && { output: Output.object({ schema: request.output }) }),
+        messages: request.messages as ModelMessage[],
+        ...(tools && { tools }),
+        ...(request.output && { output: Output.object({ schema: jsonSchema(closed(request.output)) }) }),
         ...(request.temperature !== undefined && { temperature: request.temperature }),
         ...(request.maxOutputTokens !== undefined && { maxOutputTokens: request.maxOutputTokens }),
         abortSignal: signal,
@@ -142,20 +98,40 @@ export async function runStep(request: StepRequest): Promise<StepResult> {
   }
 }
 
-function describe(result: Awaited<ReturnType<typeof generateText>>, request: StepRequest, ms: number, retries: number): StepResult {
-  const usage = tokenUsage(result.usage);
-  const outcomes = new Map<string, StepToolCall["outcome"]>();
-  const approvals: StepApproval[] = [];
+/** The tools as the SDK offers them: description and schema, no `execute` (so the step runs none). */
+function toolSet(specs: ModelStepRequest["tools"]): ToolSet | undefined {
+  if (!specs || Object.keys(specs).length === 0) return undefined;
+  const tools: ToolSet = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    tools[name] = { ...(spec.description !== undefined && { description: spec.description }), inputSchema: jsonSchema(closed(spec.inputSchema)) } as Tool;
+  }
+  return tools;
+}
+
+/**
+ * A JSON Schema whose objects admit no properties beyond their own, as providers' strict modes
+ * (OpenAI's structured outputs) require unless the schema says otherwise.
+ */
+export function closed(schema: Record<string, unknown>): Record<string, unknown> {
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (typeof node !== "object" || node === null) return node;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(node)) out[key] = key === "properties" && typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visit(v)])) : visit(value);
+    if (out.type === "object" && out.additionalProperties === undefined) out.additionalProperties = false;
+    return out;
+  };
+  return visit(schema) as Record<string, unknown>;
+}
+
+function describe(result: Awaited<ReturnType<typeof generateText>>, request: StepRequest, ms: number, retries: number): ModelStepResult {
+  const errors = new Map<string, string>();
   for (const part of result.content) {
-    if (part.type === "tool-result") outcomes.set(part.toolCallId, { ok: true, result: part.output });
-    else if (part.type === "tool-error") outcomes.set(part.toolCallId, { ok: false, error: part.error instanceof Error ? part.error.message : String(part.error) });
-    else if (part.type === "tool-approval-request") {
-      approvals.push({ approvalId: part.approvalId, toolCallId: part.toolCall.toolCallId, name: part.toolCall.toolName, args: part.toolCall.input });
-    }
+    if (part.type === "tool-error") errors.set(part.toolCallId, part.error instanceof Error ? part.error.message : String(part.error));
   }
   const toolCalls = result.toolCalls.map((call) => {
-    const outcome = outcomes.get(call.toolCallId);
-    return { id: call.toolCallId, name: call.toolName, args: call.input, ...(outcome && { outcome }) };
+    const error = errors.get(call.toolCallId);
+    return { id: call.toolCallId, name: call.toolName, args: call.input, ...(error !== undefined && { error }) };
   });
   let output: unknown;
   if (request.output && toolCalls.length === 0) {
@@ -166,14 +142,14 @@ function describe(result: Awaited<ReturnType<typeof generateText>>, request: Ste
     }
   }
   return {
+    modelId: request.model.id,
     text: result.text,
     ...(output !== undefined && { output }),
     finishReason: result.finishReason,
     toolCalls,
-    approvals,
-    messages: result.responseMessages,
-    usage,
-    costUsd: costOf(usage, priceOf(request.model.id, request.prices)),
+    // The agent answers the calls in a tool message of its own.
+    messages: result.responseMessages.filter((message) => message.role !== "tool"),
+    usage: tokenUsage(result.usage),
     ms,
     retries,
   };

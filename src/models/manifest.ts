@@ -34,7 +34,8 @@ import { AGENT_KINDS, cliAgentSchema, codeAgentSchema, conditionOf, issueText, m
 import { ManifestError, readManifestSource, type ManifestPath, type ManifestSource } from "./manifest-source.ts";
 import type { PriceTable } from "./prices.ts";
 import { modelNameProblem } from "./registry.ts";
-import { BUILT_IN_SKILLS, isSkill, type Skill } from "./skills.ts";
+import { BUILT_IN_SKILLS } from "./built-in-skills.ts";
+import { isSkill, type Skill } from "./skills.ts";
 
 export { ManifestError };
 

@@ -4,6 +4,9 @@
  * a budget in dollars cannot hold over a model whose price nobody gave.
  */
 import { ConfigError } from "../core/errors.ts";
+import type { TokenUsage } from "../core/model-steps.ts";
+
+export type { TokenUsage };
 
 export interface ModelPrice {
   /** Input tokens read fresh (not from a prompt cache). */
@@ -74,19 +77,6 @@ export function priceOf(modelId: string, overrides: PriceTable = {}): ModelPrice
     if (best) return best.price;
   }
   return undefined;
-}
-
-/** One call's token counts, as providers report them. */
-export interface TokenUsage {
-  /** All input tokens, cached ones included. */
-  input: number;
-  output: number;
-  /** Of `input`, read from the prompt cache. */
-  cachedInput: number;
-  /** Of `input`, written to the prompt cache. */
-  cacheWrite: number;
-  /** Of `output`, spent reasoning (billed as output). */
-  reasoning: number;
 }
 
 /** The call's cost in USD, or `undefined` when the model's price is unknown. */

@@ -15,6 +15,7 @@ import { ClosedError, ConfigError, NotFoundError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../core/json.ts";
 import { BOARD_NAME } from "../core/run-definition.ts";
 import { executeRun, type Approver, type RunHooks, type Spawner } from "../core/run.ts";
+import type { ModelSteps } from "../core/model-steps.ts";
 import type { AgentRetention, RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
@@ -201,15 +202,15 @@ export interface Colony {
   close(): Promise<void>;
 }
 
-/**
- * Creates a colony. Nothing is opened until first use, so this never fails on I/O.
- *
- * @example
- * const colony = createColony(); // SQLite at .colony/colony.db
- * const board = await colony.board("research");
- * await board.write("question", "why do ants form trails?", { author: "me" });
- * await colony.close();
- */
+/** The model steps of this process's thread and process agents; the model SDK loads at the first one. */
+function lazyModelSteps(): ModelSteps {
+  let steps: Promise<ModelSteps> | undefined;
+  return {
+    step: async (...args) => (await (steps ??= import("../models/serve.ts").then((m) => m.modelServer()))).step(...args),
+    release: (owner) => void steps?.then((s) => s.release(owner)),
+  };
+}
+
 /** Who decides an approval when the caller does not say: the user of this process, on this machine. */
 function decider(): string {
   let user = process.env.USER ?? process.env.LOGNAME;
@@ -221,6 +222,15 @@ function decider(): string {
   return `${user}@${HOST}`;
 }
 
+/**
+ * Creates a colony. Nothing is opened until first use, so this never fails on I/O.
+ *
+ * @example
+ * const colony = createColony(); // SQLite at .colony/colony.db
+ * const board = await colony.board("research");
+ * await board.write("question", "why do ants form trails?", { author: "me" });
+ * await colony.close();
+ */
 export function createColony(options: ColonyOptions = {}): Colony {
   const factory = options.backend ?? sqliteBackend();
   if (typeof factory?.open !== "function") throw new ConfigError("backend must come from sqliteBackend(), memoryBackend() or another backend factory");
@@ -264,7 +274,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
       const ended = () => {
         if (factory.embedded || workers.size === 0) agentPruner(b).maybePrune();
       };
-      return new AgentRuntime({ agents: b.agents, board, tasks, beforeTurn: options.beforeTurn, ended, pool: hostPool });
+      return new AgentRuntime({ agents: b.agents, board, tasks, beforeTurn: options.beforeTurn, ended, pool: hostPool, models: lazyModelSteps() });
     });
     return runtime;
   };

@@ -172,6 +172,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
       submit: (task, options) => request("tasks.submit", options?.board ?? DEFAULT_TASK_BOARD, task) as never,
       wait: (id, options) => request("tasks.wait", options?.board ?? DEFAULT_TASK_BOARD, id) as never,
     },
+    ...(!channel.trusted && { models: { step: (stepRequest) => request("model.step", stepRequest) as never } }),
   };
 
   try {

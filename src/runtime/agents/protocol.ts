@@ -28,6 +28,7 @@ export const REQUEST_OPS = [
   "approval",
   "tasks.submit",
   "tasks.wait",
+  "model.step",
 ] as const;
 export type RequestOp = (typeof REQUEST_OPS)[number];
 

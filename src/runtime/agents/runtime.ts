@@ -9,6 +9,7 @@ import { APPROVALS_BOARD, requestApproval, settleApproval, waitForDecision } fro
 import type { Board } from "../../core/board.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import type { SubmitRequest } from "../../core/tasks.ts";
+import type { ModelStepRequest, ModelSteps } from "../../core/model-steps.ts";
 import { ConfigError, NotFoundError, describeError, quote } from "../../core/errors.ts";
 import { nameProblem, type TagsInput } from "../../core/json.ts";
 import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
@@ -145,6 +146,8 @@ export interface RuntimeDeps {
   ended?: () => void;
   /** Warm thread and process hosts that spawns may take (see pool.ts). */
   pool?: HostPool;
+  /** Model steps for thread and process model agents, made here (see src/models/serve.ts). */
+  models?: ModelSteps;
 }
 
 export interface SpawnScope {
@@ -519,6 +522,9 @@ export class AgentRuntime {
         return (await this.#deps.tasks(args[0] as string)).submit(args[1] as SubmitRequest);
       case "tasks.wait":
         return (await this.#deps.tasks(args[0] as string)).wait(args[1] as string, { signal: node.halt.signal });
+      case "model.step":
+        if (!this.#deps.models) return { unavailable: "the process that owns it makes no model calls" };
+        return this.#deps.models.step(node.id, args[0] as ModelStepRequest, node.halt.signal, (line) => this.#event(node, { type: "log", message: line, at: Date.now() }));
     }
   }
 
@@ -694,6 +700,7 @@ export class AgentRuntime {
     if (isFinal(node.record.state) || node.record.endedAt !== undefined) return;
     node.record.endedAt = Date.now();
     node.halt.abort(new Error("it ended"));
+    this.#deps.models?.release(node.id);
     // An agent asked to stop ends as what it was asked for, even if it returns a result meanwhile.
     const final: Outcome = node.stopping ? { ok: false, reason: node.stopping.reason, error: node.stopping.detail } : outcome;
     for (const cancel of node.timers) cancel();
