@@ -47,6 +47,19 @@ export function startDriver(
   }
 }
 
+/** A copy of what the other side may hold on to: objects cloned (an array element-wise), the rest as it is. */
+function copyOf(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  return Array.isArray(value) ? value.map(copyOf) : structuredClone(value);
+}
+
+/** A message's copy: a new envelope, each field a copy (most messages carry numbers and strings, and clone for nothing). */
+function copyMessage<M extends object>(message: M): M {
+  const copy: Record<string, unknown> = {};
+  for (const key in message) copy[key] = copyOf(message[key]);
+  return copy as M;
+}
+
 /**
  * Same event loop, but still nothing shared: every message is copied, so a child that mutates
  * its input or its results changes nothing its parent holds.
@@ -58,10 +71,8 @@ function inlineDriver(start: StartMessage, definition: SubAgent | undefined, eve
     trusted: true,
     send(message: HostMessage) {
       if (!open) return;
-      const copy =
-        message.t === "req" && message.op === "spawn"
-          ? { ...message, args: [...structuredClone(message.args.slice(0, 3)), message.args[3]] }
-          : structuredClone(message);
+      // A spawn's definition object (its fourth argument) is code, passed as it is.
+      const copy = message.t === "req" && message.op === "spawn" ? { ...message, args: [...message.args.slice(0, 3).map(copyOf), message.args[3]] } : copyMessage(message);
       queueMicrotask(() => events.message(copy));
     },
     listen(fn) {
@@ -76,7 +87,7 @@ function inlineDriver(start: StartMessage, definition: SubAgent | undefined, eve
     pid: undefined,
     send(message) {
       if (!open) return;
-      const copy = structuredClone(message);
+      const copy = copyMessage(message);
       queueMicrotask(() => listener?.(copy));
     },
     kill() {
