@@ -25,7 +25,7 @@ import { median, progress } from "./measure.ts";
 import { INSTRUCTIONS, LOOP_STEPS, MODEL_AGENTS, now, PROMPT, stampedModel, type Stamp } from "./model-agents.ts";
 import { addOne, MODEL_LOOP_AGENTS } from "./model-loop-agents.ts";
 
-const RAW_CHILD = new URL("./raw-child.ts", import.meta.url);
+const RAW_CHILD = new URL("./raw-child.mjs", import.meta.url);
 /** What a process child gets from ours (the runtime's allow-list); the raw fork gets the same. */
 const CHILD_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_ENV"];
 const ISOLATIONS = ["inline", "thread", "process"] as const;
@@ -167,7 +167,7 @@ function forkRaw(): ChildProcess {
   return fork(RAW_CHILD, ["once"], { env, execArgv: [], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
-/** `n` raw workers or processes (bench/raw-child.ts, mode `once`) started at once; ms to the last one's message, then awaits their exits (untimed). */
+/** `n` raw workers or processes (bench/raw-child.mjs, mode `once`) started at once; ms to the last one's message, then awaits their exits (untimed). */
 async function rawStarts(isolation: "thread" | "process", n: number): Promise<number> {
   const started = now();
   const children = Array.from({ length: n }, () => (isolation === "thread" ? new Worker(RAW_CHILD, { workerData: "once" }) : forkRaw()));
@@ -463,7 +463,7 @@ processes) at the start of its first call and returns it in its final reply, so 
 from the start of the first model call to the end — for Colony, the agent's result reaching the
 parent that spawned it (\`colony.spawn\`) — and a thread's or process's start is left out, shown
 in its own column: spawn → the first model call, beside a raw \`new Worker\` / \`fork\` of
-\`bench/raw-child.ts\` to its first message (one per round, as in section 4).
+\`bench/raw-child.mjs\` to its first message (one per round, as in section 4).
 
 ### 10.1 A 10-step tool loop, the model answering after ${r.loop.latencyMs} ms
 
@@ -491,7 +491,7 @@ One inline parent agent spawns ${f.agents} model agents at once (\`ctx.spawn\` b
 in the isolation of the row), each a single text reply after ${f.latencyMs} ms, and awaits every result;
 wall time from the parent's spawn to its result. The baseline: one such agent alone, inline,
 spawn → result (${ms(f.oneAgentMs.median)} ms, runs ${range(f.oneAgentMs, (n) => ms(n))}); for thread and process, plus ${f.agents} raw
-\`new Worker\` / \`fork\` of \`bench/raw-child.ts\` started at once, to the last one's first message.
+\`new Worker\` / \`fork\` of \`bench/raw-child.mjs\` started at once, to the last one's first message.
 Targets: inline ${TARGETS.inline}×, thread and process ${TARGETS.isolated}× (ratio of medians; "rounds" per round, against
 that round's raw start). Rounds: ${f.rounds.inline} inline, ${f.rounds.thread} thread, ${f.rounds.process} process, each side once per round, alternating
 which goes first (up to ${FAN_ROUNDS.thread} for thread and process, as many as fit in ${f.budgetMs / 1000} s at the pace of the first: a

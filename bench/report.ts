@@ -339,7 +339,7 @@ function subAgents(s: SubAgentResults): string {
 for a no-op agent (\`bench/agents.ts\`), one spawn after the other, on memoryBackend (the inline
 row is also shown on sqliteBackend, where the registry's three writes per spawn go to the file).
 The child loads the host, the message schemas and the agent module; the parent records the
-spawn, its moves to running and to its end, and relays its events. Baselines (\`bench/raw-child.ts\`):
+spawn, its moves to running and to its end, and relays its events. Baselines (\`bench/raw-child.mjs\`):
 \`new Worker(file)\` whose script posts one message and exits, and \`child_process.fork(file)\`
 (the same \`execArgv\`, environment allow-list, \`serialization: "advanced"\` and stdio as ours)
 whose script sends one message and disconnects, both timed to that message; neither side waits

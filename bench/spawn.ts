@@ -16,7 +16,7 @@ import type { SubAgentResults } from "./report.ts";
 const AGENTS = join(import.meta.dirname, "agents.ts");
 const NOOP: AgentRef = { module: AGENTS, export: "noop" };
 const PINGER: AgentRef = { module: AGENTS, export: "pinger" };
-const RAW_CHILD = new URL("./raw-child.ts", import.meta.url);
+const RAW_CHILD = new URL("./raw-child.mjs", import.meta.url);
 /** What a process child gets from ours (the runtime's allow-list); the raw fork gets the same. */
 const CHILD_ENV = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "NODE_ENV"];
 

@@ -10,20 +10,29 @@
  * process's values at the time of the spawn) and no `resourceLimits`; any other starts cold.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
 import { getCompileCacheDir } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import { ConfigError } from "../../core/errors.ts";
 import { DEFAULT_ENV, type Isolation } from "../../core/subagent-types.ts";
-import { OWN_COMPILE_CACHE, POOLED, WARM } from "./wire.ts";
+import { LIFELINE_FD, OWN_COMPILE_CACHE, POOLED, WARM } from "./wire.ts";
 
 type HostKind = Exclude<Isolation, "inline">;
 const KINDS: readonly HostKind[] = ["thread", "process"];
 
 /** Runs the entry files as .ts from a checkout and as .js from the built package. */
 const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-const THREAD_ENTRY = new URL(`./thread-boot${ext}`, import.meta.url);
+const THREAD_ENTRY = new URL(`./thread-entry${ext}`, import.meta.url);
+/**
+ * A thread's first code, in plain JavaScript: it turns on Node's compile cache before the host
+ * code loads, so that code is stripped of its types and compiled once per machine and version,
+ * not once per thread (without it, most of a thread's start went to that), and nothing in the
+ * thread needs the TypeScript stripper at all. Unless NODE_DISABLE_COMPILE_CACHE is set;
+ * NODE_COMPILE_CACHE names another directory than the default one under the temp folder.
+ */
+const THREAD_BOOT = `require("node:module").enableCompileCache(); import(${JSON.stringify(THREAD_ENTRY.href)});`;
 const PROCESS_ENTRY = new URL(`./process-entry${ext}`, import.meta.url);
 /** The longest a pool waits before trying again after warm hosts failed to start. */
 const MAX_RETRY_MS = 30_000;
@@ -41,13 +50,13 @@ export function allowedEnv(names: readonly string[]): Record<string, string> {
 /** A worker thread running the host; `workerData` is its start message, or `POOLED` to wait for one. */
 export function launchThread(workerData: unknown, env: Record<string, string>, resourceLimits?: ResourceLimits): Worker {
   // A copy of only the allowed variables: the thread's process.env is this object, not ours.
-  return new Worker(THREAD_ENTRY, { workerData, env, ...(resourceLimits && { resourceLimits }) });
+  return new Worker(THREAD_BOOT, { eval: true, workerData, env, ...(resourceLimits && { resourceLimits }) });
 }
 
 /**
  * A child process running the host; it waits for its start message on the IPC channel. It gets
  * Node's compile cache, so the host code is stripped of its types and compiled once per machine,
- * not once per process (a thread turns it on in thread-boot.ts): through NODE_COMPILE_CACHE, which
+ * not once per process (a thread turns it on in its first code): through NODE_COMPILE_CACHE, which
  * the host takes out of its environment again (`OWN_COMPILE_CACHE`), so the agent sees exactly
  * the environment it was given. Not where this process has the cache turned off, and in the
  * directory the agent's own environment names, if it names one.
@@ -55,12 +64,18 @@ export function launchThread(workerData: unknown, env: Record<string, string>, r
 export function launchProcess(args: string[], env: Record<string, string>): ChildProcess {
   const cache = !process.env.NODE_DISABLE_COMPILE_CACHE && env.NODE_COMPILE_CACHE === undefined;
   const dir = getCompileCacheDir() ?? process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), "node-compile-cache");
-  return fork(PROCESS_ENTRY, cache ? [...args, OWN_COMPILE_CACHE] : args, {
+  const child = fork(PROCESS_ENTRY, cache ? [...args, OWN_COMPILE_CACHE] : args, {
     env: cache ? { ...env, NODE_COMPILE_CACHE: dir } : env,
     execArgv: [],
     serialization: "advanced",
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // The lifeline (LIFELINE_FD): nothing is ever written on it; it closes when this process goes.
+    stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
   });
+  const lifeline = child.stdio[LIFELINE_FD] as Socket | null;
+  lifeline?.on("error", () => {}).unref();
+  // Killed, the host could not stop its watchdog: the lifeline's end lets that one go too.
+  child.once("exit", () => lifeline?.destroy());
+  return child;
 }
 
 export interface PoolSizes {

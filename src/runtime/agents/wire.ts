@@ -15,6 +15,11 @@ export const POOLED = "--pooled";
 export const WARM = "colony:warm";
 /** A process host's argument: NODE_COMPILE_CACHE in its environment was set by its launcher, not given to the agent. */
 export const OWN_COMPILE_CACHE = "--own-compile-cache";
+/**
+ * A process host's file descriptor that reaches end-of-file when its parent is gone, however it
+ * went (kill -9 included): its launcher holds the other end and never writes on it.
+ */
+export const LIFELINE_FD = 4;
 
 export function toWireError(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error) };
