@@ -254,6 +254,31 @@ describe("model agents", () => {
     }
   });
 
+  it("pause a loop agent between its model steps where the colony steps through turns (colony run --step)", T, async () => {
+    const held: { name: string; turn: number }[] = [];
+    let release!: () => void;
+    const colony = createColony({
+      backend: memoryBackend(),
+      beforeTurn: (agent) => {
+        held.push({ name: agent.name, turn: agent.turn });
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    try {
+      const model = scriptedModel([{ toolCalls: [{ name: "board_read", args: { key: "draft" } }] }, { text: "Fine." }]);
+      const critic = defineModelAgent({ name: "critic", model, skills: ["board.read"], writes: "review" });
+      const running = colony.run({ board: "stepped", seed: { draft: "Ants." }, agents: [critic], goal: (view) => view.has("review") });
+      await waitFor(() => held.length === 1, 20_000, "the pause before the second model step");
+      assert.deepEqual(held, [{ name: "critic", turn: 2 }]);
+      assert.equal(model.calls, 1, "the second step waits for the pause to end");
+      release();
+      assert.equal((await running).stopReason, "goal");
+      assert.equal(model.calls, 2);
+    } finally {
+      await colony.close();
+    }
+  });
+
   it("decompose and synthesize a workflow, the plan checked against the plan schema", T, async () => {
     const colony = createColony({ backend: memoryBackend() });
     try {

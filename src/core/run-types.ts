@@ -44,6 +44,11 @@ export interface AgentContext {
   recordCall(call: ModelCallRecord): void;
   /** Pauses the agent (and its step) until a person approves or denies this tool call from any process. */
   requestApproval(request: { tool: string; args: unknown }): Promise<{ approved: boolean; reason?: string }>;
+  /**
+   * Awaited by an agent that works in turns within one fire (a model agent, before each model
+   * step after its first); `colony run --step` pauses there.
+   */
+  beforeTurn(turn: number): Promise<void>;
 }
 
 export interface Agent {

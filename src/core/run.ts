@@ -26,6 +26,8 @@ export interface RunHooks {
   onStep?: (step: StepRecord, run: RunInfo) => void;
   /** Awaited before each step fires its agents (stepping through a run). */
   beforeStep?: (index: number, view: BoardView) => void | Promise<void>;
+  /** Awaited before each turn after the first of an agent that works in turns within a fire (a model agent's steps). */
+  beforeTurn?: (agent: { id: string; name: string; turn: number }) => Promise<void>;
 }
 
 /** Starts sub-agents for the loop's agents; the runtime provides it, so core needs no driver. */
@@ -149,6 +151,7 @@ export async function executeRun(
             if (!approver) throw new ConfigError("this run cannot wait for approvals; run it through colony.run");
             return approver({ runId: info.runId, run: info.name, agent: agent.name, tool, args, signal });
           },
+          beforeTurn: async (turn) => hooks.beforeTurn?.({ id: `${info.runId}/${agent.name}`, name: agent.name, turn }),
         });
       const limit = def.parallel ? def.concurrency : 1;
       fired.push(...(await mapBounded(eligible, limit, fire)));
@@ -195,6 +198,7 @@ interface FireScope {
   ledger: Ledger;
   spawn: AgentContext["spawn"];
   requestApproval: AgentContext["requestApproval"];
+  beforeTurn: AgentContext["beforeTurn"];
 }
 
 async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: FireScope): Promise<FiredRecord> {
@@ -234,6 +238,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     recordCall: (call) => void calls.push(call),
     spawn: scope.spawn,
     requestApproval: scope.requestApproval,
+    beforeTurn: scope.beforeTurn,
   };
   const started = performance.now();
   let error: unknown;

@@ -510,6 +510,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
   async function fireSteps(ctx: AgentContext, conversation: Conversation, tools: Tools): Promise<void> {
     for (;;) {
       if (conversation.steps >= maxTurns) throw new ConfigError(`${who} did not answer within maxTurns (${maxTurns}) model steps`);
+      if (conversation.steps > 0) await ctx.beforeTurn(conversation.steps + 1);
       ctx.signal.throwIfAborted();
       await absorb(conversation, []);
       reserve(ctx.usage.left(), conversation);

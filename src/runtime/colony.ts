@@ -375,7 +375,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
           throw error;
         }
       };
-      return executeRun(definition, target, (await backend()).runs, hooks, spawner, approver);
+      // The colony's stepper pauses a loop agent's turns within a fire as it does a sub-agent's.
+      const runHooks: RunHooks = { ...(options.beforeTurn && { beforeTurn: options.beforeTurn }), ...hooks };
+      return executeRun(definition, target, (await backend()).runs, runHooks, spawner, approver);
     },
     runs: {
       async list(listOptions) {
