@@ -136,6 +136,17 @@ describe("model agents", () => {
     assert.equal(model.calls, 2);
   });
 
+  it("count a call that crossed the budget, then stop the agent for its budget", T, async () => {
+    for (const isolation of ["inline", "thread"] as const) {
+      const model = scriptedModel([{ text: "expensive", usage: { input: 90, output: 30 } }]);
+      const agent = isolation === "inline" ? defineModelAgent({ name: "pricey", model, maxOutputTokens: 1 }) : modelRef("pricey");
+      const handle = await env.colony.spawn(agent, "hi", { budget: { tokens: 100 }, isolation });
+      await assert.rejects(handle.result, (error: unknown) => error instanceof SubAgentError && error.reason === "budget");
+      const row = await waitFor(async () => (await env.colony.agents.list()).find((r) => r.id === handle.id && r.usage.tokens > 0), 20_000, "the spent tokens in the registry");
+      assert.equal(row.usage.tokens, 120, `${isolation}: the call was made, so its tokens count`);
+    }
+  });
+
   it("stop a tree mid-call when its wall-time budget runs out, aborting the request in flight", T, async () => {
     const model = scriptedModel([{ text: "too slow" }], { latencyMs: 600_000 });
     const slow = defineModelAgent({ name: "slow-child", model });

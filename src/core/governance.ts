@@ -92,19 +92,29 @@ export class Ledger {
     return new Ledger(holder, limits, this);
   }
 
-  /** Counts usage on this node and every ancestor, or refuses all of it. */
-  charge(usage: Usage): void {
+  /**
+   * Counts usage on this node and every ancestor, or refuses all of it. Usage already `spent` (a
+   * model call that was made) is counted even past a limit, and then refused all the same.
+   */
+  charge(usage: Usage, options: { spent?: boolean } = {}): void {
     const tokens = usage.tokens ?? 0;
     const costUsd = usage.costUsd ?? 0;
     if (!Number.isFinite(tokens) || tokens < 0 || !Number.isFinite(costUsd) || costUsd < 0) {
       throw new ConfigError(`usage is counted in non-negative numbers, got ${JSON.stringify(usage)}`);
     }
-    this.#check("tokens", tokens);
-    this.#check("costUsd", costUsd);
+    let refusal: unknown;
+    try {
+      this.#check("tokens", tokens);
+      this.#check("costUsd", costUsd);
+    } catch (error) {
+      if (!options.spent) throw error;
+      refusal = error;
+    }
     for (const node of this.#chain()) {
       node.used.tokens += tokens;
       node.used.costUsd += costUsd;
     }
+    if (refusal) throw refusal;
   }
 
   countTurn(): void {

@@ -33,7 +33,7 @@ export interface AgentContext {
   signal: AbortSignal;
   /** Counts usage against the agent's and the run's budgets; throws `BudgetExceededError`, counting nothing, past one. */
   usage: {
-    add(usage: Usage): void;
+    add(usage: Usage, options?: { spent?: boolean }): void;
     /** What is left of the tightest token and dollar limits over the agent and the run; absent = no limit. */
     left(): { tokens?: number; costUsd?: number };
   };

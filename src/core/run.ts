@@ -233,7 +233,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
     runId: scope.runId,
     step: scope.step,
     signal: scope.signal,
-    usage: { add: (u) => addUsage(scope.ledger, usage, u), left: () => scope.ledger.remaining() },
+    usage: { add: (u, options) => addUsage(scope.ledger, usage, u, options), left: () => scope.ledger.remaining() },
     log: (message) => void logs.push(String(message)),
     recordCall: (call) => void calls.push(call),
     spawn: scope.spawn,
@@ -268,10 +268,17 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
 }
 
 /** Charges the agent's ledger (refused whole past a limit), then counts it on the step record. */
-function addUsage(ledger: Ledger, total: { tokens: number; costUsd: number }, usage: Usage): void {
-  ledger.charge(usage);
+function addUsage(ledger: Ledger, total: { tokens: number; costUsd: number }, usage: Usage, options: { spent?: boolean } = {}): void {
+  let refusal: unknown;
+  try {
+    ledger.charge(usage, options);
+  } catch (error) {
+    if (!options.spent) throw error;
+    refusal = error;
+  }
   total.tokens += usage.tokens ?? 0;
   total.costUsd += usage.costUsd ?? 0;
+  if (refusal) throw refusal;
 }
 
 /** A view that notes every key an agent looks at, for the step record. */

@@ -162,8 +162,12 @@ export interface SubAgentContext<I = unknown> {
   spawn<R = unknown, I = unknown>(agent: AgentRef | SubAgent<I, R>, input?: I, options?: SpawnOptions): Promise<SubAgentHandle<R>>;
   emit(name: string, data?: unknown): void;
   usage: {
-    /** Counts usage against the agent's budget and every ancestor's; throws `BudgetExceededError`, counting nothing, past one. */
-    add(usage: Usage): void;
+    /**
+     * Counts usage against the agent's budget and every ancestor's; throws `BudgetExceededError`
+     * past one, counting nothing, or, for usage already `spent` (a model call that was made),
+     * counting it all the same.
+     */
+    add(usage: Usage, options?: { spent?: boolean }): void;
     /** What is left of the tightest token and dollar limits over the agent, as this agent knows it; absent = no limit. */
     left(): { tokens?: number; costUsd?: number };
   };

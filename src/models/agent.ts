@@ -344,9 +344,10 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     conversation: Conversation,
     result: ModelStepResult,
     tools: Tools,
-    ctx: { signal: AbortSignal; usage: { add(usage: { tokens: number; costUsd: number }): void }; requestApproval: SubAgentContext["requestApproval"]; use(name: string): void },
+    ctx: { signal: AbortSignal; usage: { add(usage: { tokens: number; costUsd: number }, options: { spent: true }): void }; requestApproval: SubAgentContext["requestApproval"]; use(name: string): void },
   ): Promise<{ call: ModelCallRecord; calledTools: boolean }> {
-    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? 0 });
+    // The call was made: what it cost counts even where it crosses a budget (which then stops the agent).
+    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? 0 }, { spent: true });
     const sent = conversation.messages.slice();
     conversation.messages.push(...(result.messages as ModelMessage[]));
     if (result.toolCalls.length === 0) return { call: record(conversation, result, new Map()), calledTools: false };

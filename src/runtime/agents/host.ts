@@ -148,19 +148,23 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     },
     emit: (name, data) => channel.send({ t: "emit", name: String(name), data }),
     usage: {
-      add(usage: Usage) {
+      add(usage: Usage, options: { spent?: boolean } = {}) {
         const tokens = usage.tokens ?? 0;
         const costUsd = usage.costUsd ?? 0;
         if (!Number.isFinite(tokens) || tokens < 0 || !Number.isFinite(costUsd) || costUsd < 0) {
           throw new ConfigError(`usage is counted in non-negative numbers, got ${JSON.stringify(usage)}`);
         }
+        let refusal: BudgetExceededError | undefined;
         for (const [metric, amount] of [["tokens", tokens], ["costUsd", costUsd]] as const) {
           const left = remaining[metric];
-          if (left !== undefined && amount > left) throw new BudgetExceededError(metric, left, amount, `${start.name}'s remaining budget`);
+          if (left !== undefined && amount > left) refusal ??= new BudgetExceededError(metric, left, amount, `${start.name}'s remaining budget`);
         }
-        if (remaining.tokens !== undefined) remaining.tokens -= tokens;
-        if (remaining.costUsd !== undefined) remaining.costUsd -= costUsd;
-        channel.send({ t: "usage", tokens, costUsd });
+        if (refusal && !options.spent) throw refusal;
+        if (remaining.tokens !== undefined) remaining.tokens = Math.max(0, remaining.tokens - tokens);
+        if (remaining.costUsd !== undefined) remaining.costUsd = Math.max(0, remaining.costUsd - costUsd);
+        // Spent past the limit: counted by the runtime, which then stops the agent for its budget.
+        channel.send({ t: "usage", tokens, costUsd, ...(options.spent && { spent: true }) });
+        if (refusal) throw refusal;
       },
       left: () => ({ ...remaining }),
     },

@@ -37,7 +37,8 @@ export const hostMessage = z.discriminatedUnion("t", [
   z.object({ t: z.literal("req"), id: z.number().int(), op: z.enum(REQUEST_OPS), args: z.array(z.unknown()) }),
   z.object({ t: z.literal("emit"), name: z.string(), data: z.unknown() }),
   z.object({ t: z.literal("log"), message: z.string() }),
-  z.object({ t: z.literal("usage"), tokens: z.number().min(0), costUsd: z.number().min(0) }),
+  /** `spent`: already spent (a model call made), so counted even past a limit. */
+  z.object({ t: z.literal("usage"), tokens: z.number().min(0), costUsd: z.number().min(0), spent: z.boolean().optional() }),
   /** Sent once the agent's module is loaded: what its definition declares about itself. */
   z.object({
     t: z.literal("ready"),

@@ -400,12 +400,16 @@ export class AgentRuntime {
         case "log":
           this.#event(node, { type: "log", message: message.message, at: Date.now() });
           return;
-        case "usage":
+        case "usage": {
+          let refusal: unknown;
           try {
-            node.ledger.charge({ tokens: message.tokens, costUsd: message.costUsd });
+            node.ledger.charge({ tokens: message.tokens, costUsd: message.costUsd }, { spent: message.spent === true });
           } catch (error) {
-            await this.#stop(node, "budget", describeError(error), DEFAULT_GRACE_MS / 4, true);
-            return;
+            if (message.spent !== true) {
+              await this.#stop(node, "budget", describeError(error), DEFAULT_GRACE_MS / 4, true);
+              return;
+            }
+            refusal = error;
           }
           // Descendants' usage counts for every ancestor, in the registry too.
           for (let up: Node | undefined = node; up; up = up.parent) {
@@ -413,7 +417,9 @@ export class AgentRuntime {
             if (up.registered) await this.#deps.agents.updateUsage(up.id, up.record.usage);
           }
           this.#event(node, { type: "usage", tokens: message.tokens, costUsd: message.costUsd, at: Date.now() });
+          if (refusal) await this.#stop(node, "budget", describeError(refusal), DEFAULT_GRACE_MS / 4, true);
           return;
+        }
         case "done":
           await this.#end(node, { ok: true, result: message.result });
           return;
