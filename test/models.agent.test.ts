@@ -231,6 +231,7 @@ describe("model agents", () => {
     assert.throws(() => defineModelAgent({ name: "x", model: "opena:gpt-4.1" }), (e: unknown) => e instanceof ConfigError && /unknown provider "opena"/.test(e.message));
     assert.throws(() => defineModelAgent({ name: "x", model: "gpt-4.1" }), /name it as provider:model/);
     assert.throws(() => defineModelAgent({ name: "x", model: "openai:gpt-4.1", skills: ["board.reed"] }), /no built-in skill "board.reed"/);
+    assert.throws(() => defineModelAgent({ name: "x", model: scriptedModel([]), skills: ["agents.spawn"] }), /agents.spawn starts helpers that find the model by name/);
     // The names checked when an agent is defined are the skills there are (defined apart, loaded on use).
     assert.deepEqual(Object.keys(BUILT_IN_SKILLS).sort(), [...BUILT_IN_SKILL_NAMES].sort());
     const saved = process.env.OPENAI_API_KEY;

@@ -225,6 +225,10 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     if (typeof skill === "string") checkBuiltInSkill(skill, who);
     else if (!isSkill(skill)) throw new ConfigError(`${who}: skills are built-in names or defineSkill(...) skills`);
   }
+  if (skills.includes("agents.spawn") && typeof options.model !== "string") {
+    // A helper loads by reference, in any isolation, and finds its model by name there.
+    throw new ConfigError(`${who}: agents.spawn starts helpers that find the model by name; name it ("openai:…", or a prefix of registerModelProvider) rather than give a model object`);
+  }
   const names = [...Object.keys(options.tools ?? {}), ...skills.map((s) => (typeof s === "string" ? s : s.name))];
   const duplicate = names.find((name, i) => names.indexOf(name) !== i || names.findIndex((other) => wireName(other) === wireName(name)) !== i);
   if (duplicate !== undefined) throw new ConfigError(`${who}: two tools are named ${JSON.stringify(duplicate)}`);
