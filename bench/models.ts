@@ -455,9 +455,12 @@ export function renderModels(r: ModelResults): string {
 
 A model agent (\`defineModelAgent\`) against the AI SDK alone (\`ai\` ${r.ai}), on memoryBackend, with
 the SDK's mock model (\`MockLanguageModelV4\`, through \`scriptedModel\`) scripted in
-\`bench/model-agents.ts\`: a module that registers the provider prefix \`bench:\`, so a thread or
-process child resolves its own fresh model by name. Both sides get the same instructions, prompt
-and tool (\`add_one\`, a zod input schema, an \`execute\` that adds one). The scripted model notes
+\`bench/model-agents.ts\`: a module that registers the provider prefix \`bench:\`, so the process
+that calls a model (the one that owns the agent, for every isolation) resolves a fresh one by name
+for each agent. Both sides get the same instructions, prompt and tool (\`add_one\`, a zod input
+schema, an \`execute\` that adds one; in \`bench/model-loop-agents.ts\`). A thread or process
+agent sends each step to this process, which calls the model; the agent runs the tool call itself
+and keeps the conversation. The scripted model notes
 the wall-clock time (\`performance.timeOrigin + performance.now()\`, comparable across threads and
 processes) at the start of its first call and returns it in its final reply, so both sides are timed
 from the start of the first model call to the end — for Colony, the agent's result reaching the
@@ -468,8 +471,8 @@ in its own column: spawn → the first model call, beside a raw \`new Worker\` /
 ### 10.1 A 10-step tool loop, the model answering after ${r.loop.latencyMs} ms
 
 ${r.loop.steps - 1} replies each calling the tool, then a text reply: Colony runs one model step per turn
-(\`generateText\` with the SDK's default one step, the step's messages kept between turns, a turn
-boundary, a \`model.call\` event and the usage counted), against one
+(\`generateText\` offering the tool and running none, the agent running the call and keeping the
+messages between turns, a turn boundary, a \`model.call\` event and the usage counted), against one
 \`generateText({ model, instructions, tools, messages, stopWhen: isStepCount(${r.loop.steps}) })\` doing the
 same ${r.loop.steps} steps in this thread. Wall time per step = the span ÷ ${r.loop.steps} (model latency included);
 ${runs(r.loop)}; medians and the rounds' range. Target: Colony within ${TARGETS.loop}× per step.
@@ -480,15 +483,17 @@ ${loopTable(r.loop, true)}
 
 The same, with no model latency: what Colony adds per turn, in µs (Colony's time per step less
 \`generateText\`'s, medians; "paired" the median of the rounds' differences). A thread's or process's
-steps run in a fresh V8 isolate whose code has not yet warmed up; \`generateText\` runs in this
-thread, warm. ${runs(r.instant)}.
+turn crosses to this process and back twice (the turn, then the model step), and its own code
+(the host, the tool call) runs in a fresh V8 isolate that has not warmed up. ${runs(r.instant)}.
 
 ${loopTable(r.instant, false)}
 
 ### 10.3 ${f.agents} model agents fanned out from one parent
 
 One inline parent agent spawns ${f.agents} model agents at once (\`ctx.spawn\` by module reference,
-in the isolation of the row), each a single text reply after ${f.latencyMs} ms, and awaits every result;
+in the isolation of the row), each a single text reply after ${f.latencyMs} ms, and awaits every result
+(the agents have no tools: their module, \`bench/model-agents.ts\`, imports no zod, and a host
+loads no package at all; a module that imports zod adds some 40 to 60 ms to a cold host's start);
 wall time from the parent's spawn to its result. The baseline: one such agent alone, inline,
 spawn → result (${ms(f.oneAgentMs.median)} ms, runs ${range(f.oneAgentMs, (n) => ms(n))}); for thread and process, plus ${f.agents} raw
 \`new Worker\` / \`fork\` of \`bench/raw-child.mjs\` started at once, to the last one's first message.
