@@ -2,6 +2,7 @@
  * Colony's public API. What is exported here is the contract; everything else is internal.
  */
 export { createColony, type Colony, type ColonyOptions } from "./runtime/colony.ts";
+export { createServerApp, serve, ListenError, UnsafeBindError, type ColonyServer, type ServeOptions, type ServerAppOptions } from "./server/index.ts";
 export { memoryBackend } from "./backends/memory/index.ts";
 export { natsBackend, NatsConnectError, type NatsBackendOptions } from "./backends/nats/index.ts";
 export { sqliteBackend, DEFAULT_DB_PATH, type SqliteBackendOptions } from "./backends/sqlite/index.ts";

@@ -14,6 +14,7 @@ import { registerDemo } from "./commands/demo.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerRuns } from "./commands/runs.ts";
+import { registerServe } from "./commands/serve.ts";
 import { registerSwarm } from "./commands/swarm.ts";
 import { registerTasks } from "./commands/tasks.ts";
 import { registerWorker } from "./commands/worker.ts";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerTasks(program);
   registerWorker(program);
   registerSwarm(program);
+  registerServe(program);
   registerWorkflow(program);
   registerBench(program);
   registerDemo(program);

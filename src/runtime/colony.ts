@@ -20,6 +20,7 @@ import type { AgentRetention, RunInfo, RunResult, StepRecord } from "../core/rec
 import type { RunDefinition } from "../core/run-types.ts";
 import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
+import type { ColonyServer, ServeOptions } from "../server/types.ts";
 import { isFinal } from "../core/subagent-types.ts";
 import { AgentPruner } from "./agents/pruner.ts";
 import { checkPoolSizes, HostPool } from "./agents/pool.ts";
@@ -199,6 +200,17 @@ export interface Colony {
   leader(role: string): Promise<string | undefined>;
   /** The warm hosts ready now (see `pool`): thread ids of the threads, pids of the processes. */
   pool(): { thread: number[]; process: number[] };
+  /**
+   * Serves the HTTP API (under /api, described at /api/openapi.json) and the dashboard (at `/`)
+   * until the server or the colony closes. Loopback only unless a `token` is given; Hono loads
+   * now, not before.
+   *
+   * @example
+   * const server = await colony.serve({ port: 0, definitions: { essay } });
+   * console.log(server.url); // http://127.0.0.1:41873
+   * await server.close();
+   */
+  serve(options?: ServeOptions): Promise<ColonyServer>;
   close(): Promise<void>;
 }
 
@@ -321,6 +333,7 @@ export function createColony(options: ColonyOptions = {}): Colony {
     return opened;
   };
   const elections = new Set<Election>();
+  const servers = new Set<ColonyServer>();
 
   // On a swarm, workers are thin: the coordinator folds the task board and serves it to them over
   // this bus, which carries tasks and results and so takes what the transport does (see served.ts).
@@ -460,8 +473,15 @@ export function createColony(options: ColonyOptions = {}): Colony {
       return (await (await backend()).leases.get(role)).holder;
     },
     pool: () => hostPool?.status() ?? { thread: [], process: [] },
+    async serve(serveOptions) {
+      const { serve } = await import("../server/serve.ts");
+      const server = await serve(colony, serveOptions);
+      servers.add(server);
+      return server;
+    },
     async close() {
       if (closed) return;
+      await Promise.all([...servers].map((s) => s.close()));
       await Promise.all([...elections].map((e) => e.stop()));
       // Supervisors first, so that none takes its children's ends for failures to restart.
       await Promise.all([...supervisors].map((s) => s.stop()));
