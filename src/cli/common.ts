@@ -10,7 +10,6 @@ import { natsBackend } from "../backends/nats/index.ts";
 import { DEFAULT_DB_PATH, sqliteBackend } from "../backends/sqlite/index.ts";
 import { ColonyError, ConfigError } from "../core/errors.ts";
 import type { BackendFactory } from "../core/store.ts";
-import type { Task } from "../core/tasks.ts";
 import { createColony, type Colony, type ColonyOptions } from "../runtime/colony.ts";
 
 export interface StoreFlags {
@@ -130,17 +129,6 @@ export async function withColony<T>(
 
 /** Colony's version, from its package.json (two levels up from src/cli and from dist/cli alike). */
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-
-/**
- * The ids of the tasks each worker holds, from the board's claimed tasks: the one count of a
- * worker's load that `workers`, `nodes` and `status` share (a registry record's own count is as
- * of its last heartbeat).
- */
-export function heldBy(claimed: readonly Task[]): Map<string, string[]> {
-  const held = new Map<string, string[]>();
-  for (const task of claimed) if (task.owner !== undefined) held.set(task.owner, [...(held.get(task.owner) ?? []), task.id]);
-  return held;
-}
 
 export function wholeNumber(min: number): (value: string) => number {
   return (value) => {

@@ -6,62 +6,13 @@
  */
 import type { Command } from "commander";
 import { BusRequestError } from "../../core/errors.ts";
-import { isLive } from "../../core/task-engine.ts";
-import { attemptOf, type Task, type WorkerInfo } from "../../core/tasks.ts";
-import type { Colony } from "../../runtime/colony.ts";
-import { coordinatorRole, nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
-import { UsageError, heldBy, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
+import { nodeInfoChannel, nodeRequestChannel, nodeSubject } from "../../runtime/tasks/node.ts";
+import { swarmNodes, swarmStatus } from "../../runtime/tasks/swarm.ts";
+import { UsageError, printJson, selfCommand, storeOptions, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags } from "../common.ts";
 import { age, say, status, table } from "../format.ts";
 
 interface SwarmFlags extends StoreFlags, OutputFlags {
   tasks: string;
-}
-
-export type NodeStatus = "online" | "busy" | "draining" | "offline" | "stopped";
-
-export interface NodeRow {
-  id: string;
-  status: NodeStatus;
-  capabilities: string[];
-  load: number;
-  running: number;
-  concurrency: number;
-  runningTasks: string[];
-  host: string;
-  pid: number;
-  heartbeatAt: number;
-  coordinator: boolean;
-}
-
-/** Busy by the tasks it holds on the board now, not by the count of its last heartbeat. */
-function nodeStatus(worker: WorkerInfo, holding: number, now: number): NodeStatus {
-  if ((worker.status === "online" || worker.status === "draining") && !isLive(worker, now)) return "offline";
-  if (worker.status === "online" && holding >= worker.concurrency) return "busy";
-  return worker.status;
-}
-
-async function nodes(colony: Colony, board: string): Promise<{ nodes: NodeRow[]; claimed: Task[]; coordinator?: string }> {
-  const tasks = await colony.tasks(board);
-  const [workers, claimed, coordinator] = await Promise.all([tasks.workers(), tasks.list({ status: "claimed" }), colony.leader(coordinatorRole(board))]);
-  const now = Date.now();
-  const held = heldBy(claimed);
-  const rows = workers.map((w): NodeRow => {
-    const runningTasks = held.get(w.id) ?? [];
-    return {
-      id: w.id,
-      status: nodeStatus(w, runningTasks.length, now),
-      capabilities: w.capabilities,
-      load: Math.round((runningTasks.length / w.concurrency) * 100) / 100,
-      running: runningTasks.length,
-      concurrency: w.concurrency,
-      runningTasks,
-      host: w.host,
-      pid: w.pid,
-      heartbeatAt: w.heartbeatAt,
-      coordinator: coordinator === w.id,
-    };
-  });
-  return { nodes: rows, claimed, ...(coordinator !== undefined && { coordinator }) };
 }
 
 function boardFlags(command: Command): Command {
@@ -77,7 +28,7 @@ export function registerSwarm(program: Command): void {
   ).action(async (_options: unknown, command: Command) => {
     const flags = command.optsWithGlobals<SwarmFlags>();
     await withExistingColony(flags, async (colony) => {
-      const { nodes: rows } = await nodes(colony, flags.tasks);
+      const { nodes: rows } = await swarmNodes(colony, flags.tasks);
       if (flags.json) return printJson(rows);
       if (rows.length === 0) return say(`no workers on task board "${flags.tasks}" in ${colony.backend.location}; start one with \`${selfCommand("worker --agents FILE", flags)}\``);
       const now = Date.now();
@@ -128,22 +79,8 @@ export function registerSwarm(program: Command): void {
   ).action(async (_options: unknown, command: Command) => {
     const flags = command.optsWithGlobals<SwarmFlags>();
     await withExistingColony(flags, async (colony) => {
-      const tasks = await colony.tasks(flags.tasks);
-      const { nodes: rows, claimed, coordinator } = await nodes(colony, flags.tasks);
-      const queued = await tasks.list({ status: "pending" });
-      const blocked = await tasks.list({ status: "blocked" });
-      const queue: Record<string, { pending: number; blocked: number; running: number }> = {};
-      const slot = (kind: string) => (queue[kind] ??= { pending: 0, blocked: 0, running: 0 });
-      for (const t of queued) slot(t.kind).pending++;
-      for (const t of blocked) slot(t.kind).blocked++;
-      for (const t of claimed) slot(t.kind).running++;
-      const workers: Record<NodeStatus, number> = { online: 0, busy: 0, draining: 0, offline: 0, stopped: 0 };
-      for (const n of rows) workers[n.status]++;
-      const now = Date.now();
-      const running = claimed.map((t) => ({ id: t.id, kind: t.kind, owner: t.owner, attempt: attemptOf(t), forMs: now - t.updatedAt }));
-      // Read after the task board was folded: what its log held that Colony did not write.
-      const rejected = await colony.rejected();
-      const status = { backend: colony.backend, tasks: flags.tasks, coordinator: coordinator ?? null, queue, running, workers, ...(rejected.count > 0 && { rejected }) };
+      const status = await swarmStatus(colony, flags.tasks);
+      const { coordinator, workers, queue, running, rejected } = status;
       if (flags.json) return printJson(status);
       say(`${colony.backend.kind} ${colony.backend.location} · task board "${flags.tasks}"`);
       say(`coordinator: ${coordinator ?? "none (no worker is running)"}`);
@@ -152,7 +89,7 @@ export function registerSwarm(program: Command): void {
       if (kinds.length === 0) say("queue: empty");
       else say(...table([["KIND", "PENDING", "BLOCKED", "RUNNING"], ...kinds.map((k) => [k, String(queue[k]!.pending), String(queue[k]!.blocked), String(queue[k]!.running)])]));
       if (running.length > 0) say("running:", ...table(running.map((r) => [`  ${r.id}`, r.kind, r.owner ?? "?", `attempt ${r.attempt}`, `for ${age(r.forMs)}`])));
-      if (rejected.count > 0) say(`skipped ${rejected.count} message(s) Colony did not write; the newest:`, ...rejected.last.map((reason) => `  ${reason}`));
+      if (rejected) say(`skipped ${rejected.count} message(s) Colony did not write; the newest:`, ...rejected.last.map((reason) => `  ${reason}`));
     });
   });
 }

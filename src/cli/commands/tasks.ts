@@ -7,8 +7,9 @@ import { InvalidArgumentError, type Command } from "commander";
 import { NotFoundError } from "../../core/errors.ts";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { FINAL_STATUSES, TASK_STATUSES, type Route, type Task, type TaskEvent, type TaskStatus } from "../../core/tasks.ts";
-import { UsageError, heldBy, printJson, selfCommand, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { UsageError, printJson, selfCommand, wholeNumber, withColony, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { progressChannel, progressSubject, type ProgressMessage } from "../../runtime/tasks/node.ts";
+import { heldBy } from "../../runtime/tasks/swarm.ts";
 import { linesOf, progressText, say, taskBoardLines, taskCounts, taskEventLine, taskLines, taskProgress, warn, workerRows } from "../format.ts";
 
 interface BoardFlags extends StoreFlags, OutputFlags {

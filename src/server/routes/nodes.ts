@@ -11,7 +11,7 @@ import type { Api, ServerContext } from "../context.ts";
 import { ApiProblem, problems } from "../problem.ts";
 import { json, nodeInfoSchema, nodeSchema, statusSchema, taskBoardQuery } from "../schemas.ts";
 import { eventStream, pause } from "../sse.ts";
-import { swarmNodes, swarmStatus } from "../swarm.ts";
+import { swarmNodes, swarmStatus } from "../../runtime/tasks/swarm.ts";
 
 
 /** How long a drain waits for the node's answer. */
