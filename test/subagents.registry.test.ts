@@ -132,14 +132,15 @@ describe("agents.list", () => {
     assert.ok((await colony.agents.list({ state: "running" })).some((r) => r.id === parent.id));
     assert.deepEqual(await colony.agents.list({ parentId: "agent-none" }), []);
 
-    const fields = ["id", "name", "parentId", "depth", "state", "generation", "isolation", "pid", "ownerPid", "ownerHost", "startedAt", "endedAt", "usage", "reason", "error"];
-    for (const key of ["id", "name", "parentId", "depth", "state", "generation", "isolation", "pid", "ownerPid", "startedAt", "usage"]) assert.ok(key in slow, `a row has ${key}`);
+    const fields = ["id", "name", "parentId", "depth", "state", "generation", "isolation", "delivery", "pid", "ownerPid", "ownerHost", "startedAt", "endedAt", "usage", "reason", "error"];
+    for (const key of ["id", "name", "parentId", "depth", "state", "generation", "isolation", "delivery", "pid", "ownerPid", "startedAt", "usage"]) assert.ok(key in slow, `a row has ${key}`);
     for (const key of Object.keys(slow)) assert.ok(fields.includes(key), `a row has no field ${key}`);
     assert.equal(slow.name, "slow");
     assert.equal(slow.state, "running");
     assert.equal(slow.parentId, parent.id);
     assert.equal(slow.depth, 1);
     assert.equal(slow.isolation, "process");
+    assert.equal(slow.delivery, "streaming");
     assert.ok(alive(slow.pid!));
     assert.equal(slow.ownerPid, process.pid);
     assert.ok(slow.startedAt >= before && slow.startedAt <= Date.now());

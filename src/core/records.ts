@@ -7,6 +7,9 @@ export interface Usage {
   costUsd?: number;
 }
 
+/** How a sub-agent's results reach its parent (see `SpawnOptions.delivery`). */
+export type DeliveryPolicy = "streaming" | "immediate" | "deferred" | "on_demand";
+
 export type StopReason = "goal" | "quiescence" | "deadlock" | "max_steps" | "budget" | "aborted" | "error";
 
 /** One model call, as events and records show it. */
@@ -95,6 +98,8 @@ export interface AgentRecord {
   state: AgentState;
   generation: number;
   isolation: Isolation;
+  /** How its results reach its parent; absent on records written before it was kept. */
+  delivery?: DeliveryPolicy;
   pid: number | undefined;
   /** The process that owns (started) the agent, and its machine: pids repeat across machines. */
   ownerPid: number;

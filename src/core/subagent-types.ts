@@ -7,11 +7,9 @@ import { ColonyError } from "./errors.ts";
 import type { TagsInput } from "./json.ts";
 import type { SubmitRequest, Task } from "./tasks.ts";
 import type { ModelStepRequest, ModelStepResult } from "./model-steps.ts";
-import type { AgentState, FailureReason, Isolation, Usage } from "./records.ts";
+import type { AgentState, DeliveryPolicy, FailureReason, Isolation, Usage } from "./records.ts";
 
-export type { AgentRecord, AgentState, FailureReason, Isolation } from "./records.ts";
-
-export type DeliveryPolicy = "streaming" | "immediate" | "deferred" | "on_demand";
+export type { AgentRecord, AgentState, DeliveryPolicy, FailureReason, Isolation } from "./records.ts";
 
 /** Which lifecycle moves are allowed; anything else is a `TransitionError`. */
 const TRANSITIONS: Record<AgentState, readonly AgentState[]> = {

@@ -199,6 +199,7 @@ export const agentSchema = z
     state: agentStateSchema,
     generation: z.number().int(),
     isolation: z.enum(["inline", "thread", "process"]),
+    delivery: z.enum(["streaming", "immediate", "deferred", "on_demand"]).optional(),
     pid: z.number().int().optional(),
     ownerPid: z.number().int(),
     ownerHost: z.string().optional(),

@@ -298,6 +298,7 @@ export class AgentRuntime {
         state: "created",
         generation: 0,
         isolation,
+        delivery,
         pid: undefined,
         ownerPid: process.pid,
         ownerHost: HOST,
@@ -649,7 +650,8 @@ export class AgentRuntime {
   async #moveNow(node: Node, state: AgentState, patch: Partial<AgentRecord>): Promise<void> {
     const from = node.record.state;
     if (!canTransition(from, state)) throw new TransitionError(node.id, `cannot move from ${from} to ${state}`);
-    const next = { ...patch, state, usage: node.record.usage };
+    // Its delivery policy as it stands: its definition may have set it since the record was made.
+    const next = { ...patch, state, usage: node.record.usage, delivery: node.delivery };
     if (node.registered) {
       if (!(await this.#deps.agents.transition(node.id, node.record.generation, next))) {
         throw new TransitionError(node.id, `its record moved past generation ${node.record.generation} (another writer changed it)`);
@@ -667,7 +669,7 @@ export class AgentRuntime {
     }
     // Not `next.usage`: a turn may have counted itself while the registry write was on its way,
     // and the usage it wrote after this one is the newer.
-    Object.assign(node.record, patch, { state, generation: node.record.generation + 1 });
+    Object.assign(node.record, patch, { state, generation: node.record.generation + 1, delivery: node.delivery });
     this.#event(node, { type: "state", state, at: Date.now() });
   }
 
