@@ -60,6 +60,7 @@ export {
   type SupervisorStrategy,
 } from "./runtime/agents/supervisor.ts";
 export type { TaskBoard } from "./core/task-board.ts";
+export type { TraceCarrier } from "./core/tracing.ts";
 export {
   DEFAULT_RETENTION,
   HorizonError,

@@ -57,6 +57,7 @@ describe("the README's examples", () => {
       "examples/workflow.ts",
       "examples/model-research.ts",
       "examples/model-swarm.ts",
+      "examples/traces.ts",
     ]);
     assert.equal(readme().split("```ts\n").length - 1, files.length, "a ts block without its file");
     for (const file of files) assert.equal(readmeBlock(file), asPublished(file), file);
@@ -69,7 +70,7 @@ describe("the README's examples", () => {
       assert.equal(run.status, 0, `${file}: ${run.stderr}`);
       assert.equal(run.stdout, output, file);
     }
-    assert.equal([...text.matchAll(/\$ node examples\//g)].length, 6);
+    assert.equal([...text.matchAll(/\$ node examples\//g)].length, 7);
   });
 
   test("the run in essay-run.ts reaches its goal", () => {

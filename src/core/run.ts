@@ -20,6 +20,7 @@ import { BudgetExceededError, isFinal, type AgentRef, type SpawnOptions, type Su
 import { checkRunDefinition } from "./run-definition.ts";
 import type { RunStore } from "./store.ts";
 import { timedId } from "./ids.ts";
+import { recordError, withSpan, type Span } from "./tracing.ts";
 
 export interface RunHooks {
   /** Called after each step is recorded, for live progress. */
@@ -47,13 +48,18 @@ export function newRunId(): string {
   return timedId("run", 6);
 }
 
-export async function executeRun(
+export function executeRun(definition: RunDefinition, board: Board, runs: RunStore, hooks: RunHooks = {}, spawner?: Spawner, approver?: Approver): Promise<RunResult> {
+  return withSpan("colony.run", { "colony.board": board.name }, (span) => loop(span, definition, board, runs, hooks, spawner, approver));
+}
+
+async function loop(
+  span: Span | undefined,
   definition: RunDefinition,
   board: Board,
   runs: RunStore,
-  hooks: RunHooks = {},
-  spawner?: Spawner,
-  approver?: Approver,
+  hooks: RunHooks,
+  spawner: Spawner | undefined,
+  approver: Approver | undefined,
 ): Promise<RunResult> {
   const def = checkRunDefinition(definition);
   const ledger = new Ledger(`run ${def.name ?? def.board}`, def.budget);
@@ -70,6 +76,7 @@ export async function executeRun(
     totalTokens: 0,
     totalCostUsd: 0,
   };
+  span?.setAttributes({ "colony.run.id": info.runId, "colony.run.name": info.name });
   const steps: StepRecord[] = [];
   const finish = async (stopReason: StopReason, error?: string): Promise<RunResult> => {
     // Sub-agents belong to the run: none outlives it.
@@ -81,6 +88,8 @@ export async function executeRun(
     if (error !== undefined) info.error = error;
     info.endedAt = Date.now();
     info.durationMs = Math.round(performance.now() - started);
+    span?.setAttributes({ "colony.run.stop_reason": stopReason, "colony.run.steps": info.steps, "colony.run.tokens": info.totalTokens });
+    if (stopReason === "error") recordError(span, error, stopReason);
     await runs.finishRun(info);
     return {
       runId: info.runId,
@@ -135,8 +144,9 @@ export async function executeRun(
 
       eligible.sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0));
       for (const agent of eligible) fires.set(agent, (fires.get(agent) ?? 0) + 1);
-      const fire = (agent: Agent) =>
+      const fire = (agent: Agent, span: Span | undefined) =>
         fireAgent(agent, view, board, {
+          span,
           runId: info.runId,
           step: index,
           signal,
@@ -154,7 +164,8 @@ export async function executeRun(
           beforeTurn: async (turn) => hooks.beforeTurn?.({ id: `${info.runId}/${agent.name}`, name: agent.name, turn }),
         });
       const limit = def.parallel ? def.concurrency : 1;
-      fired.push(...(await mapBounded(eligible, limit, fire)));
+      const traced = (agent: Agent) => withSpan("colony.agent.fire", { "colony.run.id": info.runId, "colony.step.index": index, "colony.agent.name": agent.name }, (span) => fire(agent, span));
+      fired.push(...(await withSpan("colony.step", { "colony.run.id": info.runId, "colony.step.index": index }, () => mapBounded(eligible, limit, traced))));
 
       const seqAfter = await board.refresh();
       const step: StepRecord = { index, startedAt, seq: seqAfter, fired };
@@ -192,6 +203,8 @@ function failedTrigger(agent: Agent, error: unknown): FiredRecord {
 }
 
 interface FireScope {
+  /** The fire's span, if traced: an agent's error is recorded on it (a compare-and-set conflict is not one). */
+  span: Span | undefined;
   runId: string;
   step: number;
   signal: AbortSignal;
@@ -260,6 +273,7 @@ async function fireAgent(agent: Agent, view: BoardView, board: Board, scope: Fir
   if (error !== undefined) {
     record.error = describeError(error);
     if (error instanceof VersionConflictError) record.conflict = true;
+    else recordError(scope.span, error);
     if (error instanceof BudgetExceededError) record.overBudget = true;
   }
   if (logs.length > 0) record.logs = logs;

@@ -11,6 +11,7 @@ import type { TaskStore, TaskTx, TaskView } from "./store.ts";
 import { checkLimits, limit } from "./retention.ts";
 import { MAX_DURATION_MS } from "./timers.ts";
 import * as engine from "./task-engine.ts";
+import { injectContext } from "./tracing.ts";
 import {
   DEFAULT_RETENTION,
   FINAL_STATUSES,
@@ -73,6 +74,12 @@ const submitSchema = z.strictObject({
   capability: name("capability").optional(),
   route: routeSchema.optional(),
   backoff: z.strictObject({ baseMs: whole("backoff.baseMs", 0).optional(), maxMs: whole("backoff.maxMs", 0).optional() }).optional(),
+  trace: z
+    .strictObject(
+      { traceparent: z.string().max(256, { message: "trace.traceparent is at most 256 characters" }), tracestate: z.string().max(512, { message: "trace.tracestate is at most 512 characters" }).optional() },
+      { message: "trace is a W3C trace context: { traceparent, tracestate? }" },
+    )
+    .optional(),
 });
 
 const claimSchema = z.strictObject({
@@ -197,10 +204,11 @@ export class TaskBoard {
   async submitAll(requests: (SubmitRequest & { id?: string })[], options: { fallbackWorker?: string } = {}): Promise<Task[]> {
     this.#checkOpen();
     if (!Array.isArray(requests)) throw new InvalidTaskError("submitAll takes an array of submit requests");
+    const submitter = injectContext();
     const items = requests.map((r, i) => {
       const item = check(submitSchema, r, requests.length === 1 ? "submit" : `submit item ${i}`);
       toJson(`task ${item.kind} input`, item.input ?? null, this.#options.maxValueBytes);
-      return item;
+      return item.trace === undefined && submitter !== undefined ? { ...item, trace: submitter } : item;
     });
     const localWorker = options.fallbackWorker ?? (await this.#localWorker(items));
     return this.#change((tx) => engine.submitAll(tx, items, { localWorker, reserveMs: this.#reserveMs }));

@@ -243,6 +243,7 @@ function createTask(tx: TaskTx, id: string, item: SubmitItem, context: SubmitCon
     timeoutMs: item.timeoutMs,
     backoff: { ...DEFAULT_BACKOFF, ...item.backoff },
     idempotencyKey: item.idempotencyKey,
+    ...(item.trace !== undefined && { trace: item.trace }),
     createdAt: tx.now,
     updatedAt: tx.now,
   };
@@ -281,6 +282,7 @@ function createBroadcast(tx: TaskTx, group: Task, context: SubmitContext, chosen
       capability: group.capability,
       route: { mode: "direct", worker },
       backoff: group.backoff,
+      ...(group.trace !== undefined && { trace: group.trace }),
     };
     createTask(tx, freshId(tx, chosen), copy, { ...context, localWorker: undefined }, chosen);
   }

@@ -3,6 +3,7 @@
  * register themselves with capabilities. Pure data; the rules are in task-engine.ts.
  */
 import { ColonyError } from "./errors.ts";
+import type { TraceCarrier } from "./tracing.ts";
 
 /** The task board a colony's callers get when they name none. */
 export const DEFAULT_TASK_BOARD = "default";
@@ -69,6 +70,8 @@ export interface Task<I = unknown, R = unknown> {
   timeoutMs: number | undefined;
   backoff: { baseMs: number; maxMs: number };
   idempotencyKey: string | undefined;
+  /** The submitter's span, if one was recording: the worker's span for the task is its child. */
+  trace?: TraceCarrier;
   createdAt: number;
   updatedAt: number;
   /**
@@ -98,6 +101,8 @@ export interface SubmitRequest<I = unknown> {
   route?: Route;
   /** Retry delay: baseMs × 2^(attempt − 1), at most maxMs; default 1000 and 60000. */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** The W3C trace context the task's span is to be a child of; default the active span's, if one records. */
+  trace?: TraceCarrier;
 }
 
 export interface ClaimRequest {

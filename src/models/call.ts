@@ -10,6 +10,7 @@ import { APICallError, generateText, jsonSchema, Output, type ModelMessage, type
 import { setTimeout as sleep } from "node:timers/promises";
 import { ModelError } from "../core/errors.ts";
 import type { ModelStepRequest, ModelStepResult, TokenUsage } from "../core/model-steps.ts";
+import { withSpan, type Span, type SpanAttributes } from "../core/tracing.ts";
 import type { ResolvedModel } from "./registry.ts";
 
 export interface StepRequest extends Omit<ModelStepRequest, "model"> {
@@ -63,8 +64,24 @@ function tokenUsage(usage: { inputTokens: number | undefined; outputTokens: numb
   };
 }
 
-/** Runs one model step; throws `ModelError` when it fails past its retries, the signal's reason when aborted. */
-export async function runStep(request: StepRequest): Promise<ModelStepResult> {
+/**
+ * Runs one model step; throws `ModelError` when it fails past its retries, the signal's reason when
+ * aborted. Its span, over every attempt, is a `chat` span of the GenAI semantic conventions.
+ */
+export function runStep(request: StepRequest): Promise<ModelStepResult> {
+  const { provider, name } = request.model;
+  const attributes: SpanAttributes = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": provider,
+    "gen_ai.request.model": name,
+    ...(request.temperature !== undefined && { "gen_ai.request.temperature": request.temperature }),
+    ...(request.maxOutputTokens !== undefined && { "gen_ai.request.max_tokens": request.maxOutputTokens }),
+    ...(request.output && { "gen_ai.output.type": "json" }),
+  };
+  return withSpan(`chat ${name}`, attributes, (span) => attempts(request, span), { kind: "client" });
+}
+
+async function attempts(request: StepRequest, span: Span | undefined): Promise<ModelStepResult> {
   const maxRetries = request.maxRetries ?? 2;
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const tools = toolSet(request.tools);
@@ -84,7 +101,16 @@ export async function runStep(request: StepRequest): Promise<ModelStepResult> {
         abortSignal: signal,
         maxRetries: 0,
       });
-      return describe(result, request, performance.now() - started, attempt);
+      const step = describe(result, request, performance.now() - started, attempt);
+      span?.setAttributes({
+        "gen_ai.response.id": result.response.id,
+        "gen_ai.response.model": result.response.modelId,
+        "gen_ai.response.finish_reasons": [step.finishReason],
+        "gen_ai.usage.input_tokens": step.usage.input,
+        "gen_ai.usage.output_tokens": step.usage.output,
+        "colony.model.retries": attempt,
+      });
+      return step;
     } catch (error) {
       if (request.signal.aborted) throw request.signal.reason;
       const failure = toModelError(error, request, timeout.aborted, attempt);

@@ -8,6 +8,7 @@
 import type { ModelMessage, Tool, ToolResultPart } from "ai";
 import { ConfigError } from "../core/errors.ts";
 import type { ModelStepResult, ToolSpec } from "../core/model-steps.ts";
+import { withSpan } from "../core/tracing.ts";
 
 type Check = (value: unknown) => Promise<{ ok: true; value: unknown } | { ok: false; error: string }>;
 
@@ -138,8 +139,11 @@ export async function runToolCalls(calls: ModelStepResult["toolCalls"], tools: R
   await Promise.all(
     approved.map(async ({ id, tool, args }) => {
       try {
-        ctx.use(tool.name);
-        const result = await finalValue(await tool.execute(args, { toolCallId: id, messages: ctx.messages, abortSignal: ctx.signal }));
+        const attributes = { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name, "gen_ai.tool.call.id": id, "gen_ai.tool.type": "function" };
+        const result = await withSpan(`execute_tool ${tool.name}`, attributes, async () => {
+          ctx.use(tool.name);
+          return finalValue(await tool.execute(args, { toolCallId: id, messages: ctx.messages, abortSignal: ctx.signal }));
+        });
         outcomes.set(id, { ok: true, result });
       } catch (error) {
         ctx.signal.throwIfAborted();

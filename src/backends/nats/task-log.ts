@@ -44,6 +44,7 @@ export const taskSchema = z.object({
   timeoutMs: time.optional(),
   backoff: z.object({ baseMs: time, maxMs: time }),
   idempotencyKey: z.string().optional(),
+  trace: z.object({ traceparent: z.string(), tracestate: z.string().optional() }).optional(),
   settling: z.object({ cancel: z.string().optional() }).optional(),
   createdAt: time,
   updatedAt: time,

@@ -8,6 +8,7 @@ import { ClosedError, ConfigError } from "../../core/errors.ts";
 import { checkTool } from "../../core/governance.ts";
 import type { Usage } from "../../core/records.ts";
 import { DEFAULT_TASK_BOARD } from "../../core/tasks.ts";
+import { contextOf, runInContext } from "../../core/tracing.ts";
 import {
   BudgetExceededError,
   type AgentRef,
@@ -21,7 +22,7 @@ import {
 } from "../../core/subagent-types.ts";
 import { SpawnedHandle } from "./handle.ts";
 import { resolveAgentRef } from "./module-ref.ts";
-import type { HostMessage, RequestOp, RuntimeMessage, StartMessage } from "./protocol.ts";
+import type { HostMessage, RequestOp, RuntimeMessage, StartMessage, TurnGrant } from "./protocol.ts";
 import { fromWireError, readRuntimeMessage, toWireError } from "./wire.ts";
 
 /** A host's line to the runtime. */
@@ -179,6 +180,13 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     ...(!channel.trusted && { models: { step: (stepRequest) => request("model.step", stepRequest) as never } }),
   };
 
+  /** Asks for the next turn, takes in what reached the inbox meanwhile, and runs `body` under the turn's span if it has one. */
+  const inTurn = async <T>(body: () => T | Promise<T>): Promise<T> => {
+    const [messages, trace] = (await request("turn", turn)) as TurnGrant;
+    inbox.push(...messages);
+    return runInContext(trace && contextOf(trace), body);
+  };
+
   try {
     const agent = definition ?? (await loadAgent(start.agent!));
     channel.send({
@@ -193,8 +201,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
     if (agent.turn) {
       for (;;) {
         turn++;
-        inbox.push(...((await request("turn", turn)) as InboxMessage[]));
-        const outcome = (await agent.turn(ctx)) as TurnResult | undefined;
+        const outcome = (await inTurn(() => agent.turn!(ctx))) as TurnResult | undefined;
         if (outcome?.action === "done") {
           result = outcome.result;
           break;
@@ -205,8 +212,7 @@ export async function runHost(channel: Channel, start: StartMessage, definition?
       }
     } else {
       turn = 1;
-      inbox.push(...((await request("turn", turn)) as InboxMessage[]));
-      result = await agent.run!(ctx);
+      result = await inTurn(() => agent.run!(ctx));
     }
     channel.send({ t: "done", result });
   } catch (error) {

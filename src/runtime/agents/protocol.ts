@@ -6,6 +6,8 @@
  * zod-free equivalents in wire.ts, which also carries errors across.
  */
 import { z } from "zod";
+import type { InboxMessage } from "../../core/subagent-types.ts";
+import type { TraceCarrier } from "../../core/tracing.ts";
 
 export const wireError = z.object({
   name: z.string(),
@@ -31,6 +33,13 @@ export const REQUEST_OPS = [
   "model.step",
 ] as const;
 export type RequestOp = (typeof REQUEST_OPS)[number];
+
+/**
+ * The runtime's answer to a "turn" request: what reached the inbox, and the turn's span (when it
+ * is traced), for the host to run the turn under. A tuple: an inline host gets its copy element by
+ * element, where an object would be cloned whole, at some microseconds a turn.
+ */
+export type TurnGrant = [inbox: InboxMessage[], trace?: TraceCarrier];
 
 /** Host → runtime. */
 export const hostMessage = z.discriminatedUnion("t", [

@@ -15,6 +15,7 @@ import { nameProblem, type TagsInput } from "../../core/json.ts";
 import { Ledger, checkBoard, checkBudget, checkWrite, narrowPermissions } from "../../core/governance.ts";
 import type { AgentStore } from "../../core/store.ts";
 import { checkDuration, longTimeout } from "../../core/timers.ts";
+import { injectContext, recordError, runInContext, startSpan, type OpenSpan } from "../../core/tracing.ts";
 import {
   BudgetExceededError,
   DEFAULT_ENV,
@@ -40,7 +41,7 @@ import { resolveAgentRef } from "./module-ref.ts";
 import { startDriver, type Driver } from "./drivers.ts";
 import type { HostPool } from "./pool.ts";
 import { SpawnedHandle } from "./handle.ts";
-import { hostMessage, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage } from "./protocol.ts";
+import { hostMessage, type HostMessage, type RequestOp, type RuntimeMessage, type StartMessage, type TurnGrant } from "./protocol.ts";
 import { fromWireError, toWireError } from "./wire.ts";
 import { timedId } from "../../core/ids.ts";
 
@@ -133,6 +134,10 @@ interface Node {
   registered: boolean;
   /** Aborts once the agent is being stopped or has ended: what it waits for on its behalf gives up. */
   halt: AbortController;
+  /** Its span, from its spawn to its end, while a tracer provider is registered (see tracing.ts). */
+  span: OpenSpan | undefined;
+  /** Its current turn's span: what the runtime does for it meanwhile (its model steps, its tasks, its children) is under it. */
+  turnSpan: OpenSpan | undefined;
 }
 
 export interface RuntimeDeps {
@@ -289,6 +294,12 @@ export class AgentRuntime {
       refusal: undefined,
       registered: false,
       halt: new AbortController(),
+      span: startSpan(
+        "colony.agent",
+        { "colony.agent.id": id, "colony.agent.name": name, "colony.agent.isolation": isolation, "colony.agent.depth": depth, ...(scope.parent && { "colony.agent.parent_id": scope.parent.id }) },
+        { parent: scope.parent?.turnSpan?.context ?? scope.parent?.span?.context },
+      ),
+      turnSpan: undefined,
       relay,
       record: {
         id,
@@ -461,7 +472,7 @@ export class AgentRuntime {
   async #answer(node: Node, requestId: number, op: RequestOp, args: unknown[]): Promise<void> {
     const reply = (message: RuntimeMessage) => node.driver?.send(message);
     try {
-      const value = await this.#serve(node, op, args);
+      const value = await runInContext(node.turnSpan?.context, () => this.#serve(node, op, args));
       reply({ t: "res", id: requestId, ok: true, value });
     } catch (error) {
       reply({ t: "res", id: requestId, ok: false, error: toWireError(error) });
@@ -510,6 +521,8 @@ export class AgentRuntime {
         return (await this.#deps.agents.getReport(id)) ?? null;
       }
       case "turn": {
+        node.turnSpan?.span.end();
+        node.turnSpan = undefined;
         await node.ready;
         if (node.refusal) throw node.refusal;
         const turn = args[0] as number;
@@ -521,7 +534,11 @@ export class AgentRuntime {
         await this.#deps.beforeTurn?.({ id: node.id, name: node.name, turn });
         if (node.record.state === "waiting") await this.#move(node, "running");
         this.#event(node, { type: "turn", turn, at: Date.now() });
-        return node.deferred.splice(0);
+        node.turnSpan = node.span && startSpan("colony.agent.turn", { "colony.agent.id": node.id, "colony.agent.name": node.name, "colony.agent.turn": turn }, { parent: node.span.context });
+        const trace = node.turnSpan && injectContext(node.turnSpan.context);
+        const grant: TurnGrant = [node.deferred.splice(0)];
+        if (trace) grant.push(trace);
+        return grant;
       }
       case "approval":
         return this.#awaitApproval(node, args[0] as string, args[1]);
@@ -714,6 +731,7 @@ export class AgentRuntime {
     for (const cancel of node.timers) cancel();
     const state: AgentState = final.ok ? "succeeded" : final.reason === "terminated" ? "terminated" : "failed";
     node.ledger.ended(!final.ok);
+    this.#endSpans(node, final, state);
     try {
       await this.#move(node, state, {
         endedAt: node.record.endedAt,
@@ -748,6 +766,23 @@ export class AgentRuntime {
         await Promise.all(live.map((c) => this.#stop(c, "terminated", `its parent ${node.name} ended`, DEFAULT_GRACE_MS / 4, true)));
       }
     }
+  }
+
+  /** Ends the agent's turn and life spans as it ended: a failure (not a termination) is an error on both. */
+  #endSpans(node: Node, final: Outcome, state: AgentState): void {
+    node.span?.span.setAttributes({
+      "colony.agent.state": state,
+      ...(final.reason && { "colony.agent.reason": final.reason }),
+      "colony.agent.turns": node.record.usage.turns,
+      "colony.agent.tokens": node.ledger.used.tokens,
+      "colony.agent.cost_usd": node.ledger.used.costUsd,
+    });
+    for (const open of [node.turnSpan, node.span]) {
+      if (!open) continue;
+      if (!final.ok && final.reason !== "terminated") recordError(open.span, final.error ?? "no result", final.reason);
+      open.span.end();
+    }
+    node.turnSpan = undefined;
   }
 
   /** Carries out kills asked for by other processes on the same backend (`colony agents kill`). */

@@ -20,6 +20,7 @@ import { MAX_TIMER_MS } from "../../core/timers.ts";
 import type { TaskBoard, WorkerRegistration } from "../../core/task-board.ts";
 import { isLive } from "../../core/task-engine.ts";
 import { StaleTaskError, WorkerIdInUseError, attemptOf, type ClaimRequest, type Task, type WorkerInfo, type WorkerStatus } from "../../core/tasks.ts";
+import { recordError, withSpan } from "../../core/tracing.ts";
 import type { AgentPruner } from "../agents/pruner.ts";
 import type { Bus } from "../bus.ts";
 import { MIN_ELECTION_LEASE_MS } from "../election.ts";
@@ -565,17 +566,26 @@ export class TaskWorker {
     this.#running.set(task.id, run);
     this.#emit({ type: "claimed", task: task.id, kind: task.kind, attempt: attemptOf(task), at: Date.now() });
     const started = Date.now();
-    void this.#execute(run)
-      .then(
-        (result) => ({ ok: true as const, result }),
-        (error: unknown) => ({ ok: false as const, error }),
-      )
-      .then((outcome) => this.#record(run, outcome, started))
-      .finally(() => {
-        this.#running.delete(task.id);
-        this.#syncWakes();
-        this.#changes.bump();
-      });
+    const attributes = { "colony.task.id": task.id, "colony.task.kind": task.kind, "colony.task.attempt": attemptOf(task), "colony.task.board": this.#tasks.name, "colony.worker.id": this.id };
+    // Claim to complete or fail, a child of the submitter's span when the task carries one, else a trace of its own.
+    void withSpan(
+      "colony.task",
+      attributes,
+      async (span) => {
+        const outcome = await this.#execute(run).then(
+          (result) => ({ ok: true as const, result }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+        if (!outcome.ok) recordError(span, outcome.error);
+        await this.#record(run, outcome, started);
+        if (run.stale) span?.setAttribute("colony.task.stale", true);
+      },
+      { parent: task.trace ?? "none", kind: "consumer" },
+    ).finally(() => {
+      this.#running.delete(task.id);
+      this.#syncWakes();
+      this.#changes.bump();
+    });
   }
 
   /** Records how the agent ended, unless the claim is gone; a result the board refuses fails the task for good. */
