@@ -28,8 +28,9 @@ export function duration(ms: number | undefined): string {
   return `${Math.floor(h / 24)} d`;
 }
 
+/** How long ago or how long for, coarsely: the clock it is measured on ticks every few seconds. */
 export function age(ms: number): string {
-  return duration(Math.max(0, ms));
+  return ms < 1000 ? "<1 s" : duration(ms);
 }
 
 export function time(at: number | undefined): string {

@@ -241,7 +241,9 @@ function TaskCard({ task, selected, onOpen, actions, now }: { task: Task; select
     event.stopPropagation();
     fn();
   };
-  const note = task.status === "claimed" ? (task.owner ? `on ${task.owner}` : "claimed") : task.reason ?? task.error ?? "";
+  // The error of an attempt that a later one made good is in the detail, not on the card.
+  const failed = task.status === "failed" || task.status === "dead";
+  const note = task.status === "claimed" ? (task.owner ? `on ${task.owner}` : "claimed") : (task.reason ?? (failed ? task.error : undefined) ?? "");
   return (
     <div
       class={`card status-${task.status}${selected ? " selected" : ""}`}

@@ -13,14 +13,22 @@ import { checkModelName } from "../../models/registry.ts";
 import type { Colony } from "../../runtime/colony.ts";
 import type { WorkerEvent } from "../../runtime/tasks/worker.ts";
 import type { WorkflowDefinition } from "../../runtime/tasks/workflow.ts";
-import { UsageError, natsCredentialsEnv, printJson, selfCommand, storeArgs, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
-import { linesOf, runSummary, say, stepLines, workerEventLine } from "../format.ts";
+import { DEFAULT_PORT, type ColonyServer } from "../../server/types.ts";
+import { UsageError, natsCredentialsEnv, printJson, selfCommand, storeArgs, wholeNumber, withColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
+import { linesOf, runSummary, say, stepLines, warn, workerEventLine } from "../format.ts";
+import { onStop } from "../signals.ts";
+import { swarmDemo } from "./demo-swarm.ts";
 import { clearBoard, runAndReport } from "./run.ts";
 import { runWorkflowAndReport } from "./workflow.ts";
 
 interface DemoFlags extends StoreFlags, OutputFlags {
   model?: string;
+  serve?: boolean;
+  port: number;
+  rounds?: number;
 }
+
+type Which = "runs" | "workflow" | "all" | "swarm";
 
 // Resolved beside this file, so that the installed package (.js) and a checkout (.ts) both work.
 const EXT = import.meta.url.endsWith(".ts") ? "ts" : "js";
@@ -194,25 +202,66 @@ async function workflowDemo(colony: Colony, flags: DemoFlags, demos: Demos) {
   }
 }
 
+/** Where the dashboard shows what `which` does. */
+function dashboardPage(url: string, which: Which): string {
+  if (which === "swarm") return `${url}/#/tasks?board=swarm`;
+  if (which === "workflow") return `${url}/#/tasks?board=demo`;
+  return `${url}/#/runs`;
+}
+
+/** Serves the demo's store from the start, so that the dashboard shows the demo as it runs. */
+async function startServing(colony: Colony, flags: DemoFlags, which: Which): Promise<ColonyServer> {
+  const server = await colony.serve({ port: flags.port });
+  if (flags.json) console.log(JSON.stringify({ url: server.url }));
+  else say(`dashboard ${dashboardPage(server.url, which)}   (API ${server.url}/api; Ctrl-C stops)`);
+  return server;
+}
+
+/** The demo's results; the swarm runs until it settles or `stopped` resolves. */
+async function runDemo(colony: Colony, which: Which, flags: DemoFlags, demos: Demos, stopped: Promise<NodeJS.Signals>): Promise<unknown> {
+  if (which === "swarm") return swarmDemo(colony, { ...flags, rounds: flags.rounds ?? (flags.serve ? 40 : 4) }, stopped);
+  const out: Record<string, unknown> = {};
+  if (which !== "workflow") out.runs = await runs(colony, flags, demos);
+  if (which !== "runs") out.workflow = await workflowDemo(colony, flags, demos);
+  return which === "runs" ? out.runs : which === "workflow" ? out.workflow : out;
+}
+
 export function registerDemo(program: Command): void {
   storeOptions(
     program
       .command("demo")
-      .description("run the bundled examples: researcher → critic → writer; three researchers and a synthesizer; a workflow on two worker processes")
-      .addArgument(new Argument("[which]", "which demo").choices(["runs", "workflow", "all"]).default("all")),
+      .description(
+        "run the bundled examples: researcher → critic → writer; three researchers and a synthesizer; a workflow on two worker processes; or (swarm) a live swarm of a planner, researcher workers and a reviewer",
+      )
+      .addArgument(new Argument("[which]", "which demo; all is runs and workflow").choices(["runs", "workflow", "all", "swarm"]).default("all")),
   )
     .option("--model <name>", "run researcher → critic → writer and the workflow with agents on this model (openai:gpt-4.1-mini, anthropic:…, ollama:…, local:…); default: deterministic agents, no model")
-    .option("--json", "print the results as JSON")
-    .action(async (which: "runs" | "workflow" | "all", _options: unknown, command: Command) => {
+    .option("--serve", "serve the dashboard and the API over the demo's store while it runs, then until Ctrl-C")
+    .option("--port <n>", "with --serve: the port; 0 picks a free one", wholeNumber(0), DEFAULT_PORT)
+    .option("--rounds <n>", "swarm: how many rounds the planner plans (default 4, or 40 with --serve)", wholeNumber(1))
+    .option("--json", "print the results as JSON (with --serve, first { url } as one line)")
+    .action(async (which: Which, _options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<DemoFlags>();
+      if (which === "swarm" && flags.model !== undefined) throw new UsageError("demo swarm runs deterministic agents only: leave out --model");
+      if (flags.rounds !== undefined && which !== "swarm") throw new UsageError("--rounds is for demo swarm");
       // Before anything runs: a bad name, an unknown provider or a missing key is a ConfigError naming what to set.
       if (flags.model !== undefined) checkModelName(flags.model);
       const demos = flags.model === undefined ? OFFLINE : await onModel(flags.model, flags);
       await withColony(flags, async (colony) => {
-        const out: Record<string, unknown> = {};
-        if (which !== "workflow") out.runs = await runs(colony, flags, demos);
-        if (which !== "runs") out.workflow = await workflowDemo(colony, flags, demos);
-        if (flags.json) printJson(which === "runs" ? out.runs : which === "workflow" ? out.workflow : out);
+        // Serving or swarming runs until a signal: take it, so that everything is closed cleanly.
+        const stop = flags.serve || which === "swarm" ? onStop() : undefined;
+        try {
+          const server = flags.serve ? await startServing(colony, flags, which) : undefined;
+          const result = await runDemo(colony, which, flags, demos, stop?.stopped ?? new Promise<never>(() => {}));
+          if (flags.json) printJson(result);
+          if (server && stop) {
+            if (stop.received === undefined && !flags.json) say("", `Still serving at ${server.url}/ for a look around; Ctrl-C stops.`);
+            warn(`stopping on ${await stop.stopped}`);
+            await server.close();
+          }
+        } finally {
+          stop?.off();
+        }
       });
     });
 }
