@@ -44,6 +44,22 @@ describe("live streams", () => {
   const appOf = (colonyOf: Colony) => createServerApp(colonyOf, { dashboardDir: false, heartbeatMs: 10, pollMs: 10 });
   after(() => colony.close());
 
+  test("the streams of one board share one watch, each from its own position, none missing or repeating a record", async () => {
+    const app = await appOf(spied);
+    const board = await colony.board("shared");
+    for (let i = 1; i <= 6; i++) await board.write(`k${i}`, i, { author: "t" });
+    const readers = await Promise.all(["0", "4", "6"].map(async (after) => new EventReader(await app.request(`/api/boards/shared/events?after=${after}`))));
+    for (const reader of readers) assert.equal((await reader.next()).event, "ready");
+    const early = [await readers[0]!.take(6), await readers[1]!.take(2)];
+    assert.equal(watching.size, 1, "one watch for three streams");
+    for (let i = 7; i <= 12; i++) await board.write(`k${i}`, i, { author: "t" });
+    assert.deepEqual(seqs([...early[0]!, ...(await readers[0]!.take(6))]), range(1, 12));
+    assert.deepEqual(seqs([...early[1]!, ...(await readers[1]!.take(6))]), range(5, 12));
+    assert.deepEqual(seqs(await readers[2]!.take(6)), range(7, 12));
+    for (const reader of readers) await reader.close();
+    await waitFor(() => watching.size === 0, 10_000, "the shared watch to end with its last client");
+  });
+
   test("a board stream resumes from Last-Event-ID with exactly the records after it", async () => {
     const app = await appOf(spied);
     const board = await colony.board("resume");

@@ -385,7 +385,9 @@ export class Board implements BoardHandle {
           cursor = stored.seq;
           yield toLogRecord(stored);
         }
-        if (records.length === 0) await changes.waitPast(seen, signal);
+        // A short batch read everything there was when `seen` was taken, so only a change past
+        // it can have brought more: wait for one rather than read again to find nothing.
+        if (records.length < REFRESH_BATCH) await changes.waitPast(seen, signal);
       }
     } finally {
       this.#watchers.delete(changes);

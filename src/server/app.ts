@@ -10,6 +10,7 @@ import { ConfigError } from "../core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES, MAX_TAGS_BYTES, checkAuthor } from "../core/json.ts";
 import { checkRunDefinition } from "../core/run-definition.ts";
 import { bearer, loopbackOnly } from "./auth.ts";
+import { BoardFeeds } from "./board-feed.ts";
 import type { ServerContext } from "./context.ts";
 import { DEFAULT_DASHBOARD_DIR, dashboardRoutes } from "./dashboard.ts";
 import { ApiProblem, invalidRequest, problem, problemFor, problemResponse } from "./problem.ts";
@@ -69,6 +70,7 @@ export function buildServerApp(colony: ServedColony, options: ServerAppOptions =
     pollMs: whole("pollMs", options.pollMs, 1000),
     closing: options.signal ?? new AbortController().signal,
     boardsSeen: new Set(),
+    feeds: new BoardFeeds(),
     running: new Set(),
   };
   const maxBodyBytes = whole("maxBodyBytes", options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);

@@ -1,6 +1,7 @@
 /** What every group of routes shares: the colony, the settled options, and the server's own state. */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { RunDefinition } from "../core/run-types.ts";
+import type { BoardFeeds } from "./board-feed.ts";
 import type { ServedColony } from "./types.ts";
 
 export type Api = OpenAPIHono;
@@ -15,6 +16,8 @@ export interface ServerContext {
   readonly closing: AbortSignal;
   /** Boards named through the API, which `GET /api/boards` lists with those it finds elsewhere. */
   readonly boardsSeen: Set<string>;
+  /** The shared watches of the boards live streams follow. */
+  readonly feeds: BoardFeeds;
   /** The runs this server started that have not ended, for `close()` to wait for. */
   readonly running: Set<Promise<unknown>>;
 }

@@ -13,6 +13,9 @@ import { ApiProblem, problemSchema, problems } from "../problem.ts";
 import { boardName, boardSummarySchema, entrySchema, json, limit, logRecordSchema, position } from "../schemas.ts";
 import { eventStream, horizon } from "../sse.ts";
 
+/** How many serialised entry lists the server keeps (a board's entries at one log position never change). */
+const BODIES_KEPT = 16;
+
 /** How many runs' boards `GET /api/boards` looks at, newest first. */
 const RUNS_LOOKED_AT = 1000;
 
@@ -31,6 +34,18 @@ const conflict412 = (description: string) => ({
 });
 
 export function boardRoutes(app: Api, ctx: ServerContext): void {
+  // The JSON of recent entry lists, by board, prefix and log position: serialising a large board
+  // is most of a request's cost, and the same position always gives the same text.
+  const bodies = new Map<string, string>();
+  const cachedBody = (key: string, make: () => string): string => {
+    let body = bodies.get(key);
+    if (body === undefined) {
+      body = make();
+      if (bodies.size >= BODIES_KEPT) bodies.delete(bodies.keys().next().value!);
+    } else bodies.delete(key);
+    bodies.set(key, body);
+    return body;
+  };
   const open = async (name: string): Promise<Board> => {
     const board = await ctx.colony.board(name);
     ctx.boardsSeen.add(name);
@@ -97,8 +112,9 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
         if (at > 0 && records[0]?.seq !== 1) throw new ApiProblem(410, "HORIZON", `board "${name}" keeps its log from position ${records[0]?.seq ?? head + 1} only, so it cannot be rebuilt as of ${at}`, { field: "at" });
         view = viewAt(name, at, records);
       }
-      const entries = view.keys(prefix).map((key) => view.read(key)!);
-      return c.json({ board: name, seq: view.seq, entries }, 200);
+      const body = cachedBody(JSON.stringify([name, prefix ?? "", view.seq]), () => JSON.stringify({ board: name, seq: view.seq, entries: view.keys(prefix).map((key) => view.read(key)!) }));
+      // The same JSON c.json would send, made once per position.
+      return c.body(body, 200, { "content-type": "application/json" }) as never;
     },
   );
 
@@ -255,7 +271,7 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
           await send(horizon(since, oldest - 1, `board "${name}" keeps its log from position ${oldest} only`));
           since = oldest - 1;
         }
-        for await (const record of board.watch({ since, signal })) await send({ event: "record", id: record.seq, data: record });
+        for await (const record of ctx.feeds.follow(board, since, signal)) await send({ event: "record", id: record.seq, data: record });
       });
     },
   );
