@@ -9,14 +9,17 @@
  * client opening a task board that has seen 100,000 tasks against one that has seen 100, under
  * the same retention, on SQLite and on NATS; and after it, model agents (a scripted mock model) against
  * the AI SDK's own `generateText`: a 10-step tool loop per isolation, and 100 model sub-agents
- * fanned out from one parent against raw worker and process starts. Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
+ * fanned out from one parent against raw worker and process starts; last, the HTTP API: board entries
+ * and the task list over a socket against the in-process call plus a raw Hono round trip, and
+ * 50 SSE clients following 10,000 board writes. Run with `npm run bench`; `node bench/main.ts --json` (or `npm run -s bench -- --json`)
  * also prints the results as JSON on stdout. Progress goes to stderr. Writes BENCHMARKS.md at the repo root.
  *
  * `--only SECTION[,SECTION]` runs some sections and prints their part of the report on stdout
  * (JSON with `--json`) instead of writing BENCHMARKS.md: board, loop, subagents, claimers,
  * workers (no-op tasks on SQLite), workers-io (20 ms tasks on SQLite), nats (CAS writes, dispatch
  * and no-op workers on NATS), nats-io (20 ms tasks on NATS), bullmq, history (opening a board
- * that has seen 100,000 tasks, on SQLite and NATS), models (model agents against `generateText`); groups: `tasks` = claimers,
+ * that has seen 100,000 tasks, on SQLite and NATS), models (model agents against `generateText`), server (the
+ * HTTP API: entries and tasks over a socket, SSE fan-out); groups: `tasks` = claimers,
  * workers and workers-io; `io` = workers-io and nats-io.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -31,6 +34,7 @@ import { RawBoard } from "./raw-sqlite.ts";
 import { natsBench } from "./nats.ts";
 import { modelsBench, renderModels, type ModelResults } from "./models.ts";
 import { machine, render, type Results } from "./report.ts";
+import { renderServer, serverBench, type ServerResults } from "./server.ts";
 import { subAgentBench } from "./spawn.ts";
 import { taskBoardBench, workersBench } from "./tasks.ts";
 
@@ -56,7 +60,7 @@ async function loopSteps(backend: () => BackendFactory, agentCount: number): Pro
   return { opsPerSec: median(rounds), rounds };
 }
 
-const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq", "history", "models"] as const;
+const SECTIONS = ["board", "loop", "subagents", "claimers", "workers", "workers-io", "nats", "nats-io", "bullmq", "history", "models", "server"] as const;
 type Section = (typeof SECTIONS)[number];
 const GROUPS: Record<string, Section[]> = { tasks: ["claimers", "workers", "workers-io"], io: ["workers-io", "nats-io"] };
 
@@ -160,8 +164,8 @@ async function main(): Promise<void> {
   const env = machine(args);
   progress(`${env.cpu} ×${env.cores}, node ${env.node}; temp files in ${dir}`);
   try {
-    // The models section renders its own part (bench/models.ts), after report.ts's sections.
-    const results: Results & { models?: ModelResults } = {
+    // The models and server sections render their own parts (bench/models.ts, bench/server.ts), after report.ts's sections.
+    const results: Results & { models?: ModelResults; server?: ServerResults } = {
       ...env,
       ...(run("board") && (await boardBench(dir))),
       loop: run("loop") ? await loopBench(dir) : undefined,
@@ -174,10 +178,11 @@ async function main(): Promise<void> {
       bullmq: run("bullmq") ? await bullmqBench() : undefined,
       history: run("history") ? await historyBench(dir) : undefined,
       models: run("models") ? await modelsBench() : undefined,
+      server: run("server") ? await serverBench(dir) : undefined,
       seconds: 0,
     };
     results.seconds = (performance.now() - started) / 1000;
-    const text = results.models ? `${render(results)}\n${renderModels(results.models)}` : render(results);
+    const text = [render(results), results.models && renderModels(results.models), results.server && renderServer(results.server)].filter(Boolean).join("\n");
     if (sections === undefined) {
       const out = resolve(import.meta.dirname, "..", "BENCHMARKS.md");
       writeFileSync(out, text);
