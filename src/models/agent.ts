@@ -27,7 +27,7 @@ import { checkMcpServers, connectMcp, type McpConnection, type McpServer } from 
 import { checkPrices, costOf, priceOf, type PriceTable } from "./prices.ts";
 import { modelNameProblem, resolveModel, type ModelSpec, type ResolvedModel } from "./registry.ts";
 import { checkBuiltInSkill, isSkill, skillTool, wireName, type AnySkill, type SkillBoard, type SkillContext } from "./skills.ts";
-import { isStandardSchema, runnableTool, runToolCalls, schemaOf, type RunnableTool, type ToolOutcome } from "./tool-calls.ts";
+import { closed, isStandardSchema, runnableTool, runToolCalls, schemaOf, type RunnableTool, type ToolOutcome } from "./tool-calls.ts";
 
 /** A model agent's input: a prompt, or a prompt with earlier messages; anything else is shown to the model as JSON. */
 export type ModelInput = string | { prompt: string; messages?: ModelMessage[] } | unknown;
@@ -100,10 +100,10 @@ interface OutputPlan {
 async function outputPlan(schema: z.ZodType | undefined, who: string): Promise<OutputPlan | undefined> {
   if (!schema) return undefined;
   const { json, check } = await schemaOf(schema, `${who}: its output`);
-  if (json.type === "object") return { json, take: check };
+  if (json.type === "object") return { json: closed(json), take: check };
   const { $schema, ...inner } = json;
   return {
-    json: { ...($schema !== undefined && { $schema }), type: "object", properties: { result: inner }, required: ["result"] },
+    json: closed({ ...($schema !== undefined && { $schema }), type: "object", properties: { result: inner }, required: ["result"] }),
     take: (value) => check(typeof value === "object" && value !== null ? (value as { result?: unknown }).result : undefined),
   };
 }
@@ -286,12 +286,12 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       conversation.remote = undefined;
       log(`${options.model} is called by this agent itself: the process that owns it cannot (${answer.unavailable})`);
     }
-    const { runStep } = await import("./call.ts");
+    const { runStep, retryLine } = await import("./call.ts");
     conversation.model ??= await resolveModel(options.model);
-    return runStep({ ...request, model: conversation.model, signal, onRetry: ({ attempt, waitMs, error }) => log(`retry ${attempt} in ${Math.round(waitMs)} ms: ${error.message}`) });
+    return runStep({ ...request, model: conversation.model, signal, onRetry: (info) => log(retryLine(info)) });
   }
 
-  function record(conversation: Conversation, result: ModelStepResult, outcomes: ReadonlyMap<string, ToolOutcome>): ModelCallRecord {
+  function record(conversation: Conversation, result: ModelStepResult, costUsd: number | undefined, outcomes: ReadonlyMap<string, ToolOutcome>): ModelCallRecord {
     return {
       agent: options.name,
       model: result.modelId,
@@ -300,7 +300,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       outputTokens: result.usage.output,
       cachedTokens: result.usage.cachedInput,
       reasoningTokens: result.usage.reasoning,
-      costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? null,
+      costUsd: costUsd ?? null,
       ms: Math.round(result.ms * 100) / 100,
       retries: result.retries,
       finishReason: result.finishReason,
@@ -351,10 +351,11 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
     ctx: { signal: AbortSignal; usage: { add(usage: { tokens: number; costUsd: number }, options: { spent: true }): void }; requestApproval: SubAgentContext["requestApproval"]; use(name: string): void },
   ): Promise<{ call: ModelCallRecord; calledTools: boolean }> {
     // The call was made: what it cost counts even where it crosses a budget (which then stops the agent).
-    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: costOf(result.usage, priceOf(result.modelId, prices)) ?? 0 }, { spent: true });
+    const costUsd = costOf(result.usage, priceOf(result.modelId, prices));
+    ctx.usage.add({ tokens: result.usage.input + result.usage.output, costUsd: costUsd ?? 0 }, { spent: true });
     const sent = conversation.messages.slice();
     conversation.messages.push(...(result.messages as ModelMessage[]));
-    if (result.toolCalls.length === 0) return { call: record(conversation, result, new Map()), calledTools: false };
+    if (result.toolCalls.length === 0) return { call: record(conversation, result, costUsd, new Map()), calledTools: false };
     const { message, outcomes } = await runToolCalls(result.toolCalls, tools.byWire, {
       messages: sent,
       signal: ctx.signal,
@@ -362,7 +363,7 @@ export function defineModelAgent<R = string>(options: ModelAgentOptions<R>): Mod
       use: ctx.use,
     });
     conversation.messages.push(message);
-    return { call: record(conversation, result, outcomes), calledTools: true };
+    return { call: record(conversation, result, costUsd, outcomes), calledTools: true };
   }
 
   function children(conversation: Conversation): SkillContext["agents"] {

@@ -95,7 +95,7 @@ async function attempts(request: StepRequest, span: Span | undefined): Promise<M
         ...(request.instructions !== undefined && { instructions: request.instructions }),
         messages: request.messages as ModelMessage[],
         ...(tools && { tools }),
-        ...(request.output && { output: Output.object({ schema: jsonSchema(closed(request.output)) }) }),
+        ...(request.output && { output: Output.object({ schema: jsonSchema(request.output) }) }),
         ...(request.temperature !== undefined && { temperature: request.temperature }),
         ...(request.maxOutputTokens !== undefined && { maxOutputTokens: request.maxOutputTokens }),
         abortSignal: signal,
@@ -125,29 +125,18 @@ async function attempts(request: StepRequest, span: Span | undefined): Promise<M
 }
 
 /** The tools as the SDK offers them: description and schema, no `execute` (so the step runs none). */
+/** How a retry is told in an agent's log. */
+export function retryLine(info: { attempt: number; waitMs: number; error: ModelError }): string {
+  return `retry ${info.attempt} in ${Math.round(info.waitMs)} ms: ${info.error.message}`;
+}
+
 function toolSet(specs: ModelStepRequest["tools"]): ToolSet | undefined {
   if (!specs || Object.keys(specs).length === 0) return undefined;
   const tools: ToolSet = {};
   for (const [name, spec] of Object.entries(specs)) {
-    tools[name] = { ...(spec.description !== undefined && { description: spec.description }), inputSchema: jsonSchema(closed(spec.inputSchema)) } as Tool;
+    tools[name] = { ...(spec.description !== undefined && { description: spec.description }), inputSchema: jsonSchema(spec.inputSchema) } as Tool;
   }
   return tools;
-}
-
-/**
- * A JSON Schema whose objects admit no properties beyond their own, as providers' strict modes
- * (OpenAI's structured outputs) require unless the schema says otherwise.
- */
-export function closed(schema: Record<string, unknown>): Record<string, unknown> {
-  const visit = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(visit);
-    if (typeof node !== "object" || node === null) return node;
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) out[key] = key === "properties" && typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visit(v)])) : visit(value);
-    if (out.type === "object" && out.additionalProperties === undefined) out.additionalProperties = false;
-    return out;
-  };
-  return visit(schema) as Record<string, unknown>;
 }
 
 function describe(result: Awaited<ReturnType<typeof generateText>>, request: StepRequest, ms: number, retries: number): ModelStepResult {

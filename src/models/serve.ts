@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "../core/errors.ts";
 import type { ModelStepRequest, ModelSteps } from "../core/model-steps.ts";
-import { runStep } from "./call.ts";
+import { retryLine, runStep } from "./call.ts";
 import { modelNameProblem, resolveModel, type ResolvedModel } from "./registry.ts";
 
 function checkRequest(request: ModelStepRequest): void {
@@ -38,7 +38,7 @@ export function modelServer(): ModelSteps {
         ...request,
         model: await model,
         signal,
-        onRetry: ({ attempt, waitMs, error }) => log(`retry ${attempt} in ${Math.round(waitMs)} ms: ${error.message}`),
+        onRetry: (info) => log(retryLine(info)),
       });
     },
     release(owner) {

@@ -39,6 +39,22 @@ function issuesText(issues: readonly { message: string; path?: readonly unknown[
   return issues.map((issue) => (issue.path && issue.path.length > 0 ? `${issue.path.map((p) => (typeof p === "object" && p !== null && "key" in p ? String(p.key) : String(p))).join(".")}: ${issue.message}` : issue.message)).join("; ");
 }
 
+/**
+ * A JSON Schema whose objects admit no properties beyond their own, as providers' strict modes
+ * (OpenAI's structured outputs) require unless the schema says otherwise.
+ */
+export function closed(schema: Record<string, unknown>): Record<string, unknown> {
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (typeof node !== "object" || node === null) return node;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(node)) out[key] = key === "properties" && typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visit(v)])) : visit(value);
+    if (out.type === "object" && out.additionalProperties === undefined) out.additionalProperties = false;
+    return out;
+  };
+  return visit(schema) as Record<string, unknown>;
+}
+
 const ANY_OBJECT = { type: "object", properties: {} };
 
 /**
@@ -81,7 +97,7 @@ export async function runnableTool(name: string, given: Tool, who: string): Prom
   const execute = given.execute as RunnableTool["execute"];
   return {
     name,
-    spec: { ...(description !== undefined && { description }), inputSchema: json },
+    spec: { ...(description !== undefined && { description }), inputSchema: closed(json) },
     check,
     execute: (args, options) => execute(args, { ...options, context: undefined } as never),
     ...(given.toModelOutput && { toModelOutput: given.toModelOutput }),
