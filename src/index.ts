@@ -85,7 +85,7 @@ export {
 } from "./core/tasks.ts";
 export type { Report } from "./core/store.ts";
 export type { RunHooks } from "./core/run.ts";
-export type { BackendFactory, Backend, BoardStore, BusHandler, BusTransport, LeaseStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
+export type { BackendFactory, Backend, BoardNames, BoardStore, BusHandler, BusTransport, LeaseStore, RunStore, TaskStore, TaskTx } from "./core/store.ts";
 export { Bus, BusMessageError, channel, subjectToken, type BusOptions, type BusRejection, type BusStats, type Channel, type RejectReason } from "./runtime/bus.ts";
 export type { AgentsByKind, TaskWorker, WorkerEvent, WorkerOptions } from "./runtime/tasks/worker.ts";
 export { AgentUncaughtError, UnofferedKindError, containUncaughtErrors } from "./runtime/tasks/worker.ts";

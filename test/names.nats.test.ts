@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { escapeName, MAX_STREAM_NAME, natsNames } from "../src/backends/nats/names.ts";
+import { escapeName, MAX_STREAM_NAME, natsNames, unescapeName } from "../src/backends/nats/names.ts";
 import { ConfigError, createColony, defineSubAgent, natsBackend, nodeSubject, progressSubject, subjectToken, type Colony, type NodeInfo } from "../src/index.ts";
 import { cliJson } from "./fixtures/cli.ts";
 import { waitFor } from "./fixtures/helpers.ts";
@@ -98,6 +98,23 @@ describe("the NATS name mapping", () => {
     const ids = [...new Set([...TRICKY, ...Array.from({ length: 3000 }, () => randomName(6))])];
     assertOneToOne([new Map(ids.map((id) => [nodeSubject(id), id]))]);
     assertOneToOne([new Map(ids.map((id) => [progressSubject("b", id), id]))]);
+  });
+
+  test("a stream names back the board or task board it holds, under its own prefix only", () => {
+    const prefixes = [...TRICKY, ...Array.from({ length: 50 }, () => randomName(4))].filter((p) => p !== "KV");
+    const names = [...TRICKY, ...Array.from({ length: 100 }, () => randomName(5))];
+    for (const prefix of prefixes) {
+      const mine = natsNames(prefix);
+      for (const name of names) {
+        assert.equal(unescapeName(escapeName(name)), name);
+        assert.deepEqual(mine.holder(`KV_${mine.board(name).bucket}`), { kind: "board", name });
+        assert.deepEqual(mine.holder(mine.tasks(name).stream), { kind: "tasks", name });
+        for (const other of [mine.tasks(name).snapshots.stream, `KV_${mine.runs}`, `KV_${mine.agents}`, `KV_${mine.leases}`]) assert.equal(mine.holder(other), undefined, other);
+        const theirs = natsNames(`${prefix}x`);
+        assert.equal(mine.holder(`KV_${theirs.board(name).bucket}`), undefined);
+      }
+    }
+    for (const foreign of ["a_5", "a_zz", "a_u12", "a_2E", "a.b", "a b"]) assert.equal(unescapeName(foreign), undefined, foreign);
   });
 
   test('prefix "KV" is refused: its task board streams would be named like KV buckets\' streams', () => {

@@ -144,6 +144,18 @@ for (const kind of ["memory", "sqlite"] as const) {
       assert.deepEqual((boards.body.boards as { name: string }[]).find((b) => b.name === "past"), { name: "past", entries: 6, seq: 7 });
     });
 
+    test("the board and task board lists name what the backend holds, not only what the API touched", async () => {
+      await (await colony.board("written_elsewhere")).write("k", 1, { author: "another" });
+      await colony.board("opened-empty");
+      await (await colony.tasks("jobs-b")).submit({ kind: "x", input: null });
+      const boards = (await call(app, "GET", "/api/boards")).body.boards as { name: string; entries: number; seq: number }[];
+      assert.deepEqual(boards.find((b) => b.name === "written_elsewhere"), { name: "written_elsewhere", entries: 1, seq: 1 });
+      assert.equal(boards.find((b) => b.name === "opened-empty"), undefined, "a board with no writes is left out");
+      assert.deepEqual(boards.map((b) => b.name), boards.map((b) => b.name).sort());
+      const taskBoards = (await call(app, "GET", "/api/task-boards")).body.boards as { name: string; seq: number }[];
+      assert.deepEqual(taskBoards.find((b) => b.name === "jobs-b"), { name: "jobs-b", seq: 1 });
+    });
+
     test("bad input is a 4xx problem naming the field", async () => {
       const badName = await call(app, "GET", "/api/boards/no%20spaces/entries");
       assert.deepEqual([badName.status, badName.body.code, badName.body.field], [400, "INVALID_REQUEST", "name"]);
@@ -352,6 +364,7 @@ for (const kind of ["memory", "sqlite"] as const) {
         "GET /api/runs/{id}",
         "POST /api/runs",
         "POST /api/runs/{id}/stop",
+        "GET /api/task-boards",
         "GET /api/tasks",
         "GET /api/tasks/{id}",
         "POST /api/tasks",

@@ -175,6 +175,12 @@ export interface BusTransport {
   request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
 }
 
+/** What a backend holds, by name. */
+export interface BoardNames {
+  boards: string[];
+  tasks: string[];
+}
+
 /** An open backend. */
 export interface Backend {
   openBoard(name: string): Promise<BoardStore>;
@@ -185,6 +191,11 @@ export interface Backend {
   readonly leases: LeaseStore;
   /** Spans this process on the embedded backends, the whole swarm on NATS. */
   readonly bus: BusTransport;
+  /**
+   * The names of the boards and of the task boards this backend holds (those opened so far, by
+   * any process sharing it), each sorted; an opened board may be empty.
+   */
+  listBoards(): Promise<BoardNames>;
   /** The sum of `rejected()` over every board and task board this backend opened; omitted where no store has it. */
   rejected?(): RejectedMessages;
   close(): Promise<void>;

@@ -18,7 +18,7 @@ import { executeRun, type Approver, type RunHooks, type Spawner } from "../core/
 import type { ModelSteps } from "../core/model-steps.ts";
 import type { AgentRetention, RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunDefinition } from "../core/run-types.ts";
-import type { Backend, BackendFactory, RejectedMessages, Report } from "../core/store.ts";
+import type { Backend, BackendFactory, BoardNames, RejectedMessages, Report } from "../core/store.ts";
 import type { AgentRecord, AgentRef, AgentState, SpawnOptions, SubAgent, SubAgentHandle } from "../core/subagent-types.ts";
 import type { ColonyServer, ServeOptions } from "../server/types.ts";
 import { isFinal } from "../core/subagent-types.ts";
@@ -100,6 +100,11 @@ export interface Colony {
    * const done = await tasks.wait(task.id);
    */
   tasks(name?: string): Promise<TaskBoard>;
+  /**
+   * The names of the boards and task boards the backend holds, each sorted: every process's on
+   * SQLite and NATS, this process's on memory. A board appears once opened, before its first write.
+   */
+  listBoards(): Promise<BoardNames>;
   /**
    * Starts a worker in this process on a task board (default "default"); `colony worker` is this
    * in a process of its own. Stopped (its tasks handed back) when the colony closes.
@@ -373,6 +378,9 @@ export function createColony(options: ColonyOptions = {}): Colony {
     workflow: (definition) => createWorkflow(definition, { tasks, spawn, startWorker }),
     board,
     tasks,
+    async listBoards() {
+      return (await backend()).listBoards();
+    },
     async run(definition, hooks) {
       const target = await board(definition?.board);
       const spawner = async (...[agent, input, spawnOptions, scope]: Parameters<Spawner>) =>

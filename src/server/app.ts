@@ -69,7 +69,6 @@ export function buildServerApp(colony: ServedColony, options: ServerAppOptions =
     heartbeatMs: whole("heartbeatMs", options.heartbeatMs, 15_000),
     pollMs: whole("pollMs", options.pollMs, 1000),
     closing: options.signal ?? new AbortController().signal,
-    boardsSeen: new Set(),
     feeds: new BoardFeeds(),
     running: new Set(),
   };

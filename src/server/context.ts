@@ -14,8 +14,6 @@ export interface ServerContext {
   readonly pollMs: number;
   /** Aborts when the server closes: live streams end, started runs stop. */
   readonly closing: AbortSignal;
-  /** Boards named through the API, which `GET /api/boards` lists with those it finds elsewhere. */
-  readonly boardsSeen: Set<string>;
   /** The shared watches of the boards live streams follow. */
   readonly feeds: BoardFeeds;
   /** The runs this server started that have not ended, for `close()` to wait for. */

@@ -8,7 +8,7 @@ import type { Board } from "../core/board.ts";
 import type { AgentRecord, AgentState, RunInfo, RunResult, StepRecord } from "../core/records.ts";
 import type { RunHooks } from "../core/run.ts";
 import type { RunDefinition } from "../core/run-types.ts";
-import type { RejectedMessages } from "../core/store.ts";
+import type { BoardNames, RejectedMessages } from "../core/store.ts";
 import type { TaskBoard } from "../core/task-board.ts";
 import type { Bus } from "../runtime/bus.ts";
 
@@ -18,6 +18,7 @@ export interface ServedColony {
   rejected(): Promise<RejectedMessages>;
   board(name: string): Promise<Board>;
   tasks(name?: string): Promise<TaskBoard>;
+  listBoards(): Promise<BoardNames>;
   run(definition: RunDefinition, hooks?: RunHooks): Promise<RunResult>;
   readonly runs: {
     list(options?: { limit?: number }): Promise<RunInfo[]>;

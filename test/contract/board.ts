@@ -967,6 +967,21 @@ export function boardContract(name: string, newColony: NewColony): void {
       });
     });
 
+    describe("listBoards", () => {
+      test("names every board and task board opened, written or not, each sorted, with names that need escaping intact", async () => {
+        const names = ["z-last", "a_1", "A-b_c", "__x__", "9"];
+        for (const name of names) await (await colony.board(name)).write("k", name, { author: "a" });
+        await colony.board("opened-only");
+        await colony.tasks("jobs_1");
+        const listed = await colony.listBoards();
+        for (const name of [...names, BOARD, "opened-only"]) assert.ok(listed.boards.includes(name), `${name} in ${listed.boards.join(", ")}`);
+        assert.ok(listed.tasks.includes("jobs_1"), `jobs_1 in ${listed.tasks.join(", ")}`);
+        assert.ok(!listed.boards.includes("jobs_1"), "a task board is not a board");
+        assert.deepEqual(listed.boards, [...listed.boards].sort());
+        assert.deepEqual(listed.tasks, [...listed.tasks].sort());
+      });
+    });
+
     describe("close", () => {
       test("after colony.close() the board refuses calls with ClosedError", async () => {
         await board.write("k", 1, { author: "a" });

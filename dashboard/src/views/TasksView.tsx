@@ -62,6 +62,7 @@ export function TasksView({ route }: { route: Route }) {
   );
   const { replaceAll, upsert } = tasks;
   const [total, setTotal] = useState<number>();
+  const taskBoards = useLoad("task-boards", (signal) => api<{ boards: { name: string }[] }>("/api/task-boards", { signal }));
 
   const load = useCallback(
     async (signal: AbortSignal) => {
@@ -142,8 +143,14 @@ export function TasksView({ route }: { route: Route }) {
             data-testid="tasks-board"
             value={board}
             size={12}
+            list="task-boards"
             onChange={(e) => updateParams({ board: e.currentTarget.value.trim() === "default" ? "" : e.currentTarget.value.trim(), task: null })}
           />
+          <datalist id="task-boards">
+            {(taskBoards.data?.boards ?? []).map((b) => (
+              <option key={b.name} value={b.name} />
+            ))}
+          </datalist>
         </label>
         <label class="field inline">
           <span>Kind</span>

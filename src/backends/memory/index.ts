@@ -240,6 +240,9 @@ export function memoryBackend(): BackendFactory {
           if (!store) taskBoards.set(name, (store = new MemoryTaskStore()));
           return store;
         },
+        async listBoards() {
+          return { boards: [...boards.keys()].sort(), tasks: [...taskBoards.keys()].sort() };
+        },
         async close(): Promise<void> {},
       };
     },

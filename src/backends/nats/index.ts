@@ -10,7 +10,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { z } from "zod";
 import { ColonyError, ConfigError, describeError } from "../../core/errors.ts";
-import type { Backend, BackendFactory, BoardStore, RejectedMessages, TaskStore } from "../../core/store.ts";
+import type { Backend, BackendFactory, BoardNames, BoardStore, RejectedMessages, TaskStore } from "../../core/store.ts";
 import { NatsBoardStore } from "./board.ts";
 import { NatsBus } from "./bus.ts";
 import { closeFeeds, KvCas, outlast } from "./jetstream.ts";
@@ -139,6 +139,19 @@ async function open(options: ReturnType<typeof checkOptions>): Promise<Backend> 
       async openTasks(name: string): Promise<TaskStore> {
         const { stream, subject, snapshots } = names.tasks(name);
         return track(await NatsTaskStore.open(nc, js, jsm, { stream, subject, snapshots }, replicas));
+      },
+      async listBoards() {
+        const found: BoardNames = { boards: [], tasks: [] };
+        const streams = await outlast(async () => {
+          const all: string[] = [];
+          for await (const stream of jsm.streams.names()) all.push(stream);
+          return all;
+        });
+        for (const stream of streams) {
+          const holder = names.holder(stream);
+          if (holder) found[holder.kind === "board" ? "boards" : "tasks"].push(holder.name);
+        }
+        return { boards: found.boards.sort(), tasks: found.tasks.sort() };
       },
       rejected: () => totalOf([...opened].map((store) => store.rejected())),
       async close() {

@@ -32,6 +32,14 @@ export function escapeName(value: string): string {
   });
 }
 
+/** `escapeName` undone; undefined for what `escapeName` never returns. */
+export function unescapeName(token: string): string | undefined {
+  const value = token.replace(/_(?:u([0-9a-f]{4})|([0-9a-f]{2}))/g, (_, wide: string | undefined, narrow: string | undefined) =>
+    String.fromCharCode(parseInt(wide ?? narrow!, 16)),
+  );
+  return escapeName(value) === token ? value : undefined;
+}
+
 /** Every bucket, stream and subject root of one prefix. */
 export interface NatsNames {
   readonly runs: string;
@@ -43,6 +51,8 @@ export interface NatsNames {
   board(name: string): { bucket: string };
   /** A task board's stream and the one subject it stores, and the stream (and subject root) of its snapshots. */
   tasks(name: string): { stream: string; subject: string; snapshots: { stream: string; subject: string } };
+  /** The board or task board whose data a stream of this prefix holds; undefined for any other stream. */
+  holder(stream: string): { kind: "board" | "tasks"; name: string } | undefined;
 }
 
 /** ConfigError unless nats-server takes `stream` as a stream name. */
@@ -81,6 +91,14 @@ export function natsNames(prefix: string): NatsNames {
       checkStream(stream, `task board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
       checkStream(snapshots, `task board ${JSON.stringify(name)} under prefix ${JSON.stringify(prefix)}`);
       return { stream, subject: `${p}.tasks.${n}`, snapshots: { stream: snapshots, subject: `${p}.snap.${n}` } };
+    },
+    holder(stream) {
+      for (const [kind, start] of [["board", `KV_${p}_board_`], ["tasks", `${p}_tasks_`]] as const) {
+        if (!stream.startsWith(start)) continue;
+        const name = unescapeName(stream.slice(start.length));
+        return name === undefined ? undefined : { kind, name };
+      }
+      return undefined;
     },
   };
   for (const bucket of [names.runs, names.agents, names.leases]) checkStream(`KV_${bucket}`, `prefix ${JSON.stringify(prefix)}`);

@@ -376,6 +376,10 @@ export function sqliteBackend(options: SqliteBackendOptions = {}): BackendFactor
         async openTasks(name: string): Promise<TaskStore> {
           return new SqliteTaskStore(name, conn);
         },
+        async listBoards() {
+          const names = (sql: string) => conn.db.prepare(sql).all().map((row) => String(row.name));
+          return { boards: names("SELECT name FROM boards ORDER BY name"), tasks: names("SELECT name FROM task_boards ORDER BY name") };
+        },
         async close(): Promise<void> {
           conn.close();
         },

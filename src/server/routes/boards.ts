@@ -4,7 +4,6 @@
  * sent encoded (`findings%2Fa`), as `encodeURIComponent` does.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { APPROVALS_BOARD } from "../../core/approvals.ts";
 import { viewAt, type Board } from "../../core/board.ts";
 import { VersionConflictError, quote } from "../../core/errors.ts";
 import type { TagsInput } from "../../core/json.ts";
@@ -15,9 +14,6 @@ import { eventStream, horizon } from "../sse.ts";
 
 /** How many serialised entry lists the server keeps (a board's entries at one log position never change). */
 const BODIES_KEPT = 16;
-
-/** How many runs' boards `GET /api/boards` looks at, newest first. */
-const RUNS_LOOKED_AT = 1000;
 
 const IF_MATCH = z
   .string()
@@ -46,11 +42,7 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
     bodies.set(key, body);
     return body;
   };
-  const open = async (name: string): Promise<Board> => {
-    const board = await ctx.colony.board(name);
-    ctx.boardsSeen.add(name);
-    return board;
-  };
+  const open = (name: string): Promise<Board> => ctx.colony.board(name);
 
   /** The version `If-Match` asks for: the one it names, or for `*` the current one, which must exist. */
   const expected = async (board: Board, key: string, ifMatch: string): Promise<number> => {
@@ -68,15 +60,14 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
     createRoute({
       method: "get",
       path: "/api/boards",
-      summary: "The boards this server can find: those named through it, its runs' and definitions', and the approvals board",
+      summary: "The backend's boards that have been written to, by name, with how many entries each holds and its log position",
       responses: { 200: json(z.object({ boards: z.array(boardSummarySchema) }), "Boards with at least one write, by name") },
     }),
     async (c) => {
-      const runs = await ctx.colony.runs.list({ limit: RUNS_LOOKED_AT });
-      const names = new Set([...ctx.boardsSeen, APPROVALS_BOARD, ...Object.values(ctx.definitions).map((d) => d.board), ...runs.map((r) => r.board)]);
+      const { boards: names } = await ctx.colony.listBoards();
       const summaries = await Promise.all(
-        [...names].sort().map(async (name) => {
-          const board = await ctx.colony.board(name);
+        names.map(async (name) => {
+          const board = await open(name);
           const seq = await board.refresh();
           return { name, entries: board.view().size, seq };
         }),

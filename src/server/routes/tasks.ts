@@ -50,6 +50,19 @@ export function taskRoutes(app: Api, ctx: ServerContext): void {
   app.openapi(
     createRoute({
       method: "get",
+      path: "/api/task-boards",
+      summary: "The backend's task boards, by name, with their event log positions",
+      responses: { 200: json(z.object({ boards: z.array(z.object({ name: z.string(), seq: z.number().int() }).openapi("TaskBoardSummary")) }), "Task boards by name") },
+    }),
+    async (c) => {
+      const { tasks: names } = await ctx.colony.listBoards();
+      return c.json({ boards: await Promise.all(names.map(async (name) => ({ name, seq: await (await open(name)).head() }))) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
       path: "/api/tasks",
       summary: "Tasks in submit order, filtered; the newest `limit`",
       request: {
