@@ -61,6 +61,13 @@ describe("colony demo, board and runs", () => {
     assert.deepEqual(content(again), content(before));
   });
 
+  test("boards lists the store's boards with their entries and log positions", () => {
+    const essay = json<{ seq: number; entries: unknown[] }>("board", "essay", "--db", db);
+    const listed = json<{ boards: { name: string; entries: number; seq: number }[]; tasks: { name: string }[] }>("boards", "--db", db);
+    assert.deepEqual(listed.boards.find((b) => b.name === "essay"), { name: "essay", entries: essay.entries.length, seq: essay.seq });
+    assert.match(colony("boards", "--db", db).stdout, new RegExp(`^board "essay": ${essay.entries.length} entries, log position ${essay.seq}$`, "m"));
+  });
+
   test("board prints entries as [key] vN by author tags={...}", () => {
     const result = colony("board", "essay", "--db", db);
     assert.equal(result.code, 0, result.stderr);
@@ -161,7 +168,7 @@ describe("bad input is one line and exit code 2", () => {
   });
 
   test("every command has --help", () => {
-    for (const command of ["run", "board", "runs", "bench", "demo", "agents", "worker", "workers", "tasks", "task", "submit", "cancel", "workflow"]) {
+    for (const command of ["run", "board", "boards", "runs", "bench", "demo", "agents", "worker", "workers", "tasks", "task", "submit", "cancel", "workflow"]) {
       const result = colony(command, "--help");
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`Usage: colony ${command}`));

@@ -11,6 +11,26 @@ interface BoardFlags extends StoreFlags, OutputFlags {
 }
 
 export function registerBoard(program: Command): void {
+  storeOptions(program.command("boards").description("list the boards and task boards in the store, with their entry counts and log positions"))
+    .option("--json", "print data as JSON")
+    .action(async (_options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<StoreFlags & OutputFlags>();
+      await withExistingColony(flags, async (colony) => {
+        const names = await colony.listBoards();
+        const boards = await Promise.all(names.boards.map(async (name) => {
+          const board = await colony.board(name);
+          return { name, entries: board.view().size, seq: board.seq };
+        }));
+        const tasks = await Promise.all(names.tasks.map(async (name) => ({ name, seq: await (await colony.tasks(name)).head() })));
+        if (flags.json) return printJson({ boards, tasks });
+        if (boards.length + tasks.length === 0) return say("the store has no boards yet");
+        say(
+          ...boards.map((b) => `board "${b.name}": ${b.entries} entr${b.entries === 1 ? "y" : "ies"}, log position ${b.seq}`),
+          ...tasks.map((t) => `task board "${t.name}": event log position ${t.seq}`),
+        );
+      });
+    });
+
   storeOptions(
     program.command("board")
     .description("show a board's entries, its write log, or tail it live"),
