@@ -226,6 +226,22 @@ for (const kind of ["memory", "sqlite"] as const) {
       assert.equal((await call(app, "POST", `/api/tasks/nope/cancel?board=${board}`)).status, 404);
     });
 
+    test("a task list is never older than the board: a claim, and a lease that runs out, show at once", async () => {
+      const board = `fresh-${kind}`;
+      const tasks = await colony.tasks(board);
+      await tasks.submitAll([{ kind: "long", input: 1 }, { kind: "short", input: 2 }]);
+      const statuses = async () => ((await call(app, "GET", `/api/tasks?board=${board}`)).body.tasks as { status: string }[]).map((t) => t.status);
+      assert.deepEqual(await statuses(), ["pending", "pending"]);
+      assert.deepEqual(await statuses(), ["pending", "pending"]);
+      assert.ok(await tasks.claim({ worker: "w", capabilities: ["long"], leaseMs: 600_000 }));
+      assert.deepEqual(await statuses(), ["claimed", "pending"]);
+      assert.ok(await tasks.claim({ worker: "w", capabilities: ["short"], leaseMs: 1 }));
+      // The lease is over by the time the list is read again or soon after; the read that finds it so reaps it.
+      await waitFor(async () => ((await statuses())[1] === "pending" ? true : undefined), 20_000, "the expired lease reaped");
+      const now = await tasks.list();
+      assert.deepEqual(now.map((t) => [t.status, t.attempts]), [["claimed", 0], ["pending", 1]]);
+    });
+
     test("retry submits a dead or failed task again as a new task; anything else is 409", async () => {
       const board = `retry-${kind}`;
       const tasks = await colony.tasks(board);

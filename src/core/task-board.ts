@@ -313,6 +313,12 @@ export class TaskBoard {
     return this.#read((tx) => tx.list(checked));
   }
 
+  /** `list`, with the event log position the tasks are as of, from one read. */
+  async snapshot(filter: TaskFilter = {}): Promise<{ seq: number; tasks: Task[] }> {
+    const checked = check(filterSchema, filter, "snapshot");
+    return this.#read((tx) => ({ seq: tx.head(), tasks: tx.list(checked) }));
+  }
+
   /** The registry of workers serving this board, silent ones marked offline. */
   async workers(): Promise<WorkerInfo[]> {
     // Copies: a store may share the ones its transactions read.

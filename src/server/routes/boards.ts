@@ -8,6 +8,7 @@ import { viewAt, type Board } from "../../core/board.ts";
 import { VersionConflictError, quote } from "../../core/errors.ts";
 import type { TagsInput } from "../../core/json.ts";
 import type { Api, ServerContext } from "../context.ts";
+import { BodyCache } from "../body-cache.ts";
 import { ApiProblem, problemSchema, problems } from "../problem.ts";
 import { boardName, boardSummarySchema, entrySchema, json, limit, logRecordSchema, position } from "../schemas.ts";
 import { eventStream, horizon } from "../sse.ts";
@@ -30,18 +31,7 @@ const conflict412 = (description: string) => ({
 });
 
 export function boardRoutes(app: Api, ctx: ServerContext): void {
-  // The JSON of recent entry lists, by board, prefix and log position: serialising a large board
-  // is most of a request's cost, and the same position always gives the same text.
-  const bodies = new Map<string, string>();
-  const cachedBody = (key: string, make: () => string): string => {
-    let body = bodies.get(key);
-    if (body === undefined) {
-      body = make();
-      if (bodies.size >= BODIES_KEPT) bodies.delete(bodies.keys().next().value!);
-    } else bodies.delete(key);
-    bodies.set(key, body);
-    return body;
-  };
+  const bodies = new BodyCache(BODIES_KEPT);
   const open = (name: string): Promise<Board> => ctx.colony.board(name);
 
   /** The version `If-Match` asks for: the one it names, or for `*` the current one, which must exist. */
@@ -103,9 +93,8 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
         if (at > 0 && records[0]?.seq !== 1) throw new ApiProblem(410, "HORIZON", `board "${name}" keeps its log from position ${records[0]?.seq ?? head + 1} only, so it cannot be rebuilt as of ${at}`, { field: "at" });
         view = viewAt(name, at, records);
       }
-      const body = cachedBody(JSON.stringify([name, prefix ?? "", view.seq]), () => JSON.stringify({ board: name, seq: view.seq, entries: view.keys(prefix).map((key) => view.read(key)!) }));
       // The same JSON c.json would send, made once per position.
-      return c.body(body, 200, { "content-type": "application/json" }) as never;
+      return c.body(bodies.get([name, prefix ?? "", view.seq], () => ({ board: name, seq: view.seq, entries: view.keys(prefix).map((key) => view.read(key)!) })), 200, { "content-type": "application/json" }) as never;
     },
   );
 

@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { TaskBoard } from "../../core/task-board.ts";
 import { DEFAULT_TASK_BOARD, HorizonError, TASK_STATUSES, type Task, type TaskEvent } from "../../core/tasks.ts";
+import { BodyCache } from "../body-cache.ts";
 import type { Api, ServerContext } from "../context.ts";
 import { ApiProblem, problems } from "../problem.ts";
 import { json, limit, position, submitSchema, taskBoardQuery, taskEventSchema, taskSchema } from "../schemas.ts";
@@ -15,6 +16,9 @@ const taskParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "
 const idempotencyHeader = z.object({
   "idempotency-key": z.string().min(1).max(128).optional().openapi({ description: "A second request with the same key returns the task the first one made" }),
 });
+
+/** How many serialised task lists the server keeps. */
+const BODIES_KEPT = 16;
 
 /** The events of one task that the board still keeps, read from the board's whole retained log. */
 async function eventsOf(board: TaskBoard, id: string): Promise<TaskEvent[]> {
@@ -39,6 +43,7 @@ async function eventsOf(board: TaskBoard, id: string): Promise<TaskEvent[]> {
 }
 
 export function taskRoutes(app: Api, ctx: ServerContext): void {
+  const bodies = new BodyCache(BODIES_KEPT);
   const open = (board: string | undefined) => ctx.colony.tasks(board ?? DEFAULT_TASK_BOARD);
   const mustGet = async (board: TaskBoard, id: string): Promise<Task> => {
     const task = await board.get(id);
@@ -79,8 +84,13 @@ export function taskRoutes(app: Api, ctx: ServerContext): void {
     async (c) => {
       const { board: name, status, kind, capability, parentId, limit: most = 1000 } = c.req.valid("query");
       const board = await open(name);
-      const matched = (await board.list({ status, kind, parentId })).filter((t) => capability === undefined || t.capability === capability);
-      return c.json({ board: board.name, total: matched.length, tasks: matched.slice(-most) }, 200);
+      const { seq, tasks } = await board.snapshot({ status, kind, parentId });
+      // The same JSON c.json would send, made once per log position: the list is a function of it.
+      const body = bodies.get([board.name, status, kind, parentId, capability, most, seq], () => {
+        const matched = tasks.filter((t) => capability === undefined || t.capability === capability);
+        return { board: board.name, total: matched.length, tasks: matched.slice(-most) };
+      });
+      return c.body(body, 200, { "content-type": "application/json" }) as never;
     },
   );
 
