@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { ConfigError, createColony, natsBackend, NatsConnectError } from "../src/index.ts";
+import { ConfigError, createColony, memoryBackend, natsBackend, NatsConnectError, NotFoundError } from "../src/index.ts";
 import { freePort, startNatsServer, type NatsServer } from "../src/testing/nats-server.ts";
 import { runCliSync } from "./fixtures/cli.ts";
 
@@ -40,6 +40,23 @@ describe("natsBackend", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  test("an id no run or agent can have (a space, a wildcard, an empty token) is not found, as on the embedded backends", async () => {
+    const nats = createColony({ backend: natsBackend({ servers: server.url, user: "colony", pass: "s3cret", prefix: "odd-ids" }) });
+    const memory = createColony({ backend: memoryBackend() });
+    try {
+      for (const colony of [nats, memory]) {
+        for (const id of ["a b", "run-*", "a.>", ".a", "a.", "a..b", "ü", ""]) {
+          await assert.rejects(colony.runs.get(id), NotFoundError, `runs.get(${JSON.stringify(id)})`);
+          await assert.rejects(colony.agents.terminate(id), NotFoundError, `agents.terminate(${JSON.stringify(id)})`);
+          assert.deepEqual(await colony.agents.list({ parentId: id }), []);
+        }
+      }
+    } finally {
+      await nats.close();
+      await memory.close();
     }
   });
 

@@ -14,7 +14,12 @@ import { readStream } from "./stream-read.ts";
 
 const FINAL: ReadonlySet<AgentState> = new Set(["succeeded", "failed", "terminated"]);
 
+/** What a KV key may be; an id Colony never makes (with a space, a wildcard, an empty token) makes no key, and so names nothing. */
+const KV_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
+
+/** The key's value and revision; undefined where there is none, or `key` cannot be one. */
 async function read<T>(kv: KV, key: string): Promise<{ value: T; revision: number } | undefined> {
+  if (!KV_KEY.test(key)) return undefined;
   const entry = await outlast(() => kv.get(key));
   if (!entry || entry.operation !== "PUT") return undefined;
   return { value: entry.json<T>(), revision: entry.revision };
