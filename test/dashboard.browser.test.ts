@@ -4,7 +4,10 @@
  * with dependencies, a spawn tree, a run, a worker and an approval. Each view opens and shows them;
  * a write by another process appears live; a task card opens its detail; an agent is terminated
  * from the tree; the scrubber shows an older value. A screenshot of each view is saved under
- * test-artifacts/dashboard/, and the page must log no error.
+ * test-artifacts/dashboard/, and the page must log no error. Then, on a store of 5,000 tasks and
+ * 500 live agents: the kanban and the tree keep only what is on screen in the page, scroll to their
+ * ends, follow a burst of 500 submits and 100 completions live, and still answer input; the page's
+ * long main-thread tasks are written to test-artifacts/dashboard/scale.json.
  *
  * Without chromium (CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/chromium-browser) the file skips,
  * saying so; under CI it fails instead (.ci/run installs Debian's package).
@@ -12,7 +15,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +24,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { APPROVALS_BOARD, requestApproval } from "../src/core/approvals.ts";
 import essay from "../src/demo/essay.ts";
 import { defineSubAgent, SubAgentError, type Colony, type ColonyServer, type SubAgentContext, type SubAgentHandle } from "../src/index.ts";
-import { sqliteColony, subtree, tempDir } from "./fixtures/helpers.ts";
+import { sqliteColony, subtree, tempDir, waitFor } from "./fixtures/helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DASHBOARD_SOURCES = join(ROOT, "dashboard");
@@ -193,10 +196,9 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
     await byId(`view-${view}`).waitFor();
   };
 
-  /** The board of `seed`, which the list leaves out (the server lists its runs' boards and those named through it): by its name. */
+  /** The board of `seed`, from the list of the store's boards. */
   const openNotes = async () => {
-    await byId("board-name-input").fill("notes");
-    await byId("board-open").click();
+    await byId("board-link-notes").click();
     await withData("board-entry-plan", { version: 2 }).waitFor();
   };
 
@@ -238,7 +240,7 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
     await shot("agent-detail");
 
     await open("board");
-    // Listed: the boards of runs and of the server's own writes; any other opens by name.
+    // Listed: every board of the store with a write, whoever wrote it.
     await byId("board-link-essay").waitFor();
     await openNotes();
     await byId("board-entry-findings/evaporation").waitFor();
@@ -344,4 +346,149 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
     await withData("board-position", { live: "true" }).waitFor();
     assert.deepEqual(problems, []);
   });
+});
+
+/** The scale the dashboard must stay usable at. */
+const SCALE = { tasks: 5000, roots: 20, childrenEach: 24, claimed: 300, succeeded: 200, cancelled: 100, blocked: 50, burst: 500 } as const;
+const SCALE_AGENTS = SCALE.roots * (1 + SCALE.childrenEach);
+
+const leaf = defineSubAgent({ name: "leaf", run: untilStopped });
+const branch = defineSubAgent<null, string>({
+  name: "branch",
+  run: async (ctx) => {
+    ctx.usage.add({ tokens: 10, costUsd: 0.00001 });
+    for (let i = 0; i < SCALE.childrenEach; i++) await ctx.spawn(leaf, null);
+    return untilStopped(ctx);
+  },
+});
+
+/** 5,000 tasks across the columns and a forest of 500 live agents. */
+async function seedScale(colony: Colony): Promise<{ roots: SubAgentHandle[] }> {
+  const tasks = await colony.tasks();
+  const kinds = ["research", "summarise", "review", "translate", "index"];
+  for (let i = 0; i < SCALE.tasks - SCALE.blocked; i += 500) {
+    const size = Math.min(500, SCALE.tasks - SCALE.blocked - i);
+    await tasks.submitAll(Array.from({ length: size }, (_, j) => ({ id: `t-${String(i + j).padStart(5, "0")}`, kind: kinds[(i + j) % kinds.length]!, input: { n: i + j }, priority: (i + j) % 3 })));
+  }
+  await tasks.submitAll(Array.from({ length: SCALE.blocked }, (_, j) => ({ id: `after-${j}`, kind: "report", dependsOn: [`t-${String(SCALE.tasks - SCALE.blocked - 1).padStart(5, "0")}`] })));
+  for (let i = 0; i < SCALE.claimed; i++) {
+    const claimed = await tasks.claim({ worker: "scale-tester", capabilities: kinds, leaseMs: 600_000 });
+    if (i < SCALE.succeeded) await tasks.complete(claimed!.id, { ok: i }, { generation: claimed!.generation });
+  }
+  const pending = await tasks.list({ status: "pending" });
+  for (const task of pending.slice(0, SCALE.cancelled)) await tasks.cancel(task.id);
+  const roots: SubAgentHandle[] = [];
+  for (let i = 0; i < SCALE.roots; i++) roots.push(await colony.spawn(branch, null));
+  await waitFor(async () => ((await colony.agents.list({ state: "running" })).length === SCALE_AGENTS ? true : undefined), 60_000, `${SCALE_AGENTS} agents running`);
+  return { roots };
+}
+
+describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === undefined ? MISSING : false, timeout: 300_000 }, () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  let colony: Colony | undefined;
+  let server: ColonyServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let seeded: Awaited<ReturnType<typeof seedScale>>;
+  const problems: string[] = [];
+
+  before(async () => {
+    ensureDashboardBuilt();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dir = tempDir("colony-dashboard-scale-");
+    colony = sqliteColony(join(dir.path, "colony.db"));
+    seeded = await seedScale(colony);
+    server = await colony.serve({ port: 0, pollMs: 500 });
+    const asRoot = process.getuid?.() === 0;
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...(asRoot ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"] });
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: "dark" });
+    context.setDefaultTimeout(60_000);
+    // Every main-thread task over 50 ms, from the first script on.
+    await context.addInitScript(() => {
+      const longTasks: number[] = [];
+      Object.assign(globalThis, { longTasks });
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) longTasks.push(entry.duration);
+      }).observe({ type: "longtask", buffered: true });
+    });
+    page = await context.newPage();
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await colony?.close();
+    dir?.dispose();
+  });
+
+  const byId = (id: string) => page.getByTestId(id);
+  const count = async (id: string) => Number(((await byId(id).textContent()) ?? "").replace(/\D/g, ""));
+  const rendered = (prefix: string) => page.locator(`[data-testid^="${prefix}"]`).count();
+
+  test("the kanban and the spawn tree render only what is on screen, scroll to the end, follow a burst live, and log no error", async () => {
+    const pending = SCALE.tasks - SCALE.blocked - SCALE.claimed - SCALE.cancelled;
+    await page.goto(`${server!.url}/#/tasks`);
+    await page.locator(`[data-testid="task-column-count-pending"]:text-is("${pending.toLocaleString("en-US")}")`).waitFor();
+    assert.deepEqual(
+      [await count("task-column-count-claimed"), await count("task-column-count-succeeded"), await count("task-column-count-cancelled"), await count("task-column-count-blocked")],
+      [SCALE.claimed - SCALE.succeeded, SCALE.succeeded, SCALE.cancelled, SCALE.blocked],
+    );
+    const cards = await rendered("task-card-");
+    assert.ok(cards < 400, `${cards} task cards in the page for ${SCALE.tasks} tasks: the columns are not virtualised`);
+    await page.screenshot({ path: join(ARTIFACTS, "scale-tasks.png") });
+
+    // The end of the longest column is reachable by scrolling, and a card there opens: the highest
+    // priority goes first, so the last card is one of priority 0.
+    const column = byId("task-list-pending");
+    const top = await column.locator('[data-testid^="task-card-"]').first().getAttribute("data-testid");
+    await column.evaluate((list) => list.scrollTo({ top: list.scrollHeight }));
+    await byId(top!).waitFor({ state: "detached" });
+    const end = column.locator('[data-testid^="task-card-"]').last();
+    const endId = (await end.getAttribute("data-testid"))!.slice("task-card-".length);
+    assert.equal((await (await colony!.tasks()).get(endId))?.priority, 0);
+    await end.click();
+    await byId("task-detail").waitFor();
+    assert.equal(await byId("task-detail-status").textContent(), "pending");
+
+    // A burst of changes from outside: new tasks, and claimed ones finishing; the counts follow without a reload.
+    const tasks = await colony!.tasks();
+    await tasks.submitAll(Array.from({ length: SCALE.burst }, (_, j) => ({ id: `burst-${j}`, kind: "burst", input: j })));
+    for (const task of await tasks.list({ status: "claimed" })) await tasks.complete(task.id, { late: true }, { generation: task.generation });
+    await page.locator(`[data-testid="task-column-count-succeeded"]:text-is("${SCALE.claimed.toLocaleString("en-US")}")`).waitFor();
+    await page.locator(`[data-testid="task-column-count-pending"]:text-is("${(pending + SCALE.burst).toLocaleString("en-US")}")`).waitFor();
+    assert.equal(await count("task-column-count-claimed"), 0);
+    // Still answering input: the kind filter narrows the board to the burst.
+    await byId("tasks-filter-kind").selectOption("burst");
+    await page.locator(`[data-testid="task-column-count-pending"]:text-is("${SCALE.burst}")`).waitFor();
+    await byId("tasks-filter-kind").selectOption("");
+
+    await byId("nav-agents").click();
+    await withData("agents-summary", { count: SCALE_AGENTS }).waitFor();
+    const nodes = await rendered("agent-node-");
+    assert.ok(nodes < 200, `${nodes} agent rows in the page for ${SCALE_AGENTS} agents: the tree is not virtualised`);
+    await page.screenshot({ path: join(ARTIFACTS, "scale-agents.png") });
+    // Scrolled to the end, the first tree's rows are gone from the page and the last ones are there.
+    const [first, last] = [seeded.roots[0]!, seeded.roots.at(-1)!];
+    await byId(`agent-node-${first.id}`).waitFor();
+    await byId("agents-tree").evaluate((list) => list.scrollTo({ top: list.scrollHeight }));
+    await byId(`agent-node-${first.id}`).waitFor({ state: "detached" });
+    const bottom = await page.locator('[data-testid^="agent-node-"]').last().getAttribute("data-testid");
+    const lastLeaves = (await colony!.agents.list({ parentId: last.id })).map((a) => `agent-node-${a.id}`);
+    assert.ok(lastLeaves.includes(bottom!), `the last row, ${bottom}, is one of the last tree's leaves`);
+    // And a search finds one agent among the 500.
+    await byId("agents-search").fill(last.id);
+    await byId(`agent-node-${last.id}`).waitFor();
+
+    const longTasks = await page.evaluate(() => (globalThis as unknown as { longTasks: number[] }).longTasks);
+    const figures = { tasks: SCALE.tasks + SCALE.burst, agents: SCALE_AGENTS, cardsInPage: cards, agentRowsInPage: nodes, longTasks: longTasks.length, longestTaskMs: Math.round(Math.max(0, ...longTasks)) };
+    writeFileSync(join(ARTIFACTS, "scale.json"), `${JSON.stringify(figures, null, 2)}\n`);
+    assert.deepEqual(problems, []);
+  });
+
+  const withData = (id: string, data: Record<string, string | number>) =>
+    page.locator(`[data-testid="${id}"]${Object.entries(data).map(([k, v]) => `[data-${k}="${v}"]`).join("")}`);
 });

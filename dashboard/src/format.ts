@@ -11,7 +11,9 @@ export function cost(usd: number | null | undefined): string {
   if (usd === undefined) return "–";
   if (usd === null) return "unknown";
   if (usd === 0) return "$0";
-  if (usd < 0.01) return `$${usd.toFixed(4)}`;
+  if (usd < 0.000001) return "<$0.000001";
+  // Two significant digits below a cent, so that a thousandth of a cent is not shown as nothing.
+  if (usd < 0.01) return `$${usd.toPrecision(2).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "")}`;
   return `$${usd.toFixed(2)}`;
 }
 
