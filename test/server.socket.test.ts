@@ -118,8 +118,9 @@ describe("colony.serve on a socket", () => {
 });
 
 describe("colony serve", () => {
-  test("prints { url } as a JSON line, starts the --run definitions, serves until SIGTERM, and exits 0", async () => {
-    const child = spawn(process.execPath, [CLI, "serve", "--memory", "--port", "0", "--json", "--run", "examples/essay-run.ts"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  test("prints { url } as a JSON line, starts the --run definitions and manifests, serves until SIGTERM, and exits 0", async () => {
+    const manifest = "test/fixtures/manifests/run.yaml";
+    const child = spawn(process.execPath, [CLI, "serve", "--memory", "--port", "0", "--json", "--run", "examples/essay-run.ts", "--run", manifest], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const exited = once(child, "close");
@@ -129,14 +130,20 @@ describe("colony serve", () => {
     const status = await call(url, "GET", "/api/status");
     assert.deepEqual([status.status, (status.body.backend as { kind: string }).kind], [200, "memory"]);
     const definitions = await call(url, "GET", "/api/definitions");
-    assert.deepEqual(definitions.body.definitions, [{ name: "essay-run", board: "first-run", agents: ["researcher", "writer"] }]);
-    const started = await call(url, "POST", "/api/runs", { definition: "essay-run" });
-    assert.equal(started.status, 202);
-    const run = await waitFor(async () => {
-      const { body } = await call(url, "GET", `/api/runs/${String(started.body.runId)}`);
-      return (body.run as { status: string }).status === "finished" ? (body.run as { stopReason: string }) : undefined;
-    }, 20_000, "the run's end");
-    assert.equal(run.stopReason, "goal");
+    assert.deepEqual(definitions.body.definitions, [
+      { name: "essay-run", board: "first-run", agents: ["researcher", "writer"] },
+      // A manifest's run: is named after its file; its agent is a scripted model agent.
+      { name: "run", board: "manifest-run", agents: ["writer"] },
+    ]);
+    for (const [definition, board] of [["essay-run", "first-run"], ["run", "manifest-run"]] as const) {
+      const started = await call(url, "POST", "/api/runs", { definition });
+      assert.equal(started.status, 202);
+      const run = await waitFor(async () => {
+        const { body } = await call(url, "GET", `/api/runs/${String(started.body.runId)}`);
+        return (body.run as { status: string }).status === "finished" ? (body.run as { stopReason: string; board: string }) : undefined;
+      }, 20_000, `${definition}'s end`);
+      assert.deepEqual([run.stopReason, run.board], ["goal", board]);
+    }
     child.kill("SIGTERM");
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0, stderr);
