@@ -782,6 +782,20 @@ await describe("step records, authorship and usage", async () => {
     });
   });
 
+  await it("onStart hears of the run as it is recorded, before its seed is written or its goal looked at", async () => {
+    await withColony(async (colony) => {
+      const started: { runId: string; status: string; seq: number }[] = [];
+      const board = await colony.board("started");
+      const result = await colony.run(
+        // The goal holds once the seed is written: no step runs.
+        { board: "started", seed: { done: true }, agents: [ticker("t")], goal: (view) => view.has("done") },
+        { onStart: (run) => void started.push({ runId: run.runId, status: run.status, seq: board.seq }) },
+      );
+      assert.deepEqual(started, [{ runId: result.runId, status: "running", seq: 0 }]);
+      assert.equal(result.stopReason, "goal");
+    });
+  });
+
   await it("a run is listed with its name and board, and an unknown id is NotFoundError", async () => {
     await withColony(async (colony) => {
       const first = await colony.run({ name: "first run", board: "listing", agents: [idler("x")], deadlockAfter: 1 });

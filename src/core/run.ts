@@ -23,6 +23,8 @@ import { timedId } from "./ids.ts";
 import { recordError, withSpan, type Span } from "./tracing.ts";
 
 export interface RunHooks {
+  /** Called once the run is recorded, before its seed is written or anything fires: its id and record. */
+  onStart?: (run: RunInfo) => void;
   /** Called after each step is recorded, for live progress. */
   onStep?: (step: StepRecord, run: RunInfo) => void;
   /** Awaited before each step fires its agents (stepping through a run). */
@@ -104,6 +106,7 @@ async function loop(
   };
 
   await runs.createRun(info);
+  hooks.onStart?.({ ...info });
   const controller = new AbortController();
   const signal = def.signal ? AbortSignal.any([def.signal, controller.signal]) : controller.signal;
   try {

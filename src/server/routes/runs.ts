@@ -3,8 +3,7 @@
  * with, which it can also stop.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ColonyError } from "../../core/errors.ts";
-import type { RunInfo, RunResult } from "../../core/records.ts";
+import type { RunInfo } from "../../core/records.ts";
 import type { RunDefinition } from "../../core/run-types.ts";
 import type { Api, ServerContext } from "../context.ts";
 import { ApiProblem, problems } from "../problem.ts";
@@ -12,37 +11,24 @@ import { definitionSchema, json, limit, recordId, runInfoSchema, stepSchema } fr
 
 const runParam = z.object({ id: recordId("id") });
 
-/** How many of the newest runs are searched for the one a start just recorded. */
-const NEWEST_RUNS = 100;
-
 export function runRoutes(app: Api, ctx: ServerContext): void {
   /** The runs this server started, by id, until they end; and every id it ever started. */
   const live = new Map<string, AbortController>();
   const started = new Set<string>();
-  /** Starts take turns, so that each finds its own run's record (see `start`). */
-  let turn: Promise<unknown> = Promise.resolve();
-
-  /**
-   * Starts a run and finds its record. The loop makes the run's id and records it before its
-   * first step, but tells it to no hook before then, so the record is looked up once the first
-   * step is about to begin: the newest this server did not start before, of this definition,
-   * begun since the start was asked for. (A run that ends before its first step, its goal already
-   * holding, is known by its result.)
-   */
+  /** Starts a run; resolves with its record once it is recorded, or rejects if it fails before that. */
   const start = async (name: string, definition: RunDefinition): Promise<RunInfo> => {
     const controller = new AbortController();
-    const asked = Date.now();
-    let stepping!: () => void;
-    const firstStep = new Promise<undefined>((resolve) => (stepping = () => resolve(undefined)));
+    let recorded!: (run: RunInfo) => void;
+    const onStart = new Promise<RunInfo>((resolve) => (recorded = resolve));
     const signal = definition.signal ? AbortSignal.any([definition.signal, controller.signal]) : controller.signal;
-    const result = ctx.colony.run({ ...definition, signal }, { beforeStep: () => stepping() });
+    const result = ctx.colony.run({ ...definition, signal }, { onStart: (run) => recorded(run) });
     // Followed from now on, whatever happens below: the server's closing stops it and waits for it.
     const tracked: { runId?: string; over: boolean } = { over: false };
     const stop = () => controller.abort();
     ctx.closing.addEventListener("abort", stop, { once: true });
     const ended = result.then(
       () => {},
-      // A run that fails before its first step fails the request instead.
+      // A run that fails before it is recorded fails the request instead.
       (error: unknown) => void (tracked.runId !== undefined && console.error(`colony serve: run ${tracked.runId} of ${name} failed:`, error)),
     );
     ctx.running.add(ended);
@@ -53,12 +39,8 @@ export function runRoutes(app: Api, ctx: ServerContext): void {
       if (tracked.runId !== undefined) live.delete(tracked.runId);
     });
 
-    const outcome = await Promise.race<RunResult | undefined>([firstStep, result]);
-    const runs = await ctx.colony.runs.list({ limit: NEWEST_RUNS });
-    const run = outcome
-      ? runs.find((r) => r.runId === outcome.runId)
-      : runs.find((r) => !started.has(r.runId) && r.board === definition.board && r.name === (definition.name ?? definition.board) && r.startedAt >= asked);
-    if (!run) throw new ColonyError("RUN_LOST", `the run of ${name} just started is not among the newest ${NEWEST_RUNS} runs (more were started at once); GET /api/runs shows it`);
+    // Rejects with the run's own error if it fails before it is recorded (its board cannot be opened, say).
+    const run = await Promise.race([onStart, result.then(() => onStart)]);
     tracked.runId = run.runId;
     started.add(run.runId);
     if (!tracked.over) live.set(run.runId, controller);
@@ -105,7 +87,7 @@ export function runRoutes(app: Api, ctx: ServerContext): void {
       request: {
         body: { required: true, content: { "application/json": { schema: z.strictObject({ definition: z.string().openapi({ description: "Its name, as GET /api/definitions lists it" }) }) } } },
       },
-      responses: { 202: json(runInfoSchema, "Started (or, if its goal already held, ended)"), ...problems(400, 404, 503) },
+      responses: { 202: json(runInfoSchema, "Started: its record as it began; GET /api/runs/{id} follows it"), ...problems(400, 404, 503) },
     }),
     async (c) => {
       const { definition: name } = c.req.valid("json");
@@ -115,9 +97,7 @@ export function runRoutes(app: Api, ctx: ServerContext): void {
         const known = Object.keys(ctx.definitions);
         throw new ApiProblem(404, "NOT_FOUND", `no definition ${JSON.stringify(name)}; this server can start ${known.length === 0 ? "none (start it with --run FILE)" : known.join(", ")}`, { field: "definition" });
       }
-      const starting = turn.then(() => start(name, definition));
-      turn = starting.catch(() => {});
-      const run = await starting;
+      const run = await start(name, definition);
       c.header("Location", `/api/runs/${encodeURIComponent(run.runId)}`);
       return c.json(run, 202);
     },
