@@ -242,7 +242,7 @@ for (const kind of ["memory", "sqlite"] as const) {
       assert.deepEqual(now.map((t) => [t.status, t.attempts]), [["claimed", 0], ["pending", 1]]);
     });
 
-    test("retry submits a dead or failed task again as a new task; anything else is 409", async () => {
+    test("retry submits a dead or failed task again as a new task, once per key (by default once); anything else is 409", async () => {
       const board = `retry-${kind}`;
       const tasks = await colony.tasks(board);
       const submitted = await call(app, "POST", `/api/tasks?board=${board}`, { kind: "flaky", input: { n: 1 }, priority: 5, maxAttempts: 2 });
@@ -258,6 +258,13 @@ for (const kind of ["memory", "sqlite"] as const) {
       assert.deepEqual([retried.body.status, retried.body.kind, retried.body.input, retried.body.priority, retried.body.maxAttempts], ["pending", "flaky", { n: 1 }, 5, 2]);
       const twice = await call(app, "POST", `/api/tasks/${claimed.id}/retry?board=${board}`, undefined, { "idempotency-key": "retry-once" });
       assert.equal(twice.body.id, retried.body.id);
+      // Without a key, a task is retried once however often it is asked; a new key retries it again.
+      const [a, b] = await Promise.all([1, 2].map(() => call(app, "POST", `/api/tasks/${claimed.id}/retry?board=${board}`)));
+      assert.equal(a!.body.id, b!.body.id);
+      assert.notEqual(a!.body.id, retried.body.id);
+      const again = await call(app, "POST", `/api/tasks/${claimed.id}/retry?board=${board}`, undefined, { "idempotency-key": "retry-twice" });
+      assert.ok(![retried.body.id, a!.body.id].includes(again.body.id));
+      assert.equal((await tasks.list({ kind: "flaky" })).length, 4);
       assert.equal((await call(app, "POST", `/api/tasks/nope/retry?board=${board}`)).status, 404);
     });
 

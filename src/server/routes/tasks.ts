@@ -192,7 +192,7 @@ export function taskRoutes(app: Api, ctx: ServerContext): void {
     createRoute({
       method: "post",
       path: "/api/tasks/{id}/retry",
-      summary: "Submits a dead or failed task again, as a new task with the same kind, input, dependencies and settings",
+      summary: "Submits a dead or failed task again, as a new task with the same kind, input, dependencies and settings; once per task unless an Idempotency-Key says otherwise",
       request: { params: taskParam, query: taskBoardQuery, headers: idempotencyHeader },
       responses: { 201: json(taskSchema, "The new task"), ...problems(400, 404, 409) },
     }),
@@ -213,7 +213,8 @@ export function taskRoutes(app: Api, ctx: ServerContext): void {
         timeoutMs: task.timeoutMs,
         route: task.route,
         backoff: task.backoff,
-        idempotencyKey: c.req.valid("header")["idempotency-key"],
+        // Retried once, however often asked (a double click, a client's resend), unless the caller keys each retry itself.
+        idempotencyKey: c.req.valid("header")["idempotency-key"] ?? `retry:${task.id}`,
       });
       c.header("Location", located(board, retry));
       return c.json(retry, 201);
