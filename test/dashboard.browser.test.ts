@@ -429,7 +429,7 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
   const count = async (id: string) => Number(((await byId(id).textContent()) ?? "").replace(/\D/g, ""));
   const rendered = (prefix: string) => page.locator(`[data-testid^="${prefix}"]`).count();
 
-  test("the kanban and the spawn tree render only what is on screen, scroll to the end, follow a burst live, and log no error", async () => {
+  test("the kanban and the spawn tree render only what is on screen, scroll to the end, follow a burst live, answer the keyboard, and log no error", async () => {
     const pending = SCALE.tasks - SCALE.blocked - SCALE.claimed - SCALE.cancelled;
     await page.goto(`${server!.url}/#/tasks`);
     await page.locator(`[data-testid="task-column-count-pending"]:text-is("${pending.toLocaleString("en-US")}")`).waitFor();
@@ -465,6 +465,21 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
     await byId("tasks-filter-kind").selectOption("burst");
     await page.locator(`[data-testid="task-column-count-pending"]:text-is("${SCALE.burst}")`).waitFor();
     await byId("tasks-filter-kind").selectOption("");
+
+    // By keyboard alone: the focus on a card, End takes it to the last of thousands (scrolled into
+    // the page first), ArrowUp one back, Enter opens that card.
+    const total = pending + SCALE.burst;
+    const focusedIndex = () => page.evaluate(() => document.activeElement?.closest("[data-index]")?.getAttribute("data-index"));
+    await column.locator('[data-testid^="task-card-"]').first().focus();
+    await page.keyboard.press("End");
+    await page.waitForFunction((last) => document.activeElement?.closest("[data-index]")?.getAttribute("data-index") === last, String(total - 1));
+    await page.keyboard.press("ArrowUp");
+    await page.waitForFunction((index) => document.activeElement?.closest("[data-index]")?.getAttribute("data-index") === index, String(total - 2));
+    assert.equal(await focusedIndex(), String(total - 2));
+    const chosen = (await page.evaluate(() => document.activeElement?.getAttribute("data-testid")))!.slice("task-card-".length);
+    await page.keyboard.press("Enter");
+    await page.locator(`[data-testid="task-detail"]`).waitFor();
+    assert.match(page.url(), new RegExp(`[?&]task=${chosen}\\b`));
 
     await byId("nav-agents").click();
     await withData("agents-summary", { count: SCALE_AGENTS }).waitFor();
