@@ -61,6 +61,35 @@ function ensureDashboardBuilt(): void {
   execFileSync(process.execPath, [VITE, "build", "--config", "dashboard/vite.config.ts", "--logLevel", "warn"], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
 }
 
+/**
+ * Chromium with one page, which collects the page's errors and console errors in `problems` and
+ * every main-thread task over 50 ms in `globalThis.longTasks`, from the first script on.
+ */
+async function openPage(colorScheme: "light" | "dark", timeoutMs: number): Promise<{ browser: Browser; page: Page; problems: string[] }> {
+  const asRoot = process.getuid?.() === 0;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...(asRoot ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"] });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme });
+  context.setDefaultTimeout(timeoutMs);
+  await context.addInitScript(() => {
+    const longTasks: number[] = [];
+    Object.assign(globalThis, { longTasks });
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) longTasks.push(entry.duration);
+    }).observe({ type: "longtask", buffered: true } as never); // "longtask": an entry type of browsers that Node's types do not name
+  });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  return { browser, page, problems };
+}
+
+/** An element with a test id and the given data attributes. */
+const withDataOn = (page: Page, id: string, data: Record<string, string | number>) =>
+  page.locator(`[data-testid="${id}"]${Object.entries(data).map(([k, v]) => `[data-${k}="${v}"]`).join("")}`);
+
 /** Resolves once its signal aborts: an agent that works until it is stopped. */
 const untilStopped = (ctx: SubAgentContext<unknown>) =>
   new Promise<string>((resolve) => {
@@ -157,7 +186,7 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
   let browser: Browser | undefined;
   let page: Page;
   let seeded: Seeded;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   before(async () => {
     ensureDashboardBuilt();
@@ -167,15 +196,7 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
     colony = sqliteColony(db);
     seeded = await seed(colony);
     server = await colony.serve({ port: 0, pollMs: 200 });
-    const asRoot = process.getuid?.() === 0;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...(asRoot ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"] });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: "light" });
-    context.setDefaultTimeout(20_000);
-    page = await context.newPage();
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    ({ browser, page, problems } = await openPage("light", 20_000));
     await page.goto(`${server.url}/#/tasks`);
   });
 
@@ -187,9 +208,7 @@ describe("the dashboard in chromium", { skip: CHROMIUM === undefined ? MISSING :
   });
 
   const byId = (id: string) => page.getByTestId(id);
-  /** An element with a test id and the given data attributes, once it is there. */
-  const withData = (id: string, data: Record<string, string | number>) =>
-    page.locator(`[data-testid="${id}"]${Object.entries(data).map(([k, v]) => `[data-${k}="${v}"]`).join("")}`);
+  const withData = (id: string, data: Record<string, string | number>) => withDataOn(page, id, data);
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   const open = async (view: string) => {
     await byId(`nav-${view}`).click();
@@ -390,7 +409,7 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
   let browser: Browser | undefined;
   let page: Page;
   let seeded: Awaited<ReturnType<typeof seedScale>>;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   before(async () => {
     ensureDashboardBuilt();
@@ -399,23 +418,7 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
     colony = sqliteColony(join(dir.path, "colony.db"));
     seeded = await seedScale(colony);
     server = await colony.serve({ port: 0, pollMs: 500 });
-    const asRoot = process.getuid?.() === 0;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...(asRoot ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"] });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: "dark" });
-    context.setDefaultTimeout(60_000);
-    // Every main-thread task over 50 ms, from the first script on.
-    await context.addInitScript(() => {
-      const longTasks: number[] = [];
-      Object.assign(globalThis, { longTasks });
-      new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) longTasks.push(entry.duration);
-      }).observe({ type: "longtask", buffered: true } as never); // "longtask": an entry type of browsers that Node's types do not name
-    });
-    page = await context.newPage();
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    ({ browser, page, problems } = await openPage("dark", 60_000));
   });
 
   after(async () => {
@@ -469,14 +472,13 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
     // By keyboard alone: the focus on a card, End takes it to the last of thousands (scrolled into
     // the page first), ArrowUp one back, Enter opens that card.
     const total = pending + SCALE.burst;
-    const focusedIndex = () => page.evaluate(() => document.activeElement?.closest("[data-index]")?.getAttribute("data-index"));
+    const focusedRow = (index: number) => column.locator(`[data-index="${index}"] :focus`);
     await column.locator('[data-testid^="task-card-"]').first().focus();
     await page.keyboard.press("End");
-    await page.waitForFunction((last) => document.activeElement?.closest("[data-index]")?.getAttribute("data-index") === last, String(total - 1));
+    await focusedRow(total - 1).waitFor();
     await page.keyboard.press("ArrowUp");
-    await page.waitForFunction((index) => document.activeElement?.closest("[data-index]")?.getAttribute("data-index") === index, String(total - 2));
-    assert.equal(await focusedIndex(), String(total - 2));
-    const chosen = (await page.evaluate(() => document.activeElement?.getAttribute("data-testid")))!.slice("task-card-".length);
+    await focusedRow(total - 2).waitFor();
+    const chosen = (await focusedRow(total - 2).getAttribute("data-testid"))!.slice("task-card-".length);
     await page.keyboard.press("Enter");
     await page.locator(`[data-testid="task-detail"]`).waitFor();
     assert.match(page.url(), new RegExp(`[?&]task=${chosen}\\b`));
@@ -504,6 +506,5 @@ describe("the dashboard at 5,000 tasks and 500 agents", { skip: CHROMIUM === und
     assert.deepEqual(problems, []);
   });
 
-  const withData = (id: string, data: Record<string, string | number>) =>
-    page.locator(`[data-testid="${id}"]${Object.entries(data).map(([k, v]) => `[data-${k}="${v}"]`).join("")}`);
+  const withData = (id: string, data: Record<string, string | number>) => withDataOn(page, id, data);
 });
