@@ -98,15 +98,15 @@ export function buildServerApp(colony: ServedColony, options: ServerAppOptions =
     );
   }
   app.use("/api/*", options.token === undefined ? loopbackOnly(options.cors) : bearer(options.token));
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: () => {
-        throw new ApiProblem(413, "BODY_TOO_LARGE", `the request body is over ${maxBodyBytes} bytes`, { field: "body" });
-      },
-    }),
-  );
+  const limited = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: () => {
+      throw new ApiProblem(413, "BODY_TOO_LARGE", `the request body is over ${maxBodyBytes} bytes`, { field: "body" });
+    },
+  });
+  // Only where a body can come: looking for one makes @hono/node-server build the whole Fetch
+  // Request it otherwise leaves unmade, a third of a small GET's time.
+  app.use("/api/*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limited(c, next)));
 
   boardRoutes(app, ctx);
   runRoutes(app, ctx);
