@@ -200,6 +200,13 @@ export function applyRecord(entries: Map<string, Entry>, record: LogRecord): voi
 }
 
 /** A board as of log position `seq`, rebuilt from its records (`records` in seq order from 1). */
+/** A board's name, how many entries it holds and its log position, read fresh from the store. */
+export async function boardSummary(board: Board): Promise<{ name: string; entries: number; seq: number }> {
+  await board.refresh();
+  const view = board.view();
+  return { name: board.name, entries: view.size, seq: view.seq };
+}
+
 export function viewAt(board: string, seq: number, records: Iterable<LogRecord>): BoardView {
   const entries = new Map<string, Entry>();
   for (const record of records) {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { viewAt } from "../../core/board.ts";
+import { boardSummary, viewAt } from "../../core/board.ts";
 import { UsageError, printJson, wholeNumber, withExistingColony, type OutputFlags, type StoreFlags, storeOptions } from "../common.ts";
 import { entryLine, recordLine, say, warn } from "../format.ts";
 
@@ -17,10 +17,7 @@ export function registerBoard(program: Command): void {
       const flags = command.optsWithGlobals<StoreFlags & OutputFlags>();
       await withExistingColony(flags, async (colony) => {
         const names = await colony.listBoards();
-        const boards = await Promise.all(names.boards.map(async (name) => {
-          const board = await colony.board(name);
-          return { name, entries: board.view().size, seq: board.seq };
-        }));
+        const boards = await Promise.all(names.boards.map(async (name) => boardSummary(await colony.board(name))));
         const tasks = await Promise.all(names.tasks.map(async (name) => ({ name, seq: await (await colony.tasks(name)).head() })));
         if (flags.json) return printJson({ boards, tasks });
         if (boards.length + tasks.length === 0) return say("the store has no boards yet");

@@ -4,7 +4,7 @@
  * sent encoded (`findings%2Fa`), as `encodeURIComponent` does.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { viewAt, type Board } from "../../core/board.ts";
+import { boardSummary, viewAt, type Board } from "../../core/board.ts";
 import { VersionConflictError, quote } from "../../core/errors.ts";
 import type { TagsInput } from "../../core/json.ts";
 import type { Api, ServerContext } from "../context.ts";
@@ -55,13 +55,7 @@ export function boardRoutes(app: Api, ctx: ServerContext): void {
     }),
     async (c) => {
       const { boards: names } = await ctx.colony.listBoards();
-      const summaries = await Promise.all(
-        names.map(async (name) => {
-          const board = await open(name);
-          const seq = await board.refresh();
-          return { name, entries: board.view().size, seq };
-        }),
-      );
+      const summaries = await Promise.all(names.map(async (name) => boardSummary(await open(name))));
       return c.json({ boards: summaries.filter((b) => b.seq > 0) }, 200);
     },
   );
